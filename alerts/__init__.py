@@ -1,0 +1,1 @@
+"""Work orders, service-time limits, notices and their delivery."""

@@ -1,0 +1,1 @@
+"""Pure, vectorised detection kernels and the runner that feeds them."""

@@ -1,0 +1,1 @@
+"""Collectors: MQTT devices and Modbus heat meters into the store."""

@@ -1,0 +1,1 @@
+"""The heating company's district: records, config and the reading data model."""

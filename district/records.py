@@ -1,0 +1,279 @@
+"""The heating company's records: four CSV files, checked whole before anything runs."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUBSTATION_COLUMNS = ("substation_id", "name", "design_outdoor_c")
+BUILDING_COLUMNS = ("building_id", "substation_id", "address")
+ACCOUNT_COLUMNS = ("account_id", "building_id", "unit", "area_m2", "tariff", "phone")
+DEVICE_COLUMNS = (
+    "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
+    "protocol", "host", "port", "unit", "profile",
+)
+DEVICE_KINDS = ("room", "meter", "substation", "weather")
+ROOM_TYPES = ("bedroom", "living", "other")
+TARIFFS = ("area", "metered")
+PROTOCOLS = ("mqtt", "modbus")
+
+
+class RecordsError(Exception):
+    """One or more bad rows; each problem names its file and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        head = problems[0] if problems else "records are invalid"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(head + more)
+
+
+@dataclass(frozen=True, slots=True)
+class Substation:
+    substation_id: str
+    name: str
+    design_outdoor_c: float
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    building_id: str
+    substation_id: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    building_id: str
+    unit: str
+    area_m2: float
+    tariff: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device_id: str
+    kind: str
+    account_id: str
+    building_id: str
+    substation_id: str
+    room_type: str
+    protocol: str
+    host: str
+    port: int | None
+    unit: int | None
+    profile: str
+
+    def tags(self) -> dict[str, str]:
+        """The tags every reading of this device is stored with."""
+        return {
+            "device_id": self.device_id,
+            "account_id": self.account_id,
+            "building_id": self.building_id,
+            "substation_id": self.substation_id,
+            "room_type": self.room_type,
+        }
+
+
+@dataclass(slots=True)
+class Records:
+    """The whole district as the heating company keeps it."""
+
+    substations: dict[str, Substation] = field(default_factory=dict)
+    buildings: dict[str, Building] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    devices: dict[str, Device] = field(default_factory=dict)
+
+    def devices_of(self, kind: str) -> list[Device]:
+        return [d for d in self.devices.values() if d.kind == kind]
+
+
+def _rows(path: Path, columns: tuple[str, ...], problems: list[str]) -> Iterator[
+    tuple[int, dict[str, str]]
+]:
+    if not path.is_file():
+        problems.append(f"{path}: file not found")
+        return
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                problems.append(f"{path}:1: empty file, expected header {','.join(columns)}")
+                return
+            header = [h.strip() for h in header]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                problems.append(f"{path}:1: header lacks column(s) {', '.join(missing)}")
+                return
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    problems.append(
+                        f"{path}:{reader.line_num}: {len(row)} fields, header has {len(header)}"
+                    )
+                    continue
+                yield reader.line_num, {h: c.strip() for h, c in zip(header, row, strict=True)}
+    except UnicodeDecodeError as e:
+        problems.append(f"{path}: not UTF-8 ({e.reason} at byte {e.start})")
+
+
+def _number(value: str, where: str, name: str, problems: list[str]) -> float | None:
+    try:
+        x = float(value)
+    except ValueError:
+        problems.append(f"{where}: {name} {value!r} is not a number")
+        return None
+    if not math.isfinite(x):
+        problems.append(f"{where}: {name} {value!r} is not a finite number")
+        return None
+    return x
+
+
+def _integer(value: str, where: str, name: str, lo: int, hi: int, problems: list[str]) -> int | None:
+    try:
+        x = int(value)
+    except ValueError:
+        problems.append(f"{where}: {name} {value!r} is not an integer")
+        return None
+    if not lo <= x <= hi:
+        problems.append(f"{where}: {name} {x} is outside {lo}..{hi}")
+        return None
+    return x
+
+
+def _id(row: dict[str, str], key: str, where: str, seen: dict[str, object], kind: str,
+        problems: list[str]) -> str | None:
+    value = row[key]
+    if not value:
+        problems.append(f"{where}: empty {key}")
+        return None
+    if value in seen:
+        problems.append(f"{where}: duplicate {kind} id {value!r}")
+        return None
+    return value
+
+
+def load_records(folder: Path | str) -> Records:
+    """Load and check the four CSV files; raise RecordsError listing every bad row."""
+    root = Path(folder)
+    problems: list[str] = []
+    rec = Records()
+
+    path = root / "substations.csv"
+    for line, row in _rows(path, SUBSTATION_COLUMNS, problems):
+        where = f"{path}:{line}"
+        sid = _id(row, "substation_id", where, rec.substations, "substation", problems)
+        design = _number(row["design_outdoor_c"], where, "design_outdoor_c", problems)
+        if sid is not None and design is not None:
+            rec.substations[sid] = Substation(sid, row["name"], design)
+
+    path = root / "buildings.csv"
+    for line, row in _rows(path, BUILDING_COLUMNS, problems):
+        where = f"{path}:{line}"
+        bid = _id(row, "building_id", where, rec.buildings, "building", problems)
+        if row["substation_id"] not in rec.substations:
+            problems.append(f"{where}: unknown substation {row['substation_id']!r}")
+            continue
+        if bid is not None:
+            rec.buildings[bid] = Building(bid, row["substation_id"], row["address"])
+
+    path = root / "accounts.csv"
+    for line, row in _rows(path, ACCOUNT_COLUMNS, problems):
+        where = f"{path}:{line}"
+        aid = _id(row, "account_id", where, rec.accounts, "account", problems)
+        ok = aid is not None
+        if row["building_id"] not in rec.buildings:
+            problems.append(f"{where}: unknown building {row['building_id']!r}")
+            ok = False
+        area = _number(row["area_m2"], where, "area_m2", problems)
+        if area is not None and area <= 0:
+            problems.append(f"{where}: area_m2 {area:g} must be positive")
+            area = None
+        if row["tariff"] not in TARIFFS:
+            problems.append(f"{where}: unknown tariff {row['tariff']!r} (expected area or metered)")
+            ok = False
+        phone = row["phone"]
+        if phone and not (phone.lstrip("+").replace("-", "").isdigit() and len(phone) >= 5):
+            # the phone itself is never echoed: residents' numbers stay out of logs
+            problems.append(f"{where}: phone is not a phone number")
+            ok = False
+        if ok and aid is not None and area is not None:
+            rec.accounts[aid] = Account(aid, row["building_id"], row["unit"], area, row["tariff"],
+                                        phone)
+
+    path = root / "devices.csv"
+    for line, row in _rows(path, DEVICE_COLUMNS, problems):
+        device = _device(row, f"{path}:{line}", rec, problems)
+        if device is not None:
+            rec.devices[device.device_id] = device
+
+    if problems:
+        raise RecordsError(problems)
+    return rec
+
+
+def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) -> Device | None:
+    before = len(problems)
+    did = _id(row, "device_id", where, rec.devices, "device", problems)
+    kind = row["kind"]
+    if kind not in DEVICE_KINDS:
+        problems.append(f"{where}: unknown kind {kind!r} (expected {', '.join(DEVICE_KINDS)})")
+        return None
+    account_id, building_id, substation_id = row["account_id"], row["building_id"], row[
+        "substation_id"]
+    if account_id:
+        account = rec.accounts.get(account_id)
+        if account is None:
+            problems.append(f"{where}: unknown account {account_id!r}")
+            return None
+        if building_id and building_id != account.building_id:
+            problems.append(f"{where}: building {building_id!r} is not account "
+                            f"{account_id!r}'s building {account.building_id!r}")
+        building_id = account.building_id
+    elif kind in ("room", "meter"):
+        problems.append(f"{where}: a {kind} device needs an account_id")
+    if building_id:
+        building = rec.buildings.get(building_id)
+        if building is None:
+            problems.append(f"{where}: unknown building {building_id!r}")
+            return None
+        if substation_id and substation_id != building.substation_id:
+            problems.append(f"{where}: substation {substation_id!r} is not building "
+                            f"{building_id!r}'s substation {building.substation_id!r}")
+        substation_id = building.substation_id
+    if substation_id and substation_id not in rec.substations:
+        problems.append(f"{where}: unknown substation {substation_id!r}")
+    if kind == "substation" and not substation_id:
+        problems.append(f"{where}: a substation device needs a substation_id")
+    room_type = row["room_type"]
+    if kind == "room" and room_type not in ROOM_TYPES:
+        problems.append(f"{where}: unknown room_type {room_type!r} "
+                        f"(expected {', '.join(ROOM_TYPES)})")
+    if kind != "room" and room_type:
+        problems.append(f"{where}: room_type applies only to room devices")
+    protocol = row["protocol"] or "mqtt"
+    port = unit = None
+    if protocol not in PROTOCOLS:
+        problems.append(f"{where}: unknown protocol {protocol!r} (expected mqtt or modbus)")
+    elif protocol == "modbus":
+        if kind != "meter":
+            problems.append(f"{where}: only meters are read over modbus")
+        if not row["host"]:
+            problems.append(f"{where}: a modbus device needs a host")
+        port = _integer(row["port"], where, "port", 1, 65535, problems)
+        unit = _integer(row["unit"], where, "unit", 1, 247, problems)
+        if not row["profile"]:
+            problems.append(f"{where}: a modbus device needs a profile")
+    elif row["host"] or row["port"] or row["unit"]:
+        problems.append(f"{where}: host/port/unit apply only to modbus devices")
+    if did is None or len(problems) > before:
+        return None
+    return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
+                  row["host"], port, unit, row["profile"])

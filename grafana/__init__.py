@@ -1,0 +1,1 @@
+"""Grafana dashboards built from code and provisioned as JSON."""

@@ -1,0 +1,1 @@
+"""The heatwatch command and the wiring of adapters."""

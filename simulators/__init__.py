@@ -1,0 +1,1 @@
+"""Simulated devices on real protocols, with named faults and a virtual clock."""

@@ -1,0 +1,1 @@
+"""Time-series stores behind one small interface: InfluxDB (v1 HTTP API) and SQLite."""
