@@ -71,6 +71,7 @@ class MqttConfig:
     username: str = ""
     password: str = ""
     client_id: str = "heatwatch-collector"
+    protocol: str = "5"  # "5" or "3.1.1" (the embedded demo broker speaks 3.1.1)
     topic_prefix: str = "heat"
     qos: int = 1
     keepalive_s: int = 30
@@ -130,9 +131,8 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
-    elif kind is str:
-        if isinstance(value, str):
-            return value
+    elif kind is str and isinstance(value, str):
+        return value
     raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
@@ -200,6 +200,8 @@ def _check(cfg: Config) -> None:
     if cfg.store.backend not in ("sqlite", "influxdb"):
         raise ConfigError(f"{cfg.source}: [store] backend {cfg.store.backend!r} "
                           "must be sqlite or influxdb")
+    if cfg.mqtt.protocol not in ("5", "3.1.1"):
+        raise ConfigError(f"{cfg.source}: [mqtt] protocol must be \"5\" or \"3.1.1\"")
     if cfg.mqtt.qos not in (0, 1, 2):
         raise ConfigError(f"{cfg.source}: [mqtt] qos must be 0, 1 or 2")
     # a packet id is 16 bits; a larger window would wrap ids still in flight

@@ -27,7 +27,7 @@ class KindSchema:
         return self.required.get(name) or self.optional.get(name)
 
 
-F, I, B = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
+F, INT, B = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
 
 # contract: heat/<kind>/<id> payload fields, units in the name
 KINDS: Final[dict[str, KindSchema]] = {
@@ -41,9 +41,9 @@ KINDS: Final[dict[str, KindSchema]] = {
             "flow_m3h": F,
             "supply_c": F,
             "return_c": F,
-            "status": I,
+            "status": INT,
         },
-        {"hours_ok": I, "hours_fault": I},
+        {"hours_ok": INT, "hours_fault": INT},
     ),
     "substation": KindSchema(
         "substation",

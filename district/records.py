@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +136,9 @@ def _number(value: str, where: str, name: str, problems: list[str]) -> float | N
     return x
 
 
-def _integer(value: str, where: str, name: str, lo: int, hi: int, problems: list[str]) -> int | None:
+def _integer(
+    value: str, where: str, name: str, lo: int, hi: int, problems: list[str]
+) -> int | None:
     try:
         x = int(value)
     except ValueError:
@@ -148,7 +150,7 @@ def _integer(value: str, where: str, name: str, lo: int, hi: int, problems: list
     return x
 
 
-def _id(row: dict[str, str], key: str, where: str, seen: dict[str, object], kind: str,
+def _id(row: dict[str, str], key: str, where: str, seen: Mapping[str, object], kind: str,
         problems: list[str]) -> str | None:
     value = row[key]
     if not value:

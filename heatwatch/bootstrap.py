@@ -1,0 +1,51 @@
+"""Wire adapters to the core: the one place that knows which store, broker and files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.deadletter import DeadLetters
+from collector.payloads import Registered
+from district.config import Config
+from district.records import Records, load_records
+from storage.base import Store
+
+
+@dataclass(slots=True)
+class OpenedStore:
+    store: Store
+    spool_stats: Callable[[], Mapping[str, float]] | None
+
+
+def registry(records: Records) -> dict[str, Registered]:
+    """Device id → kind and tags, for tagging each reading from the records."""
+    return {d.device_id: Registered(d.kind, d.tags()) for d in records.devices.values()}
+
+
+def records(cfg: Config) -> Records:
+    return load_records(cfg.records_path())
+
+
+def open_store(cfg: Config) -> OpenedStore:
+    """The configured store; InfluxDB always behind the on-disk spool."""
+    if cfg.store.backend == "influxdb":
+        from storage.influx import InfluxStore
+        from storage.spool import SpooledStore
+
+        influx = InfluxStore.from_config(cfg.store.influxdb)
+        spool_dir = cfg.data_path(cfg.store.spool.dir, "spool")
+        spooled = SpooledStore(influx, spool_dir, max_bytes=cfg.store.spool.max_bytes,
+                               retry_s=cfg.store.spool.retry_s)
+        return OpenedStore(spooled, spooled.stats)
+    from storage.sqlite import SqliteStore
+
+    path = cfg.data_path(cfg.store.sqlite.path, "readings.sqlite")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return OpenedStore(SqliteStore(path), None)
+
+
+def open_deadletters(cfg: Config) -> DeadLetters:
+    return DeadLetters(cfg.data_path(cfg.collector.deadletter_path, "deadletter.sqlite"),
+                       cfg.collector.deadletter_payload_bytes)

@@ -1,0 +1,143 @@
+"""The `heatwatch` command: one clear line and a non-zero exit for every user mistake."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from district.config import Config, ConfigError, load_config
+from district.records import RecordsError
+
+log = logging.getLogger("heatwatch")
+
+
+class UserError(Exception):
+    """A mistake the operator can fix; printed as one line."""
+
+
+def parse_instant(text: str) -> float:
+    """An RFC 3339 instant with an offset, as epoch seconds."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--at {text!r} is not an RFC 3339 time "
+                        "(e.g. 2026-12-01T08:00:00+08:00)") from None
+    if dt.tzinfo is None:
+        raise UserError(f"--at {text!r} needs a UTC offset (e.g. +08:00)")
+    return dt.timestamp()
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from heatwatch.services import run_collector
+
+    return run_collector(_config(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from heatwatch.demo import run_demo
+
+    return run_demo(_config(args) if args.config else None, hours=args.hours,
+                    data_dir=args.data_dir)
+
+
+def cmd_records(args: argparse.Namespace) -> int:
+    from heatwatch.bootstrap import records
+
+    rec = records(_config(args))
+    kinds: dict[str, int] = {}
+    for d in rec.devices.values():
+        kinds[d.kind] = kinds.get(d.kind, 0) + 1
+    print(f"records OK: {len(rec.substations)} substations, {len(rec.buildings)} buildings, "
+          f"{len(rec.accounts)} accounts, {len(rec.devices)} devices "
+          f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})")
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    from heatwatch.bootstrap import open_deadletters
+
+    dl = open_deadletters(_config(args))
+    try:
+        counts = dl.counts()
+        recent = dl.recent(args.limit, args.cause)
+    finally:
+        dl.close()
+    if args.json:
+        print(json.dumps({
+            "counts": counts,
+            "recent": [{"received_ms": d.received_ms, "cause": d.cause, "topic": d.topic,
+                        "detail": d.detail, "payload_bytes": d.payload_bytes,
+                        "payload": d.payload[:512].decode("utf-8", "replace")} for d in recent],
+        }, ensure_ascii=False, indent=2))
+        return 0
+    if not counts:
+        print("no dead letters")
+        return 0
+    print("rejections by cause:")
+    for cause, n in counts.items():
+        print(f"  {cause:<16} {n}")
+    print(f"\nlatest {len(recent)}:")
+    for d in recent:
+        when = datetime.fromtimestamp(d.received_ms / 1000).astimezone().isoformat(
+            timespec="seconds")
+        print(f"  {when}  {d.cause:<16} {d.topic:<32} {d.detail[:60]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="heatwatch", description=__doc__)
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, fn: Callable[[argparse.Namespace], int], help_: str
+                ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--config", metavar="FILE.toml", help="config file (default: built-in)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    command("collect", cmd_collect, "run the collectors until SIGTERM")
+    sp = command("demo", cmd_demo, "the whole system on a simulated district, embedded")
+    sp.add_argument("--hours", type=float, default=None, help="district hours to simulate")
+    sp.add_argument("--data-dir", default=None, help="where the demo keeps its data")
+    command("records", cmd_records, "check the heating company's records and summarise them")
+    sp = command("deadletters", cmd_deadletters, "refused readings: counts by cause, latest")
+    sp.add_argument("--cause", default=None)
+    sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        fn: Callable[[argparse.Namespace], int] = args.fn
+        return fn(args)
+    except RecordsError as e:
+        for problem in e.problems[:50]:
+            print(f"heatwatch: records: {problem}", file=sys.stderr)
+        if len(e.problems) > 50:
+            print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
+        return 2
+    except (ConfigError, UserError) as e:
+        print(f"heatwatch: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Config: TOML over defaults, environment overrides for secrets and hosts, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from district.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_is_valid_and_matches_defaults() -> None:
+    cfg = load_config(ROOT / "heatwatch.example.toml", env={})
+    default = load_config(None, env={})
+    cfg.source = default.source
+    assert cfg == default
+
+
+def test_environment_overrides_secrets_and_hosts(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    cfg = load_config(None, env={
+        "HEATWATCH_MQTT_HOST": "broker", "HEATWATCH_MQTT_PORT": "8883",
+        "HEATWATCH_STORE_BACKEND": "influxdb",
+        "HEATWATCH_STORE_INFLUXDB_PASSWORD_FILE": str(secret),
+        "HEATWATCH_STORE_INFLUXDB_CREATE_DATABASE": "false",
+    })
+    assert (cfg.mqtt.host, cfg.mqtt.port) == ("broker", 8883)
+    assert cfg.store.influxdb.password == "s3cret"
+    assert cfg.store.influxdb.create_database is False
+
+
+@pytest.mark.parametrize(("text", "env", "needle"), [
+    ("[mqtt]\nhots = 'x'\n", {}, "unknown key 'hots'"),
+    ("[mqtt]\nport = 'x'\n", {}, "expected int"),
+    ("[store]\nbackend = 'postgres'\n", {}, "must be sqlite or influxdb"),
+    ("[mqtt]\nreceive_maximum = 70000\n", {}, "1..65535"),
+    ("not toml [", {}, "not valid TOML"),
+    ("", {"HEATWATCH_MQTT_PORT": "eighty"}, "HEATWATCH_MQTT_PORT: expected int"),
+])
+def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, env: dict[str, str],
+                                       needle: str) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_config(p, env=env)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml", env={})
