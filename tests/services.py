@@ -48,9 +48,9 @@ class Service:
         return True
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir)
         wait_port(self.port)
         deadline = time.monotonic() + 10
         while not self.ready():
@@ -96,6 +96,8 @@ class Mosquitto(Service):
             "autosave_interval 1",
             "max_queued_messages 0",
             "max_inflight_messages 0",
+            # as root, mosquitto drops to the mosquitto user, which cannot write our temp dirs
+            *(["user root"] if os.geteuid() == 0 else []),
             "log_type error",
             "log_type warning",
         ]

