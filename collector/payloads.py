@@ -118,7 +118,8 @@ def _reading(kind: str, obj: Any, measurement_tags: Mapping[str, str]) -> Readin
     for name, ftype in schema.optional.items():
         if obj.get(name) is not None:
             fields[name] = _field(name, obj[name], ftype)
-    return Reading(kind, dict(measurement_tags), fields, ts_ms)
+    # the registry's tag mapping is shared, not copied: the store caches its encoding
+    return Reading(kind, measurement_tags, fields, ts_ms)
 
 
 def parse_message(

@@ -91,11 +91,23 @@ class CollectorConfig:
 
 
 @dataclass(slots=True)
+class SimulatorConfig:
+    scenario: str = "sample"  # a bundled name or a path to a scenario TOML
+    speed: float = 0.0  # district seconds per wall second; 0: the scenario's own
+    gateway_host: str = "127.0.0.1"
+    port_offset: int = 0
+    free_ports: bool = False
+    # not the collector's: both keep persistent sessions on the broker
+    client_id: str = "heatwatch-simulator"
+
+
+@dataclass(slots=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
+    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     source: str = "defaults"
 
     def data_path(self, configured: str, default_name: str) -> Path:

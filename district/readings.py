@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -79,7 +80,7 @@ class Reading:
     """One point: a measurement, its tags, its fields and a time in epoch milliseconds."""
 
     measurement: str
-    tags: dict[str, str]
+    tags: Mapping[str, str]
     fields: dict[str, FieldValue]
     ts_ms: int
 

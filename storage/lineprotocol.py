@@ -3,38 +3,78 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from district.readings import FieldValue, Reading
 
 _TAG_ESCAPE = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\n": " "})
 _MEASUREMENT_ESCAPE = str.maketrans({",": r"\,", " ": r"\ ", "\n": " "})
+_PREFIX_CACHE_MAX = 200_000
 
 
 def _field(value: FieldValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is float:
         if not math.isfinite(value):
             raise ValueError(f"field value {value!r} is not finite")
         return repr(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{int(value)}i"
+    if isinstance(value, float):  # numpy floats and other float subclasses
+        return _field(float(value))
     s = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{s}"'
 
 
+def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
+    parts = [measurement.translate(_MEASUREMENT_ESCAPE)]
+    for k in sorted(tags):
+        v = tags[k]
+        if v != "":  # InfluxDB refuses empty tag values
+            parts.append(f"{k.translate(_TAG_ESCAPE)}={v.translate(_TAG_ESCAPE)}")
+    return ",".join(parts)
+
+
+class LineEncoder:
+    """Encodes readings; caches each series' escaped prefix, since devices share tag dicts."""
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[str, int], tuple[Mapping[str, str], str]] = {}
+
+    def prefix(self, r: Reading) -> str:
+        key = (r.measurement, id(r.tags))
+        hit = self._prefixes.get(key)
+        if hit is not None and hit[0] is r.tags:
+            return hit[1]
+        p = _prefix(r.measurement, r.tags)
+        if len(self._prefixes) >= _PREFIX_CACHE_MAX:
+            self._prefixes.clear()
+        # the cache holds the tags object itself, so its id cannot be reused meanwhile
+        self._prefixes[key] = (r.tags, p)
+        return p
+
+    def line(self, r: Reading) -> str:
+        fields = ",".join(
+            f"{k}={repr(v) if type(v) is float and math.isfinite(v) else _field(v)}"
+            for k, v in r.fields.items()
+        )
+        return f"{self.prefix(r)} {fields} {r.ts_ms}"
+
+    def encode(self, readings: Iterable[Reading]) -> bytes:
+        """A batch as one /write body (precision=ms)."""
+        return ("\n".join(map(self.line, readings)) + "\n").encode("utf-8")
+
+
 def encode_line(r: Reading) -> str:
     """One point; empty tag values are left out, as InfluxDB requires."""
-    parts = [r.measurement.translate(_MEASUREMENT_ESCAPE)]
-    for k in sorted(r.tags):
-        v = r.tags[k]
-        if v != "":
-            parts.append(f"{k.translate(_TAG_ESCAPE)}={v.translate(_TAG_ESCAPE)}")
     fields = ",".join(f"{k.translate(_TAG_ESCAPE)}={_field(v)}" for k, v in r.fields.items())
-    return f"{','.join(parts)} {fields} {r.ts_ms}"
+    return f"{_prefix(r.measurement, r.tags)} {fields} {r.ts_ms}"
 
 
 def encode(readings: Iterable[Reading]) -> bytes:
-    """A batch as one /write body (precision=ms)."""
+    """A batch as one /write body (precision=ms), without a prefix cache."""
     return ("\n".join(encode_line(r) for r in readings) + "\n").encode("utf-8")

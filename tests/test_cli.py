@@ -1,0 +1,52 @@
+"""User mistakes get one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.records_fixture import ACCOUNTS, write_records
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def heatwatch(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "heatwatch.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=60, env={"PYTHONPATH": str(ROOT),
+                                                               "PATH": "/usr/bin:/bin"})
+
+
+def _one_line_error(p: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert p.returncode == 2, p
+    assert "Traceback" not in p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("heatwatch:")]
+    assert lines and needle in lines[0], p.stderr
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    _one_line_error(heatwatch("records", "--config", str(tmp_path / "nope.toml")),
+                    "config file not found")
+
+
+def test_bad_records_name_file_and_line(tmp_path: Path) -> None:
+    rec = write_records(tmp_path / "rec", accounts=ACCOUNTS + "A3,B1,1-103,-5,area,\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[site]\nrecords_dir = "{rec}"\n')
+    for command in ("records", "collect"):
+        _one_line_error(heatwatch(command, "--config", str(cfg)), "accounts.csv:4")
+
+
+def test_good_records_summary(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[site]\nrecords_dir = "{write_records(tmp_path / "rec")}"\n')
+    p = heatwatch("records", "--config", str(cfg))
+    assert p.returncode == 0 and "1 substations, 1 buildings, 2 accounts, 5 devices" in p.stdout
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["deadletters", "--limit", "x"]])
+def test_usage_errors_exit_nonzero(args: list[str]) -> None:
+    p = heatwatch(*args)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "usage:" in p.stderr
