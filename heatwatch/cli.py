@@ -48,6 +48,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     data_dir=args.data_dir)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from heatwatch.services import run_simulator
+
+    cfg = _config(args)
+    if args.scenario:
+        cfg.simulator.scenario = args.scenario
+    if args.speed is not None:
+        cfg.simulator.speed = args.speed
+    return run_simulator(cfg)
+
+
 def cmd_records(args: argparse.Namespace) -> int:
     from heatwatch.bootstrap import records
 
@@ -108,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("demo", cmd_demo, "the whole system on a simulated district, embedded")
     sp.add_argument("--hours", type=float, default=None, help="district hours to simulate")
     sp.add_argument("--data-dir", default=None, help="where the demo keeps its data")
+    sp = command("simulate", cmd_simulate, "simulated devices: MQTT sensors and Modbus gateways")
+    sp.add_argument("--scenario", default=None, help="bundled scenario name or TOML path")
+    sp.add_argument("--speed", type=float, default=None, help="district seconds per second")
     command("records", cmd_records, "check the heating company's records and summarise them")
     sp = command("deadletters", cmd_deadletters, "refused readings: counts by cause, latest")
     sp.add_argument("--cause", default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -9,6 +10,7 @@ import threading
 from collector.mqtt_collector import MqttCollector
 from district.config import Config
 from heatwatch import bootstrap
+from simulators.mqtt_devices import MqttSettings
 
 log = logging.getLogger("heatwatch.service")
 
@@ -23,6 +25,32 @@ def stop_event_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
+
+
+def simulator_mqtt(cfg: Config) -> MqttSettings:
+    m = cfg.mqtt
+    return MqttSettings(host=m.host, port=m.port, username=m.username, password=m.password,
+                        client_id=cfg.simulator.client_id, topic_prefix=m.topic_prefix,
+                        qos=m.qos)
+
+
+def run_simulator(cfg: Config) -> int:
+    """Simulated devices on real protocols, on the scenario's virtual clock."""
+    from heatwatch.cli import UserError
+    from simulators.district import simulate
+    from simulators.scenario import ScenarioError, load_scenario
+
+    records = bootstrap.records(cfg)
+    try:
+        scenario = load_scenario(cfg.simulator.scenario, records)
+    except ScenarioError as e:
+        raise UserError(str(e)) from None
+    s = cfg.simulator
+    summary = asyncio.run(simulate(scenario, simulator_mqtt(cfg), records=records,
+                                   speed=s.speed or None, gateway_host=s.gateway_host,
+                                   port_offset=s.port_offset, free_ports=s.free_ports))
+    print("\n".join(summary.lines()))
+    return 0
 
 
 def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:

@@ -1,0 +1,477 @@
+"""InfluxDB 1.x over its HTTP API (stdlib only): line protocol in, CSV query results out."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import http.client
+import io
+import json
+import math
+import threading
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from district.readings import Reading
+from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
+from storage.lineprotocol import LineEncoder
+
+if TYPE_CHECKING:
+    from district.config import InfluxConfig
+
+# InfluxDB's own guidance for /write: 5,000-10,000 points per request
+MAX_LINES_PER_REQUEST = 5000
+AGGREGATES = ("mean", "min", "max", "sum", "count")
+
+# CSV cells that are not numbers: a missing field is NaN, a bool is 0/1 (Frame contract)
+_CELL = {"": math.nan, "true": 1.0, "false": 0.0}
+_ESCAPED = frozenset(", =")
+
+
+class CsvTable:
+    """One header and its rows from an InfluxDB CSV response."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.header = header
+        self.rows: list[list[str]] = []
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL double-quoted identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """Decode InfluxDB's series tag string `k1=v1,k2=v2` (`\\` escapes `,`, `=` and space).
+
+    Any other backslash is literal, as in line protocol.
+    """
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    if "\\" not in text:
+        for part in text.split(","):
+            k, _, v = part.partition("=")
+            out[k] = v
+        return out
+    key: str | None = None
+    buf: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPED:
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if c == "=" and key is None:
+            key, buf = "".join(buf), []
+        elif c == ",":
+            if key is None:
+                out["".join(buf)] = ""
+            else:
+                out[key] = "".join(buf)
+            key, buf = None, []
+        else:
+            buf.append(c)
+        i += 1
+    if key is not None:
+        out[key] = "".join(buf)
+    return out
+
+
+def parse_csv(text: str) -> list[CsvTable]:
+    """Split a CSV response into tables; a blank line starts a new header (columns changed)."""
+    tables: list[CsvTable] = []
+    current: CsvTable | None = None
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            current = None
+            continue
+        if current is None:
+            if row == ["error"]:
+                raise StoreError("influxdb query error: " + text.split("\n", 1)[-1].strip())
+            current = CsvTable(row)
+            tables.append(current)
+            continue
+        current.rows.append(row)
+    return tables
+
+
+def _floats(cells: Sequence[str]) -> npt.NDArray[np.float64]:
+    text = np.array(cells, dtype=np.str_)
+    text[text == ""] = "nan"
+    try:
+        # numbers and blanks (most columns): numpy parses them in C
+        return text.astype(np.float64)
+    except ValueError:
+        return np.array([_CELL[c] if c in _CELL else float(c) for c in cells],
+                        dtype=np.float64)
+
+
+def _strs(cells: Sequence[str]) -> npt.NDArray[np.str_]:
+    return np.array(cells, dtype=np.str_) if cells else np.array([], dtype=np.str_)
+
+
+def empty_frame(fields: Sequence[str] | None, tags: Sequence[str]) -> Frame:
+    """A frame with no rows, carrying the requested keys."""
+    return Frame(
+        ts_ms=np.array([], dtype=np.int64),
+        tags={t: np.array([], dtype=np.str_) for t in tags},
+        fields={f: np.array([], dtype=np.float64) for f in fields or ()},
+    )
+
+
+def sort_frame(frame: Frame, keys: Sequence[str]) -> Frame:
+    """Rows ordered by the given tag columns, then time (stable)."""
+    if len(frame) < 2:
+        return frame
+    order = np.lexsort([frame.ts_ms] + [frame.tags[k] for k in reversed(keys)])
+    return Frame(
+        ts_ms=frame.ts_ms[order],
+        tags={k: v[order] for k, v in frame.tags.items()},
+        fields={k: v[order] for k, v in frame.fields.items()},
+    )
+
+
+def check_aggregate(every_s: int, fields: Sequence[str], fn: str) -> None:
+    """The aggregate arguments both backends accept."""
+    if fn not in AGGREGATES:
+        raise ValueError(f"aggregate {fn!r} is not one of {', '.join(AGGREGATES)}")
+    if every_s <= 0:
+        raise ValueError("every_s must be positive")
+    if not fields:
+        raise ValueError("read_aggregate needs at least one field")
+
+
+class InfluxStore:
+    """The Store protocol over the InfluxDB v1 HTTP API; one keep-alive connection per caller."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        retention_policy: str = "heatwatch",
+        retention: str = "1830d",
+        username: str = "",
+        password: str = "",
+        timeout_s: float = 10.0,
+        create_database: bool = True,
+    ) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"influxdb url must be http(s)://host:port, got {url!r}")
+        self.url = url
+        self.database = database
+        self.retention_policy = retention_policy
+        self.retention = retention
+        self.timeout_s = timeout_s
+        self.create_database = create_database
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 8086)
+        self._base = parts.path.rstrip("/")
+        self._headers: dict[str, str] = {}
+        if username:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._write_path = f"{self._base}/write?" + urllib.parse.urlencode(
+            {"db": database, "rp": retention_policy, "precision": "ms"})
+        self._encoder = LineEncoder()
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._ready = not create_database
+        self._ready_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, cfg: InfluxConfig) -> InfluxStore:
+        return cls(cfg.url, cfg.database, cfg.retention_policy, cfg.retention, cfg.username,
+                   cfg.password, cfg.timeout_s, cfg.create_database)
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+        """Status, influx error header and body; connection trouble is StoreUnavailable."""
+        all_headers = {**self._headers, **(headers or {})}
+        for attempt in range(2):
+            with self._lock:
+                if self._closed:
+                    raise StoreError("influx store is closed")
+                conn = self._idle.pop() if self._idle else None
+            reused = conn is not None
+            if conn is None:
+                conn = self._connect()
+            try:
+                conn.request(method, path, body=body, headers=all_headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                # a kept-alive connection the server closed meanwhile: retry once on a new
+                # one; safe for writes too, since the same series and time overwrite
+                if reused and attempt == 0:
+                    continue
+                raise StoreUnavailable(f"influxdb at {self.url}: {e!r}") from e
+            if resp.will_close:
+                conn.close()
+            else:
+                with self._lock:
+                    if self._closed:
+                        conn.close()
+                    else:
+                        self._idle.append(conn)
+            return resp.status, resp.getheader("X-Influxdb-Error", ""), data
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _raise_for(status: int, error: str, data: bytes, what: str) -> None:
+        if 200 <= status < 300:
+            return
+        text = error or data.decode("utf-8", "replace").strip()[:500]
+        # auth and throttling are about the server, not the data: retry, keep the data
+        if status >= 500 or status in (401, 403, 408, 429):
+            raise StoreUnavailable(f"influxdb {what}: HTTP {status}: {text}")
+        raise StoreRejected(f"influxdb {what}: HTTP {status}: {text}")
+
+    def _statement(self, q: str) -> str:
+        """Run one statement via POST /query; the statement's error text, or ''."""
+        body = urllib.parse.urlencode({"q": q}).encode()
+        status, error, data = self._request(
+            "POST", f"{self._base}/query", body,
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        self._raise_for(status, error, data, "query")
+        results = json.loads(data or b"{}").get("results", [])
+        return str(results[0].get("error", "")) if results else ""
+
+    def _ensure(self) -> None:
+        """Create the database and make our retention policy its default, once."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            db, rp = quote_ident(self.database), quote_ident(self.retention_policy)
+            err = self._statement(f"CREATE DATABASE {db}")
+            if err:
+                raise StoreRejected(f"influxdb: cannot create database: {err}")
+            err = self._statement(f"CREATE RETENTION POLICY {rp} ON {db} "
+                                  f"DURATION {self.retention} REPLICATION 1 DEFAULT")
+            if "already exists" in err:
+                # seed: keep raw records >= 5 years; an existing policy gets our duration
+                err = self._statement(f"ALTER RETENTION POLICY {rp} ON {db} "
+                                      f"DURATION {self.retention} DEFAULT")
+            if err:
+                raise StoreRejected(f"influxdb: cannot set retention policy: {err}")
+            self._ready = True
+
+    def execute(self, statement: str) -> None:
+        """Run one InfluxQL statement that changes something (CREATE, DROP, ...) via POST."""
+        err = self._statement(statement)
+        if err:
+            raise StoreError(f"influxdb: {statement[:80]}: {err}")
+
+    # -- writes -----------------------------------------------------------------------------
+    def encode(self, readings: Sequence[Reading]) -> bytes:
+        """The batch as a /write body; a value InfluxDB cannot hold is StoreRejected."""
+        try:
+            return self._encoder.encode(readings)
+        except ValueError as e:
+            raise StoreRejected(str(e)) from e
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        """Store the batch; returns once InfluxDB answered 204 (its WAL is fsync'd)."""
+        rejected: list[str] = []
+        for i in range(0, len(readings), MAX_LINES_PER_REQUEST):
+            try:
+                self._post(self.encode(readings[i:i + MAX_LINES_PER_REQUEST]))
+            except StoreRejected as e:
+                # a 400 is a partial write: influx kept the good points; send the rest too
+                rejected.append(str(e))
+        if rejected:
+            raise StoreRejected("; ".join(rejected))
+
+    def write_encoded(self, body: bytes) -> None:
+        """Store a line-protocol body (from `encode`), split into requests of bounded size."""
+        rejected: list[str] = []
+        for chunk in _chunks(body, MAX_LINES_PER_REQUEST):
+            try:
+                self._post(chunk)
+            except StoreRejected as e:
+                rejected.append(str(e))
+        if rejected:
+            raise StoreRejected("; ".join(rejected))
+
+    def _post(self, body: bytes) -> None:
+        if not body.strip():
+            return
+        self._ensure()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        status, error, data = self._request("POST", self._write_path, body, headers)
+        if status == 404 and "database not found" in (error or data.decode("utf-8", "replace")):
+            # dropped, or a fresh server behind the same address: create it again, once
+            self._ready = not self.create_database
+            self._ensure()
+            status, error, data = self._request("POST", self._write_path, body, headers)
+        self._raise_for(status, error, data, "write")
+
+    # -- reads ------------------------------------------------------------------------------
+    def query_tables(self, q: str) -> list[CsvTable]:
+        """Run InfluxQL against our database; the CSV result (epoch ms times) as tables."""
+        self._ensure()
+        params = urllib.parse.urlencode({"db": self.database, "epoch": "ms", "q": q})
+        status, error, data = self._request(
+            "GET", f"{self._base}/query?{params}", None, {"Accept": "application/csv"})
+        if status >= 500 or status in (401, 403, 408, 429):
+            self._raise_for(status, error, data, "query")
+        text = data.decode("utf-8")
+        if status != 200:
+            raise StoreError(f"influxdb query: HTTP {status}: {error or text.strip()[:500]}")
+        return parse_csv(text)
+
+    def query_csv(self, q: str) -> list[dict[str, str]]:
+        """Run InfluxQL; every result row as a dict keyed by column name."""
+        return [dict(zip(t.header, row, strict=False)) for t in self.query_tables(q)
+                for row in t.rows]
+
+    def _source(self, measurement: str) -> str:
+        return f"{quote_ident(self.retention_policy)}.{quote_ident(measurement)}"
+
+    def read_window(
+        self,
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        fields: Sequence[str] | None = None,
+        tags: Sequence[str] = ("device_id",),
+    ) -> Frame:
+        """Points with start_ms <= time < end_ms, sorted by device then time."""
+        if fields is not None and not fields:
+            return empty_frame(fields, tags)
+        want = _with_device(tags)
+        select = "*::field" if fields is None else ", ".join(quote_ident(f) for f in fields)
+        q = (f"SELECT {select}, {', '.join(quote_ident(t) + '::tag' for t in want)} "
+             f"FROM {self._source(measurement)} "
+             f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms")
+        frame = self._frame(self.query_tables(q), fields, want, tag_columns=True)
+        return _project(sort_frame(frame, ["device_id"]), tags)
+
+    def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame:
+        """The newest point of each device."""
+        want = _with_device(tags)
+        q = (f"SELECT *::field, {', '.join(quote_ident(t) + '::tag' for t in want)} "
+             f"FROM {self._source(measurement)} GROUP BY \"device_id\" "
+             "ORDER BY time DESC LIMIT 1")
+        frame = self._frame(self.query_tables(q), None, want, tag_columns=True)
+        return _project(sort_frame(frame, ["device_id"]), tags)
+
+    def read_aggregate(
+        self,
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        every_s: int,
+        fields: Sequence[str],
+        fn: str = "mean",
+        tags: Sequence[str] = ("device_id",),
+        offset_s: int = 0,
+    ) -> Frame:
+        """One row per tag group and bucket that has data; ts_ms is the bucket start.
+
+        Buckets are aligned to the epoch (UTC) shifted by `offset_s`, as InfluxQL's
+        `GROUP BY time(every, offset)`.
+        """
+        check_aggregate(every_s, fields, fn)
+        select = ", ".join(f"{fn}({quote_ident(f)}) AS {quote_ident(f)}" for f in fields)
+        group = f"time({int(every_s)}s, {int(offset_s) % int(every_s)}s)"
+        group += "".join(", " + quote_ident(t) for t in tags)
+        q = (f"SELECT {select} FROM {self._source(measurement)} "
+             f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
+             f"GROUP BY {group} fill(none)")
+        frame = self._frame(self.query_tables(q), fields, list(tags), tag_columns=False)
+        return sort_frame(frame, list(tags))
+
+    def _frame(self, tables: list[CsvTable], fields: Sequence[str] | None,
+               tags: Sequence[str], tag_columns: bool) -> Frame:
+        """Tables → one Frame; tags from trailing ::tag columns or from the series tags."""
+        if not tables or not any(t.rows for t in tables):
+            return empty_frame(fields, tags)
+        ntags = len(tags) if tag_columns else 0
+        field_names: list[str] = list(fields) if fields is not None else []
+        if fields is None:
+            for t in tables:
+                for name in t.header[3:len(t.header) - ntags]:
+                    if name not in field_names:
+                        field_names.append(name)
+        ts: list[npt.NDArray[np.int64]] = []
+        tag_parts: dict[str, list[npt.NDArray[np.str_]]] = {k: [] for k in tags}
+        field_parts: dict[str, list[npt.NDArray[np.float64]]] = {k: [] for k in field_names}
+        for t in tables:
+            if not t.rows:
+                continue
+            n = len(t.rows)
+            cols = list(zip(*t.rows, strict=False))
+            ts.append(np.array(cols[2], dtype=np.str_).astype(np.int64))
+            if tag_columns:
+                for i, k in enumerate(tags):
+                    tag_parts[k].append(_strs(cols[len(t.header) - ntags + i]))
+            else:
+                series = [parse_tags(s) for s in cols[1]]
+                for k in tags:
+                    tag_parts[k].append(_strs([s.get(k, "") for s in series]))
+            # field columns by position: a field may share its name with a tag
+            index = {name: i for i, name in enumerate(t.header[:len(t.header) - ntags])
+                     if i >= 3}
+            for k in field_names:
+                i = index.get(k, -1)
+                field_parts[k].append(_floats(cols[i]) if i >= 0 else np.full(n, math.nan))
+        return Frame(
+            ts_ms=np.concatenate(ts),
+            tags={k: np.concatenate(v) for k, v in tag_parts.items()},
+            fields={k: np.concatenate(v) for k, v in field_parts.items()},
+        )
+
+    def ping(self) -> bool:
+        """Whether InfluxDB answers /ping now."""
+        try:
+            status, _, _ = self._request("GET", f"{self._base}/ping")
+        except StoreUnavailable:
+            return False
+        return status == 204
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _with_device(tags: Sequence[str]) -> list[str]:
+    # Frame contract: rows sorted by device, so fetch device_id even when not asked for
+    return list(tags) if "device_id" in tags else [*tags, "device_id"]
+
+
+def _project(frame: Frame, tags: Sequence[str]) -> Frame:
+    frame.tags = {k: frame.tags[k] for k in tags}
+    return frame
+
+
+def _chunks(body: bytes, max_lines: int) -> Iterator[bytes]:
+    """A line-protocol body in pieces of at most max_lines lines."""
+    if body.count(b"\n") <= max_lines:
+        yield body
+        return
+    lines = body.split(b"\n")
+    for i in range(0, len(lines), max_lines):
+        piece = b"\n".join(lines[i:i + max_lines])
+        if piece.strip():
+            yield piece + b"\n"
