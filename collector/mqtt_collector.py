@@ -165,46 +165,49 @@ class MqttCollector:
         self._client.loop_stop()
 
     # -- the writer loop ---------------------------------------------------------------------
-    def _take_batch(self) -> list[_Message]:
+    def _take_batch(self) -> tuple[list[_Message], list[Reading], list[Rejection]]:
+        """Messages parsed as they come, until batch_size readings or the flush interval."""
+        msgs: list[_Message] = []
+        readings: list[Reading] = []
+        rejections: list[Rejection] = []
         try:
-            first = self._inbox.get(timeout=0.2)
+            m = self._inbox.get(timeout=0.2)
         except queue.Empty:
-            return []
-        batch = [first]
+            return msgs, readings, rejections
         deadline = time.monotonic() + self.cfg.flush_interval_ms / 1000
-        budget = self.cfg.batch_size
-        while len(batch) < budget:
+        prefix, limit = self.mqtt_cfg.topic_prefix, self.mqtt_cfg.max_payload_bytes
+        while True:
+            good, bad = parse_message(m.topic, m.payload, self.registry, prefix, limit)
+            msgs.append(m)
+            readings.extend(good)
+            rejections.extend(bad)
+            if len(readings) + len(rejections) >= self.cfg.batch_size:
+                break
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self._inbox.get(timeout=max(remaining, 0)) if remaining > 0
-                             else self._inbox.get_nowait())
+                m = self._inbox.get(timeout=remaining) if remaining > 0 else \
+                    self._inbox.get_nowait()
             except queue.Empty:
                 break
-        return batch
+        return msgs, readings, rejections
 
     def _run(self) -> None:
         while True:
-            batch = self._take_batch()
-            if batch:
-                self._process(batch)
+            msgs, readings, rejections = self._take_batch()
+            if msgs:
+                self._process(msgs, readings, rejections)
             elif self._stop.is_set():
                 break
             self._write_health()
         # drain what arrived before we stopped accepting
         while not self._inbox.empty():
-            self._process(self._take_batch())
+            self._process(*self._take_batch())
 
-    def _process(self, batch: list[_Message]) -> None:
-        readings: list[Reading] = []
-        rejections: list[Rejection] = []
-        prefix, limit = self.mqtt_cfg.topic_prefix, self.mqtt_cfg.max_payload_bytes
-        for m in batch:
-            good, bad = parse_message(m.topic, m.payload, self.registry, prefix, limit)
-            readings.extend(good)
-            rejections.extend(bad)
-        self._write_durably(readings, rejections)
+    def _process(self, batch: list[_Message], readings: list[Reading],
+                 rejections: list[Rejection]) -> None:
+        rejections = self._write_durably(readings, rejections)
         self.stats.messages += len(batch)
-        self.stats.readings += len(readings)
+        self.stats.readings += len(readings) - sum(r.cause == "store_rejected" for r in rejections)
         self.stats.batches += 1
         for r in rejections:
             self.stats.rejected[r.cause] += 1
@@ -214,7 +217,9 @@ class MqttCollector:
                             "not logged)", r.cause, r.topic, r.detail, r.cause)
         self._ack(batch)
 
-    def _write_durably(self, readings: list[Reading], rejections: list[Rejection]) -> None:
+    def _write_durably(self, readings: list[Reading], rejections: list[Rejection]
+                       ) -> list[Rejection]:
+        """Readings to the store, refusals to the dead letters; returns the refusals."""
         delay = 0.5
         while True:
             try:
@@ -236,6 +241,7 @@ class MqttCollector:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
         self.deadletters.add(rejections, round(self.clock() * 1000))
+        return rejections
 
     def _ack(self, batch: list[_Message]) -> None:
         current = self._generation

@@ -24,6 +24,7 @@ CAUSES: Final = (
     "missing_field",
     "wrong_type",
     "not_finite",      # NaN or infinity
+    "store_rejected",  # the store refused the batch itself (e.g. a field type conflict)
 )
 
 # A timestamp outside this range is a device clock fault, not a reading.

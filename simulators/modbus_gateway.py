@@ -51,13 +51,11 @@ UNITS: Final = range(1, 248)  # Modbus unit ids a serial bus can address
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """How one unit misbehaves.
+    """How one unit misbehaves: silent, exception, short, garbage or slow."""
 
-    silent: never answers (the client times out); exception: answers Modbus exception
-    `code`; short: answers one register fewer than asked; garbage: answers a well-framed
-    response to the other register function; slow: answers after `delay_s`.
-    """
-
+    # silent: never answers (the client times out); exception: answers Modbus exception
+    # `code`; short: one register fewer than asked; garbage: a well-framed answer to the
+    # other register function; slow: answers after delay_s
     kind: str
     code: int = int(ExcCodes.DEVICE_FAILURE)
     delay_s: float = 0.0
@@ -78,11 +76,10 @@ class GatewaySim:
                  host: str = "127.0.0.1", port: int = 0,
                  unit_profiles: Mapping[int, Profile] | None = None,
                  offline: str = "silent") -> None:
-        """profile: the model of every unit unless unit_profiles names another;
-        meters: unit -> fields, or None when that meter does not answer;
-        offline: what the gateway does for a meter that does not answer, "silent"
-        (the client times out) or "exception" (Modbus exception 0x0B, as many gateways do).
-        port 0 picks a free port, kept across stop()/start()."""
+        """A gateway of `profile` meters whose fields come from `meters` (unit -> fields)."""
+        # unit_profiles: units of another model; port 0 picks a free port, kept across
+        # stop()/start(); offline: what a unit whose meter gives None does, "silent" (the
+        # client times out) or "exception" (0x0B, as many real gateways answer)
         if offline not in ("silent", "exception"):
             raise ValueError(f"offline {offline!r} must be silent or exception")
         self.profile = profile
@@ -187,12 +184,11 @@ class GatewaySim:
 
 
 class _GatewayHandler(ServerRequestHandler):
-    """pymodbus's connection handler, answering each request with its own ids.
+    """pymodbus's connection handler, answering each request under its own ids."""
 
-    pymodbus 3.16 reads the transaction id back from `last_pdu` after awaiting the
-    datastore, so a slow answer would go out under a later request's id, carrying the
-    wrong meter's data. Here each answer keeps the request it belongs to.
-    """
+    # pymodbus 3.16 reads the transaction id back from `last_pdu` after awaiting the
+    # datastore, so a slow answer goes out under a later request's id carrying the wrong
+    # meter's data (tests/test_modbus_poller.py catches it). Each answer here keeps its own.
 
     def __init__(self, owner: _GatewayServer) -> None:
         super().__init__(owner, None, None, None)  # type: ignore[no-untyped-call]
