@@ -23,6 +23,7 @@ from pymodbus.pdu import ModbusPDU
 from collector.modbus_plan import GatewayPlan, MeterPoll, PollPlan, Read
 from collector.profiles import DecodeError
 from district.readings import COMM_FAULT_MEASUREMENT, Reading
+from storage.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -352,11 +353,22 @@ class ModbusPoller:
 
     async def _sink(self, batch: list[Reading]) -> None:
         assert self.sink is not None
-        try:
-            await asyncio.to_thread(self.sink, batch)
-        except Exception:
-            self.sink_errors += 1
-            log.exception("modbus: sink failed on %d readings", len(batch))
+        delay_s = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self.sink, batch)
+                return
+            except StoreUnavailable as e:
+                # keep the readings and try again; polls go on meanwhile and queue up
+                self.sink_errors += 1
+                log.warning("modbus: store unavailable (%s); retrying %d readings in %.1fs",
+                            e, len(batch), delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 30.0)
+            except Exception:
+                self.sink_errors += 1
+                log.exception("modbus: sink refused %d readings", len(batch))
+                return
 
 
 def poll_summary(readings: Sequence[Reading]) -> dict[str, Any]:

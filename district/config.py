@@ -91,6 +91,18 @@ class CollectorConfig:
 
 
 @dataclass(slots=True)
+class ModbusConfig:
+    interval_s: float = 3600.0  # DOMAIN: meters are read hourly
+    timeout_s: float = 1.0
+    retries: int = 0
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_gap: int = 0  # registers bridged to merge two reads into one
+    max_read_registers: int = 125  # Modbus limit for one read
+    profiles_dir: str = ""  # empty: the bundled collector/profiles
+
+
+@dataclass(slots=True)
 class SimulatorConfig:
     scenario: str = "sample"  # a bundled name or a path to a scenario TOML
     speed: float = 0.0  # district seconds per wall second; 0: the scenario's own
@@ -107,6 +119,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
+    modbus: ModbusConfig = field(default_factory=ModbusConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     source: str = "defaults"
 
@@ -219,5 +232,13 @@ def _check(cfg: Config) -> None:
     # a packet id is 16 bits; a larger window would wrap ids still in flight
     if not 1 <= cfg.mqtt.receive_maximum <= 65535:
         raise ConfigError(f"{cfg.source}: [mqtt] receive_maximum must be 1..65535")
+    m = cfg.modbus
+    if m.interval_s <= 0 or m.timeout_s <= 0 or m.retries < 0 or m.max_gap < 0:
+        raise ConfigError(f"{cfg.source}: [modbus] interval_s and timeout_s must be positive, "
+                          "retries and max_gap not negative")
+    if not 0 < m.backoff_s <= m.backoff_max_s:
+        raise ConfigError(f"{cfg.source}: [modbus] needs 0 < backoff_s <= backoff_max_s")
+    if not 1 <= m.max_read_registers <= 125:
+        raise ConfigError(f"{cfg.source}: [modbus] max_read_registers must be 1..125")
     if cfg.collector.batch_size < 1:
         raise ConfigError(f"{cfg.source}: [collector] batch_size must be positive")

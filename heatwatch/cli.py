@@ -9,8 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from collector.modbus_plan import PlanError
+from collector.profiles import ProfileError
 from district.config import Config, ConfigError, load_config
 from district.records import RecordsError
+from simulators.scenario import ScenarioError
 
 log = logging.getLogger("heatwatch")
 
@@ -45,7 +48,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from heatwatch.demo import run_demo
 
     return run_demo(_config(args) if args.config else None, hours=args.hours,
-                    data_dir=args.data_dir)
+                    data_dir=args.data_dir, scenario_name=args.scenario, speed=args.speed)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -105,7 +108,8 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="heatwatch", description=__doc__)
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument("--log-level", default=None,
+                   help="DEBUG, INFO, WARNING or ERROR (default INFO; the demo: WARNING)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, fn: Callable[[argparse.Namespace], int], help_: str
@@ -118,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("collect", cmd_collect, "run the collectors until SIGTERM")
     sp = command("demo", cmd_demo, "the whole system on a simulated district, embedded")
     sp.add_argument("--hours", type=float, default=None, help="district hours to simulate")
-    sp.add_argument("--data-dir", default=None, help="where the demo keeps its data")
+    sp.add_argument("--data-dir", default=None, help="where the demo keeps its data "
+                    "(default: <data_dir>/demo, emptied first)")
+    sp.add_argument("--scenario", default=None, help="bundled scenario name or TOML path")
+    sp.add_argument("--speed", type=float, default=None, help="district seconds per second")
     sp = command("simulate", cmd_simulate, "simulated devices: MQTT sensors and Modbus gateways")
     sp.add_argument("--scenario", default=None, help="bundled scenario name or TOML path")
     sp.add_argument("--speed", type=float, default=None, help="district seconds per second")
@@ -133,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        level=getattr(logging, str(level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -146,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(e.problems) > 50:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
-    except (ConfigError, UserError) as e:
+    except (ConfigError, UserError, ProfileError, PlanError, ScenarioError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,9 +6,15 @@ import asyncio
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 
+from collector.modbus_plan import build_plan
+from collector.modbus_poller import ModbusPoller, Sink
 from collector.mqtt_collector import MqttCollector
+from collector.profiles import load_profiles
 from district.config import Config
+from district.records import Records
 from heatwatch import bootstrap
 from simulators.mqtt_devices import MqttSettings
 
@@ -53,20 +59,55 @@ def run_simulator(cfg: Config) -> int:
     return 0
 
 
+def modbus_poller(cfg: Config, records: Records, sink: Sink,
+                  clock: Callable[[], float] = time.time) -> ModbusPoller | None:
+    """The poll plan for the records' Modbus meters; None when there are none."""
+    m = cfg.modbus
+    plan = build_plan(records, load_profiles(m.profiles_dir or None), max_gap=m.max_gap,
+                      max_count=m.max_read_registers)
+    if not plan.gateways:
+        return None
+    return ModbusPoller(plan, sink, clock=clock, interval_s=m.interval_s, timeout_s=m.timeout_s,
+                        retries=m.retries, backoff_s=m.backoff_s, backoff_max_s=m.backoff_max_s)
+
+
+def _run_poller_until(poller: ModbusPoller, stop: threading.Event) -> threading.Thread:
+    async def main() -> None:
+        aio_stop = asyncio.Event()
+
+        async def watch() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+            aio_stop.set()
+
+        watcher = asyncio.create_task(watch())
+        await poller.run_forever(aio_stop)
+        await watcher
+
+    t = threading.Thread(target=asyncio.run, args=(main(),), name="modbus-poller")
+    t.start()
+    return t
+
+
 def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:
-    """MQTT devices into the store until stopped: flush, ack, then disconnect."""
+    """MQTT devices and Modbus meters into the store until stopped: flush, ack, disconnect."""
     records = bootstrap.records(cfg)
     stop = stop or stop_event_on_signals()
     opened = bootstrap.open_store(cfg)
+    poller = modbus_poller(cfg, records, opened.store.write)
     deadletters = bootstrap.open_deadletters(cfg)
     collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records), opened.store,
                               deadletters, spool_stats=opened.spool_stats)
     collector.start()
-    log.info("collector running: %d devices, store %s, broker %s:%d", len(records.devices),
-             cfg.store.backend, cfg.mqtt.host, cfg.mqtt.port)
+    poller_thread = _run_poller_until(poller, stop) if poller else None
+    log.info("collector running: %d devices, store %s, broker %s:%d, %d Modbus gateways",
+             len(records.devices), cfg.store.backend, cfg.mqtt.host, cfg.mqtt.port,
+             len(poller.plan.gateways) if poller else 0)
     try:
         stop.wait()
     finally:
+        if poller_thread:
+            poller_thread.join()
         collector.stop()
         opened.store.close()
         deadletters.close()

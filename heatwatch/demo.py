@@ -1,0 +1,224 @@
+"""`heatwatch demo`: the whole system on a simulated district, on embedded defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.modbus_poller import ModbusPoller
+from collector.mqtt_collector import MqttCollector
+from district.config import Config, load_config
+from district.readings import COMM_FAULT_MEASUREMENT, KINDS
+from district.records import load_records
+from heatwatch import bootstrap
+from heatwatch.broker import EmbeddedBroker, free_port
+from heatwatch.services import modbus_poller, simulator_mqtt
+from simulators.clock import VirtualClock
+from simulators.district import DistrictSim, SimSummary
+from simulators.scenario import load_scenario
+from storage.base import Store
+
+# A few payloads a misbehaving device might send, to show refusals counted by cause.
+BAD_PAYLOADS = [
+    ("heat/room/UNKNOWN-1", b'{"ts": 1733097600, "temp_c": 20.5}'),
+    ("heat/weather/WX-1", b"{not json"),
+    ("heat/weather/WX-1", b'{"outdoor_c": -5}'),
+    ("heat/weather/WX-1", b'{"ts": 1733097600, "outdoor_c": "cold"}'),
+    ("heat/weather/WX-1", b'{"ts": 1733097600, "outdoor_c": NaN}'),
+]
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place."""
+
+    def __init__(self, start_s: float, width: int = 32) -> None:
+        self.start_s, self.width = start_s, width
+        self.last = -1
+
+    def __call__(self, fraction: float, now_s: float) -> None:
+        pct = int(fraction * 100)
+        if not sys.stderr.isatty():
+            pct -= pct % 10  # a log file gets a line per tenth, not a redraw per percent
+        if pct == self.last:
+            return
+        self.last = pct
+        filled = int(fraction * self.width)
+        when = dt.datetime.fromtimestamp(now_s, dt.timezone(dt.timedelta(hours=8)))
+        tty = sys.stderr.isatty()
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"  [{bar}] {pct:3d}%  district time {when:%Y-%m-%d %H:%M}"
+        sys.stderr.write("\r" + line if tty else line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
+
+
+async def _poll_on_clock(poller: ModbusPoller, clock: VirtualClock, end_s: float,
+                         interval_s: float, store: Store, faults: Counter[str]) -> None:
+    """Meters polled at each district interval boundary, as the collector would hourly."""
+    t = poller.next_boundary(clock.now())
+    while t <= end_s:
+        await clock.sleep_until(t)
+        readings = await poller.run_once(at=t)
+        faults.update(r.tags.get("cause", "") for r in readings
+                      if r.measurement == COMM_FAULT_MEASUREMENT)
+        await asyncio.to_thread(store.write, readings)
+        t += interval_s
+
+
+def _publish_bad(port: int) -> int:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="heatwatch-demo-bad-device",
+                    protocol=mqtt.MQTTv311)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    infos = [c.publish(t, p, qos=1) for t, p in BAD_PAYLOADS]
+    for i in infos:
+        i.wait_for_publish(10)
+    c.disconnect()
+    c.loop_stop()
+    return len(infos)
+
+
+def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: str | None = None,
+             scenario_name: str | None = None, speed: float | None = None,
+             quiet: bool = False) -> int:
+    cfg = cfg or load_config(None)
+    data = Path(data_dir or Path(cfg.site.data_dir) / "demo").resolve()
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    cfg.site.data_dir = str(data)
+    cfg.store.backend = "sqlite"
+    cfg.store.sqlite.path = ""
+    cfg.collector.deadletter_path = ""
+    cfg.mqtt.protocol = "3.1.1"  # the embedded broker speaks 3.1.1
+    cfg.mqtt.username = cfg.mqtt.password = ""
+    # district hours pass in wall seconds here: timeouts and reconnect waits shrink to match
+    cfg.modbus.timeout_s = 0.3
+    cfg.modbus.backoff_s, cfg.modbus.backoff_max_s = 0.05, 0.2
+    (data / "heatwatch.toml").write_text(
+        f'# written by heatwatch demo: points the commands at the demo\'s data\n'
+        f'[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n', encoding="utf-8")
+    scenario = load_scenario(scenario_name or cfg.simulator.scenario)
+    if hours is not None:
+        scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s,
+                                                                hours * 3600))
+    if speed:
+        scenario = dataclasses.replace(scenario, speed=speed)
+    records = load_records(scenario.records_dir)
+    broker = EmbeddedBroker(free_port())
+    broker.start()
+    cfg.mqtt.host, cfg.mqtt.port = broker.host, broker.port
+    say = (lambda *a: None) if quiet else print
+    say(f"heatwatch demo: scenario {scenario.name!r}, {len(records.accounts)} households, "
+        f"{len(records.devices)} devices, {scenario.duration_s / 3600:g} district hours "
+        f"at {scenario.speed:g}x")
+    say(f"  embedded MQTT broker on {broker.host}:{broker.port}, SQLite store in {data}")
+    opened = bootstrap.open_store(cfg)
+    deadletters = bootstrap.open_deadletters(cfg)
+    collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records),
+                              opened.store, deadletters)
+    wall_start = time.monotonic()
+    try:
+        collector.start()
+        if not collector.wait_connected(30):
+            raise RuntimeError("the collector could not connect to the embedded broker")
+        sim_summary, faults, bound = asyncio.run(_simulate(cfg, scenario, records, opened.store,
+                                                           quiet))
+        published = sum(sim_summary.messages.values()) + _publish_bad(broker.port)
+        deadline = time.monotonic() + 60
+        while collector.stats.messages < published and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        collector.stop()
+        broker.stop()
+    elapsed = time.monotonic() - wall_start
+    if not quiet:
+        _print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
+                       collector)
+    opened.store.close()
+    deadletters.close()
+    return 0
+
+
+async def _simulate(cfg: Config, scenario: object, records: object, store: Store, quiet: bool
+                    ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str]]:
+    from simulators.scenario import Scenario
+
+    assert isinstance(scenario, Scenario)
+    clock = VirtualClock(scenario.start_s, scenario.speed)
+    sim = DistrictSim(records, scenario, clock, simulator_mqtt(cfg),  # type: ignore[arg-type]
+                      cfg.simulator.gateway_host, free_ports=True)
+    await sim.start()
+    # the gateways listen on free ports; sim.records names them, so the plan follows
+    poller = modbus_poller(cfg, sim.records, store.write, clock=clock.now)
+    bar = ProgressBar(scenario.start_s)
+    faults: Counter[str] = Counter()
+    try:
+        run = asyncio.create_task(sim.run(progress=None if quiet else
+                                          (lambda f: bar(f, clock.now()))))
+        if poller is not None:
+            await _poll_on_clock(poller, clock, scenario.end_s, cfg.modbus.interval_s, store,
+                                 faults)
+        summary = await run
+    finally:
+        if poller is not None:
+            poller.close()
+        await sim.stop()
+        if not quiet:
+            bar.done()
+    by_gateway: dict[str, Counter[str]] = {}
+    bound_to_record = {v: k for k, v in summary.gateways.items()}
+    if poller is not None:
+        for key, st in poller.stats().items():
+            by_gateway[bound_to_record.get(key, key)] = st.faults
+    return summary, by_gateway, summary.gateways
+
+
+def _print_summary(store: Store, deadletters: object, sim: SimSummary,
+                   faults: dict[str, Counter[str]], bound: dict[str, str], data: Path,
+                   elapsed_s: float, collector: MqttCollector) -> None:
+    from collector.deadletter import DeadLetters
+
+    assert isinstance(deadletters, DeadLetters)
+    print(f"\ndone in {elapsed_s:.0f} s wall time")
+    print("\nreadings stored, per kind:")
+    for kind in (*KINDS, COMM_FAULT_MEASUREMENT):
+        n = len(store.read_window(kind, 0, 2**53))
+        print(f"  {kind:<12} {n:>8,}")
+    print("\ncomm faults per gateway (records address):")
+    any_fault = False
+    for gw in sorted(faults):
+        if faults[gw]:
+            any_fault = True
+            causes = ", ".join(f"{c} {n}" for c, n in sorted(faults[gw].items()))
+            print(f"  {gw:<22} {causes}")
+    if not any_fault:
+        print("  none")
+    print(f"  ({len(bound)} gateways; the others answered every poll)")
+    print("\nrejected MQTT readings, per cause:")
+    counts = deadletters.counts()
+    for cause, n in counts.items():
+        print(f"  {cause:<16} {n}")
+    if not counts:
+        print("  none")
+    print(f"\nbehaviours injected: {len(sim.behaviours)}")
+    for b in sim.behaviours:
+        print("  " + "  ".join(f"{k}={v}" for k, v in b.items()))
+    print(f"\nthe data is in {data}:")
+    print(f"  readings      {data / 'readings.sqlite'}  (SQLite, one table per measurement)")
+    print(f"  dead letters  {data / 'deadletter.sqlite'}")
+    print(f"  config        {data / 'heatwatch.toml'}  (try: heatwatch deadletters --config "
+          f"{data / 'heatwatch.toml'})")
+    print(f"  collector     {collector.stats.messages:,} messages, "
+          f"{collector.stats.readings:,} readings, {collector.stats.acked:,} acked")
