@@ -1,0 +1,1 @@
+"""The durable workflow store: incidents (analyzer) and the work that follows (alerts)."""
