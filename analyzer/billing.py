@@ -1,0 +1,225 @@
+"""A season's bill per account: each day's basis and reason, the bill both ways, the difference."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.meters import MeterFaults
+from analyzer.money import fen, to_decimal
+from analyzer.rules import CAUSE_TEXT, DEFAULT_TARIFF, Cause, Tariff
+
+FloatGrid = npt.NDArray[np.floating]
+BoolGrid = npt.NDArray[np.bool_]
+
+
+class Basis(IntEnum):
+    """How one account day is billed."""
+
+    METERED = 0
+    # DOMAIN: a meter damaged by a non-human cause -> that period is billed by area
+    AREA = 1
+    # DOMAIN: CJJ/T 223 degree-day estimate, the alternative policy for fault days
+    ESTIMATED = 2
+    # DOMAIN: human causes are never area-billed; they go to inspection (稽查)
+    INSPECTION = 3
+
+
+POLICIES = ("area", "estimated")
+
+
+def label_days(nonhuman: BoolGrid, human: BoolGrid, policy: str = "area") -> npt.NDArray[np.int8]:
+    """Each account day's basis; a human-cause day is inspection even if it also has others."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+    fault_basis = Basis.AREA if policy == "area" else Basis.ESTIMATED
+    basis = np.where(nonhuman, fault_basis, Basis.METERED).astype(np.int8)
+    basis[human] = Basis.INSPECTION
+    return basis
+
+
+def degree_days(outdoor_daily_c: FloatGrid, base_c: float = 18.0) -> FloatGrid:
+    """Each day's heating degree-days, 18 − outdoor daily mean, never below 0."""
+    # DOMAIN: degree-days Σ(18 − daily outdoor mean) (CJJ/T 223)
+    out: FloatGrid = np.maximum(base_c - np.asarray(outdoor_daily_c, dtype=np.float64), 0.0)
+    return out
+
+
+def degree_day_estimate_kwh(
+    q_ref_kwh: npt.ArrayLike, dd_ref: npt.ArrayLike, dd_fault: npt.ArrayLike
+) -> FloatGrid:
+    """CJJ/T 223: Q = Q_ref × DD18_fault / DD18_ref (NaN without reference degree-days)."""
+    ref = np.asarray(dd_ref, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatGrid = np.where(
+            ref > 0, np.asarray(q_ref_kwh, dtype=np.float64) * np.asarray(dd_fault) / ref, np.nan
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBill:
+    """One account's season bill under one policy, to the fen."""
+
+    policy: str
+    metered_days: int
+    area_days: int
+    estimated_days: int
+    inspection_days: int
+    kwh: Decimal
+    estimated_kwh: Decimal
+    basic_cny: Decimal
+    energy_cny: Decimal
+    area_cny: Decimal
+    estimated_energy_cny: Decimal
+    total_cny: Decimal
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SeasonBills:
+    """Bills of many accounts for one season, both policies, as arrays."""
+
+    area_m2: FloatGrid
+    season_days: int
+    tariff: Tariff
+    basis_area: npt.NDArray[np.int8]
+    basis_estimated: npt.NDArray[np.int8]
+    metered_kwh: FloatGrid  # kWh on metered and inspection days
+    fault_kwh_raw: FloatGrid  # what the faulty meter said on fault days: kept, never billed
+    estimated_kwh: FloatGrid
+    area_policy_cny: FloatGrid
+    estimated_policy_cny: FloatGrid
+
+    @property
+    def difference_cny(self) -> FloatGrid:
+        """Estimated policy minus area policy."""
+        out: FloatGrid = self.estimated_policy_cny - self.area_policy_cny
+        return out
+
+    def days(self, basis: Basis, policy: str = "area") -> npt.NDArray[np.int64]:
+        """How many days of each account carry `basis` under `policy`."""
+        b = self.basis_area if policy == "area" else self.basis_estimated
+        out: npt.NDArray[np.int64] = (b == basis).sum(axis=1).astype(np.int64)
+        return out
+
+    def bill(self, account: int, policy: str = "area") -> AccountBill:
+        """One account's bill in Decimal: each part rounded to the fen, the total their sum."""
+        t = self.tariff
+        b = self.basis_area if policy == "area" else self.basis_estimated
+        row = b[account]
+        counts = {basis: int((row == basis).sum()) for basis in Basis}
+        area = to_decimal(float(self.area_m2[account]))
+        sd = Decimal(self.season_days)
+        kwh = to_decimal(float(self.metered_kwh[account]))
+        est_days = counts[Basis.ESTIMATED]
+        est_kwh = to_decimal(float(self.estimated_kwh[account])) if est_days else Decimal(0)
+        # DOMAIN: metered = basic price × area × share of season + price × kWh
+        billed_days = counts[Basis.METERED] + counts[Basis.INSPECTION] + est_days
+        basic = fen(t.basic_cny_m2_season * area * billed_days / sd)
+        energy = fen(t.energy_cny_kwh * kwh)
+        # DOMAIN: area = area price × area × fault days ÷ season days
+        area_cny = fen(t.area_cny_m2_season * area * counts[Basis.AREA] / sd)
+        est_cny = fen(t.energy_cny_kwh * est_kwh)
+        return AccountBill(
+            policy, counts[Basis.METERED], counts[Basis.AREA], est_days,
+            counts[Basis.INSPECTION], kwh, est_kwh, basic, energy, area_cny, est_cny,
+            basic + energy + area_cny + est_cny,
+        )
+
+
+def bill_season(
+    area_m2: FloatGrid,
+    daily_kwh: FloatGrid,
+    nonhuman_days: BoolGrid,
+    human_days: BoolGrid,
+    outdoor_daily_c: FloatGrid,
+    season_days: int,
+    tariff: Tariff = DEFAULT_TARIFF,
+    q_ref_kwh: FloatGrid | None = None,
+    dd_ref: FloatGrid | None = None,
+) -> SeasonBills:
+    """Bill each account's season both ways: fault days by area, or by degree-day estimate.
+
+    Arrays are (accounts, days) over the season's days; `outdoor_daily_c` is (days,) or
+    (accounts, days). Without `q_ref_kwh`/`dd_ref`, the reference is the account's own metered
+    days this season.
+    """
+    area = np.asarray(area_m2, dtype=np.float64)
+    kwh = np.nan_to_num(np.asarray(daily_kwh, dtype=np.float64), nan=0.0)
+    basis_a = label_days(nonhuman_days, human_days, "area")
+    basis_e = label_days(nonhuman_days, human_days, "estimated")
+    billed_metered = (basis_a == Basis.METERED) | (basis_a == Basis.INSPECTION)
+    fault = basis_a == Basis.AREA
+    metered_kwh = np.where(billed_metered, kwh, 0.0).sum(axis=1)
+    fault_kwh_raw = np.where(fault, kwh, 0.0).sum(axis=1)
+
+    dd = np.broadcast_to(degree_days(outdoor_daily_c), kwh.shape)
+    dd_fault = np.where(fault, dd, 0.0).sum(axis=1)
+    if q_ref_kwh is None or dd_ref is None:
+        ref_days = basis_a == Basis.METERED
+        q_ref_kwh = np.where(ref_days, kwh, 0.0).sum(axis=1)
+        dd_ref = np.where(ref_days, dd, 0.0).sum(axis=1)
+    est_kwh = np.where(fault.any(axis=1), degree_day_estimate_kwh(q_ref_kwh, dd_ref, dd_fault),
+                       0.0)
+
+    basic = float(tariff.basic_cny_m2_season)
+    price = float(tariff.energy_cny_kwh)
+    area_price = float(tariff.area_cny_m2_season)
+    n_billed = billed_metered.sum(axis=1)
+    n_fault = fault.sum(axis=1)
+    area_policy = (basic * area * n_billed / season_days + price * metered_kwh
+                   + area_price * area * n_fault / season_days)
+    est_policy = (basic * area * (n_billed + n_fault) / season_days
+                  + price * (metered_kwh + est_kwh))
+    return SeasonBills(area, season_days, tariff, basis_a, basis_e, metered_kwh, fault_kwh_raw,
+                       est_kwh, area_policy, est_policy)
+
+
+@dataclass(frozen=True, slots=True)
+class DayLabel:
+    """How one day of one account is billed, and why (dispute evidence)."""
+
+    day: int
+    basis: Basis
+    reason: str
+
+
+def causes_by_day(faults: MeterFaults, meter: int, slots_per_day: int) -> dict[int, list[Cause]]:
+    """The fault causes touching each day of one meter."""
+    out: dict[int, list[Cause]] = {}
+    rows = np.nonzero(faults.meter == meter)[0]
+    for i in rows:
+        first = int(faults.start[i]) // slots_per_day
+        last = (int(faults.end[i]) - 1) // slots_per_day
+        for d in range(first, last + 1):
+            c = Cause(int(faults.cause[i]))
+            if c not in out.setdefault(d, []):
+                out[d].append(c)
+    return out
+
+
+def day_labels(
+    basis_row: Sequence[int] | npt.NDArray[np.int8],
+    causes: Mapping[int, Sequence[Cause]] | None = None,
+) -> list[DayLabel]:
+    """Each day's basis with a reason a resident and customer service can read."""
+    causes = causes or {}
+    out: list[DayLabel] = []
+    for d, b in enumerate(basis_row):
+        basis = Basis(int(b))
+        why = "; ".join(CAUSE_TEXT[c] for c in causes.get(d, ()))
+        if basis == Basis.METERED:
+            reason = "meter read normally" + (f" (note: {why})" if why else "")
+        elif basis == Basis.AREA:
+            reason = f"non-human meter fault, billed by area: {why or 'fault'}"
+        elif basis == Basis.ESTIMATED:
+            reason = f"non-human meter fault, degree-day estimate (CJJ/T 223): {why or 'fault'}"
+        else:
+            reason = f"human cause, billed as metered, sent to inspection (稽查): {why or 'human'}"
+        out.append(DayLabel(d, basis, reason))
+    return out

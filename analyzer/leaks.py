@@ -1,0 +1,123 @@
+"""Suspected leaks at substations: too much make-up water, or a sagging pressure-holding point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.grid import TimeAxis
+from analyzer.rules import DEFAULT_LEAKS, LeakRules
+from analyzer.runs import intervals, runs_at_least
+
+FloatGrid = npt.NDArray[np.floating]
+BoolGrid = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+
+
+class LeakSign(IntEnum):
+    """Which sign raised the suspicion."""
+
+    MAKEUP = 1
+    PRESSURE_SAG = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Leak:
+    """One suspected leak at one substation: [start_ms, end_ms) and its sign."""
+
+    substation: int
+    start_ms: int
+    end_ms: int
+    sign: LeakSign
+    ongoing: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Leaks:
+    """Suspected leak intervals as parallel arrays, ordered by substation, start, sign."""
+
+    substation: IntArray
+    start: IntArray
+    end: IntArray
+    sign: npt.NDArray[np.int8]
+    axis: TimeAxis
+
+    def __len__(self) -> int:
+        return int(self.substation.shape[0])
+
+    def items(self) -> list[Leak]:
+        s = self.axis.ts_ms(self.start)
+        e = self.axis.ts_ms(self.end)
+        return [
+            Leak(int(r), int(a), int(b), LeakSign(int(k)), int(z) == self.axis.n_slots)
+            for r, a, b, k, z in zip(self.substation, s, e, self.sign, self.end, strict=True)
+        ]
+
+
+def trailing_sum(grid: FloatGrid, window: int) -> FloatGrid:
+    """Sum over the trailing `window` slots; NaN unless every slot in it has a value."""
+    n, t = grid.shape
+    valid = ~np.isnan(grid)
+    cs = np.zeros((n, t + 1), dtype=np.float64)
+    np.cumsum(np.where(valid, grid, 0.0), axis=1, out=cs[:, 1:])
+    cc = np.zeros((n, t + 1), dtype=np.int32)
+    np.cumsum(valid, axis=1, out=cc[:, 1:])
+    hi = np.arange(1, t + 1)
+    lo = np.maximum(hi - window, 0)
+    full = (cc[:, hi] - cc[:, lo] == window) & (hi >= window)
+    out: FloatGrid = np.where(full, cs[:, hi] - cs[:, lo], np.nan)
+    return out
+
+
+def makeup_share(
+    flow_m3h: FloatGrid, makeup_m3h: FloatGrid, axis: TimeAxis, rules: LeakRules = DEFAULT_LEAKS
+) -> FloatGrid:
+    """Make-up water as a share of circulating flow over the trailing window (NaN until full)."""
+    w = axis.slots_for(rules.window_h * 60)
+    m = trailing_sum(makeup_m3h, w)
+    f = trailing_sum(flow_m3h, w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatGrid = np.where(f > 0, m / f, np.nan)
+    # summation order must not decide the 2 % threshold
+    return np.round(out, 9)
+
+
+def detect_leaks(
+    flow_m3h: FloatGrid,
+    makeup_m3h: FloatGrid,
+    hold_mpa: FloatGrid,
+    axis: TimeAxis,
+    rules: LeakRules = DEFAULT_LEAKS,
+    reference_mpa: FloatGrid | None = None,
+) -> Leaks:
+    """Suspected leaks per substation; the pressure reference defaults to each one's median."""
+    with np.errstate(invalid="ignore"):
+        # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
+        makeup = makeup_share(flow_m3h, makeup_m3h, axis, rules) > rules.makeup_share
+    if reference_mpa is None:
+        # a leak shorter than half the window cannot move the median, so it stays the baseline
+        gaps = np.isnan(hold_mpa).any(axis=1)
+        ref = np.full(hold_mpa.shape[0], np.nan)
+        ref[~gaps] = np.median(hold_mpa[~gaps], axis=1)
+        some = gaps & ~np.isnan(hold_mpa).all(axis=1)
+        if some.any():
+            # nanmedian is slow; only rows with gaps need it
+            ref[some] = np.nanmedian(hold_mpa[some], axis=1)
+    else:
+        ref = np.asarray(reference_mpa, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
+        sag = (ref[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9
+    sag = runs_at_least(sag, axis.slots_for(rules.sag_min_duration_min))
+    a = intervals(makeup)
+    b = intervals(sag)
+    row = np.concatenate([a.row, b.row])
+    start = np.concatenate([a.start, b.start])
+    end = np.concatenate([a.end, b.end])
+    sign = np.concatenate([np.full(len(a), LeakSign.MAKEUP, np.int8),
+                           np.full(len(b), LeakSign.PRESSURE_SAG, np.int8)])
+    order = np.lexsort((sign, start, row))
+    return Leaks(row[order], start[order], end[order], sign[order], axis)

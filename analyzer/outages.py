@@ -1,0 +1,207 @@
+"""Substation and building outages: when, how long, escalation marks, and the refund owed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.grid import TimeAxis, group_sum
+from analyzer.money import daily_fee_cny, fen, to_decimal
+from analyzer.rules import DEFAULT_COMPENSATION, DEFAULT_OUTAGES, Compensation, OutageRules
+from analyzer.runs import intervals, runs_at_least
+
+FloatGrid = npt.NDArray[np.floating]
+BoolGrid = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """One outage of one substation or building."""
+
+    row: int
+    start_ms: int
+    end_ms: int
+    ongoing: bool
+    duration_h: float
+    escalations_h: tuple[float, ...]
+    over_24h: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Outages:
+    """Outages as parallel arrays over one time axis; `end` is exclusive (window end if ongoing)."""
+
+    row: IntArray
+    start: IntArray
+    end: IntArray
+    axis: TimeAxis
+    rules: OutageRules
+
+    def __len__(self) -> int:
+        return int(self.row.shape[0])
+
+    @property
+    def ongoing(self) -> BoolGrid:
+        out: BoolGrid = self.end == self.axis.n_slots
+        return out
+
+    @property
+    def duration_h(self) -> FloatGrid:
+        out: FloatGrid = (self.end - self.start) * (self.axis.step_ms / 3_600_000)
+        return out
+
+    @property
+    def escalations(self) -> BoolGrid:
+        """(outages, marks): which escalation marks each outage has reached."""
+        marks = np.asarray(self.rules.escalation_h, dtype=np.float64)
+        out: BoolGrid = self.duration_h[:, None] >= marks[None, :] - 1e-9
+        return out
+
+    @property
+    def over_24h(self) -> BoolGrid:
+        # DOMAIN: an outage not restored within 24 h is notified and compensated
+        out: BoolGrid = self.duration_h >= self.rules.over_h - 1e-9
+        return out
+
+    def items(self) -> list[Outage]:
+        """The outages as objects with times."""
+        s = self.axis.ts_ms(self.start)
+        e = self.axis.ts_ms(self.end)
+        marks = self.rules.escalation_h
+        esc = self.escalations
+        return [
+            Outage(int(r), int(a), int(b), bool(o), float(d),
+                   tuple(m for m, hit in zip(marks, esc[i], strict=True) if hit), bool(x))
+            for i, (r, a, b, o, d, x) in enumerate(
+                zip(self.row, s, e, self.ongoing, self.duration_h, self.over_24h, strict=True)
+            )
+        ]
+
+
+def _outages(out_slots: BoolGrid, axis: TimeAxis, rules: OutageRules) -> Outages:
+    # DOMAIN: out for >= 30 min (a run of k slots lasts k × step)
+    long = runs_at_least(out_slots, axis.slots_for(rules.min_duration_min))
+    iv = intervals(long)
+    return Outages(iv.row, iv.start, iv.end, axis, rules)
+
+
+def substation_out_slots(
+    pump_on: FloatGrid,
+    supply_c: FloatGrid,
+    return_c: FloatGrid,
+    rules: OutageRules = DEFAULT_OUTAGES,
+) -> BoolGrid:
+    """Slots where a substation is out: pump off, or cold supply with almost no ΔT (NaN = not)."""
+    with np.errstate(invalid="ignore"):
+        # DOMAIN: circulation pump stops, or supply < ~35 °C with supply−return < 2 K
+        pump_off = pump_on == 0
+        cold = (supply_c < rules.min_supply_c) & ((supply_c - return_c) < rules.min_dt_k)
+    out: BoolGrid = pump_off | cold
+    return out
+
+
+def detect_substation_outages(
+    pump_on: FloatGrid,
+    supply_c: FloatGrid,
+    return_c: FloatGrid,
+    axis: TimeAxis,
+    rules: OutageRules = DEFAULT_OUTAGES,
+) -> Outages:
+    """Substation outages lasting at least the minimum duration."""
+    return _outages(substation_out_slots(pump_on, supply_c, return_c, rules), axis, rules)
+
+
+def building_out_slots(
+    flow_m3h: FloatGrid,
+    supply_c: FloatGrid,
+    return_c: FloatGrid,
+    meter_building: IntArray,
+    n_buildings: int,
+    substation_running: BoolGrid,
+    rules: OutageRules = DEFAULT_OUTAGES,
+) -> BoolGrid:
+    """Slots where every reporting meter of a building shows no flow or no ΔT, substation running.
+
+    Meter grids are (meters, slots); `substation_running` is (buildings, slots) on the same axis.
+    """
+    present = ~np.isnan(flow_m3h)
+    with np.errstate(invalid="ignore"):
+        # DOMAIN: a building is out when its heat meters show no flow / no ΔT
+        dead = present & (
+            (flow_m3h <= rules.no_flow_m3h) | ((supply_c - return_c) < rules.min_dt_k)
+        )
+    b = np.asarray(meter_building, dtype=np.intp)
+    reporting = group_sum(present, b, n_buildings)
+    n_dead = group_sum(dead, b, n_buildings)
+    out: BoolGrid = (reporting > 0) & (n_dead == reporting) & substation_running
+    return out
+
+
+def detect_building_outages(
+    flow_m3h: FloatGrid,
+    supply_c: FloatGrid,
+    return_c: FloatGrid,
+    meter_building: IntArray,
+    n_buildings: int,
+    substation_running: BoolGrid,
+    axis: TimeAxis,
+    rules: OutageRules = DEFAULT_OUTAGES,
+) -> Outages:
+    """Building outages (while the substation runs) lasting at least the minimum duration."""
+    out = building_out_slots(flow_m3h, supply_c, return_c, meter_building, n_buildings,
+                             substation_running, rules)
+    return _outages(out, axis, rules)
+
+
+def outage_days(duration_h: npt.ArrayLike, comp: Compensation = DEFAULT_COMPENSATION) -> IntArray:
+    """Days to compensate for each outage: part days round up, none below `counts_from_h`."""
+    d = np.asarray(duration_h, dtype=np.float64)
+    # DOMAIN: part days round up (30 h -> 2 days); Luoyang counts from 12 h
+    days = np.ceil(d / 24.0 - 1e-9) if comp.round_up_days else np.floor(d / 24.0 + 1e-9)
+    counts = (d > 0) & (d >= comp.counts_from_h - 1e-9)
+    out: IntArray = np.where(counts, days, 0).astype(np.intp)
+    return out
+
+
+def outage_refund_cny(
+    duration_h: float,
+    season_fee_cny: Decimal,
+    season_days: int,
+    comp: Compensation = DEFAULT_COMPENSATION,
+) -> Decimal:
+    """Refund for one outage: daily fee × outage days × multiplier, to the fen."""
+    days = int(outage_days(np.array([duration_h]), comp)[0])
+    # DOMAIN: refund = daily fee × outage days, daily fee = season fee ÷ season days
+    return fen(daily_fee_cny(to_decimal(season_fee_cny), season_days) * days * comp.multiplier)
+
+
+def metered_outage_refund_cny(
+    duration_h: float, area_m2: float | Decimal, comp: Compensation
+) -> Decimal:
+    """Luoyang-style metered refund: the basic fee per m² and day back, for the outage days."""
+    if comp.metered_basic_cny_m2_day is None:
+        raise ValueError("this city has no metered basic-fee refund (metered_basic_cny_m2_day)")
+    days = int(outage_days(np.array([duration_h]), comp)[0])
+    # DOMAIN: Luoyang metered rule, 0.054 元/(m²·day) basic fee back
+    return fen(comp.metered_basic_cny_m2_day * to_decimal(area_m2) * days * comp.multiplier)
+
+
+def compensation_cny(
+    duration_h: npt.ArrayLike,
+    season_fee_cny: npt.ArrayLike,
+    season_days: int,
+    comp: Compensation = DEFAULT_COMPENSATION,
+) -> list[Decimal]:
+    """Refund per affected account (one duration and season fee each), to the fen."""
+    days = outage_days(duration_h, comp)
+    fees = np.asarray(season_fee_cny, dtype=np.float64)
+    mult = to_decimal(comp.multiplier)
+    return [
+        fen(daily_fee_cny(to_decimal(float(f)), season_days) * int(n) * mult)
+        for f, n in zip(fees, days, strict=True)
+    ]
+

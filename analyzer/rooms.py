@@ -1,0 +1,264 @@
+"""Room temperatures: daily pass/fail, sensor faults, compliance, cold-room signals, refunds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.grid import TimeAxis, by_day, daily_mean, group_sum
+from analyzer.money import fen, to_decimal
+from analyzer.rules import (
+    DEFAULT_REFUND,
+    DEFAULT_ROOMS,
+    DEFAULT_TARIFF,
+    RoomRules,
+    Tariff,
+    UnderTemperatureRefund,
+)
+from analyzer.runs import first_true, runs_at_least
+
+FloatGrid = npt.NDArray[np.floating]
+BoolGrid = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+
+# means are compared after rounding here: summation order must not decide a threshold
+NOISE_DECIMALS = 6
+
+
+class RoomState(IntEnum):
+    """What one room's day counts as."""
+
+    PASS = 0
+    COLD = 1
+    SENSOR_FAULT = 2
+    # DOMAIN: a day colder than design is recorded but excluded from compliance
+    EXCLUDED = 3
+    # DOMAIN: only bedrooms and living rooms are held to 18 °C
+    NOT_COUNTED = 4
+
+
+class SensorFault(IntEnum):
+    """Why a room day is a sensor fault (bit flags, a day may have several)."""
+
+    SILENT = 1
+    STUCK = 2
+    OUT_OF_RANGE = 4
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RoomDays:
+    """Per room and day: the daily mean of valid samples, the state and any sensor fault bits."""
+
+    daily_mean_c: FloatGrid
+    state: npt.NDArray[np.int8]
+    fault: npt.NDArray[np.int8]
+
+
+def stuck_slots(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules) -> BoolGrid:
+    """Slots inside a stretch of unchanged readings lasting at least `stuck_h`."""
+    need = axis.slots_for(rules.stuck_h * 60)
+    if need <= 1:
+        return ~np.isnan(temp_c)
+    same = np.zeros(temp_c.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        same[:, 1:] = np.abs(np.diff(temp_c, axis=1)) <= rules.stuck_tolerance_c
+    # `same` marks the later slot of each unchanged pair; need-1 pairs span need samples,
+    # so only rows with at least that many unchanged pairs can hold such a run
+    rows = np.flatnonzero(np.count_nonzero(same, axis=1) >= need - 1)
+    stuck = np.zeros(temp_c.shape, dtype=bool)
+    if rows.size:
+        pairs = runs_at_least(same[rows], need - 1)
+        pairs[:, :-1] |= pairs[:, 1:]
+        stuck[rows] = pairs
+    return stuck
+
+
+def assess_rooms(
+    temp_c: FloatGrid,
+    axis: TimeAxis,
+    counted: npt.NDArray[np.bool_],
+    substation: IntArray,
+    outdoor_daily_c: FloatGrid,
+    design_outdoor_c: FloatGrid,
+    rules: RoomRules = DEFAULT_ROOMS,
+) -> RoomDays:
+    """Label every room day PASS / COLD / SENSOR_FAULT / EXCLUDED / NOT_COUNTED.
+
+    `temp_c` is (rooms, slots); `counted` marks bedrooms and living rooms; `outdoor_daily_c`
+    is (substations, days) and `design_outdoor_c` (substations,).
+    """
+    spd = axis.slots_per_day
+    with np.errstate(invalid="ignore"):
+        in_range = (temp_c >= rules.valid_min_c) & (temp_c <= rules.valid_max_c)
+    present = ~np.isnan(temp_c)
+    out_of_range = present & ~in_range
+    valid = np.where(in_range, temp_c, np.nan)
+    mean, count = daily_mean(valid, spd)
+    # DOMAIN: 0.1 °C resolution; float noise far below it must not flip a day at 18.0
+    mean = np.round(mean, NOISE_DECIMALS)
+    n_days = mean.shape[1]
+    slots_in_day = np.minimum(spd, axis.n_slots - np.arange(n_days) * spd)
+    silent = count < np.ceil(rules.min_day_coverage * slots_in_day - 1e-9)
+    stuck = by_day(stuck_slots(valid, axis, rules), spd).any(axis=2)
+    oor = by_day(out_of_range, spd).any(axis=2)
+    fault = (
+        silent * SensorFault.SILENT + stuck * SensorFault.STUCK + oor * SensorFault.OUT_OF_RANGE
+    ).astype(np.int8)
+
+    sub = np.asarray(substation, dtype=np.intp)
+    with np.errstate(invalid="ignore"):
+        # DOMAIN: outdoor daily mean below the design outdoor temperature -> excluded
+        cold_day = outdoor_daily_c[:, :n_days] < np.asarray(design_outdoor_c)[:, None]
+        below = mean < rules.min_c
+    state = np.where(below, RoomState.COLD, RoomState.PASS).astype(np.int8)
+    state[cold_day[sub]] = RoomState.EXCLUDED
+    # DOMAIN: a faulty thermometer is neither cold nor compliant
+    state[fault != 0] = RoomState.SENSOR_FAULT
+    state[~np.asarray(counted, dtype=bool)] = RoomState.NOT_COUNTED
+    return RoomDays(mean, state, fault)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Compliance:
+    """Per group and day: rooms passing, rooms measured, and the rate (NaN if none measured)."""
+
+    passing: npt.NDArray[np.int64]
+    measured: npt.NDArray[np.int64]
+    faulty: npt.NDArray[np.int64]
+    excluded: npt.NDArray[np.int64]
+
+    @property
+    def rate(self) -> FloatGrid:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: FloatGrid = np.where(self.measured > 0, self.passing / self.measured, np.nan)
+        return out
+
+
+def compliance(state: npt.NDArray[np.int8], group: IntArray, n_groups: int) -> Compliance:
+    """Compliance rate (室温合格率) of each group (substation, building…) per day."""
+    # DOMAIN: rate = rooms passing ÷ rooms measured
+    g = np.asarray(group, dtype=np.intp)
+    passing = group_sum(state == RoomState.PASS, g, n_groups)
+    measured = passing + group_sum(state == RoomState.COLD, g, n_groups)
+    faulty = group_sum(state == RoomState.SENSOR_FAULT, g, n_groups)
+    excluded = group_sum(state == RoomState.EXCLUDED, g, n_groups)
+    return Compliance(
+        passing.astype(np.int64), measured.astype(np.int64),
+        faulty.astype(np.int64), excluded.astype(np.int64),
+    )
+
+
+def company_compliance(state: npt.NDArray[np.int8]) -> Compliance:
+    """Compliance of the whole company per day (one group)."""
+    return compliance(state, np.zeros(state.shape[0], dtype=np.intp), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceBreach:
+    """A substation day below the compliance target: an incident."""
+
+    substation: int
+    day: int
+    rate: float
+    passing: int
+    measured: int
+
+
+def breaches(comp: Compliance, rules: RoomRules = DEFAULT_ROOMS) -> list[ComplianceBreach]:
+    """Every group day whose rate is below target (days with nothing measured never breach)."""
+    rate = comp.rate
+    with np.errstate(invalid="ignore"):
+        g, d = np.nonzero(rate < rules.target_rate)
+    return [
+        ComplianceBreach(int(a), int(b), float(rate[a, b]), int(comp.passing[a, b]),
+                         int(comp.measured[a, b]))
+        for a, b in zip(g, d, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ColdRoomSignals:
+    """Rooms whose trailing mean fell below the minimum: room, day, first slot, that mean."""
+
+    room: IntArray
+    day: IntArray
+    slot: IntArray
+    trailing_mean_c: FloatGrid
+
+    def __len__(self) -> int:
+        return int(self.room.shape[0])
+
+
+def trailing_mean(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules = DEFAULT_ROOMS) -> FloatGrid:
+    """Mean of the valid samples in the trailing `trailing_h` window (NaN if too few)."""
+    w = axis.slots_for(rules.trailing_h * 60)
+    with np.errstate(invalid="ignore"):
+        valid = (temp_c >= rules.valid_min_c) & (temp_c <= rules.valid_max_c)
+    n, t = temp_c.shape
+    cs = np.zeros((n, t + 1), dtype=np.float64)
+    np.cumsum(np.where(valid, temp_c, 0.0), axis=1, out=cs[:, 1:])
+    cc = np.zeros((n, t + 1), dtype=np.int32)
+    np.cumsum(valid, axis=1, out=cc[:, 1:])
+    # slot j sums slots j-w+1..j: cumsum at j+1 minus cumsum at j+1-w (0 for the first w)
+    total = cs[:, 1:].copy()
+    total[:, w:] -= cs[:, 1:t + 1 - w]
+    count = cc[:, 1:].copy()
+    count[:, w:] -= cc[:, 1:t + 1 - w]
+    enough = count >= np.ceil(rules.trailing_min_coverage * w - 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatGrid = np.where(enough & (count > 0), total / np.maximum(count, 1), np.nan)
+    return np.round(out, NOISE_DECIMALS)
+
+
+def cold_room_signals(
+    temp_c: FloatGrid, axis: TimeAxis, days: RoomDays, rules: RoomRules = DEFAULT_ROOMS
+) -> ColdRoomSignals:
+    """Dispatch's faster signal: the first slot each room day its trailing mean is below 18 °C."""
+    tm = trailing_mean(temp_c, axis, rules)
+    spd = axis.slots_per_day
+    with np.errstate(invalid="ignore"):
+        low = tm < rules.min_c
+    # a faulty, excluded or uncounted room day never signals
+    eligible = (days.state == RoomState.PASS) | (days.state == RoomState.COLD)
+    low_days = by_day(low, spd) & eligible[:, :, None]
+    first = first_true(low_days)
+    room, day = np.nonzero(first >= 0)
+    slot = day * spd + first[room, day]
+    return ColdRoomSignals(room.astype(np.intp), day.astype(np.intp), slot.astype(np.intp),
+                           tm[room, slot])
+
+
+def refund_share(daily_mean_c: FloatGrid, refund: UnderTemperatureRefund) -> FloatGrid:
+    """Share of the daily fee refunded for each day's mean (0 at or above the minimum, or NaN)."""
+    below = refund.min_c - np.asarray(daily_mean_c, dtype=np.float64)
+    uppers = np.array([b.max_below_k for b in refund.bands], dtype=np.float64)
+    shares = np.array([b.share for b in refund.bands] + [0.0], dtype=np.float64)
+    # upper bounds inclusive: exactly 2 K below is still the 0–2 K band
+    idx = np.searchsorted(uppers, np.nan_to_num(below, nan=-1.0), side="left")
+    out: FloatGrid = np.where((below > 0) & ~np.isnan(below), shares[idx], 0.0)
+    return out
+
+
+def under_temperature_refunds_cny(
+    area_m2: FloatGrid,
+    daily_mean_c: FloatGrid,
+    season_days: int,
+    tariff: Tariff = DEFAULT_TARIFF,
+    refund: UnderTemperatureRefund = DEFAULT_REFUND,
+) -> list[Decimal]:
+    """Refund per account: daily fee × Σ band share over its days (NaN days refund nothing).
+
+    `area_m2` is (accounts,), `daily_mean_c` (accounts, days) of its bedrooms/living rooms.
+    """
+    # DOMAIN: daily fee = season fee ÷ season days; bands refund a share of it
+    shares = refund_share(np.atleast_2d(daily_mean_c), refund).sum(axis=1)
+    area = np.atleast_1d(np.asarray(area_m2, dtype=np.float64))
+    price = to_decimal(tariff.area_cny_m2_season)
+    return [
+        fen(price * to_decimal(float(a)) * to_decimal(float(s)) / Decimal(season_days))
+        for a, s in zip(area, shares, strict=True)
+    ]

@@ -1,0 +1,241 @@
+"""Thresholds, tariffs and season rules the kernels apply; every number is a DOMAIN.md default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import IntEnum
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Season:
+    """A heating season by month and day, both ends included."""
+
+    # DOMAIN: season 15 Nov to 15 Mar (121 days, 122 in a leap year)
+    start_month: int = 11
+    start_day: int = 15
+    end_month: int = 3
+    end_day: int = 15
+
+    def start(self, year: int) -> dt.date:
+        """First day of the season that starts in `year`."""
+        return dt.date(year, self.start_month, self.start_day)
+
+    def end(self, year: int) -> dt.date:
+        """Last day (inclusive) of the season that starts in `year`."""
+        wraps = (self.end_month, self.end_day) < (self.start_month, self.start_day)
+        return dt.date(year + 1 if wraps else year, self.end_month, self.end_day)
+
+    def days(self, year: int) -> int:
+        """Season length in days, computed from the dates (so leap years count)."""
+        return (self.end(year) - self.start(year)).days + 1
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRules:
+    """Room-temperature compliance (室温合格率) thresholds."""
+
+    # DOMAIN: bedrooms and living rooms must be >= 18 °C (daily mean)
+    min_c: float = 18.0
+    # DOMAIN: compliance target >= 97 %
+    target_rate: float = 0.97
+    # dispatch's faster signal: trailing mean over this many hours below min_c
+    trailing_h: float = 6.0
+    # share of the trailing window that must hold samples before it may signal
+    trailing_min_coverage: float = 0.5
+    # DOMAIN: a thermometer reading outside -30…60 °C is a sensor fault
+    valid_min_c: float = -30.0
+    valid_max_c: float = 60.0
+    # a day with samples in fewer than this share of its slots is a silent sensor
+    min_day_coverage: float = 0.5
+    # DOMAIN: a stuck thermometer is a sensor fault; unchanged this long = stuck
+    stuck_h: float = 24.0
+    # DOMAIN: 0.1 °C resolution, so values closer than half of it are "unchanged"
+    stuck_tolerance_c: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class RefundBand:
+    """Share of the daily fee refunded when a day's mean is up to `max_below_k` under min."""
+
+    max_below_k: float
+    share: float
+
+
+# DOMAIN: Tianjin 10 % / 50 % / 100 % for 0–2 K / 2–6 K / > 6 K below 18 °C
+TIANJIN_BANDS: Final[tuple[RefundBand, ...]] = (
+    RefundBand(2.0, 0.10),
+    RefundBand(6.0, 0.50),
+    RefundBand(float("inf"), 1.00),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UnderTemperatureRefund:
+    """Under-temperature refund bands (upper bounds inclusive, ascending)."""
+
+    bands: tuple[RefundBand, ...] = TIANJIN_BANDS
+    min_c: float = 18.0
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """Prices of one city's two-part tariff, and its area tariff."""
+
+    # DOMAIN: Beijing area billing 24 元/m² per season
+    area_cny_m2_season: Decimal = Decimal("24")
+    # DOMAIN: Beijing metered 12 元/m² + 0.16 元/kWh
+    basic_cny_m2_season: Decimal = Decimal("12")
+    energy_cny_kwh: Decimal = Decimal("0.16")
+
+
+@dataclass(frozen=True, slots=True)
+class OutageRules:
+    """When a substation or building is out, and when dispatch escalates."""
+
+    # DOMAIN: supply below ~35 °C with supply−return under 2 K, for >= 30 min
+    min_supply_c: float = 35.0
+    min_dt_k: float = 2.0
+    min_duration_min: float = 30.0
+    # DOMAIN: escalation points 8 h, 12 h, 24 h are per city
+    escalation_h: tuple[float, ...] = (8.0, 12.0, 24.0)
+    # DOMAIN: an outage not restored within 24 h is notified and compensated
+    over_h: float = 24.0
+    # a building meter shows "no flow" at or below this
+    no_flow_m3h: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Compensation:
+    """How an outage is paid back after the season."""
+
+    # DOMAIN: part days round up (30 h -> 2 days)
+    round_up_days: bool = True
+    # DOMAIN: Dandong pays 2×
+    multiplier: Decimal = Decimal("1")
+    # DOMAIN: Luoyang counts from 12 h; read as "shorter outages are not compensated",
+    # which is what makes the worked example's 30 h give 2 days, not 1
+    counts_from_h: float = 0.0
+    # DOMAIN: Luoyang metered accounts get 0.054 元/(m²·day) basic fee back; None = unused
+    metered_basic_cny_m2_day: Decimal | None = None
+
+
+LUOYANG: Final = Compensation(counts_from_h=12.0, metered_basic_cny_m2_day=Decimal("0.054"))
+DANDONG: Final = Compensation(multiplier=Decimal("2"))
+
+
+@dataclass(frozen=True, slots=True)
+class LeakRules:
+    """Signs of a leak at a substation."""
+
+    # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
+    makeup_share: float = 0.02
+    window_h: float = 1.0
+    # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
+    sag_mpa: float = 0.10
+    sag_min_duration_min: float = 15.0
+
+
+class Cause(IntEnum):
+    """Why a meter interval is faulty; codes 0–8 are the status bits (CONTRACT.md)."""
+
+    NO_FLOW_SIGNAL = 0
+    SUPPLY_SENSOR = 1
+    RETURN_SENSOR = 2
+    REVERSE_FLOW = 3
+    FLOW_ABOVE_QS = 4
+    LOW_BATTERY = 5
+    MEMORY = 6
+    TAMPER = 7
+    COVER_OPENED = 8
+    SENSOR_SHORT = 16
+    SENSOR_OPEN = 17
+    TEMP_OUT_OF_RANGE = 18
+    ENERGY_DECREASED = 19
+    VOLUME_DECREASED = 20
+    TOTAL_FROZEN = 21
+    SENSORS_SWAPPED = 22
+    ENERGY_MISMATCH = 23
+    COMM_LOSS = 24
+
+
+CAUSE_TEXT: Final[dict[Cause, str]] = {
+    Cause.NO_FLOW_SIGNAL: "status: no flow signal / air in pipe",
+    Cause.SUPPLY_SENSOR: "status: supply sensor fault",
+    Cause.RETURN_SENSOR: "status: return sensor fault",
+    Cause.REVERSE_FLOW: "status: reverse flow",
+    Cause.FLOW_ABOVE_QS: "status: flow above qs",
+    Cause.LOW_BATTERY: "status: low battery",
+    Cause.MEMORY: "status: memory fault",
+    Cause.TAMPER: "status: tamper / magnetic interference",
+    Cause.COVER_OPENED: "status: cover opened",
+    Cause.SENSOR_SHORT: "temperature 0.00 °C (sensor short)",
+    Cause.SENSOR_OPEN: "temperature 185.00 °C (sensor open)",
+    Cause.TEMP_OUT_OF_RANGE: "temperature outside 2–150 °C",
+    Cause.ENERGY_DECREASED: "cumulative energy went down",
+    Cause.VOLUME_DECREASED: "cumulative volume went down",
+    Cause.TOTAL_FROZEN: "cumulative total frozen while flow > 0",
+    Cause.SENSORS_SWAPPED: "ΔT < 0 with flow > 0 (sensors swapped)",
+    Cause.ENERGY_MISMATCH: "energy does not match ΔV·Δθ·k within class limit",
+    Cause.COMM_LOSS: "no reading (communication loss)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRules:
+    """Heat-meter fault signs (DOMAIN.md) and the class-2 error limit (EN 1434)."""
+
+    # DOMAIN: temperature outside 2–150 °C, or exactly 0.00 / 185.00 °C (short / open)
+    valid_min_c: float = 2.0
+    valid_max_c: float = 150.0
+    short_c: float = 0.00
+    open_c: float = 185.00
+    # contract: temperatures carry 0.01 °C resolution, so "exactly" is within half of it
+    exact_tolerance_c: float = 0.005
+    # DOMAIN: cumulative value frozen for >= 3 intervals while flow > 0
+    frozen_intervals: int = 3
+    # DOMAIN: ΔT < 0 with flow > 0 for > 6 h
+    swapped_h: float = 6.0
+    # DOMAIN: k ≈ 1.15 kWh/(m³·K) at 40–60 °C; 1.16 is the usual round figure
+    k_kwh_m3k: float = 1.16
+    # DOMAIN: class-2 limit parameters (EN 1434)
+    dtheta_min_k: float = 3.0
+    qp_m3h: float = 1.5
+    flow_cap_pct: float = 5.0
+    # below this expected increment the check is lost in the register resolution
+    check_min_kwh: float = 0.5
+    # DOMAIN: no reading for >= 2 expected intervals = communication loss
+    comm_loss_intervals: int = 2
+    # contract: status bits 7–8 are human causes
+    human_bits: tuple[int, ...] = (7, 8)
+    status_bits: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8)
+
+    def is_human(self, cause: int) -> bool:
+        """Human causes go to inspection (稽查), never to area billing."""
+        return cause in self.human_bits
+
+
+@dataclass(frozen=True, slots=True)
+class CityRules:
+    """Everything one city configures, with DOMAIN.md defaults."""
+
+    season: Season = field(default_factory=Season)
+    rooms: RoomRules = field(default_factory=RoomRules)
+    refund: UnderTemperatureRefund = field(default_factory=UnderTemperatureRefund)
+    tariff: Tariff = field(default_factory=Tariff)
+    outages: OutageRules = field(default_factory=OutageRules)
+    compensation: Compensation = field(default_factory=Compensation)
+    leaks: LeakRules = field(default_factory=LeakRules)
+    meters: MeterRules = field(default_factory=MeterRules)
+
+
+# Module-level defaults, so signatures can name them (the dataclasses are frozen).
+DEFAULT_ROOMS: Final = RoomRules()
+DEFAULT_REFUND: Final = UnderTemperatureRefund()
+DEFAULT_TARIFF: Final = Tariff()
+DEFAULT_OUTAGES: Final = OutageRules()
+DEFAULT_COMPENSATION: Final = Compensation()
+DEFAULT_LEAKS: Final = LeakRules()
+DEFAULT_METERS: Final = MeterRules()
