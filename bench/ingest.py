@@ -20,7 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,7 +54,7 @@ def payloads(n_messages: int, per_message: int, offset: int) -> list[tuple[str, 
     return out
 
 
-def publisher(port: int, n_messages: int, per_message: int, offset: int, go: mp.Event) -> None:
+def publisher(port: int, n_messages: int, per_message: int, offset: int, go: Any) -> None:
     msgs = payloads(n_messages, per_message, offset)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{offset}",
                     protocol=mqtt.MQTTv311)
@@ -68,7 +70,7 @@ def publisher(port: int, n_messages: int, per_message: int, offset: int, go: mp.
     c.loop_stop()
 
 
-def run_publisher(port: int, n: int, per: int, offset: int) -> tuple[mp.Process, mp.Event]:
+def run_publisher(port: int, n: int, per: int, offset: int) -> tuple[Any, Any]:
     go = mp.get_context("spawn").Event()
     p = mp.get_context("spawn").Process(target=publisher, args=(port, n, per, offset, go))
     p.start()
@@ -76,7 +78,7 @@ def run_publisher(port: int, n: int, per: int, offset: int) -> tuple[mp.Process,
     return p, go
 
 
-def wait_until(pred, timeout_s: float = 600) -> None:
+def wait_until(pred: Callable[[], bool], timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while not pred():
         if time.monotonic() > deadline:
@@ -88,7 +90,7 @@ def bench_raw(mq: Mosquitto, n: int) -> float:
     got = [0]
     done = threading.Event()
 
-    def on_message(c, u, m):
+    def on_message(c: Any, u: Any, m: Any) -> None:
         got[0] += 1
         if got[0] >= n:
             done.set()
@@ -111,14 +113,14 @@ def bench_raw(mq: Mosquitto, n: int) -> float:
     return n / dt
 
 
-def bench_bridge(mq: Mosquitto, influx: Influxd, cfg, n: int) -> float:
+def bench_bridge(mq: Mosquitto, influx: Influxd, cfg: Any, n: int) -> float:
     reg = bootstrap.registry(bootstrap.records(cfg))
     enc = LineEncoder()
     conn = http.client.HTTPConnection("127.0.0.1", influx.port)
     got = [0]
     done = threading.Event()
 
-    def on_message(c, u, m):
+    def on_message(c: Any, u: Any, m: Any) -> None:
         readings, _ = parse_message(m.topic, m.payload, reg)
         conn.request("POST", "/write?db=bridge&precision=ms", body=enc.encode(readings))
         conn.getresponse().read()
@@ -147,7 +149,7 @@ def bench_bridge(mq: Mosquitto, influx: Influxd, cfg, n: int) -> float:
     return n / dt
 
 
-def bench_collector(mq: Mosquitto, influx: Influxd, cfg, n_messages: int, per: int,
+def bench_collector(mq: Mosquitto, influx: Influxd, cfg: Any, n_messages: int, per: int,
                     offset: int) -> tuple[float, int]:
     opened = bootstrap.open_store(cfg)
     col = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(bootstrap.records(cfg)),

@@ -60,7 +60,7 @@ class Publisher:
                                   clean_session=False, protocol=mqtt.MQTTv311)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.1, 1)
+        self.client.reconnect_delay_set(1, 2)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         self.infos: list[mqtt.MQTTMessageInfo] = []
@@ -93,7 +93,7 @@ class Publisher:
 
 def influx_query(url: str, db: str, q: str) -> list[dict[str, str]]:
     u = urllib.parse.urlsplit(url)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=30)
     c.request("GET", "/query?" + urllib.parse.urlencode({"db": db, "q": q, "epoch": "ms"}),
               headers={"Accept": "application/csv"})
     r = c.getresponse()

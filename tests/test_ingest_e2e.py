@@ -131,12 +131,14 @@ def test_influxd_killed_mid_stream_loses_nothing(
     pub.publish(messages, rate_per_s=400, during=outage)
     pub.wait()
     wait_for(lambda: collector.stats.messages >= len(messages), 60, "collector to take all")
-    spool = opened.spool_stats() if opened.spool_stats else {}
+    assert opened.spool_stats is not None
+    spool_stats = opened.spool_stats
+    spool = spool_stats()
     assert spool.get("batches", 0) > 0, f"nothing was spooled while influxd was down: {spool}"
     assert collector.stats.acked == len(messages)  # acked after the spool write
     time.sleep(max(0.0, events["killed"] + 20 - time.monotonic()))
     influxd.start()
-    wait_for(lambda: (opened.spool_stats() or {}).get("batches", 1) == 0, 60, "spool to drain")
+    wait_for(lambda: spool_stats().get("batches", 1) == 0, 60, "spool to drain")
     collector.stop()
     opened.store.close()
     pub.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ SUBSTATION = {"ts": 1764115200, "supply_c": 55.0, "return_c": 45.0, "supply_mpa"
               "return_mpa": 0.35, "flow_m3h": 120.0, "makeup_m3h": 0.5, "pump_on": True}
 
 
-def parse(topic: str, doc: object) -> tuple[list, list]:
+def parse(topic: str, doc: object) -> tuple[list[Any], list[Any]]:
     payload = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
     return parse_message(topic, payload, REG)
 
@@ -58,7 +59,7 @@ def test_rfc3339_and_epoch_agree_and_fractions_keep_milliseconds() -> None:
 
 
 def test_array_keeps_valid_elements_and_refuses_bad_ones() -> None:
-    doc = [{"ts": 1764115200 + i, "temp_c": 20.0 + i} for i in range(5)]
+    doc: list[dict[str, Any]] = [{"ts": 1764115200 + i, "temp_c": 20.0 + i} for i in range(5)]
     doc[1]["temp_c"] = "warm"
     del doc[3]["ts"]
     good, bad = parse("heat/room/r1", doc)
