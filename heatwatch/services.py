@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from collector.modbus_poller import ModbusPoller, Sink
 from collector.mqtt_collector import MqttCollector
 from collector.profiles import load_profiles
 from district.config import Config
+from district.readings import Reading
 from district.records import Records
 from heatwatch import bootstrap
 from simulators.mqtt_devices import MqttSettings
@@ -71,13 +73,48 @@ def modbus_poller(cfg: Config, records: Records, sink: Sink,
                         retries=m.retries, backoff_s=m.backoff_s, backoff_max_s=m.backoff_max_s)
 
 
-def _run_poller_until(poller: ModbusPoller, stop: threading.Event) -> threading.Thread:
+MODBUS_HEALTH_MEASUREMENT = "heatwatch_modbus"
+
+
+def modbus_health(poller: ModbusPoller, now_s: float) -> list[Reading]:
+    """Each gateway's schedule and outcomes as points, so a dead gateway shows on the wall."""
+    points = []
+    for key, st in poller.stats().items():
+        fields: dict[str, float | int | bool] = {
+            "cycles": st.cycles, "meters_ok": st.meters_ok, "faults": sum(st.faults.values()),
+            "connected": int(st.connected), "overruns": st.overruns,
+            "max_skew_s": st.max_skew_s, "backoff_s": float(st.backoff_s),
+        }
+        for name in ("last_skew_s", "last_duration_s"):
+            value = float(getattr(st, name))
+            if math.isfinite(value):
+                fields[name] = value
+        points.append(Reading(MODBUS_HEALTH_MEASUREMENT, {"gateway": key}, fields,
+                              round(now_s * 1000)))
+    return points
+
+
+def _run_poller_until(poller: ModbusPoller, stop: threading.Event, sink: Sink,
+                      health_interval_s: float) -> threading.Thread:
     async def main() -> None:
         aio_stop = asyncio.Event()
 
         async def watch() -> None:
+            last_health = time.monotonic()
             while not stop.is_set():
                 await asyncio.sleep(0.2)
+                if time.monotonic() - last_health >= health_interval_s:
+                    last_health = time.monotonic()
+                    points = modbus_health(poller, time.time())
+                    down = [p.tags["gateway"] for p in points
+                            if not p.fields["connected"] and p.fields["cycles"]]
+                    if down:
+                        log.warning("modbus: %d gateway(s) not connected: %s", len(down),
+                                    ", ".join(down[:10]))
+                    try:
+                        await asyncio.to_thread(sink, points)
+                    except Exception as e:  # health is best effort; readings are not
+                        log.warning("modbus: could not write gateway health: %s", e)
             aio_stop.set()
 
         watcher = asyncio.create_task(watch())
@@ -99,7 +136,8 @@ def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:
     collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records), opened.store,
                               deadletters, spool_stats=opened.spool_stats)
     collector.start()
-    poller_thread = _run_poller_until(poller, stop) if poller else None
+    poller_thread = (_run_poller_until(poller, stop, opened.store.write,
+                                       cfg.collector.health_interval_s) if poller else None)
     log.info("collector running: %d devices, store %s, broker %s:%d, %d Modbus gateways",
              len(records.devices), cfg.store.backend, cfg.mqtt.host, cfg.mqtt.port,
              len(poller.plan.gateways) if poller else 0)
