@@ -13,13 +13,10 @@ from collector.modbus_plan import PlanError
 from collector.profiles import ProfileError
 from district.config import Config, ConfigError, load_config
 from district.records import RecordsError
+from heatwatch.errors import UserError
 from simulators.scenario import ScenarioError
 
 log = logging.getLogger("heatwatch")
-
-
-class UserError(Exception):
-    """A mistake the operator can fix; printed as one line."""
 
 
 def parse_instant(text: str) -> float:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.records_fixture import ACCOUNTS, write_records
+from tests.services import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +54,30 @@ def test_good_records_summary(tmp_path: Path) -> None:
 def test_usage_errors_exit_nonzero(args: list[str]) -> None:
     p = heatwatch(*args)
     assert p.returncode == 2 and "Traceback" not in p.stderr and "usage:" in p.stderr
+
+
+@pytest.mark.services
+def test_simulate_publishes_to_a_real_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    got: list[str] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cli-test-sub")
+    sub.on_message = lambda c, u, m: got.append(m.topic)
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe("heat/#", 1)
+    sub.loop_start()
+    time.sleep(0.3)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+           "HEATWATCH_MQTT_PORT": str(mosquitto.port), "HEATWATCH_SIMULATOR_FREE_PORTS": "true"}
+    p = subprocess.run([sys.executable, "-m", "heatwatch.cli", "simulate", "--scenario", "short",
+                        "--speed", "36000"], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env=env)
+    time.sleep(0.5)
+    sub.loop_stop()
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "scenario short" in p.stdout
+    kinds = {t.split("/")[1] for t in got}
+    assert kinds == {"room", "substation", "weather"}
+
+
+def test_unknown_scenario_is_one_line(tmp_path: Path) -> None:
+    _one_line_error(heatwatch("simulate", "--scenario", str(tmp_path / "nope.toml")),
+                    "scenario file not found")
