@@ -44,15 +44,11 @@ def simulator_mqtt(cfg: Config) -> MqttSettings:
 
 def run_simulator(cfg: Config) -> int:
     """Simulated devices on real protocols, on the scenario's virtual clock."""
-    from heatwatch.cli import UserError
     from simulators.district import simulate
-    from simulators.scenario import ScenarioError, load_scenario
+    from simulators.scenario import load_scenario
 
     records = bootstrap.records(cfg)
-    try:
-        scenario = load_scenario(cfg.simulator.scenario, records)
-    except ScenarioError as e:
-        raise UserError(str(e)) from None
+    scenario = load_scenario(cfg.simulator.scenario, records)
     s = cfg.simulator
     summary = asyncio.run(simulate(scenario, simulator_mqtt(cfg), records=records,
                                    speed=s.speed or None, gateway_host=s.gateway_host,
