@@ -143,6 +143,10 @@ def test_influxd_killed_mid_stream_loses_nothing(
     opened.store.close()
     pub.close()
     assert influx_count(influxd.url, "heatwatch", "room", "temp_c") == n_rooms * n_steps
+    # the spool's depth and age were visible as a metric in the store
+    rows = influx_query(influxd.url, "heatwatch", "SELECT max(spool_batches), "
+                        "max(spool_oldest_age_s) FROM heatwatch_collector")
+    assert float(rows[0]["max"]) > 0 and float(rows[0]["max_1"]) > 0
 
 
 def test_collector_sigkilled_mid_stream_loses_nothing(
