@@ -70,12 +70,31 @@ def publisher(port: int, n_messages: int, per_message: int, offset: int, go: Any
     c.loop_stop()
 
 
+PUBLISHERS = 2
+
+
+class _Procs:
+    def __init__(self, procs: list[Any]) -> None:
+        self.procs = procs
+
+    def join(self) -> None:
+        for p in self.procs:
+            p.join()
+
+
 def run_publisher(port: int, n: int, per: int, offset: int) -> tuple[Any, Any]:
-    go = mp.get_context("spawn").Event()
-    p = mp.get_context("spawn").Process(target=publisher, args=(port, n, per, offset, go))
-    p.start()
-    time.sleep(1.0)  # connected and payloads built before the clock starts
-    return p, go
+    """PUBLISHERS device processes sharing n messages, released together by one event."""
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    share = n // PUBLISHERS
+    procs = [ctx.Process(target=publisher,
+                         args=(port, share + (n % PUBLISHERS if k == 0 else 0), per,
+                               offset + k * 1_000_000_000 // (per * 1000), go))
+             for k in range(PUBLISHERS)]
+    for p in procs:
+        p.start()
+    time.sleep(1.5)  # connected and payloads built before the clock starts
+    return _Procs(procs), go
 
 
 def wait_until(pred: Callable[[], bool], timeout_s: float = 600) -> None:
@@ -174,7 +193,10 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=60_000, help="single-reading messages")
     ap.add_argument("--arrays", type=int, default=1_000, help="messages of 100 readings")
     ap.add_argument("--bridge", type=int, default=5_000, help="messages for the bridge")
+    ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
     args = ap.parse_args()
+    global PUBLISHERS
+    PUBLISHERS = args.publishers
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
         mq, influx = Mosquitto(tmpd / "mq"), Influxd(tmpd / "influx")
@@ -186,7 +208,7 @@ def main() -> None:
         cfg = load_config(config)
         cfg.collector.health_interval_s = 3600
         print(f"mosquitto QoS 1, influxd 1.6.7, {N_DEVICES} devices, loopback, "
-              f"{mp.cpu_count()} cores")
+              f"{mp.cpu_count()} cores, {PUBLISHERS} publisher processes (paho)")
         raw = bench_raw(mq, args.messages)
         print(f"raw mosquitto QoS 1 (no collector):        {raw:10,.0f} msg/s")
         a, a_batches = bench_collector(mq, influx, cfg, args.messages, 1, 0)
