@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alerts.config import AlertsConfig, AlertsConfigError
+
 ENV_PREFIX = "HEATWATCH"
 
 
@@ -121,6 +123,7 @@ class Config:
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     source: str = "defaults"
 
     def data_path(self, configured: str, default_name: str) -> Path:
@@ -240,5 +243,9 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"{cfg.source}: [modbus] needs 0 < backoff_s <= backoff_max_s")
     if not 1 <= m.max_read_registers <= 125:
         raise ConfigError(f"{cfg.source}: [modbus] max_read_registers must be 1..125")
+    try:
+        cfg.alerts.check()
+    except AlertsConfigError as e:
+        raise ConfigError(f"{cfg.source}: [alerts] {e}") from None
     if cfg.collector.batch_size < 1:
         raise ConfigError(f"{cfg.source}: [collector] batch_size must be positive")

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from alerts.cli import AlertsCliError, add_alerts_parsers
+from alerts.templates import TemplateError
 from collector.modbus_plan import PlanError
 from collector.profiles import ProfileError
 from district.config import Config, ConfigError, load_config
@@ -131,7 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cause", default=None)
     sp.add_argument("--limit", type=int, default=20)
     sp.add_argument("--json", action="store_true")
+    add_alerts_parsers(command, _instant_arg, _config)
     return p
+
+
+def _instant_arg(text: str) -> float:
+    try:
+        return parse_instant(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(e.problems) > 50:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
-    except (ConfigError, UserError, ProfileError, PlanError, ScenarioError) as e:
+    except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
+            TemplateError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -51,3 +51,18 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, env: dict[str,
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml", env={})
+
+
+def test_alerts_secrets_come_from_the_environment(tmp_path: Path, monkeypatch) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('[[alerts.crew]]\nid = "north"\ntoken = "${HW_TEST_CREW_TOKEN}"\n'
+                 'channels = ["wecom"]\n[[alerts.channel]]\nname = "wecom"\nkind = "wecom"\n'
+                 'key = "${HW_TEST_WECOM_KEY}"\n')
+    monkeypatch.delenv("HW_TEST_CREW_TOKEN", raising=False)
+    monkeypatch.setenv("HW_TEST_WECOM_KEY", "k-123")
+    with pytest.raises(ConfigError, match="HW_TEST_CREW_TOKEN is not set"):
+        load_config(p, env={})
+    monkeypatch.setenv("HW_TEST_CREW_TOKEN", "t-456")
+    cfg = load_config(p, env={})
+    assert cfg.alerts.crews()[0].token == "t-456"
+    assert cfg.alerts.channels()[0].key == "k-123"

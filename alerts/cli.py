@@ -1,0 +1,170 @@
+"""`heatwatch alerts | orders | notices | kpi`: Config in, exit code out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from alerts.config import AlertsConfig, AlertsConfigError
+from alerts.kpi import OrderTiming, timeliness
+from alerts.orders import STATE_TEXT, OrderError
+from alerts.service import AlertsService, build_service, run_loop
+from alerts.templates import TemplateError
+from district.config import Config
+from district.records import load_records
+
+
+class AlertsCliError(Exception):
+    """A user mistake in an alerts command; printed as one line."""
+
+
+def _alerts_cfg(cfg: Config) -> AlertsConfig:
+    a = getattr(cfg, "alerts", None)
+    return a if isinstance(a, AlertsConfig) else AlertsConfig()
+
+
+def _service(cfg: Config) -> AlertsService:
+    try:
+        return build_service(_alerts_cfg(cfg), load_records(cfg.records_path()),
+                             cfg.site.data_dir, cfg.site.timezone)
+    except (AlertsConfigError, TemplateError) as e:
+        raise AlertsCliError(str(e)) from None
+
+
+def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
+    """`heatwatch alerts [--once] [--at T]`: the service loop, or one pass as of T."""
+    svc = _service(cfg)
+    stop = threading.Event()
+    if not once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        return run_loop(svc, stop)
+    at_ms = svc.clock_ms() if at is None else int(at * 1000)
+    svc.step(at_ms, wait=True)
+    svc.close()
+    open_orders = svc.store.orders()
+    print(f"alerts as of {svc._t(at_ms)}: {len(open_orders)} open orders, "
+          f"{len(svc.store.notices())} notices, {len(svc.store.outbox('pending'))} messages "
+          "waiting")
+    return 0
+
+
+def orders_command(cfg: Config, action: str | None, order_id: str | None, note: str,
+                   actor: str, all_: bool, json_: bool, at: float | None = None) -> int:
+    """`heatwatch orders [--all] [--json]` or `orders accept|contact|arrive|resolve <id>`."""
+    svc = _service(cfg)
+    if action:
+        if not order_id:
+            raise AlertsCliError(f"orders {action} needs an order id")
+        if action == "show":
+            order = svc.store.order(order_id)
+            if order is None:
+                raise AlertsCliError(f"no order {order_id!r}")
+            history = svc.store.history(order_id)
+            if json_:
+                print(json.dumps({**order.as_dict(), "history": history}, ensure_ascii=False))
+            else:
+                print(f"{order.order_id} {order.kind} {order.state} owner={order.owner or '-'}")
+                for h in history:
+                    print(f"  {svc._t(h['at_ms'])} {h['actor']}: {h['action']} "
+                          f"{h['from_state']}->{h['to_state']} {h['note']}")
+            return 0
+        try:
+            order = svc.act(order_id, action, actor, note,
+                            at_ms=None if at is None else int(at * 1000))
+        except OrderError as e:
+            raise AlertsCliError(str(e)) from None
+        print(f"{order.order_id}: {order.state} ({STATE_TEXT[order.state]}), "
+              f"owner {order.owner or '-'}")
+        return 0
+    orders = svc.store.orders(include_closed=all_)
+    if json_:
+        print(json.dumps([o.as_dict() for o in orders], ensure_ascii=False))
+        return 0
+    print(f"{'order':10} {'kind':11} {'state':17} {'crew':10} {'owner':8} {'opened':11} address")
+    for o in orders:
+        print(f"{o.order_id:10} {o.kind:11} {o.state:17} {o.crew:10} {o.owner or '-':8} "
+              f"{svc._t(o.opened_ms):11} {o.address}")
+    return 0
+
+
+def notices_command(cfg: Config, json_: bool) -> int:
+    """`heatwatch notices [--json]`: resident notices (account ids only, never phones)."""
+    svc = _service(cfg)
+    notices = svc.store.notices()
+    if json_:
+        print(json.dumps(notices, ensure_ascii=False))
+        return 0
+    print(f"{'notice':22} {'account':10} {'building':10} {'at':11} {'via':6} reason")
+    for n in notices:
+        print(f"{n['notice_id']:22} {n['account_id']:10} {n['building_id']:10} "
+              f"{svc._t(n['at_ms']):11} {n['delivery']:6} {n['reason']}")
+    return 0
+
+
+def order_timings(svc: AlertsService) -> list[OrderTiming]:
+    """Every order with its deadlines, for the KPI."""
+    by_order: dict[str, list[Any]] = {}
+    for d in svc.store.deadlines():
+        by_order.setdefault(d.deadline.order_id, []).append((d.deadline, d.done_ms))
+    return [OrderTiming(o.order_id, o.crew, o.substation_id, o.started_ms,
+                        tuple(by_order.get(o.order_id, ())))
+            for o in svc.store.orders(include_closed=True) if o.state != "cancelled"]
+
+
+def kpi_command(cfg: Config, group_by: str, period: str, json_: bool,
+                at: float | None = None) -> int:
+    """`heatwatch kpi [--by crew|substation|all] [--period day|week|month|all] [--json]`."""
+    svc = _service(cfg)
+    as_of = svc.clock_ms() if at is None else int(at * 1000)
+    rows = timeliness(order_timings(svc), as_of, group_by, period,
+                      svc.cfg.limits.timeliness_target, cfg.site.timezone)
+    if json_:
+        print(json.dumps([{"group": r.group, "orders": r.orders, "late": r.late,
+                           "rate_pct": float(r.rate_pct), "meets_target": r.meets}
+                          for r in rows], ensure_ascii=False))
+        return 0
+    target = svc.cfg.limits.timeliness_target * 100
+    print(f"{'group':24} {'orders':>7} {'late':>5} {'timely':>7}  target {target:g} %")
+    for r in rows:
+        print(f"{r.group:24} {r.orders:7d} {r.late:5d} {r.rate_pct:6} % "
+              f"{'ok' if r.meets else 'MISSED'}")
+    return 0
+
+
+def add_alerts_parsers(command: Callable[..., argparse.ArgumentParser],
+                       parse_instant: Callable[[str], float],
+                       load: Callable[[argparse.Namespace], Config]) -> None:
+    """Add the four commands via the CLI's `command(name, fn, help)`; `load` reads --config."""
+
+    def at_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--at", type=parse_instant, default=None,
+                       help="as of this RFC 3339 instant")
+
+    p = command("alerts", lambda a: alerts_command(load(a), a.once, a.at),
+                "work orders, escalations and notices from incidents")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    at_arg(p)
+    p = command("orders", lambda a: orders_command(load(a), a.action, a.order_id, a.note or "",
+                                                   a.actor, a.all, a.json, a.at),
+                "work orders: list, show, or act on one")
+    p.add_argument("action", nargs="?", choices=["accept", "contact", "arrive", "resolve",
+                                                 "visit", "close", "cancel", "show"])
+    p.add_argument("order_id", nargs="?")
+    p.add_argument("--note", default="")
+    p.add_argument("--actor", default="dispatch", help="who acts (becomes owner on accept)")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--json", action="store_true")
+    at_arg(p)
+    p = command("notices", lambda a: notices_command(load(a), a.json), "resident notices")
+    p.add_argument("--json", action="store_true")
+    p = command("kpi", lambda a: kpi_command(load(a), a.by, a.period, a.json, a.at),
+                "repair timeliness per crew, substation and period")
+    p.add_argument("--by", choices=["all", "crew", "substation"], default="all")
+    p.add_argument("--period", choices=["all", "day", "week", "month"], default="all")
+    p.add_argument("--json", action="store_true")
+    at_arg(p)

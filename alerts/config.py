@@ -1,0 +1,280 @@
+"""The `[alerts]` config section: limits, crews, roster, channels, delivery; seed defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AlertsConfigError(Exception):
+    """An `[alerts]` setting that cannot be used; the message is one line."""
+
+
+@dataclass(slots=True)
+class LimitsConfig:
+    """Service-time limits in minutes / hours; every default is the seed's."""
+
+    # seed: leaks (跑冒滴漏) on site within 30 min
+    leak_on_site_min: float = 30.0
+    # seed: any other repair: contact the resident within 30 min, on site within 2 h
+    contact_min: float = 30.0
+    on_site_min: float = 120.0
+    # seed: return visit 48 h after the repair is done
+    return_visit_h: float = 48.0
+    # seed: a heating station asked by dispatch gives a handling opinion within 1 h
+    station_opinion_min: float = 60.0
+    # seed: an outage not restored within 24 h is explained to residents and compensated
+    outage_notice_h: float = 24.0
+    # issue 5: escalate to the supervisor at this share of each limit, and again at breach
+    escalation_share: float = 0.8
+    # seed: repair timeliness >= 99 %
+    timeliness_target: float = 0.99
+
+
+@dataclass(slots=True)
+class DeliveryConfig:
+    """Outbox retry with exponential backoff, per channel."""
+
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+    max_attempts: int = 0  # 0: retry for ever (a message is never dropped silently)
+    timeout_s: float = 5.0
+    batch: int = 500
+    tick_s: float = 1.0
+
+
+@dataclass(slots=True)
+class HttpConfig:
+    """The crews' action endpoint (phones follow links to it)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8765
+    # what the links in messages start with; empty: http://<host>:<port>
+    base_url: str = ""
+
+
+@dataclass(slots=True)
+class Shift:
+    """One duty-roster line: a member on duty on these weekdays between two hours."""
+
+    member: str
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # Monday = 0
+    start_h: float = 0.0
+    end_h: float = 24.0
+
+
+@dataclass(slots=True)
+class Crew:
+    """A repair crew: which substations it serves, who is in it, where its orders go."""
+
+    crew_id: str
+    name: str = ""
+    substations: tuple[str, ...] = ()  # empty: a catch-all crew for unrouted substations
+    members: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    token: str = ""
+    roster: tuple[Shift, ...] = ()
+
+
+@dataclass(slots=True)
+class ChannelSpec:
+    """A delivery channel: kind apprise | wecom | dingtalk | mqtt | sms."""
+
+    name: str
+    kind: str
+    url: str = ""  # apprise URL; for sms a URL with {phone} in it
+    key: str = ""  # WeCom robot key
+    access_token: str = ""  # DingTalk robot access_token
+    secret: str = ""  # DingTalk signing secret (optional)
+    base_url: str = ""  # robot API base; empty: the platform's own
+    host: str = "127.0.0.1"  # MQTT broker
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    topic_prefix: str = "heat/orders"
+
+
+CHANNEL_KINDS = ("apprise", "wecom", "dingtalk", "mqtt", "sms")
+
+
+@dataclass(slots=True)
+class AlertsConfig:
+    """Everything `heatwatch alerts` needs; crews and channels are lists of tables."""
+
+    workflow_path: str = ""  # empty: <data_dir>/workflow.sqlite (shared with incidents)
+    templates_path: str = ""  # empty: the bundled Chinese templates
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    supervisor_channels: list[str] = field(default_factory=list)
+    resident_channel: str = ""  # a channel of kind sms; empty: notices are records only
+    crew: list[dict[str, Any]] = field(default_factory=list)
+    channel: list[dict[str, Any]] = field(default_factory=list)
+
+    def crews(self) -> list[Crew]:
+        """The `[[alerts.crew]]` tables as typed crews, checked."""
+        out = [_crew(d, i) for i, d in enumerate(self.crew)]
+        seen: set[str] = set()
+        for c in out:
+            if c.crew_id in seen:
+                raise AlertsConfigError(f"[[alerts.crew]] duplicate id {c.crew_id!r}")
+            seen.add(c.crew_id)
+        return out
+
+    def channels(self) -> list[ChannelSpec]:
+        """The `[[alerts.channel]]` tables as typed channel specs, checked."""
+        out = [_channel(d, i) for i, d in enumerate(self.channel)]
+        names = {c.name for c in out}
+        if len(names) != len(out):
+            raise AlertsConfigError("[[alerts.channel]] names must be unique")
+        for crew in self.crews():
+            for name in crew.channels:
+                if name not in names:
+                    raise AlertsConfigError(f"crew {crew.crew_id!r}: unknown channel {name!r}")
+        for name in self.supervisor_channels:
+            if name not in names:
+                raise AlertsConfigError(f"[alerts] supervisor_channels: unknown channel {name!r}")
+        if self.resident_channel and self.resident_channel not in names:
+            raise AlertsConfigError(f"[alerts] resident_channel: unknown channel "
+                                    f"{self.resident_channel!r}")
+        return out
+
+    def check(self) -> None:
+        """Fail with one clear line before anything starts."""
+        lim = self.limits
+        if not 0 < lim.escalation_share < 1:
+            raise AlertsConfigError("[alerts.limits] escalation_share must be between 0 and 1")
+        if not 0 < lim.timeliness_target <= 1:
+            raise AlertsConfigError("[alerts.limits] timeliness_target must be in (0, 1]")
+        for name in ("leak_on_site_min", "contact_min", "on_site_min", "return_visit_h",
+                     "station_opinion_min", "outage_notice_h"):
+            if getattr(lim, name) <= 0:
+                raise AlertsConfigError(f"[alerts.limits] {name} must be positive")
+        d = self.delivery
+        if not 0 < d.retry_base_s <= d.retry_max_s:
+            raise AlertsConfigError("[alerts.delivery] needs 0 < retry_base_s <= retry_max_s")
+        self.channels()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> AlertsConfig:
+        """Build from a parsed `[alerts]` TOML table (for tests and tools)."""
+        cfg = cls()
+        for key, value in data.items():
+            if key == "limits":
+                _set_fields(cfg.limits, value, "[alerts.limits]")
+            elif key == "delivery":
+                _set_fields(cfg.delivery, value, "[alerts.delivery]")
+            elif key == "http":
+                _set_fields(cfg.http, value, "[alerts.http]")
+            elif key in ("workflow_path", "templates_path", "resident_channel",
+                         "supervisor_channels", "crew", "channel"):
+                setattr(cfg, key, value)
+            else:
+                raise AlertsConfigError(f"[alerts]: unknown key {key!r}")
+        cfg.check()
+        return cfg
+
+
+def _set_fields(obj: object, data: Any, where: str) -> None:
+    if not isinstance(data, Mapping):
+        raise AlertsConfigError(f"{where} must be a table")
+    for key, value in data.items():
+        if not hasattr(obj, key):
+            raise AlertsConfigError(f"{where}: unknown key {key!r}")
+        current = getattr(obj, key)
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(current):
+            raise AlertsConfigError(f"{where} {key}: expected {type(current).__name__}, "
+                                    f"got {value!r}")
+        setattr(obj, key, value)
+
+
+_SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def secret(value: str, where: str, env: Mapping[str, str] | None = None) -> str:
+    """`${NAME}` in a token, key or URL is read from the environment, so secrets stay out
+    of config files and the repo; an unset name is an error, not an empty secret."""
+    environ = os.environ if env is None else env
+
+    def look_up(m: re.Match[str]) -> str:
+        if m.group(1) not in environ:
+            raise AlertsConfigError(f"{where}: environment variable {m.group(1)} is not set")
+        return environ[m.group(1)]
+
+    return _SECRET_REF.sub(look_up, value)
+
+
+def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    v = d.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise AlertsConfigError(f"{where}: {key} must be a list of strings")
+    return tuple(v)
+
+
+def _crew(d: Mapping[str, Any], i: int) -> Crew:
+    where = f"[[alerts.crew]] #{i + 1}"
+    if not isinstance(d, Mapping):
+        raise AlertsConfigError(f"{where} must be a table")
+    known = {"id", "name", "substations", "members", "channels", "token", "roster"}
+    extra = set(d) - known
+    if extra:
+        raise AlertsConfigError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
+    crew_id = d.get("id")
+    if not isinstance(crew_id, str) or not crew_id:
+        raise AlertsConfigError(f"{where}: needs an id")
+    where = f"crew {crew_id!r}"
+    token = d.get("token", "")
+    if not isinstance(token, str):
+        raise AlertsConfigError(f"{where}: token must be a string")
+    token = secret(token, f"{where} token")
+    roster = []
+    for j, s in enumerate(d.get("roster", [])):
+        if not isinstance(s, Mapping) or not isinstance(s.get("member"), str):
+            raise AlertsConfigError(f"{where} roster #{j + 1}: needs a member")
+        days = s.get("weekdays", list(range(7)))
+        if not isinstance(days, list) or not all(isinstance(x, int) and 0 <= x <= 6
+                                                 for x in days):
+            raise AlertsConfigError(f"{where} roster #{j + 1}: weekdays are 0 (Mon) .. 6 (Sun)")
+        start_h, end_h = float(s.get("start_h", 0.0)), float(s.get("end_h", 24.0))
+        if not 0 <= start_h <= 24 or not 0 <= end_h <= 24:
+            raise AlertsConfigError(f"{where} roster #{j + 1}: hours are 0..24")
+        roster.append(Shift(s["member"], tuple(days), start_h, end_h))
+    return Crew(crew_id, str(d.get("name", crew_id)), _strs(d, "substations", where),
+                _strs(d, "members", where), _strs(d, "channels", where), token, tuple(roster))
+
+
+def _channel(d: Mapping[str, Any], i: int) -> ChannelSpec:
+    where = f"[[alerts.channel]] #{i + 1}"
+    if not isinstance(d, Mapping):
+        raise AlertsConfigError(f"{where} must be a table")
+    name, kind = d.get("name"), d.get("kind")
+    if not isinstance(name, str) or not name:
+        raise AlertsConfigError(f"{where}: needs a name")
+    if kind not in CHANNEL_KINDS:
+        raise AlertsConfigError(f"channel {name!r}: kind must be one of {', '.join(CHANNEL_KINDS)}")
+    spec = ChannelSpec(name, str(kind))
+    for key, value in d.items():
+        if key in ("name", "kind"):
+            continue
+        if not hasattr(spec, key):
+            raise AlertsConfigError(f"channel {name!r}: unknown key {key!r}")
+        if type(value) is not type(getattr(spec, key)):
+            raise AlertsConfigError(f"channel {name!r}: {key} has the wrong type")
+        if isinstance(value, str):
+            value = secret(value, f"channel {name!r} {key}")
+        setattr(spec, key, value)
+    if spec.kind in ("apprise", "sms") and not spec.url:
+        raise AlertsConfigError(f"channel {name!r}: needs a url")
+    if spec.kind == "sms" and "{phone}" not in spec.url:
+        raise AlertsConfigError(f"channel {name!r}: an sms url needs a {{phone}} placeholder")
+    if spec.kind == "wecom" and not spec.key:
+        raise AlertsConfigError(f"channel {name!r}: a wecom robot needs its key")
+    if spec.kind == "dingtalk" and not spec.access_token:
+        raise AlertsConfigError(f"channel {name!r}: a dingtalk robot needs its access_token")
+    return spec

@@ -1,0 +1,141 @@
+"""The table from incident kind to handlers; each handler turns an incident event into plans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from district.records import Records
+from workflow.incidents import Incident
+
+WHAT = {
+    "leak": "换热站疑似泄漏（补水量超过循环流量2%或定压点压力下降）",
+    "room_cold": "室温低于18℃",
+    "sensor_fault": "室温传感器故障（无数据、数值不变或超出量程）",
+    "meter_fault": "热计量表故障",
+    "meter_comm": "热计量表通讯中断",
+    "outage": "换热站停暖（循环泵停运或供水温度过低）",
+    "building_outage": "楼栋停暖（热表无流量或无温差）",
+    "compliance_breach": "换热站室温合格率低于97%",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """dispatch_order: open a work order of this kind for the incident."""
+
+    kind: str
+    what: str
+    address: str
+    # an outage's resident notice falls due this long after it began (None: no notice)
+    notice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchBilling:
+    """switch_billing: the account's meter fault changes how the period is billed."""
+
+    account_id: str
+    basis: str  # "area" (non-human cause) | "inspection" (human cause: never area-billed)
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndBilling:
+    """The meter works again: the switched basis ends at the incident's close."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateCompensation:
+    """compensate_residents: refresh the outage's compensation records from its duration."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoteIncidentClosed:
+    """The incident closed: say so in the order's audit log; the order stays with its crew."""
+
+
+Plan = OpenOrder | SwitchBilling | EndBilling | UpdateCompensation | NoteIncidentClosed
+Handler = Callable[[Incident, str, Records], list[Plan]]
+
+
+def address_of(inc: Incident, rec: Records) -> str:
+    """The most precise place the records know for an incident."""
+    acc = rec.accounts.get(inc.account_id)
+    bid = inc.building_id or (acc.building_id if acc else "")
+    b = rec.buildings.get(bid)
+    if b is not None:
+        place = b.address + (f" {acc.unit}" if acc and acc.unit else "")
+        return place
+    s = rec.substations.get(inc.substation_id)
+    if s is not None:
+        return f"{s.name}换热站"
+    return inc.subject
+
+
+def describe(inc: Incident) -> str:
+    """What happened, in words a crew reads on a phone."""
+    what = WHAT.get(inc.kind, inc.kind)
+    d: dict[str, Any] = inc.details
+    if inc.kind == "meter_fault":
+        human = "人为原因，需稽查" if d.get("human") else "非人为原因，需更换"
+        what += f"（{inc.cause or d.get('cause', '')}；{human}）"
+    elif inc.kind == "room_cold" and "mean_c" in d:
+        what += f"（平均 {float(d['mean_c']):.1f}℃）"
+    elif inc.kind in ("outage", "building_outage") and d.get("reason"):
+        what += f"（{d['reason']}）"
+    return f"{what} [{inc.subject}]"
+
+
+def dispatch_order(kind: str, notice: bool = False) -> Handler:
+    """A handler that opens an order of `kind` when the incident opens."""
+
+    def handle(inc: Incident, event: str, rec: Records) -> list[Plan]:
+        if event == "opened":
+            return [OpenOrder(kind, describe(inc), address_of(inc, rec), notice)]
+        if event == "closed":
+            return [NoteIncidentClosed()]
+        return []
+
+    return handle
+
+
+def compensate_residents(inc: Incident, event: str, rec: Records) -> list[Plan]:
+    """seed: an outage over 24 h is compensated; keep the records in step with its duration."""
+    return [UpdateCompensation()] if event in ("updated", "closed") else []
+
+
+def meter_fault(inc: Incident, event: str, rec: Records) -> list[Plan]:
+    """DOMAIN: a non-human fault is area-billed and replaced; a human cause goes to inspection."""
+    human = bool(inc.details.get("human", False))
+    cause = str(inc.cause or inc.details.get("cause", ""))
+    if event == "opened":
+        return [OpenOrder("inspection" if human else "replacement", describe(inc),
+                          address_of(inc, rec)),
+                SwitchBilling(inc.account_id, "inspection" if human else "area", cause)]
+    if event == "closed":
+        return [EndBilling(), NoteIncidentClosed()]
+    return []
+
+
+# STYLE: a table maps each event kind to its handlers
+HANDLERS: dict[str, tuple[Handler, ...]] = {
+    "leak": (dispatch_order("urgent"),),
+    "room_cold": (dispatch_order("repair"),),
+    "sensor_fault": (dispatch_order("repair"),),
+    "meter_comm": (dispatch_order("repair"),),
+    "meter_fault": (meter_fault,),
+    # seed: outage >= 24 h: emergency repair at once, notify users, compensate
+    "outage": (dispatch_order("emergency", notice=True), compensate_residents),
+    "building_outage": (dispatch_order("emergency", notice=True), compensate_residents),
+    "compliance_breach": (dispatch_order("opinion"),),
+}
+
+
+def plans_for(inc: Incident, event: str, rec: Records) -> list[Plan]:
+    """Every plan the table's handlers make of one incident event."""
+    out: list[Plan] = []
+    for h in HANDLERS.get(inc.kind, ()):
+        out.extend(h(inc, event, rec))
+    return out

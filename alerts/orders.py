@@ -1,0 +1,122 @@
+"""The work-order life as a pure state machine: which action may follow which, and who owns it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# issue 5: opened → dispatched → accepted → contacted → on site → resolved →
+# return visit done → closed, plus cancelled
+STATES = ("opened", "dispatched", "accepted", "contacted", "on_site", "resolved",
+          "return_visit_done", "closed")
+CANCELLED = "cancelled"
+FINAL = ("closed", CANCELLED)
+
+# action verb -> the state it reaches
+ACTIONS = {
+    "dispatch": "dispatched",
+    "accept": "accepted",
+    "contact": "contacted",
+    "arrive": "on_site",
+    "resolve": "resolved",
+    "visit": "return_visit_done",
+    "close": "closed",
+}
+CREW_ACTIONS = ("accept", "contact", "arrive", "resolve")
+
+STATE_TEXT = {
+    "opened": "已创建", "dispatched": "已派单", "accepted": "已接单", "contacted": "已联系用户",
+    "on_site": "已到场", "resolved": "已处理", "return_visit_done": "已回访", "closed": "已关闭",
+    "cancelled": "已取消",
+}
+
+# Which states an order kind must pass through; the others may be skipped.
+_REQUIRED = {
+    # seed: other repairs contact the resident within 30 min, then go on site
+    "repair": ("dispatched", "accepted", "contacted", "on_site", "resolved", "return_visit_done"),
+    "replacement": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),
+    "inspection": ("dispatched", "accepted", "on_site", "resolved"),
+    # seed: a leak is the 30 min on-site class; contacting is optional
+    "urgent": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),
+    "emergency": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),
+    # the station's handling opinion is its resolution; there is no visit
+    "opinion": ("dispatched", "accepted", "resolved"),
+}
+ORDER_KINDS = tuple(_REQUIRED)
+
+
+class OrderError(Exception):
+    """An action refused: wrong order, wrong state, or not the owner; one clear line."""
+
+
+@dataclass(slots=True)
+class OrderState:
+    """What the state machine needs of an order."""
+
+    order_id: str
+    kind: str
+    state: str = "opened"
+    owner: str = ""
+    crew: str = ""
+    passed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The result of an allowed action: the audit line to append and the new owner."""
+
+    order_id: str
+    action: str
+    from_state: str
+    to_state: str
+    owner: str
+    actor: str
+    note: str
+
+
+def needs_return_visit(kind: str) -> bool:
+    return "return_visit_done" in _REQUIRED[kind]
+
+
+def apply(order: OrderState, action: str, actor: str, note: str = "",
+          new_owner: str = "") -> Transition:
+    """Check one action against the order's life; raise OrderError with the reason if refused."""
+    oid = order.order_id
+    if order.state in FINAL:
+        raise OrderError(f"order {oid} is {order.state}; no further actions")
+    if action == "cancel":
+        if not note:
+            raise OrderError(f"order {oid}: cancel needs a note saying why")
+        return Transition(oid, action, order.state, CANCELLED, order.owner, actor, note)
+    if action == "reassign":
+        if not new_owner:
+            raise OrderError(f"order {oid}: reassign needs the new owner")
+        # seed: 首问责任制 — ownership changes only by an explicit, recorded reassignment
+        return Transition(oid, action, order.state, order.state, new_owner, actor,
+                          note or f"{order.owner or '-'} -> {new_owner}")
+    target = ACTIONS.get(action)
+    if target is None:
+        raise OrderError(f"unknown action {action!r} (known: {', '.join(ACTIONS)}, "
+                         "cancel, reassign)")
+    if action == "accept" and order.owner and order.owner != actor:
+        raise OrderError(f"order {oid} is owned by {order.owner} (first-responder rule); "
+                         "reassign it first")
+    cur = STATES.index(order.state)
+    tgt = STATES.index(target)
+    if tgt <= cur:
+        raise OrderError(f"cannot {action} order {oid}: it is already "
+                         f"{order.state} ({STATE_TEXT[order.state]})")
+    required = _REQUIRED[order.kind]
+    for s in STATES[cur + 1:tgt]:
+        if s in required:
+            raise OrderError(f"cannot {action} order {oid} before it is {s} "
+                             f"({STATE_TEXT[s]}); it is {order.state} "
+                             f"({STATE_TEXT[order.state]})")
+    if action == "resolve" and order.kind != "opinion" and not note:
+        raise OrderError(f"cannot resolve order {oid} without a note saying what was done")
+    owner = order.owner
+    if action == "accept":
+        # seed: 首问责任制 — whoever accepts an issue owns it until it is closed
+        owner = actor
+    elif order.owner and actor != order.owner and action in CREW_ACTIONS:
+        raise OrderError(f"order {oid} is owned by {order.owner}; {actor} cannot {action} it")
+    return Transition(oid, action, order.state, target, owner, actor, note)

@@ -1,0 +1,72 @@
+"""Message templates: a TOML file of titles and bodies with {placeholders}, Chinese by default."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path(__file__).parent / "templates" / "zh.toml"
+MESSAGE_KINDS = ("order_new", "escalation_warn", "escalation_breach", "return_visit",
+                 "resident_notice")
+
+
+class TemplateError(Exception):
+    """A templates file that cannot be used; one line."""
+
+
+class _Keep(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """Titles and bodies per message kind, plus the names of order kinds and steps."""
+
+    messages: dict[str, tuple[str, str]]
+    kinds: dict[str, str]
+    steps: dict[str, str]
+    defaults: dict[str, str]
+
+    def render(self, kind: str, fields: dict[str, Any]) -> tuple[str, str]:
+        """(title, body) of one message."""
+        title, body = self.messages[kind]
+        values = _Keep(fields)
+        return title.format_map(values), body.format_map(values)
+
+    def kind_text(self, order_kind: str) -> str:
+        return self.kinds.get(order_kind, order_kind)
+
+    def step_text(self, step: str) -> str:
+        return self.steps.get(step, step)
+
+
+def load_templates(path: Path | str | None = None) -> Templates:
+    """The bundled templates, with a user file's entries laid over them."""
+    data = _read(DEFAULT_PATH)
+    if path:
+        for key, value in _read(Path(path)).items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+    messages = {}
+    for kind in MESSAGE_KINDS:
+        entry = data.get(kind)
+        if not isinstance(entry, dict) or not isinstance(entry.get("title"), str) \
+                or not isinstance(entry.get("body"), str):
+            raise TemplateError(f"templates: [{kind}] needs a title and a body")
+        messages[kind] = (entry["title"], entry["body"])
+    return Templates(messages, dict(data.get("kinds", {})), dict(data.get("steps", {})),
+                     dict(data.get("defaults", {})))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TemplateError(f"{path}: templates file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise TemplateError(f"{path}: not valid TOML: {e}") from None
