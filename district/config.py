@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from alerts.config import AlertsConfig, AlertsConfigError
+from analyzer.config import AnalyzerConfig, AnalyzerConfigError
+from analyzer.config import check as check_analyzer
 
 ENV_PREFIX = "HEATWATCH"
 
@@ -123,6 +125,7 @@ class Config:
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
+    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     source: str = "defaults"
 
@@ -243,6 +246,10 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"{cfg.source}: [modbus] needs 0 < backoff_s <= backoff_max_s")
     if not 1 <= m.max_read_registers <= 125:
         raise ConfigError(f"{cfg.source}: [modbus] max_read_registers must be 1..125")
+    try:
+        check_analyzer(cfg.analyzer)
+    except AnalyzerConfigError as e:
+        raise ConfigError(f"{cfg.source}: [analyzer] {e}") from None
     try:
         cfg.alerts.check()
     except AlertsConfigError as e:

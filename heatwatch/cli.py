@@ -11,6 +11,7 @@ from datetime import datetime
 
 from alerts.cli import AlertsCliError, add_alerts_parsers
 from alerts.templates import TemplateError
+from analyzer.commands import CommandError
 from collector.modbus_plan import PlanError
 from collector.profiles import ProfileError
 from district.config import Config, ConfigError, load_config
@@ -59,6 +60,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.speed is not None:
         cfg.simulator.speed = args.speed
     return run_simulator(cfg)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analyzer.commands import analyze_command
+
+    return analyze_command(_config(args), args.once, args.at)
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from analyzer.commands import incidents_command
+
+    return incidents_command(_config(args), args.all, args.json)
+
+
+def cmd_billing(args: argparse.Namespace) -> int:
+    from analyzer.commands import billing_command
+
+    return billing_command(_config(args), args.account, args.season, args.json)
 
 
 def cmd_records(args: argparse.Namespace) -> int:
@@ -133,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cause", default=None)
     sp.add_argument("--limit", type=int, default=20)
     sp.add_argument("--json", action="store_true")
+    sp = command("analyze", cmd_analyze, "find cold rooms, meter faults, leaks and outages")
+    sp.add_argument("--once", action="store_true", help="one evaluation, then exit")
+    sp.add_argument("--at", type=_instant_arg, default=None, help="as of this RFC 3339 instant")
+    sp = command("incidents", cmd_incidents, "what is open (or --all), as a table or --json")
+    sp.add_argument("--all", action="store_true")
+    sp.add_argument("--json", action="store_true")
+    sp = command("billing", cmd_billing, "an account's season bill, day by day, both ways")
+    sp.add_argument("account")
+    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
+                    help="the season starting in this year")
+    sp.add_argument("--json", action="store_true")
     add_alerts_parsers(command, _instant_arg, _config)
     return p
 
@@ -162,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
     except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
-            TemplateError) as e:
+            TemplateError, CommandError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
