@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import secrets
 import shutil
 import sys
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.service import build_service
+from analyzer.commands import analyzer_config, incidents_command, timezone, workflow_path
+from analyzer.runner import Runner, Watermarks
 from collector.modbus_poller import ModbusPoller
 from collector.mqtt_collector import MqttCollector
 from district.config import Config, load_config
 from district.readings import COMM_FAULT_MEASUREMENT, KINDS
-from district.records import load_records
+from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
 from heatwatch.services import modbus_poller, simulator_mqtt
@@ -26,6 +31,10 @@ from simulators.clock import VirtualClock
 from simulators.district import DistrictSim, SimSummary
 from simulators.scenario import load_scenario
 from storage.base import Store
+from workflow.incidents import IncidentStore
+
+# The analyzer runs every few district hours, as `heatwatch analyze` does every 5 minutes.
+ANALYZE_EVERY_H = 2
 
 # A few payloads a misbehaving device might send, to show refusals counted by cause.
 BAD_PAYLOADS = [
@@ -35,6 +44,83 @@ BAD_PAYLOADS = [
     ("heat/weather/WX-1", b'{"ts": 1733097600, "outdoor_c": "cold"}'),
     ("heat/weather/WX-1", b'{"ts": 1733097600, "outdoor_c": NaN}'),
 ]
+
+
+class DemoWorkflow:
+    """The analyzer and the alerts service, stepped on district time."""
+
+    def __init__(self, cfg: Config, records: Records, store: Store) -> None:
+        tz = timezone(cfg)
+        path = workflow_path(cfg)
+        self.incidents = IncidentStore(path)
+        self.marks = Watermarks(path)
+        self.runner = Runner(store, records, self.incidents,  # type: ignore[arg-type]
+                             analyzer_config(cfg), tz, self.marks)
+        self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
+                                    clock_ms=lambda: self.now_ms)
+        self.now_ms = 0
+        self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
+        self.last_analyzed_ms = 0
+
+    def step(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+        if now_ms - self.last_analyzed_ms >= self.every_ms:
+            self.runner.run_cycle(now_ms)
+            self.last_analyzed_ms = now_ms
+        self.alerts.step(now_ms, wait=True)
+
+    def close(self) -> None:
+        self.alerts.close()
+        self.marks.close()
+        self.incidents.close()
+
+
+def _demo_crews(cfg: Config, records: Records) -> None:
+    """One crew per substation, orders and escalations on the embedded broker."""
+    channel = {"kind": "mqtt", "host": cfg.mqtt.host, "port": cfg.mqtt.port}
+    cfg.alerts.channel = [{"name": "crews-mqtt", **channel},
+                          {"name": "supervisor-mqtt", **channel,
+                           "topic_prefix": "heat/orders/supervisor"}]
+    cfg.alerts.supervisor_channels = ["supervisor-mqtt"]
+    cfg.alerts.crew = [
+        {"id": f"crew-{sid.lower()}", "name": f"{s.name}维修班组", "substations": [sid],
+         "members": [f"{sid.lower()}-a", f"{sid.lower()}-b"], "channels": ["crews-mqtt"],
+         "token": secrets.token_urlsafe(12)}
+        for sid, s in records.substations.items()
+    ]
+
+
+def _print_workflow(cfg: Config, data: Path) -> None:
+    """What the incidents caused: orders, escalations, resident notices, compensation."""
+    from alerts.store import WorkflowStore
+
+    print("\nincidents the analyzer found:")
+    incidents_command(cfg, all_=True, json_=False)
+    store = WorkflowStore(workflow_path(cfg))
+    try:
+        orders = store.orders(include_closed=True)
+        print(f"\nwork orders: {len(orders)}")
+        for o in orders:
+            print(f"  {o.order_id:<14} {o.kind:<16} {o.crew:<10} {o.state}")
+        rows = store.deadlines()
+        warned = [d for d in rows if d.warned_ms is not None]
+        breached = [d for d in rows if d.breached_ms is not None]
+        print(f"\nescalations to the supervisor: {len(warned)} at 80 % of a limit, "
+              f"{len(breached)} at breach (no crew acted in the demo)")
+        notices = store.notices()
+        print(f"\nresident notices (outage over 24 h): {len(notices)}")
+        for n in notices[:5]:
+            print(f"  {n['account_id']:<10} {n['building_id']:<8} {n['delivery']:<8} "
+                  f"{n['reason']}")
+        if len(notices) > 5:
+            print(f"  ... {len(notices) - 5} more (heatwatch notices --config "
+                  f"{data / 'heatwatch.toml'})")
+        comp = store.compensation()
+        if comp:
+            total = sum(Decimal(str(c.get("amount_cny", 0))) for c in comp)
+            print(f"compensation records: {len(comp)}, {total} 元 in all")
+    finally:
+        store.close()
 
 
 class ProgressBar:
@@ -64,8 +150,10 @@ class ProgressBar:
 
 
 async def _poll_on_clock(poller: ModbusPoller, clock: VirtualClock, end_s: float,
-                         interval_s: float, store: Store, faults: Counter[str]) -> None:
-    """Meters polled at each district interval boundary, as the collector would hourly."""
+                         interval_s: float, store: Store, faults: Counter[str],
+                         workflow: DemoWorkflow) -> None:
+    """Meters polled at each district interval boundary, as the collector would hourly;
+    the analyzer and the alerts service run on the same district clock."""
     t = poller.next_boundary(clock.now())
     while t <= end_s:
         await clock.sleep_until(t)
@@ -73,6 +161,7 @@ async def _poll_on_clock(poller: ModbusPoller, clock: VirtualClock, end_s: float
         faults.update(r.tags.get("cause", "") for r in readings
                       if r.measurement == COMM_FAULT_MEASUREMENT)
         await asyncio.to_thread(store.write, readings)
+        await asyncio.to_thread(workflow.step, int(t * 1000))
         t += interval_s
 
 
@@ -109,7 +198,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     (data / "heatwatch.toml").write_text(
         f'# written by heatwatch demo: points the commands at the demo\'s data\n'
         f'[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n', encoding="utf-8")
-    scenario = load_scenario(scenario_name or cfg.simulator.scenario)
+    scenario = load_scenario(scenario_name or "demo")
     if hours is not None:
         scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s,
                                                                 hours * 3600))
@@ -119,6 +208,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     broker = EmbeddedBroker(free_port())
     broker.start()
     cfg.mqtt.host, cfg.mqtt.port = broker.host, broker.port
+    _demo_crews(cfg, records)
     say = (lambda *a: None) if quiet else print
     say(f"heatwatch demo: scenario {scenario.name!r}, {len(records.accounts)} households, "
         f"{len(records.devices)} devices, {scenario.duration_s / 3600:g} district hours "
@@ -128,30 +218,36 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     deadletters = bootstrap.open_deadletters(cfg)
     collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records),
                               opened.store, deadletters)
+    workflow = DemoWorkflow(cfg, records, opened.store)
     wall_start = time.monotonic()
     try:
         collector.start()
         if not collector.wait_connected(30):
             raise RuntimeError("the collector could not connect to the embedded broker")
         sim_summary, faults, bound = asyncio.run(_simulate(cfg, scenario, records, opened.store,
-                                                           quiet))
+                                                           workflow, quiet))
         published = sum(sim_summary.messages.values()) + _publish_bad(broker.port)
         deadline = time.monotonic() + 60
         while collector.stats.messages < published and time.monotonic() < deadline:
             time.sleep(0.1)
+        # the last evaluation, once every reading is in: as of the end of the scenario
+        workflow.step(int(scenario.end_s * 1000))
     finally:
+        workflow.close()
         collector.stop()
         broker.stop()
     elapsed = time.monotonic() - wall_start
     if not quiet:
         _print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
                        collector)
+        _print_workflow(cfg, data)
     opened.store.close()
     deadletters.close()
     return 0
 
 
-async def _simulate(cfg: Config, scenario: object, records: object, store: Store, quiet: bool
+async def _simulate(cfg: Config, scenario: object, records: object, store: Store,
+                    workflow: DemoWorkflow, quiet: bool
                     ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str]]:
     from simulators.scenario import Scenario
 
@@ -169,7 +265,7 @@ async def _simulate(cfg: Config, scenario: object, records: object, store: Store
                                           (lambda f: bar(f, clock.now()))))
         if poller is not None:
             await _poll_on_clock(poller, clock, scenario.end_s, cfg.modbus.interval_s, store,
-                                 faults)
+                                 faults, workflow)
         summary = await run
     finally:
         if poller is not None:

@@ -38,3 +38,9 @@ def test_demo_runs_end_to_end_and_isolates_a_dead_gateway(tmp_path: Path) -> Non
     # every message the devices published was taken and acked
     m = re.search(r"collector\s+([\d,]+) messages, ([\d,]+) readings, ([\d,]+) acked", out)
     assert m and m.group(1) == m.group(3)
+    # the analyzer and the alerts ran on the district clock: the pump trip and the tamper
+    # the scenario injected became incidents, and each an order for its substation's crew
+    incidents = re.findall(r"^(outage|meter_fault|meter_comm|sensor_fault)\s+(\S+)", out, re.M)
+    assert ("outage", "S2") in incidents and ("meter_fault", "M-B02-0304") in incidents, out
+    orders = dict(re.findall(r"^  (WO\d+)\s+(\w+)\s+", out, re.M))
+    assert "emergency" in orders.values() and "inspection" in orders.values(), out
