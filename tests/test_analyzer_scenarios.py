@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from analyzer.commands import season_bill
 from analyzer.config import AnalyzerConfig
 from analyzer.runner import Runner, Watermarks
 from collector.payloads import parse_message
+from district.config import load_config
 from district.readings import COMM_FAULT_MEASUREMENT, Reading
 from district.records import Records, load_records
 from heatwatch.bootstrap import registry
@@ -98,6 +100,22 @@ def run_folder(folder: Path, tmp: Path) -> tuple[Runner, IncidentStore, SqliteSt
     return runner, wf, store, at_ms
 
 
+def check_bill(want: dict[str, Any], data_dir: Path) -> None:
+    """The account's season bill from the store and the incidents, as `heatwatch billing`."""
+    cfg = load_config(None, env={})
+    cfg.site.data_dir = str(data_dir)
+    bill = season_bill(cfg, want["account"], want["season"])
+    area = bill["area_policy"]
+    assert (area["area_days"], area["inspection_days"], area["area_cny"]) == (
+        want["area_days"], want["inspection_days"], want["area_cny"]), area
+    # every day of the season is billed exactly once, on one basis
+    assert sum(area[k] for k in ("metered_days", "area_days", "estimated_days",
+                                 "inspection_days")) == bill["season_days"]
+    basis = {d["date"]: d["basis"] for d in bill["days"]}
+    for date, b in want["days"].items():
+        assert basis[date] == b, (date, basis[date])
+
+
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
 def test_scenario_finds_exactly_the_injected_faults(folder: Path, tmp_path: Path) -> None:
     expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
@@ -109,6 +127,8 @@ def test_scenario_finds_exactly_the_injected_faults(folder: Path, tmp_path: Path
         (inc,) = [i for i in found if i.kind == want["kind"] and i.subject == want["subject"]]
         for k, v in want["match"].items():
             assert inc.details[k] == v, (k, inc.details)
+    for want in expected.get("bills", []):
+        check_bill(want, tmp_path)
     # the same evaluation again: no event, no duplicate
     again = runner.run_cycle(at_ms)
     assert again.events == []
