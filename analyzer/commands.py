@@ -283,8 +283,12 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     days = []
     for lab in labels:
         day = first + dt.timedelta(days=lab.day)
+        reason = lab.reason
+        if lab.basis.name == "METERED" and not has[lab.day]:
+            # the cumulative total carries the day's heat into the next reading
+            reason = "no reading this day; metered, its heat counted at the next reading"
         days.append({"date": day.isoformat(), "basis": lab.basis.name.lower(),
-                     "reason": lab.reason,
+                     "reason": reason,
                      "kwh": None if np.isnan(kwh[lab.day]) else round(float(kwh[lab.day]), 2),
                      "has_reading": bool(has[lab.day])})
     return {
@@ -304,7 +308,7 @@ def _bill_doc(b: AccountBill) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in (
         ("metered_days", b.metered_days), ("area_days", b.area_days),
         ("estimated_days", b.estimated_days), ("inspection_days", b.inspection_days),
-        ("kwh", b.kwh), ("estimated_kwh", b.estimated_kwh.quantize(Decimal("0.01"))),
+        ("kwh", b.kwh.quantize(Decimal("0.01"))), ("estimated_kwh", b.estimated_kwh.quantize(Decimal("0.01"))),
         ("basic_cny", b.basic_cny), ("energy_cny", b.energy_cny), ("area_cny", b.area_cny),
         ("estimated_energy_cny", b.estimated_energy_cny), ("total_cny", b.total_cny))}
 
