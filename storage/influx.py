@@ -424,7 +424,9 @@ class InfluxStore:
                 for i, k in enumerate(tags):
                     tag_parts[k].append(_strs(cols[len(t.header) - ntags + i]))
             else:
-                series = [parse_tags(s) for s in cols[1]]
+                # rows of one series repeat its tag string: parse each distinct one once
+                parsed = {s: parse_tags(s) for s in set(cols[1])}
+                series = [parsed[s] for s in cols[1]]
                 for k in tags:
                     tag_parts[k].append(_strs([s.get(k, "") for s in series]))
             # field columns by position: a field may share its name with a tag
