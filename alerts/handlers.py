@@ -70,7 +70,8 @@ def address_of(inc: Incident, rec: Records) -> str:
         return place
     s = rec.substations.get(inc.substation_id)
     if s is not None:
-        return f"{s.name}换热站"
+        # names in substations.csv usually say 换热站 already
+        return s.name if s.name.endswith(("站", "站房")) else f"{s.name}换热站"
     return inc.subject
 
 
