@@ -93,7 +93,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
     path = workflow_path(cfg)
     workflow = IncidentStore(path)
     marks = Watermarks(path)
-    store: AggregatingStore = opened.store  # type: ignore[assignment]
+    store: AggregatingStore = opened.store
     runner = Runner(store, records, workflow, ac, tz, marks)
     try:
         if once:
@@ -213,7 +213,7 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
                      or dt.timedelta()).total_seconds()) % 86400
 
     opened = bootstrap.open_store(cfg)
-    store: AggregatingStore = opened.store  # type: ignore[assignment]
+    store: AggregatingStore = opened.store
     try:
         # daily totals pushed down to the store: the day's highest cumulative reading
         fr = store.read_aggregate("meter", start_ms - DAY_MS, end_ms, 86400, ["energy_kwh"],
@@ -308,7 +308,8 @@ def _bill_doc(b: AccountBill) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in (
         ("metered_days", b.metered_days), ("area_days", b.area_days),
         ("estimated_days", b.estimated_days), ("inspection_days", b.inspection_days),
-        ("kwh", b.kwh.quantize(Decimal("0.01"))), ("estimated_kwh", b.estimated_kwh.quantize(Decimal("0.01"))),
+        ("kwh", b.kwh.quantize(Decimal("0.01"))),
+        ("estimated_kwh", b.estimated_kwh.quantize(Decimal("0.01"))),
         ("basic_cny", b.basic_cny), ("energy_cny", b.energy_cny), ("area_cny", b.area_cny),
         ("estimated_energy_cny", b.estimated_energy_cny), ("total_cny", b.total_cny))}
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,13 +47,8 @@ METER_FIELDS = ("energy_kwh", "volume_m3", "flow_m3h", "supply_c", "return_c", "
 SUB_FIELDS = ("supply_c", "return_c", "flow_m3h", "makeup_m3h", "return_mpa", "outdoor_c")
 
 
-class AggregatingStore(Store, Protocol):
-    """A Store that also buckets a window (both backends do; storage.base should say so)."""
-
-    def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
-                       fields: Sequence[str], fn: str = "mean",
-                       tags: Sequence[str] = ("device_id",), offset_s: int = 0) -> Frame:
-        ...
+# every Store buckets windows in the store itself (read_aggregate)
+AggregatingStore = Store
 
 
 # -- the district as index arrays, built once from the records --------------------------------
@@ -346,13 +341,13 @@ class Runner:
 
     def _read_rooms(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
         end = axis.t0_ms + axis.n_slots * axis.step_ms
-        grids = {}
-        for fn in ("mean", "min", "max"):
-            fr = self.store.read_aggregate("room", axis.t0_ms, end, 3600, ["temp_c"], fn)
-            if len(fr) == 0:
-                return None
-            grids[fn] = _frame_grid(fr, self.index.rooms, "device_id", "temp_c", axis)
-        return grids
+        # hourly mean, min and max in one pass over the rooms, in the store
+        fns = ("mean", "min", "max")
+        fr = self.store.read_aggregate("room", axis.t0_ms, end, 3600, ["temp_c"], fns)
+        if len(fr) == 0:
+            return None
+        return {fn: _frame_grid(fr, self.index.rooms, "device_id", f"{fn}_temp_c", axis)
+                for fn in fns}
 
     def _read_meters(self, axis: TimeAxis) -> dict[str, Any] | None:
         end = axis.t0_ms + axis.n_slots * axis.step_ms

@@ -54,7 +54,7 @@ class DemoWorkflow:
         path = workflow_path(cfg)
         self.incidents = IncidentStore(path)
         self.marks = Watermarks(path)
-        self.runner = Runner(store, records, self.incidents,  # type: ignore[arg-type]
+        self.runner = Runner(store, records, self.incidents,
                              analyzer_config(cfg), tz, self.marks)
         self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
                                     clock_ms=lambda: self.now_ms)

@@ -66,5 +66,21 @@ class Store(Protocol):
         """The newest point of each device of a measurement."""
         ...
 
+    def read_aggregate(
+        self,
+        measurement: str,
+        start_ms: int,
+        end_ms: int,
+        every_s: int,
+        fields: Sequence[str],
+        fn: str | Sequence[str] = "mean",
+        tags: Sequence[str] = ("device_id",),
+        offset_s: int = 0,
+    ) -> Frame:
+        """One row per tag group and bucket with data (ts_ms: bucket start), computed in the
+        store; buckets align to the epoch shifted by offset_s. One fn (mean, min, max, sum,
+        count) keeps the field names; several give `<fn>_<field>` in one pass."""
+        ...
+
     def close(self) -> None:
         ...

@@ -137,10 +137,20 @@ def sort_frame(frame: Frame, keys: Sequence[str]) -> Frame:
     )
 
 
-def check_aggregate(every_s: int, fields: Sequence[str], fn: str) -> None:
+def aggregate_columns(fields: Sequence[str], fn: str | Sequence[str]
+                      ) -> list[tuple[str, str, str]]:
+    """(function, field, output name): one function keeps the field's name; several name
+    each output `<fn>_<field>`, computed in one pass over the data."""
+    if isinstance(fn, str):
+        return [(fn, f, f) for f in fields]
+    return [(g, f, f"{g}_{f}") for f in fields for g in fn]
+
+
+def check_aggregate(every_s: int, fields: Sequence[str], fn: str | Sequence[str]) -> None:
     """The aggregate arguments both backends accept."""
-    if fn not in AGGREGATES:
-        raise ValueError(f"aggregate {fn!r} is not one of {', '.join(AGGREGATES)}")
+    for g in ([fn] if isinstance(fn, str) else list(fn) or [""]):
+        if g not in AGGREGATES:
+            raise ValueError(f"aggregate {g!r} is not one of {', '.join(AGGREGATES)}")
     if every_s <= 0:
         raise ValueError("every_s must be positive")
     if not fields:
@@ -380,7 +390,7 @@ class InfluxStore:
         end_ms: int,
         every_s: int,
         fields: Sequence[str],
-        fn: str = "mean",
+        fn: str | Sequence[str] = "mean",
         tags: Sequence[str] = ("device_id",),
         offset_s: int = 0,
     ) -> Frame:
@@ -390,13 +400,16 @@ class InfluxStore:
         `GROUP BY time(every, offset)`.
         """
         check_aggregate(every_s, fields, fn)
-        select = ", ".join(f"{fn}({quote_ident(f)}) AS {quote_ident(f)}" for f in fields)
+        columns = aggregate_columns(fields, fn)
+        select = ", ".join(f"{g}({quote_ident(f)}) AS {quote_ident(name)}"
+                           for g, f, name in columns)
         group = f"time({int(every_s)}s, {int(offset_s) % int(every_s)}s)"
         group += "".join(", " + quote_ident(t) for t in tags)
         q = (f"SELECT {select} FROM {self._source(measurement)} "
              f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
              f"GROUP BY {group} fill(none)")
-        frame = self._frame(self.query_tables(q), fields, list(tags), tag_columns=False)
+        frame = self._frame(self.query_tables(q), [name for _, _, name in columns], list(tags),
+                            tag_columns=False)
         return sort_frame(frame, list(tags))
 
     def _frame(self, tables: list[CsvTable], fields: Sequence[str] | None,

@@ -151,7 +151,7 @@ class EncodedStore(Protocol):
     def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame: ...
 
     def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
-                       fields: Sequence[str], fn: str = "mean",
+                       fields: Sequence[str], fn: str | Sequence[str] = "mean",
                        tags: Sequence[str] = ("device_id",), offset_s: int = 0) -> Frame: ...
 
     def close(self) -> None: ...
@@ -299,7 +299,7 @@ class SpooledStore:
         return self.store.latest(measurement, tags)
 
     def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
-                       fields: Sequence[str], fn: str = "mean",
+                       fields: Sequence[str], fn: str | Sequence[str] = "mean",
                        tags: Sequence[str] = ("device_id",), offset_s: int = 0) -> Frame:
         """Bucketed aggregates from InfluxDB."""
         return self.store.read_aggregate(measurement, start_ms, end_ms, every_s, fields, fn,

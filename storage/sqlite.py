@@ -13,7 +13,7 @@ import numpy as np
 
 from district.readings import FieldValue, Reading
 from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
-from storage.influx import check_aggregate, empty_frame
+from storage.influx import aggregate_columns, check_aggregate, empty_frame
 
 if TYPE_CHECKING:
     from district.config import Config
@@ -243,7 +243,7 @@ class SqliteStore:
         end_ms: int,
         every_s: int,
         fields: Sequence[str],
-        fn: str = "mean",
+        fn: str | Sequence[str] = "mean",
         tags: Sequence[str] = ("device_id",),
         offset_s: int = 0,
     ) -> Frame:
@@ -253,20 +253,21 @@ class SqliteStore:
         `GROUP BY time(every, offset)`.
         """
         check_aggregate(every_s, fields, fn)
+        columns = aggregate_columns(fields, fn)
+        names = [name for _, _, name in columns]
         have = self._columns(self._conn(), measurement)
         if have is None:
-            return empty_frame(fields, tags)
+            return empty_frame(names, tags)
         present = [f for f in fields if FIELD_PREFIX + f in have]
         if not present:
-            return empty_frame(fields, tags)
+            return empty_frame(names, tags)
         every_ms = int(every_s) * 1000
         off_ms = (int(offset_s) * 1000) % every_ms
         x = f"(ts_ms - {off_ms})"
         # floor, not truncation, so times before the epoch land in the right bucket too
         bucket = f"({x} - ((({x} % {every_ms}) + {every_ms}) % {every_ms}) + {off_ms})"
-        agg = _SQL_AGGREGATE[fn]
-        values = ", ".join(f"{agg}({quote(FIELD_PREFIX + f)})" if f in present else "NULL"
-                           for f in fields)
+        values = ", ".join(f"{_SQL_AGGREGATE[g]}({quote(FIELD_PREFIX + f)})" if f in present
+                           else "NULL" for g, f, _ in columns)
         tag_cols = [quote(TAG_PREFIX + t) for t in tags if TAG_PREFIX + t in have]
         tag_exprs = ", ".join(quote(TAG_PREFIX + t) if TAG_PREFIX + t in have else "NULL"
                               for t in tags)
@@ -275,7 +276,7 @@ class SqliteStore:
                f"FROM {quote(measurement)} WHERE ts_ms >= ? AND ts_ms < ? "
                f"GROUP BY {', '.join([*tag_cols, 'bucket_ms'])} HAVING {having} > 0 "
                f"ORDER BY {', '.join([*tag_cols, 'bucket_ms'])}")
-        return _frame(self._select(sql, (int(start_ms), int(end_ms))), list(fields), tags)
+        return _frame(self._select(sql, (int(start_ms), int(end_ms))), names, tags)
 
     def close(self) -> None:
         with self._lock:

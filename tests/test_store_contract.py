@@ -191,6 +191,20 @@ def test_aggregate_buckets_shift_by_offset_and_count(store):
     assert frame.fields["temp_c"].tolist() == [1.0, 2.0]
 
 
+def test_several_aggregates_in_one_pass(store):
+    store.write([room("r1", T0, temp_c=18.0), room("r1", T0 + 20 * 60_000, temp_c=21.0),
+                 room("r2", T0 + 5 * 60_000, temp_c=19.5)])
+
+    frame = store.read_aggregate("room", T0, T0 + HOUR, 3600, ["temp_c"],
+                                 fn=("mean", "min", "max"))
+
+    assert frame.device_id.tolist() == ["r1", "r2"]
+    assert frame.fields["mean_temp_c"].tolist() == [19.5, 19.5]
+    assert frame.fields["min_temp_c"].tolist() == [18.0, 19.5]
+    assert frame.fields["max_temp_c"].tolist() == [21.0, 19.5]
+    assert "temp_c" not in frame.fields
+
+
 def test_unknown_measurement_is_an_empty_frame(store):
     store.write([room("r1", T0)])
 
