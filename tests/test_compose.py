@@ -25,6 +25,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from district.config import ENV_PREFIX, Config, load_config
 from tests.services import Influxd, Mosquitto, binary, have
 
+# every test here needs the Compose binary or mosquitto: under CI a skip is a failure
+pytestmark = pytest.mark.services
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
