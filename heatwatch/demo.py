@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.service import build_service
 from analyzer.commands import analyzer_config, incidents_command, timezone, workflow_path
 from analyzer.runner import Runner, Watermarks
+from collector.deadletter import DeadLetters
 from collector.modbus_poller import ModbusPoller
 from collector.mqtt_collector import MqttCollector
 from district.config import Config, load_config
@@ -26,12 +27,15 @@ from district.readings import COMM_FAULT_MEASUREMENT, KINDS
 from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
+from heatwatch.errors import UserError
 from heatwatch.services import modbus_poller, simulator_mqtt
 from simulators.clock import VirtualClock
 from simulators.district import DistrictSim, SimSummary
-from simulators.scenario import load_scenario
+from simulators.scenario import Scenario, load_scenario
 from storage.base import Store
 from workflow.incidents import IncidentStore
+
+MARKER = "# written by heatwatch demo: points the commands at the demo's data"
 
 # The analyzer runs every few district hours, as `heatwatch analyze` does every 5 minutes.
 ANALYZE_EVERY_H = 2
@@ -62,9 +66,9 @@ class DemoWorkflow:
         self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
         self.last_analyzed_ms = 0
 
-    def step(self, now_ms: int) -> None:
+    def step(self, now_ms: int, analyze: bool = False) -> None:
         self.now_ms = now_ms
-        if now_ms - self.last_analyzed_ms >= self.every_ms:
+        if analyze or now_ms - self.last_analyzed_ms >= self.every_ms:
             self.runner.run_cycle(now_ms)
             self.last_analyzed_ms = now_ms
         self.alerts.step(now_ms, wait=True)
@@ -183,9 +187,14 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
              quiet: bool = False) -> int:
     cfg = cfg or load_config(None)
     data = Path(data_dir or Path(cfg.site.data_dir) / "demo").resolve()
-    if data.exists():
+    marker = data / "heatwatch.toml"
+    if data.exists() and any(data.iterdir()):
+        # only a folder an earlier demo made is emptied, never one the user keeps data in
+        if not (marker.is_file() and marker.read_text(encoding="utf-8").startswith(MARKER)):
+            raise UserError(f"{data} is not empty and was not made by heatwatch demo; "
+                            "pass an empty or new folder with --data-dir")
         shutil.rmtree(data)
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=True)
     cfg.site.data_dir = str(data)
     cfg.store.backend = "sqlite"
     cfg.store.sqlite.path = ""
@@ -195,9 +204,8 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     # district hours pass in wall seconds here: timeouts and reconnect waits shrink to match
     cfg.modbus.timeout_s = 0.3
     cfg.modbus.backoff_s, cfg.modbus.backoff_max_s = 0.05, 0.2
-    (data / "heatwatch.toml").write_text(
-        f'# written by heatwatch demo: points the commands at the demo\'s data\n'
-        f'[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n', encoding="utf-8")
+    marker.write_text(f'{MARKER}\n[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n',
+                      encoding="utf-8")
     scenario = load_scenario(scenario_name or "demo")
     if hours is not None:
         scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s,
@@ -231,7 +239,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
         while collector.stats.messages < published and time.monotonic() < deadline:
             time.sleep(0.1)
         # the last evaluation, once every reading is in: as of the end of the scenario
-        workflow.step(int(scenario.end_s * 1000))
+        workflow.step(int(scenario.end_s * 1000), analyze=True)
     finally:
         workflow.close()
         collector.stop()
@@ -246,14 +254,11 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     return 0
 
 
-async def _simulate(cfg: Config, scenario: object, records: object, store: Store,
+async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: Store,
                     workflow: DemoWorkflow, quiet: bool
                     ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str]]:
-    from simulators.scenario import Scenario
-
-    assert isinstance(scenario, Scenario)
     clock = VirtualClock(scenario.start_s, scenario.speed)
-    sim = DistrictSim(records, scenario, clock, simulator_mqtt(cfg),  # type: ignore[arg-type]
+    sim = DistrictSim(records, scenario, clock, simulator_mqtt(cfg),
                       cfg.simulator.gateway_host, free_ports=True)
     await sim.start()
     # the gateways listen on free ports; sim.records names them, so the plan follows
@@ -281,12 +286,9 @@ async def _simulate(cfg: Config, scenario: object, records: object, store: Store
     return summary, by_gateway, summary.gateways
 
 
-def _print_summary(store: Store, deadletters: object, sim: SimSummary,
+def _print_summary(store: Store, deadletters: DeadLetters, sim: SimSummary,
                    faults: dict[str, Counter[str]], bound: dict[str, str], data: Path,
                    elapsed_s: float, collector: MqttCollector) -> None:
-    from collector.deadletter import DeadLetters
-
-    assert isinstance(deadletters, DeadLetters)
     print(f"\ndone in {elapsed_s:.0f} s wall time")
     print("\nreadings stored, per kind:")
     for kind in (*KINDS, COMM_FAULT_MEASUREMENT):

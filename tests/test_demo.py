@@ -44,3 +44,14 @@ def test_demo_runs_end_to_end_and_isolates_a_dead_gateway(tmp_path: Path) -> Non
     assert ("outage", "S2") in incidents and ("meter_fault", "M-B02-0304") in incidents, out
     orders = dict(re.findall(r"^  (WO\d+)\s+(\w+)\s+", out, re.M))
     assert "emergency" in orders.values() and "inspection" in orders.values(), out
+
+
+def test_demo_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "readings.csv").write_text("do not delete\n")
+    p = subprocess.run([sys.executable, "-m", "heatwatch.cli", "demo", "--data-dir", str(keep)],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 2 and "not made by heatwatch demo" in p.stderr
+    assert (keep / "readings.csv").read_text() == "do not delete\n"
