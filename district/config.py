@@ -44,8 +44,9 @@ class InfluxConfig:
     retention: str = "1830d"
     username: str = ""
     password: str = ""
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # writes: a hung InfluxDB makes the collector spool this soon
     create_database: bool = True
+    query_timeout_s: float = 120.0  # analyzer windows take InfluxDB 1.x many seconds
 
 
 @dataclass(slots=True)

@@ -170,6 +170,7 @@ class InfluxStore:
         password: str = "",
         timeout_s: float = 10.0,
         create_database: bool = True,
+        query_timeout_s: float = 120.0,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -179,6 +180,9 @@ class InfluxStore:
         self.retention_policy = retention_policy
         self.retention = retention
         self.timeout_s = timeout_s
+        # an analyzer window grouped by device and hour takes InfluxDB 1.x many seconds;
+        # writes keep the short timeout so the collector spools quickly when it hangs
+        self.query_timeout_s = query_timeout_s
         self.create_database = create_database
         self._https = parts.scheme == "https"
         self._host = parts.hostname
@@ -200,7 +204,7 @@ class InfluxStore:
     @classmethod
     def from_config(cls, cfg: InfluxConfig) -> InfluxStore:
         return cls(cfg.url, cfg.database, cfg.retention_policy, cfg.retention, cfg.username,
-                   cfg.password, cfg.timeout_s, cfg.create_database)
+                   cfg.password, cfg.timeout_s, cfg.create_database, cfg.query_timeout_s)
 
     # -- HTTP -------------------------------------------------------------------------------
     def _connect(self) -> http.client.HTTPConnection:
@@ -209,7 +213,8 @@ class InfluxStore:
         return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
 
     def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+                 headers: dict[str, str] | None = None,
+                 timeout_s: float | None = None) -> tuple[int, str, bytes]:
         """Status, influx error header and body; connection trouble is StoreUnavailable."""
         all_headers = {**self._headers, **(headers or {})}
         for attempt in range(2):
@@ -220,6 +225,9 @@ class InfluxStore:
             reused = conn is not None
             if conn is None:
                 conn = self._connect()
+            conn.timeout = self.timeout_s if timeout_s is None else timeout_s
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
             try:
                 conn.request(method, path, body=body, headers=all_headers)
                 resp = conn.getresponse()
@@ -339,7 +347,8 @@ class InfluxStore:
         self._ensure()
         params = urllib.parse.urlencode({"db": self.database, "epoch": "ms", "q": q})
         status, error, data = self._request(
-            "GET", f"{self._base}/query?{params}", None, {"Accept": "application/csv"})
+            "GET", f"{self._base}/query?{params}", None, {"Accept": "application/csv"},
+            timeout_s=self.query_timeout_s)
         if status >= 500 or status in (401, 403, 408, 429):
             self._raise_for(status, error, data, "query")
         text = data.decode("utf-8")
