@@ -61,6 +61,10 @@ def _reject_constant(name: str) -> float:
     return float(name.replace("Infinity", "inf"))
 
 
+# one decoder for every message: json.loads with a keyword builds a new one per call
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_ts_ms(value: Any) -> int:
     """Epoch seconds (int or float) or RFC 3339 with an offset, as epoch milliseconds."""
     if isinstance(value, bool):
@@ -144,7 +148,8 @@ def parse_message(
         if device.kind != kind:
             raise _Refused("kind_mismatch", f"{device_id!r} is a {device.kind}, not a {kind}")
         try:
-            doc = json.loads(payload, parse_constant=_reject_constant)
+            # UnicodeDecodeError is a ValueError: not UTF-8 is bad JSON too
+            doc = _DECODER.decode(payload.decode("utf-8-sig"))
         except (ValueError, RecursionError) as e:
             raise _Refused("bad_json", str(e)[:120]) from None
     except _Refused as r:
