@@ -277,6 +277,10 @@ class MqttCollector:
                 fields[f"spool_{k}"] = float(v)
         return fields
 
+    def write_health(self) -> None:
+        """Write the health point now (the loop does it every health_interval_s)."""
+        self._write_health(force=True)
+
     def _write_health(self, force: bool = False) -> None:
         now = self.clock()
         elapsed = now - self._last_health

@@ -1,0 +1,515 @@
+"""The Grafana dashboards as data: every panel and its InfluxQL, written once here.
+
+`python -m grafana.dashboards --write` regenerates grafana/dashboards/*.json (provisioned
+read-only); `--check` exits non-zero when the committed files differ from this code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+Json = dict[str, Any]
+
+# grafana/provisioning/datasources/influxdb.yml: every panel and target names this uid
+DATASOURCE: Final[Json] = {"type": "influxdb", "uid": "heatwatch-influxdb"}
+# Grafana 11.6 (docker-compose.yml) reads and migrates this schema
+SCHEMA_VERSION: Final = 39
+DASHBOARDS_DIR: Final = Path(__file__).resolve().parent / "dashboards"
+
+# DOMAIN: rooms must be >= 18 °C; a sensor outside -30…60 °C is a fault, not a cold room
+ROOM_MIN_C: Final = 18
+SENSOR_LOW_C, SENSOR_HIGH_C = -30, 60
+# DOMAIN: compliance target >= 97 %
+COMPLIANCE_TARGET: Final = 0.97
+# DOMAIN: make-up water above 2 % of circulating flow means a leak
+MAKEUP_LEAK_SHARE: Final = 0.02
+# DOMAIN: outage escalation points 8 h, 12 h, 24 h (per city; these are the defaults)
+OUTAGE_ESCALATION_H: Final = (8, 12, 24)
+
+SUBSTATION_VAR: Final = 'SHOW TAG VALUES FROM "substation" WITH KEY = "substation_id"'
+# regex match, so Grafana escapes the value and "All"/multi values still work
+IN_SUBSTATION: Final = '"substation_id" =~ /^$substation$/'
+VALID_ROOM: Final = f'"temp_c" >= {SENSOR_LOW_C} AND "temp_c" <= {SENSOR_HIGH_C}'
+
+# meter_fault_state.state (analyzer/derived.py)
+METER_STATES: Final = ((1, "故障 fault", "orange"), (2, "人为 human", "purple"),
+                       (3, "通讯 comm", "blue"))
+
+
+# -- builders --------------------------------------------------------------------------------
+def target(ref_id: str, query: str, alias: str = "", table: bool = False) -> Json:
+    """One raw InfluxQL query of a panel."""
+    t: Json = {"refId": ref_id, "datasource": dict(DATASOURCE), "rawQuery": True,
+               "query": query, "resultFormat": "table" if table else "time_series"}
+    if alias:
+        t["alias"] = alias
+    return t
+
+
+def steps(base: str, *points: tuple[float, str]) -> Json:
+    """Absolute thresholds: the base colour, then (value, colour) from that value up."""
+    return {"mode": "absolute", "steps": [{"color": base, "value": None}]
+            + [{"color": c, "value": v} for v, c in points]}
+
+
+def value_map(*pairs: tuple[int | str, str, str]) -> list[Json]:
+    """A value mapping: raw value → text and colour."""
+    return [{"type": "value", "options": {
+        str(v): {"text": text, "color": color, "index": i}
+        for i, (v, text, color) in enumerate(pairs)}}]
+
+
+def panel(pid: int, kind: str, title: str, description: str, grid: tuple[int, int, int, int],
+          targets: Sequence[Json], unit: str = "short", thresholds: Json | None = None,
+          options: Json | None = None, interval: str = "", no_value: str = "",
+          decimals: int | None = None, mappings: Sequence[Json] = (),
+          overrides: Sequence[Json] = (), custom: Json | None = None) -> Json:
+    """One panel at (x, y, w, h) on the 24-column grid."""
+    x, y, w, h = grid
+    defaults: Json = {"unit": unit, "thresholds": thresholds or steps("green"),
+                      "color": {"mode": "thresholds" if thresholds else "palette-classic"},
+                      "mappings": list(mappings)}
+    if no_value:
+        defaults["noValue"] = no_value
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    if custom:
+        defaults["custom"] = custom
+    p: Json = {"id": pid, "type": kind, "title": title, "description": description,
+               "gridPos": {"x": x, "y": y, "w": w, "h": h}, "datasource": dict(DATASOURCE),
+               "targets": list(targets),
+               "fieldConfig": {"defaults": defaults, "overrides": list(overrides)},
+               "options": options or {}}
+    if interval:
+        # the panel's minimum $__interval: coarser than the datasource's 1m
+        p["interval"] = interval
+    return p
+
+
+def stat(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
+         targets: Sequence[Json], **kw: Any) -> Json:
+    """A big number on the wall; the last value of each query."""
+    opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
+            "justifyMode": "center", "orientation": "auto"}
+    return panel(pid, "stat", title, description, grid, targets, options=opts, **kw)
+
+
+def table(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
+          targets: Sequence[Json], sort_by: str = "", desc: bool = True, **kw: Any) -> Json:
+    """Rows per tag group; the time column hidden (a `last` has no meaningful time)."""
+    opts: Json = {"showHeader": True, "cellHeight": "sm",
+                  "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    if sort_by:
+        opts["sortBy"] = [{"displayName": sort_by, "desc": desc}]
+    p = panel(pid, "table", title, description, grid, targets, options=opts,
+              custom={"cellOptions": {"type": "color-text"}, "align": "auto"}, **kw)
+    p["transformations"] = [{"id": "merge", "options": {}},
+                            {"id": "organize", "options": {"excludeByName": {"Time": True}}}]
+    return p
+
+
+def series(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
+           targets: Sequence[Json], bars: bool = False, **kw: Any) -> Json:
+    """A time series; threshold lines drawn dashed when thresholds are given."""
+    custom: Json = {"drawStyle": "bars" if bars else "line", "lineWidth": 1, "fillOpacity": 10,
+                    # a gap over an hour breaks the line: data missing, not a flat value
+                    "spanNulls": 3_600_000, "showPoints": "never",
+                    "thresholdsStyle": {"mode": "dashed" if kw.get("thresholds") else "off"}}
+    opts = {"legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull"]},
+            "tooltip": {"mode": "multi", "sort": "desc"}}
+    p = panel(pid, "timeseries", title, description, grid, targets, options=opts,
+              custom=custom, **kw)
+    # lines keep their palette colour; thresholds only draw the dashed lines
+    p["fieldConfig"]["defaults"]["color"] = {"mode": "palette-classic"}
+    return p
+
+
+def bargauge(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
+             targets: Sequence[Json], **kw: Any) -> Json:
+    """One bar per series, coloured by thresholds."""
+    opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True}
+    return panel(pid, "bargauge", title, description, grid, targets, options=opts, **kw)
+
+
+def query_variable(name: str, label: str, query: str) -> Json:
+    """A template variable filled from an InfluxQL SHOW query when the dashboard loads."""
+    return {"name": name, "label": label, "type": "query", "datasource": dict(DATASOURCE),
+            "query": query, "definition": query, "refresh": 1, "sort": 1, "regex": "",
+            "includeAll": False, "multi": False, "hide": 0, "current": {}, "options": []}
+
+
+def dashboard(uid: str, title: str, description: str, panels: Sequence[Json],
+              variables: Sequence[Json] = (), time_from: str = "now-24h",
+              refresh: str = "1m", tags: Sequence[str] = ()) -> Json:
+    """A dashboard as Grafana's file provisioning reads it (id null: Grafana assigns one)."""
+    return {"id": None, "uid": uid, "title": title, "description": description,
+            "tags": ["heatwatch", *tags], "timezone": "browser", "editable": False,
+            "graphTooltip": 1, "schemaVersion": SCHEMA_VERSION, "version": 1,
+            "refresh": refresh, "time": {"from": time_from, "to": "now"},
+            "timepicker": {}, "fiscalYearStartMonth": 0, "liveNow": False, "links": [],
+            "annotations": {"list": []}, "templating": {"list": list(variables)},
+            "panels": list(panels)}
+
+
+def last_by(measurement: str, fields: Sequence[str], tags: Sequence[str]) -> str:
+    """Subquery: each tag group's newest value of the fields within the time range."""
+    cols = ", ".join(f'last("{f}") AS "{f}"' for f in fields)
+    group = ", ".join(f'"{t}"' for t in tags)
+    return f'SELECT {cols} FROM "{measurement}" WHERE $timeFilter GROUP BY {group}'
+
+
+# -- queries shared by several panels -------------------------------------------------------
+ROOMS_LAST = last_by("room", ["temp_c"], ["substation_id", "building_id", "device_id"])
+COLD_NOW = (f'"temp_c" < {ROOM_MIN_C} AND "temp_c" >= {SENSOR_LOW_C}')
+OUTAGE_LAST = last_by("outage_state", ["out", "hours"], ["substation_id"])
+METERS_LAST = last_by("meter_fault_state", ["state", "cause_code"],
+                      ["substation_id", "building_id", "device_id"])
+GATEWAYS_LAST = last_by("heatwatch_modbus", ["connected", "last_skew_s", "last_duration_s",
+                                             "overruns", "backoff_s"], ["gateway"])
+COLLECTORS_LAST = last_by("heatwatch_collector", ["readings_per_s", "queue_depth",
+                                                  "spool_batches", "connected"], ["collector"])
+
+
+def outage_hours_thresholds() -> Json:
+    h8, h12, h24 = OUTAGE_ESCALATION_H
+    return steps("yellow", (h8, "orange"), (h12, "dark-orange"), (h24, "red"))
+
+
+# -- 1. control room -------------------------------------------------------------------------
+def control_room() -> Json:
+    """调度中心: what is out of standard now, across the company."""
+    red_from_1 = steps("green", (1, "red"))
+    panels = [
+        stat(1, "停热换热站 Substations out",
+             "Substations whose latest outage_state is out (pump stopped, or supply below "
+             "~35 °C with ΔT under 2 K for ≥ 30 min).",
+             (0, 0, 3, 4),
+             [target("A", f'SELECT sum("out") FROM ({OUTAGE_LAST})', "out")],
+             thresholds=red_from_1, no_value="0", decimals=0),
+        stat(2, "低于18°C房间 Rooms below 18 °C",
+             "Rooms whose latest reading is below 18 °C; readings outside −30…60 °C are "
+             "sensor faults and not counted.",
+             (3, 0, 3, 4),
+             [target("A", f'SELECT count("temp_c") FROM ({ROOMS_LAST}) WHERE {COLD_NOW}',
+                     "rooms")],
+             thresholds=red_from_1, no_value="0", decimals=0),
+        stat(3, "故障表计 Meters in fault",
+             "Heat meters whose latest state is a fault: non-human (billed by area), human "
+             "(tamper, cover: to inspection), or communication loss.",
+             (6, 0, 6, 4),
+             [target(chr(ord("A") + i), f'SELECT count("state") FROM ({METERS_LAST}) '
+                                        f'WHERE "state" = {code}', label)
+              for i, (code, label, _) in enumerate(METER_STATES)],
+             thresholds=steps("green", (1, "orange")), no_value="0", decimals=0),
+        stat(4, "网关断线 Gateways down",
+             "Modbus gateways whose latest health point says not connected.",
+             (12, 0, 3, 4),
+             [target("A", f'SELECT count("connected") FROM ({GATEWAYS_LAST}) '
+                          f'WHERE "connected" = 0', "gateways")],
+             thresholds=red_from_1, no_value="0", decimals=0),
+        stat(5, "采集速率 Readings/s",
+             "Readings stored per second, summed over collectors (latest health point).",
+             (15, 0, 3, 4),
+             [target("A", f'SELECT sum("readings_per_s") FROM ({COLLECTORS_LAST})', "readings/s")],
+             thresholds=steps("red", (0.001, "green")), no_value="0", decimals=1),
+        stat(6, "拒收 Rejections",
+             "Readings refused in the time range (bad JSON, unknown device, …): "
+             "`heatwatch deadletters` lists them.",
+             (18, 0, 3, 4),
+             # rejected_total counts since the collector started: add up its increases,
+             # so a restart (counter back to 0) is not a negative count
+             [target("A", 'SELECT sum("rejected") FROM (SELECT non_negative_difference('
+                          '"rejected_total") AS "rejected" FROM "heatwatch_collector" '
+                          'WHERE $timeFilter GROUP BY "collector")', "rejected")],
+             thresholds=steps("green", (1, "orange")), no_value="0", decimals=0),
+        stat(7, "缓存批次 Spool batches",
+             "Batches waiting in the on-disk spool because InfluxDB was unreachable.",
+             (21, 0, 3, 4),
+             [target("A", f'SELECT sum("spool_batches") FROM ({COLLECTORS_LAST})', "batches")],
+             thresholds=steps("green", (1, "orange")), no_value="0", decimals=0),
+        table(8, "停热中 Outages running",
+              "Substations out now and for how long; escalate at 8 / 12 / 24 h, notify "
+              "residents and compensate from 24 h.",
+              (0, 4, 8, 8),
+              [target("A", f'SELECT "hours" FROM ({OUTAGE_LAST}) WHERE "out" = 1 '
+                           'GROUP BY "substation_id"', table=True)],
+              sort_by="hours", unit="h", decimals=1, thresholds=outage_hours_thresholds()),
+        bargauge(9, "室温合格率 Compliance (latest day)",
+                 "Rooms passing ÷ rooms measured per substation, latest complete day; "
+                 "target ≥ 97 %.",
+                 (8, 4, 8, 8),
+                 [target("A", 'SELECT last("rate") FROM "compliance" WHERE $timeFilter '
+                              'GROUP BY "substation_id"', "$tag_substation_id")],
+                 unit="percentunit", decimals=1,
+                 thresholds=steps("red", (COMPLIANCE_TARGET, "green"))),
+        table(10, "冷房楼栋 Buildings with cold rooms",
+              "Per building: rooms whose latest reading is below 18 °C.",
+              (16, 4, 8, 8),
+              [target("A", f'SELECT count("temp_c") AS "rooms" FROM ({ROOMS_LAST}) '
+                           f'WHERE {COLD_NOW} GROUP BY "substation_id", "building_id"',
+                      table=True)],
+              sort_by="rooms", decimals=0, thresholds=steps("orange", (3, "red"))),
+        series(11, "室温合格率 Compliance by day",
+               "Daily compliance per substation; a day colder than design is excluded and "
+               "has no rate.",
+               (0, 12, 12, 8),
+               [target("A", 'SELECT "rate" FROM "compliance" WHERE $timeFilter '
+                            'GROUP BY "substation_id"', "$tag_substation_id")],
+               unit="percentunit", decimals=1,
+               thresholds=steps("red", (COMPLIANCE_TARGET, "green"))),
+        table(12, "冷房 Cold rooms",
+              "Each room whose latest reading is below 18 °C (a daily mean below 18 °C "
+              "fails the day).",
+              (12, 12, 12, 8),
+              [target("A", f'SELECT "temp_c" FROM ({ROOMS_LAST}) WHERE {COLD_NOW} '
+                           'GROUP BY "substation_id", "building_id", "device_id"',
+                      table=True)],
+              sort_by="temp_c", desc=False, unit="celsius", decimals=1,
+              thresholds=steps("red", (ROOM_MIN_C - 2, "orange"))),
+        table(13, "故障表计清单 Faulty meters",
+              "Meters whose latest state is not ok; cause_code as analyzer/meters.py.",
+              (0, 20, 12, 8),
+              [target("A", f'SELECT "state", "cause_code" FROM ({METERS_LAST}) '
+                           'WHERE "state" > 0 '
+                           'GROUP BY "substation_id", "building_id", "device_id"',
+                      table=True)],
+              sort_by="state", decimals=0,
+              overrides=[{"matcher": {"id": "byName", "options": "state"},
+                          "properties": [{"id": "mappings", "value": value_map(
+                              *METER_STATES)}]}]),
+        table(14, "网关断线 Gateways not connected",
+              "Modbus gateways not connected at their latest health point, with reconnect "
+              "backoff.",
+              (12, 20, 12, 8),
+              [target("A", f'SELECT "backoff_s", "last_duration_s" FROM ({GATEWAYS_LAST}) '
+                           'WHERE "connected" = 0 GROUP BY "gateway"', table=True)],
+              unit="s", decimals=1),
+    ]
+    return dashboard("heatwatch-control-room", "调度中心 Control room",
+                     "Dispatch control room wall: substations out, compliance, cold rooms, "
+                     "faulty meters, collector and gateway health. Work orders live in "
+                     "`heatwatch orders`, not here.",
+                     panels, time_from="now-7d", tags=["control-room"])
+
+
+# -- 2. one substation -----------------------------------------------------------------------
+def substation() -> Json:
+    """换热站: one substation in detail, chosen with $substation."""
+    sub = f'FROM "substation" WHERE {IN_SUBSTATION} AND $timeFilter'
+    every = "GROUP BY time($__interval) fill(null)"
+    # DOMAIN: substations report every 1–5 min; a finer bucket is mostly empty
+    report = "5m"
+    panels = [
+        series(1, "供回水温度 Supply / return °C",
+               "Secondary supply and return (typically ~55/45 °C); an outage is supply "
+               "below ~35 °C with ΔT under 2 K.",
+               (0, 0, 12, 8),
+               [target("A", f'SELECT mean("supply_c") AS "supply_c", mean("return_c") AS '
+                            f'"return_c" {sub} {every}', "$col")],
+               interval=report, unit="celsius", decimals=1,
+               thresholds=steps("transparent", (35, "red"))),
+        series(2, "温差 ΔT (K)", "Supply minus return.",
+               (12, 0, 6, 8),
+               [target("A", f'SELECT mean("supply_c") - mean("return_c") AS "delta_t_k" '
+                            f'{sub} {every}', "ΔT")],
+               interval=report, unit="suffix: K", decimals=1,
+               thresholds=steps("transparent", (2, "red"))),
+        series(3, "停热 Outage",
+               "Hours the running outage has lasted (outage_state.hours; 0 when not out).",
+               (18, 0, 6, 8),
+               [target("A", f'SELECT max("hours") AS "hours" FROM "outage_state" WHERE '
+                            f'{IN_SUBSTATION} AND $timeFilter {every}', "hours")],
+               interval=report, unit="h", decimals=1, thresholds=outage_hours_thresholds()),
+        series(4, "循环流量 Flow (m³/h)", "Circulating flow.",
+               (0, 8, 8, 8),
+               [target("A", f'SELECT mean("flow_m3h") AS "flow_m3h" {sub} {every}', "flow")],
+               interval=report, unit="suffix: m³/h", decimals=1),
+        series(5, "补水率 Make-up water / flow",
+               "Make-up water as a share of circulating flow; above 2 % means a leak "
+               "(on site within 30 min).",
+               (8, 8, 8, 8),
+               [target("A", f'SELECT mean("makeup_m3h") / mean("flow_m3h") AS '
+                            f'"makeup_share" {sub} {every}', "make-up share")],
+               interval=report, unit="percentunit", decimals=2,
+               thresholds=steps("transparent", (MAKEUP_LEAK_SHARE, "red"))),
+        series(6, "供回水压力 Supply / return pressure (MPa)",
+               "A sagging pressure-holding point (e.g. 0.35 → 0.25 MPa) is a leak sign.",
+               (16, 8, 8, 8),
+               [target("A", f'SELECT mean("supply_mpa") AS "supply_mpa", mean("return_mpa") '
+                            f'AS "return_mpa" {sub} {every}', "$col")],
+               interval=report, unit="suffix: MPa", decimals=3),
+        series(7, "室外温度 Outdoor °C",
+               "Weather stations (all) and the substation's own sensor if it has one; a day "
+               "colder than design is excluded from compliance.",
+               (0, 16, 8, 8),
+               [target("A", f'SELECT mean("outdoor_c") AS "weather" FROM "weather" WHERE '
+                            f'$timeFilter {every}', "weather stations"),
+                target("B", f'SELECT mean("outdoor_c") AS "substation" {sub} {every}',
+                       "substation")],
+               interval=report, unit="celsius", decimals=1),
+        series(8, "楼栋室温 Room temperature by building",
+               "Hourly mean and minimum of the substation's rooms per building; sensor "
+               "faults (outside −30…60 °C) left out.",
+               (8, 16, 16, 8),
+               [target("A", f'SELECT mean("temp_c") AS "mean", min("temp_c") AS "min" '
+                            f'FROM "room" WHERE {IN_SUBSTATION} AND {VALID_ROOM} AND '
+                            f'$timeFilter GROUP BY time($__interval), "building_id" fill(none)',
+                       "$tag_building_id $col")],
+               unit="celsius", decimals=1, interval="1h",
+               thresholds=steps("transparent", (ROOM_MIN_C, "red"))),
+        series(9, "室温合格率 Compliance by day", "This substation's daily compliance rate.",
+               (0, 24, 12, 8),
+               [target("A", f'SELECT "rate" FROM "compliance" WHERE {IN_SUBSTATION} AND '
+                            '$timeFilter', "rate")],
+               unit="percentunit", decimals=1,
+               thresholds=steps("red", (COMPLIANCE_TARGET, "green"))),
+        table(10, "冷房 Cold rooms", "This substation's rooms whose latest reading is "
+                                   "below 18 °C.",
+              (12, 24, 12, 8),
+              [target("A", f'SELECT "temp_c" FROM ({ROOMS_LAST}) WHERE {COLD_NOW} AND '
+                           f'{IN_SUBSTATION} GROUP BY "building_id", "device_id"',
+                      table=True)],
+              sort_by="temp_c", desc=False, unit="celsius", decimals=1,
+              thresholds=steps("red", (ROOM_MIN_C - 2, "orange"))),
+    ]
+    var = query_variable("substation", "换热站 Substation", SUBSTATION_VAR)
+    return dashboard("heatwatch-substation", "换热站 Substation",
+                     "One substation in detail: temperatures, flow, make-up water, pressure, "
+                     "outdoor temperature, its rooms by building and its compliance.",
+                     panels, [var], time_from="now-24h", tags=["substation"])
+
+
+# -- 3. ingest -------------------------------------------------------------------------------
+def ingest() -> Json:
+    """数据采集: the collector and the Modbus gateways."""
+    coll = 'FROM "heatwatch_collector" WHERE $timeFilter'
+    mb = 'FROM "heatwatch_modbus" WHERE $timeFilter'
+    per_coll = 'GROUP BY time($__interval), "collector" fill(null)'
+    per_gw = 'GROUP BY time($__interval), "gateway" fill(null)'
+    panels = [
+        series(1, "采集速率 Readings/s", "Readings stored per second, per collector.",
+               (0, 0, 12, 8),
+               [target("A", f'SELECT mean("readings_per_s") {coll} {per_coll}',
+                       "$tag_collector")],
+               unit="short", decimals=0),
+        series(2, "队列 Queue depth", "Messages received but not yet written.",
+               (12, 0, 6, 8),
+               [target("A", f'SELECT max("queue_depth") {coll} {per_coll}',
+                       "$tag_collector")],
+               unit="short", decimals=0),
+        series(3, "MQTT 连接 Broker connected", "1 connected, 0 not (per collector).",
+               (18, 0, 6, 8),
+               [target("A", f'SELECT min("connected") {coll} {per_coll}', "$tag_collector")],
+               unit="short", decimals=0, thresholds=steps("red", (1, "green"))),
+        series(4, "缓存 Spool batches / bytes",
+               "The on-disk spool while InfluxDB is unreachable; the spool full stops "
+               "acknowledgements.",
+               (0, 8, 8, 8),
+               [target("A", f'SELECT max("spool_batches") AS "batches" {coll} {per_coll}',
+                       "$tag_collector batches"),
+                target("B", f'SELECT max("spool_bytes") AS "bytes" {coll} {per_coll}',
+                       "$tag_collector bytes")],
+               unit="short", decimals=0,
+               overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                           "properties": [{"id": "unit", "value": "bytes"},
+                                          {"id": "custom.axisPlacement", "value": "right"}]}]),
+        series(5, "缓存最久 Spool oldest batch age", "Seconds since the oldest spooled batch.",
+               (8, 8, 8, 8),
+               [target("A", f'SELECT max("spool_oldest_age_s") {coll} {per_coll}',
+                       "$tag_collector")],
+               unit="s", decimals=0, thresholds=steps("transparent", (300, "orange"))),
+        series(6, "拒收 Rejections by cause",
+               "Readings refused per interval, by cause (count is since the collector "
+               "started; this shows its increase).",
+               (16, 8, 8, 8),
+               [target("A", 'SELECT non_negative_difference(last("count")) FROM '
+                            '"heatwatch_rejections" WHERE $timeFilter GROUP BY '
+                            'time($__interval), "cause", "collector" fill(none)',
+                       "$tag_cause")],
+               unit="short", decimals=0, bars=True),
+        series(7, "网关连接 Modbus gateways connected", "1 connected, 0 not (per gateway).",
+               (0, 16, 8, 8),
+               [target("A", f'SELECT min("connected") {mb} {per_gw}', "$tag_gateway")],
+               unit="short", decimals=0, thresholds=steps("red", (1, "green"))),
+        series(8, "轮询偏差 Poll skew", "Start of a poll minus its scheduled start.",
+               (8, 16, 8, 8),
+               [target("A", f'SELECT max("last_skew_s") {mb} {per_gw}', "$tag_gateway")],
+               unit="s", decimals=2),
+        series(9, "轮询时长 Poll duration", "How long one poll of every meter took.",
+               (16, 16, 8, 8),
+               [target("A", f'SELECT max("last_duration_s") {mb} {per_gw}', "$tag_gateway")],
+               unit="s", decimals=2),
+        series(10, "表计故障 Meter poll faults",
+               "Failed meter polls per interval (timeouts, exceptions, garbage).",
+               (0, 24, 12, 8),
+               [target("A", 'SELECT non_negative_difference(last("faults")) FROM '
+                            '"heatwatch_modbus" WHERE $timeFilter GROUP BY time($__interval), '
+                            '"gateway" fill(none)', "$tag_gateway")],
+               unit="short", decimals=0, bars=True),
+        table(11, "网关 Gateways now", "Each gateway's latest health point.",
+              (12, 24, 12, 8),
+              [target("A", f'SELECT "connected", "last_skew_s", "last_duration_s", '
+                           f'"overruns", "backoff_s" FROM ({GATEWAYS_LAST}) GROUP BY "gateway"',
+                      table=True)],
+              sort_by="connected", desc=False, decimals=2,
+              overrides=[{"matcher": {"id": "byName", "options": "connected"},
+                          "properties": [{"id": "mappings", "value": value_map(
+                              (0, "断线 down", "red"), (1, "在线 up", "green"))}]}]),
+    ]
+    return dashboard("heatwatch-ingest", "数据采集 Ingest",
+                     "The collector (readings/s, queue, spool, rejections) and the Modbus "
+                     "gateways (connected, skew, duration, faults).",
+                     panels, time_from="now-6h", refresh="30s", tags=["ingest"])
+
+
+def build_all() -> dict[str, Json]:
+    """File name → dashboard JSON, for every provisioned dashboard."""
+    return {"control-room.json": control_room(), "substation.json": substation(),
+            "ingest.json": ingest()}
+
+
+def render(dash: Json) -> str:
+    """The committed text of a dashboard: stable key order, UTF-8, trailing newline."""
+    return json.dumps(dash, ensure_ascii=False, indent=2) + "\n"
+
+
+def queries(dash: Json) -> Iterator[tuple[Json, Json]]:
+    """Every (panel, target) of a dashboard."""
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            yield p, t
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m grafana.dashboards",
+                                 description="Build the provisioned Grafana dashboards.")
+    ap.add_argument("--write", action="store_true", help="rewrite grafana/dashboards/*.json")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if the committed files differ from the code")
+    ap.add_argument("--dir", type=Path, default=DASHBOARDS_DIR)
+    args = ap.parse_args(argv)
+    stale = []
+    for name, dash in build_all().items():
+        path: Path = args.dir / name
+        text = render(dash)
+        if args.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    if stale:
+        print(f"grafana dashboards out of date: {', '.join(stale)} "
+              "(run python -m grafana.dashboards --write)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
