@@ -16,6 +16,8 @@ from alerts.service import AlertsService, build_service, run_loop
 from alerts.templates import TemplateError
 from district.config import Config
 from district.records import load_records
+from heatwatch.bootstrap import open_store
+from storage.base import Store
 
 
 class AlertsCliError(Exception):
@@ -27,25 +29,30 @@ def _alerts_cfg(cfg: Config) -> AlertsConfig:
     return a if isinstance(a, AlertsConfig) else AlertsConfig()
 
 
-def _service(cfg: Config) -> AlertsService:
+def _service(cfg: Config, store: Store | None = None) -> AlertsService:
     try:
         return build_service(_alerts_cfg(cfg), load_records(cfg.records_path()),
-                             cfg.site.data_dir, cfg.site.timezone)
+                             cfg.site.data_dir, cfg.site.timezone, store=store)
     except (AlertsConfigError, TemplateError) as e:
         raise AlertsCliError(str(e)) from None
 
 
 def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
     """`heatwatch alerts [--once] [--at T]`: the service loop, or one pass as of T."""
-    svc = _service(cfg)
-    stop = threading.Event()
-    if not once:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        return run_loop(svc, stop)
-    at_ms = svc.clock_ms() if at is None else int(at * 1000)
-    svc.step(at_ms, wait=True)
-    svc.close()
+    # the work_orders series for the control-room wall goes to the readings store
+    opened = open_store(cfg)
+    try:
+        svc = _service(cfg, opened.store)
+        stop = threading.Event()
+        if not once:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            return run_loop(svc, stop)
+        at_ms = svc.clock_ms() if at is None else int(at * 1000)
+        svc.step(at_ms, wait=True)
+        svc.close()
+    finally:
+        opened.store.close()
     open_orders = svc.store.orders()
     print(f"alerts as of {svc._t(at_ms)}: {len(open_orders)} open orders, "
           f"{len(svc.store.notices())} notices, {len(svc.store.outbox('pending'))} messages "

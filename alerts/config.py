@@ -112,6 +112,8 @@ class AlertsConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     supervisor_channels: list[str] = field(default_factory=list)
     resident_channel: str = ""  # a channel of kind sms; empty: notices are records only
+    # how often the work_orders series (open / late per crew) goes to the time-series store
+    series_every_s: float = 60.0
     crew: list[dict[str, Any]] = field(default_factory=list)
     channel: list[dict[str, Any]] = field(default_factory=list)
 
@@ -146,6 +148,8 @@ class AlertsConfig:
     def check(self) -> None:
         """Fail with one clear line before anything starts."""
         lim = self.limits
+        if not self.series_every_s > 0:
+            raise AlertsConfigError("[alerts] series_every_s must be positive")
         if not 0 < lim.escalation_share < 1:
             raise AlertsConfigError("[alerts.limits] escalation_share must be between 0 and 1")
         if not 0 < lim.timeliness_target <= 1:
@@ -171,7 +175,7 @@ class AlertsConfig:
             elif key == "http":
                 _set_fields(cfg.http, value, "[alerts.http]")
             elif key in ("workflow_path", "templates_path", "resident_channel",
-                         "supervisor_channels", "crew", "channel"):
+                         "supervisor_channels", "crew", "channel", "series_every_s"):
                 setattr(cfg, key, value)
             else:
                 raise AlertsConfigError(f"[alerts]: unknown key {key!r}")

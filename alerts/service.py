@@ -7,10 +7,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from alerts.channels import Channel, build_channel, guard_logs
@@ -35,22 +35,58 @@ from alerts.sla import (
     DeadlineHeap,
     Mark,
     deadlines_for,
+    is_late,
     return_visit_deadline,
 )
-from alerts.store import Message, Order, WorkflowStore
+from alerts.store import DeadlineRow, Message, Order, WorkflowStore
 from alerts.templates import Templates, load_templates
 from analyzer.outages import outage_days, outage_refund_cny
 from analyzer.rules import CityRules
+from district.readings import FieldValue, Reading
 from district.records import Records
+from storage.base import Store, StoreError
 from workflow.incidents import Incident, IncidentStore
 
 log = logging.getLogger("heatwatch.alerts")
 SYSTEM = "heatwatch"
 Clock = Callable[[], int]
+WORK_ORDERS: Final = "work_orders"
+# DOMAIN: the control room sees which work orders are late; a minute is fresh enough for a wall
+SERIES_EVERY_S: Final = 60.0
 
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
+
+
+def work_order_readings(orders: Sequence[Order], deadlines: Sequence[DeadlineRow],
+                        now_ms: int) -> list[Reading]:
+    """Per crew and substation as of now_ms: open, late and escalated orders, and all ever late."""
+    steps: dict[str, list[DeadlineRow]] = {}
+    for d in deadlines:
+        # the resident notice is the company's deadline, not a crew step
+        if d.deadline.step != STEP_NOTICE:
+            steps.setdefault(d.deadline.order_id, []).append(d)
+    counts: dict[tuple[str, str], dict[str, FieldValue]] = {}
+    for o in orders:
+        c = counts.setdefault((o.crew, o.substation_id),
+                              {"open": 0, "late": 0, "escalated": 0, "breached_total": 0})
+        if o.state == "cancelled":
+            continue
+        mine = steps.get(o.order_id, [])
+        # seed: repair timeliness counts an order late when any step missed its limit
+        if any(is_late(d.deadline, d.done_ms, now_ms) for d in mine):
+            c["breached_total"] += 1
+        if o.state in FINAL:
+            continue
+        c["open"] += 1
+        pending = [d for d in mine if d.done_ms is None]
+        c["late"] += int(any(now_ms > d.deadline.due_ms for d in pending))
+        # issue 5: warned at 80 % of a limit and that step still not done
+        c["escalated"] += int(any(d.warned_ms is not None for d in pending))
+    return [Reading(WORK_ORDERS, {"crew": crew, "substation_id": sid},
+                    c, now_ms)
+            for (crew, sid), c in sorted(counts.items())]
 
 
 class AlertsService:
@@ -59,7 +95,9 @@ class AlertsService:
     def __init__(self, cfg: AlertsConfig, records: Records, store: WorkflowStore,
                  incidents: IncidentStore, channels: Mapping[str, Channel],
                  clock_ms: Clock = wall_clock_ms, tz: str = "Asia/Shanghai",
-                 templates: Templates | None = None, rules: CityRules | None = None) -> None:
+                 templates: Templates | None = None, rules: CityRules | None = None,
+                 series_store: Store | None = None,
+                 series_every_s: float = SERIES_EVERY_S) -> None:
         guard_logs()
         self.cfg = cfg
         self.records = records
@@ -74,6 +112,10 @@ class AlertsService:
         self.heap = DeadlineHeap(cfg.limits.escalation_share)
         self._heap_rowid = 0
         self._lock = threading.RLock()
+        # the time-series store the work_orders series goes to (None: not written)
+        self.series_store = series_store
+        self._series_every_ms = max(1, round(series_every_s * 1000))
+        self._series_bucket: int | None = None
         self._accounts_by_building: dict[str, list[str]] = {}
         for acc in records.accounts.values():
             self._accounts_by_building.setdefault(acc.building_id, []).append(acc.account_id)
@@ -349,8 +391,27 @@ class AlertsService:
         """One pass: new incident events, due escalations and notices, then delivery."""
         events = self.ingest(now_ms)
         marks = self.sweep(now_ms)
+        self.write_series(now_ms)
         self.deliverer.round(now_ms, wait=wait)
         return {"events": events, "escalations": len(marks)}
+
+    def write_series(self, now_ms: int) -> int:
+        """The work_orders points as of now_ms, at most once per interval; how many written."""
+        bucket = now_ms // self._series_every_ms
+        if self.series_store is None or bucket == self._series_bucket:
+            return 0
+        with self._lock:
+            points = work_order_readings(self.store.orders(include_closed=True),
+                                         self.store.deadlines(), now_ms)
+        try:
+            if points:
+                self.series_store.write(points)
+        except StoreError as e:
+            # the dashboard can wait; orders and escalations must not: try again next step
+            log.warning("alerts: work_orders series not written: %s", e)
+            return 0
+        self._series_bucket = bucket
+        return len(points)
 
     def close(self) -> None:
         self.deliverer.join(self.cfg.delivery.timeout_s)
@@ -363,11 +424,13 @@ def workflow_path(cfg_alerts: AlertsConfig, data_dir: str) -> Path:
 
 
 def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
-                  tz: str = "Asia/Shanghai", clock_ms: Clock = wall_clock_ms) -> AlertsService:
-    """Wire stores and channels from config (the one place adapters are chosen)."""
+                  tz: str = "Asia/Shanghai", clock_ms: Clock = wall_clock_ms,
+                  store: Store | None = None,
+                  series_every_s: float | None = None) -> AlertsService:
+    """Wire stores and channels from config; `store` gets the work_orders series (None: not)."""
     cfg_alerts.check()
     path = workflow_path(cfg_alerts, data_dir)
-    store = WorkflowStore(path)
+    workflow = WorkflowStore(path)
     incidents = IncidentStore(path)
 
     def phone_of(account_id: str) -> str:
@@ -376,7 +439,9 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
 
     channels = {s.name: build_channel(s, cfg_alerts.delivery.timeout_s, phone_of)
                 for s in cfg_alerts.channels()}
-    return AlertsService(cfg_alerts, records, store, incidents, channels, clock_ms, tz)
+    return AlertsService(cfg_alerts, records, workflow, incidents, channels, clock_ms, tz,
+                         series_store=store,
+                         series_every_s=series_every_s or cfg_alerts.series_every_s)
 
 
 def run_loop(svc: AlertsService, stop: threading.Event, once_at_ms: int | None = None) -> int:

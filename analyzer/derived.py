@@ -14,9 +14,11 @@ from district.readings import Reading
 
 COMPLIANCE: Final = "compliance"
 OUTAGE_STATE: Final = "outage_state"
+LEAK_STATE: Final = "leak_state"
 METER_FAULT_STATE: Final = "meter_fault_state"
 BILLING_DAY: Final = "billing_day"
-DERIVED_MEASUREMENTS: Final = (COMPLIANCE, OUTAGE_STATE, METER_FAULT_STATE, BILLING_DAY)
+DERIVED_MEASUREMENTS: Final = (COMPLIANCE, OUTAGE_STATE, LEAK_STATE, METER_FAULT_STATE,
+                               BILLING_DAY)
 
 # meter_fault_state.state: what one meter hour was
 STATE_OK, STATE_FAULT, STATE_HUMAN, STATE_COMM = 0, 1, 2, 3
@@ -57,6 +59,27 @@ def outage_state_readings(substation_ids: Sequence[str], axis: TimeAxis,
         for j in range(t):
             out.append(Reading(OUTAGE_STATE, tags, {"out": int(out_slots[s, j]),
                                                     "hours": float(hours[s, j])}, int(ts[j])))
+    return out
+
+
+def leak_state_readings(substation_ids: Sequence[str], axis: TimeAxis,
+                        leaking: npt.NDArray[np.bool_], share: npt.NDArray[np.floating],
+                        sag_mpa: npt.NDArray[np.floating]) -> list[Reading]:
+    """Every slot of every substation: leaking (0/1), make-up share and holding-point sag."""
+    n, t = leaking.shape
+    ts = axis.ts_ms(np.arange(t))
+    has_share, has_sag = np.isfinite(share), np.isfinite(sag_mpa)
+    out: list[Reading] = []
+    for s, sid in enumerate(substation_ids):
+        tags = {"substation_id": sid}
+        for j in range(t):
+            fields: dict[str, float | int | bool] = {"leaking": int(leaking[s, j])}
+            # a slot without a full window or a pressure reading has no value: left out, never NaN
+            if has_share[s, j]:
+                fields["makeup_share"] = float(share[s, j])
+            if has_sag[s, j]:
+                fields["sag_mpa"] = round(float(sag_mpa[s, j]), 4)
+            out.append(Reading(LEAK_STATE, tags, fields, int(ts[j])))
     return out
 
 

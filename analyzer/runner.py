@@ -432,8 +432,10 @@ class Runner:
         for r, s, e, sign in zip(leaks.substation, leaks.start, leaks.end, leaks.sign,
                                  strict=True):
             by_sub.setdefault(int(r), []).append((int(s), int(e), int(sign)))
+        leaking = np.zeros(pump.shape, dtype=bool)
         for r, spans in sorted(by_sub.items()):
             for s, e in _merge([(a, b) for a, b, _ in spans]):
+                leaking[r, s:e] = True
                 signs = sorted({LeakSign(k).name.lower() for a, b, k in spans
                                 if a < e and b > s})
                 hold = subs["return_mpa"][r, s:e]
@@ -446,6 +448,9 @@ class Runner:
                     details={"signs": signs, "ongoing": ongoing,
                              "makeup_share_max": _round(_nan_max(seg), 4),
                              "holding_mpa_min": _round(-_nan_max(-hold), 3)}))
+        if self.cfg.write_back:
+            sag = _holding_reference(subs["return_mpa"])[:, None] - subs["return_mpa"]
+            ev.derived += derived.leak_state_readings(ix.substations, axis, leaking, share, sag)
         return affected
 
     # -- rooms: cold rooms, sensor faults, compliance --------------------------------------
@@ -685,6 +690,15 @@ class Runner:
 
 def _nan_max(x: npt.NDArray[np.floating]) -> float:
     return float(np.nanmax(x)) if np.isfinite(x).any() else float("nan")
+
+
+def _holding_reference(hold_mpa: FloatGrid) -> FloatGrid:
+    """Each substation's median holding pressure in the window, as the leak kernel takes it."""
+    ref = np.full(hold_mpa.shape[0], np.nan)
+    some = ~np.isnan(hold_mpa).all(axis=1)
+    if some.any():
+        ref[some] = np.nanmedian(hold_mpa[some], axis=1)
+    return ref
 
 
 def _round(x: float, digits: int) -> float | None:

@@ -169,6 +169,10 @@ def last_by(measurement: str, fields: Sequence[str], tags: Sequence[str]) -> str
 ROOMS_LAST = last_by("room", ["temp_c"], ["substation_id", "building_id", "device_id"])
 COLD_NOW = (f'"temp_c" < {ROOM_MIN_C} AND "temp_c" >= {SENSOR_LOW_C}')
 OUTAGE_LAST = last_by("outage_state", ["out", "hours"], ["substation_id"])
+LEAK_LAST = last_by("leak_state", ["leaking", "makeup_share", "sag_mpa"], ["substation_id"])
+# alerts/service.py writes every crew and substation each minute, zeros too: the last is now
+ORDERS_LAST = last_by("work_orders", ["open", "late", "escalated", "breached_total"],
+                      ["crew", "substation_id"])
 METERS_LAST = last_by("meter_fault_state", ["state", "cause_code"],
                       ["substation_id", "building_id", "device_id"])
 GATEWAYS_LAST = last_by("heatwatch_modbus", ["connected", "last_skew_s", "last_duration_s",
@@ -291,11 +295,42 @@ def control_room() -> Json:
               [target("A", f'SELECT "backoff_s", "last_duration_s" FROM ({GATEWAYS_LAST}) '
                            'WHERE "connected" = 0 GROUP BY "gateway"', table=True)],
               unit="s", decimals=1),
+        table(15, "漏水 Leaks running",
+              "Substations whose latest leak_state is leaking: make-up water above 2 % of "
+              "circulating flow, or the pressure-holding point sagging; crew on site within "
+              "30 min.",
+              (0, 28, 8, 8),
+              [target("A", f'SELECT "makeup_share", "sag_mpa" FROM ({LEAK_LAST}) '
+                           'WHERE "leaking" = 1 GROUP BY "substation_id"', table=True)],
+              sort_by="makeup_share", unit="percentunit", decimals=1,
+              thresholds=steps("orange", (MAKEUP_LEAK_SHARE, "red")),
+              overrides=[{"matcher": {"id": "byName", "options": "sag_mpa"},
+                          "properties": [{"id": "unit", "value": "suffix: MPa"},
+                                         {"id": "decimals", "value": 3}]}]),
+        stat(16, "超时工单 Late work orders",
+             "Open work orders with a step past its limit and not done (leak on site 30 min; "
+             "other repairs contact 30 min, on site 2 h), summed over crews.",
+             (8, 28, 4, 4),
+             [target("A", f'SELECT sum("late") FROM ({ORDERS_LAST})', "late")],
+             thresholds=red_from_1, no_value="0", decimals=0),
+        stat(17, "在办工单 Open work orders",
+             "Work orders not yet closed or cancelled, summed over crews.",
+             (8, 32, 4, 4),
+             [target("A", f'SELECT sum("open") FROM ({ORDERS_LAST})', "open")],
+             thresholds=steps("blue"), no_value="0", decimals=0),
+        table(18, "班组工单 Work orders by crew",
+              "Per crew and substation, latest: open orders, late ones, escalated (warned at "
+              "80 % of a limit) and every order that missed a limit (timeliness target ≥ 99 %).",
+              (12, 28, 12, 8),
+              [target("A", f'SELECT "open", "late", "escalated", "breached_total" FROM '
+                           f'({ORDERS_LAST}) GROUP BY "crew", "substation_id"', table=True)],
+              sort_by="late", decimals=0,
+              overrides=[{"matcher": {"id": "byName", "options": "late"},
+                          "properties": [{"id": "thresholds", "value": red_from_1}]}]),
     ]
     return dashboard("heatwatch-control-room", "调度中心 Control room",
-                     "Dispatch control room wall: substations out, compliance, cold rooms, "
-                     "faulty meters, collector and gateway health. Work orders live in "
-                     "`heatwatch orders`, not here.",
+                     "Dispatch control room wall: substations out, leaks, late work orders, "
+                     "compliance, cold rooms, faulty meters, collector and gateway health.",
                      panels, time_from="now-7d", tags=["control-room"])
 
 

@@ -62,7 +62,7 @@ class DemoWorkflow:
         self.runner = Runner(store, records, self.incidents,
                              analyzer_config(cfg), tz, self.marks)
         self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
-                                    clock_ms=lambda: self.now_ms)
+                                    clock_ms=lambda: self.now_ms, store=store)
         self.now_ms = 0
         self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
         self.last_analyzed_ms = 0

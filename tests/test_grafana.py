@@ -18,6 +18,8 @@ from typing import Any, cast
 import pytest
 import yaml
 
+from alerts.config import AlertsConfig
+from alerts.service import build_service
 from analyzer.config import AnalyzerConfig
 from analyzer.runner import Runner, Watermarks
 from collector.deadletter import DeadLetters
@@ -250,8 +252,10 @@ def load_scenario_from_text(tmp: Path) -> Any:
 class District:
     """A real influxd holding one simulated district analysed by the real runner."""
 
-    def __init__(self, url: str, db: str, from_ms: int, to_ms: int) -> None:
+    def __init__(self, url: str, db: str, from_ms: int, to_ms: int,
+                 open_orders: int = 0) -> None:
         self.url, self.db, self.from_ms, self.to_ms = url, db, from_ms, to_ms
+        self.open_orders = open_orders
 
     def query(self, q: str) -> dict[str, Any]:
         """One statement through /query as Grafana sends it (POST, epoch ms)."""
@@ -276,11 +280,21 @@ def district(influxd_shared: Any, tmp_path_factory: pytest.TempPathFactory) -> D
     at_ms = int(sc.end_s * 1000)
     ev = runner.run_cycle(at_ms)
     assert {r.measurement for r in ev.evaluation.derived} >= {"compliance", "outage_state",
-                                                    "meter_fault_state"}
+                                                    "leak_state", "meter_fault_state"}
+    # the real alerts service turns those incidents into orders, as of the same instant:
+    # the leak's 30 min and the outage's 2 h have long passed
+    crews = AlertsConfig.from_mapping({"crew": [{"id": f"crew-{s.lower()}", "substations": [s]}
+                                                for s in sorted(rec.substations)]})
+    svc = build_service(crews, rec, str(tmp), "Asia/Shanghai", clock_ms=lambda: at_ms,
+                        store=store)
+    svc.step(at_ms)
+    open_orders = len(svc.store.orders())
+    svc.close()
     write_health(store, tmp, sc.start_s, sc.end_s)
     wf.close()
     store.close()
-    return District(influxd_shared.url, "grafana_dashboards", int(sc.start_s * 1000), at_ms)
+    return District(influxd_shared.url, "grafana_dashboards", int(sc.start_s * 1000), at_ms,
+                    open_orders)
 
 
 def grafana_escape(value: str) -> str:
@@ -361,6 +375,23 @@ def test_control_room_queries_run_and_show_the_faults(district: District) -> Non
     assert gw[0] == {"gateway": "127.0.0.1:15022"} and gw[1] == 30
     assert rows(found["拒收 Rejections"], "sum")[0][1] > 0
     assert rows(found["采集速率 Readings/s"], "sum")[0][1] == pytest.approx(2.0)
+    # the leak at S1 runs at the end: make-up 4 % of flow, the holding point sagged
+    leaks = {tags["substation_id"]: v for tags, v in rows(found["漏水 Leaks running"],
+                                                          "makeup_share")}
+    assert list(leaks) == ["S1"] and leaks["S1"] > gd.MAKEUP_LEAK_SHARE
+    (sag,) = rows(found["漏水 Leaks running"], "sag_mpa")
+    assert sag[1] > 0.05
+    # work orders: the stats and the per-crew table agree, and match the workflow's open orders
+    per_crew = {(t["crew"], t["substation_id"]): n
+                for t, n in rows(found["班组工单 Work orders by crew"], "late")}
+    late = rows(found["超时工单 Late work orders"], "sum")[0][1]
+    assert late == sum(per_crew.values())
+    # seed: the leak (on site within 30 min, from 20 h) and the S2 outage (from 24 h) are late
+    assert per_crew[("crew-s1", "S1")] >= 1 and per_crew[("crew-s2", "S2")] >= 1
+    opened = rows(found["在办工单 Open work orders"], "sum")[0][1]
+    assert opened == district.open_orders > 0
+    assert opened == sum(n for _, n in rows(found["班组工单 Work orders by crew"], "open"))
+    assert late <= opened
 
 
 @pytest.mark.services
