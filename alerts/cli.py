@@ -61,7 +61,8 @@ def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
 
 
 def orders_command(cfg: Config, action: str | None, order_id: str | None, note: str,
-                   actor: str, all_: bool, json_: bool, at: float | None = None) -> int:
+                   actor: str, all_: bool, json_: bool, at: float | None = None,
+                   new_owner: str = "") -> int:
     """`heatwatch orders [--all] [--json]` or `orders accept|contact|arrive|resolve <id>`."""
     svc = _service(cfg)
     if action:
@@ -82,7 +83,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
             return 0
         try:
             order = svc.act(order_id, action, actor, note,
-                            at_ms=None if at is None else int(at * 1000))
+                            at_ms=None if at is None else int(at * 1000), new_owner=new_owner)
         except OrderError as e:
             raise AlertsCliError(str(e)) from None
         print(f"{order.order_id}: {order.state} ({STATE_TEXT[order.state]}), "
@@ -157,13 +158,15 @@ def add_alerts_parsers(command: Callable[..., argparse.ArgumentParser],
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     at_arg(p)
     p = command("orders", lambda a: orders_command(load(a), a.action, a.order_id, a.note or "",
-                                                   a.actor, a.all, a.json, a.at),
+                                                   a.actor, a.all, a.json, a.at, a.to),
                 "work orders: list, show, or act on one")
     p.add_argument("action", nargs="?", choices=["accept", "contact", "arrive", "resolve",
-                                                 "visit", "close", "cancel", "show"])
+                                                 "visit", "close", "cancel", "reassign",
+                                                 "show"])
     p.add_argument("order_id", nargs="?")
     p.add_argument("--note", default="")
     p.add_argument("--actor", default="dispatch", help="who acts (becomes owner on accept)")
+    p.add_argument("--to", default="", help="reassign: the new owner (recorded in the audit log)")
     p.add_argument("--all", action="store_true")
     p.add_argument("--json", action="store_true")
     at_arg(p)

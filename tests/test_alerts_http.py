@@ -102,3 +102,30 @@ def test_cli_actions_and_listings(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert kpi_command(cfg, "crew", "day", True, ms("2024-12-02 12:00") / 1000) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["orders"], row["late"], row["rate_pct"]) == (1, 0, 100.0)
+
+
+def test_cli_reassign_is_recorded_and_moves_ownership(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from alerts.cli import AlertsCliError, orders_command
+    from district.config import Config
+
+    clock = ManualClock(ms("2024-12-02 09:00"))
+    svc = make_service(tmp_path, {}, clock)
+    raise_incident(svc.incidents, "leak", "S1", clock.now_ms, clock.now_ms, substation_id="S1")
+    svc.step(clock.now_ms)
+    cfg = Config()
+    cfg.site.data_dir = str(tmp_path)
+    cfg.site.records_dir = str(tmp_path / "records")
+    (order,) = svc.store.orders()
+    at = ms("2024-12-02 09:05") / 1000
+    assert orders_command(cfg, "accept", order.order_id, "", "li", False, False, at) == 0
+    with pytest.raises(AlertsCliError, match="new owner"):
+        orders_command(cfg, "reassign", order.order_id, "", "dispatcher", False, False, at)
+    assert orders_command(cfg, "reassign", order.order_id, "li is off shift", "dispatcher",
+                          False, False, at, new_owner="wang") == 0
+    capsys.readouterr()
+    assert orders_command(cfg, "show", order.order_id, "", "", False, True) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["owner"] == "wang"
+    assert [(h["actor"], h["action"], h["note"]) for h in shown["history"]][-1] == (
+        "dispatcher", "reassign", "li is off shift")
