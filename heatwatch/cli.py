@@ -80,6 +80,14 @@ def cmd_billing(args: argparse.Namespace) -> int:
     return billing_command(_config(args), args.account, args.season, args.json)
 
 
+def cmd_dispute(args: argparse.Namespace) -> int:
+    from analyzer.dispute import dispute_command
+
+    return dispute_command(_config(args), args.account, args.season, args.out, args.json,
+                           args.error_pct, args.dtheta_k, args.dtheta_min_k, args.qp_over_q,
+                           args.billed_kwh)
+
+
 def cmd_records(args: argparse.Namespace) -> int:
     from heatwatch.bootstrap import records
 
@@ -163,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--season", type=int, required=True, metavar="YYYY",
                     help="the season starting in this year")
     sp.add_argument("--json", action="store_true")
+    sp = command("dispute", cmd_dispute, "the evidence file for a meter-reading dispute")
+    sp.add_argument("account")
+    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
+                    help="the season starting in this year")
+    sp.add_argument("--out", default=None, metavar="FILE", help="write here (default: stdout)")
+    sp.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    sp.add_argument("--error-pct", type=float, default=None, metavar="X",
+                    help="measured error of the verification (校表), in percent")
+    sp.add_argument("--dtheta-k", type=float, default=10.0, help="Δθ of the verification, K")
+    sp.add_argument("--dtheta-min-k", type=float, default=3.0, help="Δθmin of the meter, K")
+    sp.add_argument("--qp-over-q", type=float, default=10.0, help="qp / q of the verification")
+    sp.add_argument("--billed-kwh", type=float, default=None,
+                    help="energy in dispute (default: the season's metered kWh)")
     add_alerts_parsers(command, _instant_arg, _config)
     return p
 

@@ -81,3 +81,11 @@ def test_simulate_publishes_to_a_real_broker(tmp_path: Path, mosquitto: Mosquitt
 def test_unknown_scenario_is_one_line(tmp_path: Path) -> None:
     _one_line_error(heatwatch("simulate", "--scenario", str(tmp_path / "nope.toml")),
                     "scenario file not found")
+
+
+def test_dispute_for_an_unknown_account_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[site]\nrecords_dir = "{write_records(tmp_path / "rec")}"\n'
+                   f'data_dir = "{tmp_path / "var"}"\n')
+    _one_line_error(heatwatch("dispute", "NOBODY", "--season", "2024", "--config", str(cfg)),
+                    "unknown account 'NOBODY'")
