@@ -21,7 +21,7 @@ from analyzer.billing import AccountBill, bill_season, day_labels, degree_days
 from analyzer.config import AnalyzerConfig, AnalyzerConfigError, check
 from analyzer.grid import DAY_MS
 from analyzer.rules import Cause
-from analyzer.runner import AggregatingStore, CycleResult, Runner, Watermarks
+from analyzer.runner import CycleResult, Runner, Watermarks
 from district.config import Config
 from storage.base import StoreError
 from workflow.incidents import Incident, IncidentStore
@@ -34,12 +34,8 @@ class CommandError(Exception):
 
 
 def analyzer_config(cfg: Config) -> AnalyzerConfig:
-    """The `[analyzer]` section, checked (defaults until district.config carries it)."""
-    ac = getattr(cfg, "analyzer", None)
-    if ac is None:
-        return AnalyzerConfig()
-    if not isinstance(ac, AnalyzerConfig):
-        raise CommandError("[analyzer] is not an analyzer section")
+    """The `[analyzer]` section, checked (a Config built in code skips load_config's check)."""
+    ac = cfg.analyzer
     try:
         check(ac)
         ac.rules()
@@ -93,7 +89,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
     path = workflow_path(cfg)
     workflow = IncidentStore(path)
     marks = Watermarks(path)
-    store: AggregatingStore = opened.store
+    store = opened.store
     runner = Runner(store, records, workflow, ac, tz, marks)
     try:
         if once:
@@ -213,7 +209,7 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
                      or dt.timedelta()).total_seconds()) % 86400
 
     opened = bootstrap.open_store(cfg)
-    store: AggregatingStore = opened.store
+    store = opened.store
     try:
         # daily totals pushed down to the store: the day's highest cumulative reading
         fr = store.read_aggregate("meter", start_ms - DAY_MS, end_ms, 86400, ["energy_kwh"],

@@ -47,8 +47,6 @@ METER_FIELDS = ("energy_kwh", "volume_m3", "flow_m3h", "supply_c", "return_c", "
 SUB_FIELDS = ("supply_c", "return_c", "flow_m3h", "makeup_m3h", "return_mpa", "outdoor_c")
 
 
-# every Store buckets windows in the store itself (read_aggregate)
-AggregatingStore = Store
 
 
 # -- the district as index arrays, built once from the records --------------------------------
@@ -193,7 +191,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 class Runner:
     """Evaluates the district as of an instant; wired with a store, records and the workflow."""
 
-    def __init__(self, store: AggregatingStore, records: Records, workflow: IncidentStore,
+    def __init__(self, store: Store, records: Records, workflow: IncidentStore,
                  cfg: AnalyzerConfig, tz: dt.tzinfo, watermarks: Watermarks | None = None,
                  log: Callable[[str], None] | None = None) -> None:
         self.store = store

@@ -13,7 +13,7 @@ import numpy as np
 
 from district.readings import FieldValue, Reading
 from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
-from storage.influx import aggregate_columns, check_aggregate, empty_frame
+from storage.frames import aggregate_columns, check_aggregate, empty_frame
 
 if TYPE_CHECKING:
     from district.config import Config
