@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from alerts.templates import bundled, cause_text
+from analyzer.rules import OUTAGE_REASONS
 from district.records import Records
 from workflow.incidents import Incident
 
@@ -75,18 +77,45 @@ def address_of(inc: Incident, rec: Records) -> str:
     return inc.subject
 
 
-def describe(inc: Incident) -> str:
-    """What happened, in words a crew reads on a phone."""
+_REASON_CODES = {text: code for code, text in OUTAGE_REASONS.items()}
+
+
+def outage_reason(details: dict[str, Any], causes: dict[str, str] | None = None) -> str:
+    """An outage's reason in words: the analyzer's code through the templates' [causes];
+    a reason a dispatcher wrote stays as written."""
+    causes = bundled().causes if causes is None else causes
+    code = str(details.get("reason_code") or "")
+    reason = str(details.get("reason") or "")
+    code = code or _REASON_CODES.get(reason, "")
+    return cause_text(causes, code) if code else reason
+
+
+def subject_text(inc: Incident) -> str:
+    """The incident's subject as an id (a gateway is named 网关 and its address)."""
+    if inc.subject.startswith("gateway "):
+        return "网关 " + inc.subject.removeprefix("gateway ")
+    return inc.subject
+
+
+def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
+    """What happened, in words a crew reads on a phone (causes from the templates)."""
+    causes = bundled().causes if causes is None else causes
     what = WHAT.get(inc.kind, inc.kind)
     d: dict[str, Any] = inc.details
     if inc.kind == "meter_fault":
         human = "人为原因，需稽查" if d.get("human") else "非人为原因，需更换"
-        what += f"（{inc.cause or d.get('cause', '')}；{human}）"
+        names = [str(c) for c in d.get("causes", [])] or [inc.cause or str(d.get("cause", ""))]
+        text = "、".join(cause_text(causes, c) for c in names if c)
+        what += f"（{text}；{human}）" if text else f"（{human}）"
+    elif inc.kind in ("meter_comm", "sensor_fault"):
+        cause = str(d.get("cause") or inc.cause or "")
+        if cause and cause != "comm":
+            what += f"（{cause_text(causes, cause)}）"
     elif inc.kind == "room_cold" and "mean_c" in d:
         what += f"（平均 {float(d['mean_c']):.1f}℃）"
     elif inc.kind in ("outage", "building_outage") and d.get("reason"):
-        what += f"（{d['reason']}）"
-    return f"{what} [{inc.subject}]"
+        what += f"（{outage_reason(d, causes)}）"
+    return f"{what} [{subject_text(inc)}]"
 
 
 def dispatch_order(kind: str, notice: bool = False) -> Handler:

@@ -22,6 +22,7 @@ from alerts.handlers import (
     Plan,
     SwitchBilling,
     UpdateCompensation,
+    outage_reason,
     plans_for,
 )
 from alerts.orders import CREW_ACTIONS, FINAL, OrderError, apply, needs_return_visit
@@ -296,7 +297,7 @@ class AlertsService:
         if inc.closed_ms is not None and inc.closed_ms < due:
             return  # restored within 24 h: no notice, no compensation
         d = self.templates.defaults
-        reason = str(inc.details.get("reason") or d.get("reason", ""))
+        reason = outage_reason(inc.details, self.templates.causes) or d.get("reason", "")
         restore_ms = inc.details.get("expected_restore_ms")
         restore = self._t(int(restore_ms)) if restore_ms else d.get("expected_restore", "")
         channel = self.cfg.resident_channel

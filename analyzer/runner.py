@@ -33,7 +33,7 @@ from analyzer.rooms import (
     stuck_slots,
     trailing_mean,
 )
-from analyzer.rules import CAUSE_TEXT, Cause, CityRules
+from analyzer.rules import CAUSE_TEXT, OUTAGE_REASONS, Cause, CityRules
 from analyzer.runs import intervals, runs_at_least
 from district.readings import COMM_FAULT_MEASUREMENT, Reading
 from district.records import Records
@@ -397,14 +397,14 @@ class Runner:
                     (o.end_ms - axis.t0_ms) // axis.step_ms)
             with np.errstate(invalid="ignore"):
                 pump_off = bool((pump[o.row, s:e] == 0).any())
-            reason = ("circulation pump stopped" if pump_off
-                      else "secondary supply below 35 °C with supply−return under 2 K")
+            reason_code = "pump_stopped" if pump_off else "low_supply"
+            reason = OUTAGE_REASONS[reason_code]
             ev.incidents.append(self._incident(
                 "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "",
                 substation_id=sid, open_at_start=s == 0,
                 details={"duration_h": round(o.duration_h, 2), "ongoing": o.ongoing,
                          "escalations_h": list(o.escalations_h), "over_24h": o.over_24h,
-                         "reason": reason,
+                         "reason": reason, "reason_code": reason_code,
                          "affected_accounts": int(ix.accounts_per_sub[o.row]),
                          "compensation_days": int(outage_days(np.array([o.duration_h]),
                                                               comp)[0])}))
