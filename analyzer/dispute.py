@@ -18,7 +18,11 @@ import numpy as np
 
 from analyzer.commands import CommandError, season_bill, timezone, workflow_path
 from analyzer.grid import DAY_MS
-from analyzer.meters import settle_verification, verification_limit_pct
+from analyzer.meters import (
+    settle_verification,
+    verification_limit_parts,
+    verification_limit_pct,
+)
 from analyzer.money import fen
 from district.config import Config
 from district.readings import COMM_FAULT_MEASUREMENT
@@ -183,7 +187,11 @@ def verification_doc(billed_kwh: Decimal, energy_cny_kwh: Decimal, error_pct: fl
         raise CommandError("--error-pct must be above -100")
     limit = verification_limit_pct(dec(dtheta_k), dec(dtheta_min_k), dec(qp_over_q))
     v = settle_verification(billed_kwh, dec(error_pct), limit)
+    parts = verification_limit_parts(dec(dtheta_k), dec(dtheta_min_k), dec(qp_over_q))
     return {
+        "limit_parts_pct": {k: _plain(x.quantize(Decimal("0.01"))) for k, x in
+                            zip(("flow", "temperature_pair", "calculator"), parts,
+                                strict=True)},
         "error_pct": _plain(v.error_pct), "limit_pct": _plain(limit.quantize(Decimal("0.01"))),
         "dtheta_k": _plain(dec(dtheta_k)), "dtheta_min_k": _plain(dec(dtheta_min_k)),
         "qp_over_q": _plain(dec(qp_over_q)), "passes": v.passes, "payer": v.payer,

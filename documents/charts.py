@@ -65,16 +65,26 @@ def _style() -> dict[str, Any]:
     }
 
 
+def _rc() -> Any:
+    """The charts' style as a context (matplotlib's stubs want a literal-keyed dict)."""
+    return plt.rc_context(_style())  # type: ignore[arg-type]
+
+
+def _x(times: Sequence[dt.datetime] | dt.datetime) -> Any:
+    """Datetimes as matplotlib date numbers."""
+    return mdates.date2num(times)  # type: ignore[no-untyped-call]
+
+
 def figure(height_in: float = 2.4) -> Figure:
     """A chart as wide as an A4 page's text."""
-    with plt.rc_context(_style()):
+    with _rc():
         return Figure(figsize=(PAGE_WIDTH_IN, height_in), layout="constrained")
 
 
 def to_svg(fig: Figure) -> str:
     """The figure as an inline <svg> element (no XML prologue), scaled to its box."""
     buf = io.StringIO()
-    with plt.rc_context(_style()):
+    with _rc():
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     start = text.find("<svg")
@@ -120,17 +130,24 @@ class Series:
 
 
 def _style_axes(ax: Any, ylabel: str) -> None:
-    with plt.rc_context(_style()):
+    with _rc():
         ax.set_ylabel(ylabel)
-        loc = mdates.AutoDateLocator(minticks=4, maxticks=10)
+        loc = mdates.AutoDateLocator(minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_locator(loc)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        fmt = mdates.DateFormatter("%m-%d")  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_formatter(fmt)
+
+
+def _legend(fig: Figure, handles: list[Any], labels: list[str]) -> None:
+    """One legend above the plot, outside it, wrapping after four entries."""
+    if labels:
+        fig.legend(handles, labels, loc="outside upper left", ncols=min(len(labels), 4))
 
 
 def _shade(ax: Any, spans: Sequence[Span]) -> None:
     seen: set[str] = set()
     for s in spans:
-        ax.axvspan(s.start, s.end, color=s.color, alpha=0.18, lw=0,
+        ax.axvspan(_x(s.start), _x(s.end), color=s.color, alpha=0.18, lw=0,
                    label=None if s.label in seen else s.label)
         seen.add(s.label)
 
@@ -141,7 +158,7 @@ def daily_bars(days: Sequence[dt.date], values: Sequence[float | None],
                second_ylabel: str = "", height_in: float = 2.6) -> str:
     """Bars per day coloured by category (legend in palette order); an optional line on
     its own right-hand axis."""
-    with plt.rc_context(_style()):
+    with _rc():
         fig = figure(height_in)
         ax = fig.add_subplot()
         x = [dt.datetime(d.year, d.month, d.day, 12) for d in days]
@@ -149,27 +166,26 @@ def daily_bars(days: Sequence[dt.date], values: Sequence[float | None],
         for key, cat in palette.items():
             mask = np.array([c == key for c in categories]) & np.isfinite(v)
             if mask.any():
-                ax.bar([x[i] for i in np.flatnonzero(mask)], v[mask], width=0.8,
+                ax.bar(_x([x[i] for i in np.flatnonzero(mask)]), v[mask], width=0.8,
                        color=cat.color, label=cat.label)
             else:
                 # still in the legend, so the key is complete on every page
-                ax.bar([x[0]], [0.0], width=0, color=cat.color, label=cat.label)
+                ax.bar(_x([x[0]]), [0.0], width=0, color=cat.color, label=cat.label)
         _shade(ax, spans)
         _style_axes(ax, ylabel)
         if days:
-            ax.set_xlim(dt.datetime.combine(days[0], dt.time()),
-                        dt.datetime.combine(days[-1], dt.time()) + dt.timedelta(days=1))
+            ax.set_xlim(_x(dt.datetime.combine(days[0], dt.time())),
+                        _x(dt.datetime.combine(days[-1], dt.time()) + dt.timedelta(days=1)))
         handles, labels = ax.get_legend_handles_labels()
         if second is not None:
             ax2 = ax.twinx()
-            ax2.plot(second.times, second.values, color=second.color, lw=1.2, marker=".",
-                     ms=2, label=second.label)
+            ax2.plot(_x(second.times), second.values, color=second.color, lw=1.2, marker="o",
+                     ms=3, label=second.label)
             ax2.set_ylabel(second_ylabel)
             ax2.grid(False)
             h2, l2 = ax2.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        ax.legend(handles, labels, loc="upper left", ncols=min(len(labels), 6),
-                  bbox_to_anchor=(0, 1.16))
+        _legend(fig, handles, labels)
         return to_svg(fig)
 
 
@@ -178,28 +194,27 @@ def time_series(series: Sequence[Series], ylabel: str, *, limits: Sequence[Line]
                 end: dt.datetime | None = None, ylim: tuple[float, float] | None = None,
                 height_in: float = 2.4) -> str:
     """Lines over time, with horizontal limits and shaded intervals."""
-    with plt.rc_context(_style()):
+    with _rc():
         fig = figure(height_in)
         ax = fig.add_subplot()
         for s in series:
-            ax.plot(s.times, s.values, color=s.color, lw=0.8, label=s.label, **s.extra)
+            ax.plot(_x(s.times), s.values, color=s.color, lw=0.8, label=s.label, **s.extra)
         for lim in limits:
             ax.axhline(lim.value, color=lim.color, lw=0.9, ls="--", label=lim.label)
         _shade(ax, spans)
         _style_axes(ax, ylabel)
         if start is not None and end is not None:
-            ax.set_xlim(start, end)
+            ax.set_xlim(_x(start), _x(end))
         if ylim is not None:
             ax.set_ylim(*ylim)
-        _, labels = ax.get_legend_handles_labels()
-        ax.legend(loc="upper left", ncols=max(1, min(len(labels), 6)),
-                  bbox_to_anchor=(0, 1.18))
+        handles, labels = ax.get_legend_handles_labels()
+        _legend(fig, handles, labels)
         return to_svg(fig)
 
 
 def empty_chart(message: str, height_in: float = 0.9) -> str:
     """A box that says why there is no chart (a season with no readings)."""
-    with plt.rc_context(_style()):
+    with _rc():
         fig = figure(height_in)
         ax = fig.add_subplot()
         ax.set_axis_off()

@@ -16,6 +16,7 @@ from collector.modbus_plan import PlanError
 from collector.profiles import ProfileError
 from district.config import Config, ConfigError, load_config
 from district.records import RecordsError
+from documents.browser import BrowserError
 from heatwatch.errors import UserError
 from simulators.scenario import ScenarioError
 
@@ -82,10 +83,11 @@ def cmd_billing(args: argparse.Namespace) -> int:
 
 def cmd_dispute(args: argparse.Namespace) -> int:
     from analyzer.dispute import dispute_command
+    from documents.dossier import render
 
     return dispute_command(_config(args), args.account, args.season, args.out, args.json,
                            args.error_pct, args.dtheta_k, args.dtheta_min_k, args.qp_over_q,
-                           args.billed_kwh)
+                           args.billed_kwh, format_=args.format, render=render)
 
 
 def cmd_records(args: argparse.Namespace) -> int:
@@ -176,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--season", type=int, required=True, metavar="YYYY",
                     help="the season starting in this year")
     sp.add_argument("--out", default=None, metavar="FILE", help="write here (default: stdout)")
-    sp.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    sp.add_argument("--json", action="store_true", help="the same as --format json")
+    sp.add_argument("--format", choices=("html", "pdf", "md", "json"), default=None,
+                    help="html or pdf (printable, A4, with charts), md (default) or json")
     sp.add_argument("--error-pct", type=float, default=None, metavar="X",
                     help="measured error of the verification (校表), in percent")
     sp.add_argument("--dtheta-k", type=float, default=10.0, help="Δθ of the verification, K")
@@ -213,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
     except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
-            TemplateError, CommandError) as e:
+            TemplateError, CommandError, BrowserError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
