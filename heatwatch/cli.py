@@ -90,6 +90,12 @@ def cmd_dispute(args: argparse.Namespace) -> int:
                            args.billed_kwh, format_=args.format, render=render)
 
 
+def cmd_refunds(args: argparse.Namespace) -> int:
+    from heatwatch.refunds import refunds_command
+
+    return refunds_command(_config(args), args.season, args.csv, args.json)
+
+
 def cmd_records(args: argparse.Namespace) -> int:
     from heatwatch.bootstrap import records
 
@@ -188,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--qp-over-q", type=float, default=10.0, help="qp / q of the verification")
     sp.add_argument("--billed-kwh", type=float, default=None,
                     help="energy in dispute (default: the season's metered kWh)")
+    sp = command("refunds", cmd_refunds, "what each household is owed this season: outage "
+                 "compensation and under-temperature refunds, with totals")
+    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
+                    help="the season starting in this year")
+    sp.add_argument("--csv", default=None, metavar="FILE", help="also write a CSV "
+                    "(UTF-8 with BOM, for spreadsheets)")
+    sp.add_argument("--json", action="store_true")
     add_alerts_parsers(command, _instant_arg, _config)
     return p
 
