@@ -7,13 +7,28 @@ import datetime as dt
 import tempfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from alerts.templates import bundled
-from analyzer.dispute import Evidence
 from documents import browser, charts, pages
+from storage.base import Frame
+
+
+class Evidence(Protocol):
+    """What the dossier renders: the dispute as plain data, the meter's raw readings over
+    the season, and the site's time zone (heatwatch dispute gathers them)."""
+
+    @property
+    def doc(self) -> dict[str, Any]: ...
+
+    @property
+    def meter(self) -> Frame: ...
+
+    @property
+    def tz(self) -> dt.tzinfo: ...
+
 
 BASIS = {
     "metered": charts.Category("计量 metered", "#4c78a8"),

@@ -19,16 +19,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.service import workflow_path as alerts_workflow_path
 from alerts.store import WorkflowStore
-from analyzer.commands import CommandError, analyzer_config, timezone
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
 from analyzer.money import daily_fee_cny, fen
 from analyzer.outages import metered_outage_refund_cny, outage_days, outage_refund_cny
 from analyzer.rooms import RoomState, assess_rooms, refund_share, under_temperature_refunds_cny
 from analyzer.rules import CityRules
-from district.config import Config
 from district.records import Records
+from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
+from heatwatch.config import Config
 from storage.base import Store
 
 FloatGrid = npt.NDArray[np.float64]
@@ -213,7 +212,7 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     offset_s = int(-(dt.datetime.fromtimestamp(season.start_ms / 1000, tz).utcoffset()
                      or dt.timedelta()).total_seconds()) % 86400
 
-    path = alerts_workflow_path(cfg.alerts, cfg.site.data_dir)
+    path = cfg.workflow_path()
     rows: list[dict[str, Any]] = []
     if path.exists():
         wf = WorkflowStore(path)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.commands import CommandError
-from analyzer.dispute import collect_evidence, dispute_command
-from district.config import Config, load_config
 from district.readings import Reading
 from documents import browser
 from documents.charts import cjk_font
 from documents.dossier import render, render_html
+from heatwatch.commands.analyze import CommandError
+from heatwatch.commands.dispute import collect_evidence, dispute_command
+from heatwatch.config import Config, load_config
 from storage.sqlite import SqliteStore
 from tests.test_dispute import CLOCK, Built, build
 

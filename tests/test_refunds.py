@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from alerts.cli import notices_command
 from alerts.config import AlertsConfig
 from alerts.service import build_service
-from analyzer.commands import CommandError
-from district.config import Config, load_config
 from district.readings import Reading
 from district.records import load_records
+from heatwatch.commands.alerts import notices_command
+from heatwatch.commands.analyze import CommandError
+from heatwatch.config import Config, load_config
 from heatwatch.refunds import refunds_command, season_refunds, to_csv
 from storage.sqlite import SqliteStore
 from tests.records_fixture import write_records
