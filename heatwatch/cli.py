@@ -82,12 +82,11 @@ def cmd_billing(args: argparse.Namespace) -> int:
 
 
 def cmd_dispute(args: argparse.Namespace) -> int:
-    from documents.dossier import render
     from heatwatch.commands.dispute import dispute_command
 
     return dispute_command(_config(args), args.account, args.season, args.out, args.json,
                            args.error_pct, args.dtheta_k, args.dtheta_min_k, args.qp_over_q,
-                           args.billed_kwh, format_=args.format, render=render)
+                           args.billed_kwh, format_=args.format)
 
 
 def cmd_refunds(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from district.readings import Reading
 from documents import browser
 from documents.charts import cjk_font
 from documents.dossier import render, render_html
+from heatwatch.cli import main
 from heatwatch.commands.analyze import CommandError
 from heatwatch.commands.dispute import collect_evidence, dispute_command
 from heatwatch.config import Config, load_config
@@ -53,11 +54,14 @@ def sensor_open(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture(scope="module")
 def example7_pdf(sensor_open: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     need("chromium")
-    out = tmp_path_factory.mktemp("pdf") / "dossier.pdf"
-    said: list[str] = []
-    assert dispute_command(sensor_open.cfg, "B02-0103", 2024, str(out), False, 6.0,
-                           billed_kwh=3000.0, say=said.append, clock=lambda: CLOCK,
-                           format_="pdf", render=render) == 0
+    tmp = tmp_path_factory.mktemp("pdf")
+    out = tmp / "dossier.pdf"
+    toml = tmp / "heatwatch.toml"
+    toml.write_text(f'[site]\ndata_dir = "{sensor_open.data_dir}"\n', encoding="utf-8")
+    # through the command, as the clerk runs it
+    assert main(["dispute", "B02-0103", "--season", "2024", "--format", "pdf", "--out",
+                 str(out), "--error-pct", "6", "--billed-kwh", "3000", "--config",
+                 str(toml)]) == 0
     assert out.read_bytes().startswith(b"%PDF")
     return out
 
@@ -181,3 +185,13 @@ def test_no_browser_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     with pytest.raises(browser.BrowserError, match="no Chromium found") as e:
         browser.print_pdf("<p>x</p>", tmp_path / "x.pdf")
     assert "\n" not in str(e.value)
+
+
+def test_cli_mistake_is_one_line_exit_2(sensor_open: Built, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    toml = tmp_path / "heatwatch.toml"
+    toml.write_text(f'[site]\ndata_dir = "{sensor_open.data_dir}"\n', encoding="utf-8")
+    assert main(["dispute", "B02-0103", "--season", "2024", "--format", "pdf", "--config",
+                 str(toml)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--format pdf needs --out" in err
