@@ -5,10 +5,12 @@ than an id (ids hold a digit: WO-000001, M-B02-0103, S1), a link or a number."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import alerts
 from alerts.handlers import WHAT, describe, outage_reason
 from alerts.templates import MESSAGE_KINDS, Templates, load_templates
 from analyzer.rules import OUTAGE_REASONS, Cause
@@ -29,9 +31,14 @@ def latin_words(text: str) -> list[str]:
             if re.search(r"[A-Za-z]", w) and not re.search(r"\d", w)]
 
 
-@pytest.fixture(scope="module")
-def zh() -> Templates:
-    return load_templates()
+TEMPLATE_FILES = sorted((Path(alerts.__file__).parent / "templates").glob("*.toml"))
+
+
+@pytest.fixture(scope="module", params=TEMPLATE_FILES, ids=[p.name for p in TEMPLATE_FILES])
+def zh(request: pytest.FixtureRequest) -> Templates:
+    """Every templates file shipped in alerts/templates/, as alerts/templates.py loads it."""
+    path: Path = request.param
+    return load_templates(path)
 
 
 def test_the_check_itself_catches_english() -> None:
