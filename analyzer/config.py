@@ -122,7 +122,7 @@ class AnalyzerConfig:
             season=Season(sm, sd, em, ed),
             rooms=RoomRules(r.min_c, r.target_rate, r.trailing_h, r.trailing_min_coverage,
                             r.valid_min_c, r.valid_max_c, r.min_day_coverage, r.stuck_h,
-                            r.stuck_tolerance_c),
+                            r.stuck_tolerance_c, r.silent_h),
             refund=UnderTemperatureRefund(bands, r.min_c),
             tariff=Tariff(_money(t.area_cny_m2_season), _money(t.basic_cny_m2_season),
                           _money(t.energy_cny_kwh)),

@@ -54,6 +54,8 @@ class RoomRules:
     stuck_h: float = 24.0
     # DOMAIN: 0.1 °C resolution, so values closer than half of it are "unchanged"
     stuck_tolerance_c: float = 0.05
+    # DOMAIN: sensors sample every 10–60 min, so this many hours without one is silence
+    silent_h: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
