@@ -107,6 +107,8 @@ class OutageRules:
     over_h: float = 24.0
     # a building meter shows "no flow" at or below this
     no_flow_m3h: float = 0.0
+    # DOMAIN: substations report every 1–5 min; outages are judged on this grid
+    step_s: int = 300
 
 
 @dataclass(frozen=True, slots=True)
