@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from alerts.templates import bundled, cause_text
 from analyzer.rules import OUTAGE_REASONS
 from district.records import Records
+from workflow.details import (
+    MeterCommDetails,
+    MeterFaultDetails,
+    OutageDetails,
+    RoomColdDetails,
+    SensorFaultDetails,
+)
 from workflow.incidents import Incident
 
 WHAT = {
@@ -80,13 +86,11 @@ def address_of(inc: Incident, rec: Records) -> str:
 _REASON_CODES = {text: code for code, text in OUTAGE_REASONS.items()}
 
 
-def outage_reason(details: dict[str, Any], causes: dict[str, str] | None = None) -> str:
-    """An outage's reason in words: the analyzer's code through the templates' [causes];
-    a reason a dispatcher wrote stays as written."""
+def outage_reason(reason: str, causes: dict[str, str] | None = None) -> str:
+    """An outage's reason in words: the analyzer's through the templates' [causes]; a reason
+    a dispatcher wrote stays as written."""
     causes = bundled().causes if causes is None else causes
-    code = str(details.get("reason_code") or "")
-    reason = str(details.get("reason") or "")
-    code = code or _REASON_CODES.get(reason, "")
+    code = _REASON_CODES.get(reason.strip(), "")
     return cause_text(causes, code) if code else reason
 
 
@@ -101,20 +105,21 @@ def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
     """What happened, in words a crew reads on a phone (causes from the templates)."""
     causes = bundled().causes if causes is None else causes
     what = WHAT.get(inc.kind, inc.kind)
-    d: dict[str, Any] = inc.details
-    if inc.kind == "meter_fault":
-        human = "人为原因，需稽查" if d.get("human") else "非人为原因，需更换"
-        names = [str(c) for c in d.get("causes", [])] or [inc.cause or str(d.get("cause", ""))]
+    d = inc.details
+    if isinstance(d, MeterFaultDetails):
+        human = "人为原因，需稽查" if d.human else "非人为原因，需更换"
+        names = d.causes or [inc.cause or d.cause]
         text = "、".join(cause_text(causes, c) for c in names if c)
         what += f"（{text}；{human}）" if text else f"（{human}）"
-    elif inc.kind in ("meter_comm", "sensor_fault"):
-        cause = str(d.get("cause") or inc.cause or "")
+    elif isinstance(d, MeterCommDetails | SensorFaultDetails):
+        cause = (d.cause if isinstance(d, MeterCommDetails) else "") or inc.cause
         if cause and cause != "comm":
             what += f"（{cause_text(causes, cause)}）"
-    elif inc.kind == "room_cold" and "mean_c" in d:
-        what += f"（平均 {float(d['mean_c']):.1f}℃）"
-    elif inc.kind in ("outage", "building_outage") and d.get("reason"):
-        what += f"（{outage_reason(d, causes)}）"
+    elif isinstance(d, RoomColdDetails) and d.lowest_trailing_mean_c is not None:
+        # the runner writes the lowest trailing mean (never a plain mean)
+        what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
+    elif isinstance(d, OutageDetails) and d.reason:
+        what += f"（{outage_reason(d.reason, causes)}）"
     return f"{what} [{subject_text(inc)}]"
 
 
@@ -138,8 +143,9 @@ def compensate_residents(inc: Incident, event: str, rec: Records) -> list[Plan]:
 
 def meter_fault(inc: Incident, event: str, rec: Records) -> list[Plan]:
     """DOMAIN: a non-human fault is area-billed and replaced; a human cause goes to inspection."""
-    human = bool(inc.details.get("human", False))
-    cause = str(inc.cause or inc.details.get("cause", ""))
+    d = inc.details
+    human = isinstance(d, MeterFaultDetails) and d.human
+    cause = inc.cause or (d.cause if isinstance(d, MeterFaultDetails) else "")
     if event == "opened":
         return [OpenOrder("inspection" if human else "replacement", describe(inc),
                           address_of(inc, rec)),

@@ -90,7 +90,7 @@ def cmd_dispute(args: argparse.Namespace) -> int:
 
 
 def cmd_refunds(args: argparse.Namespace) -> int:
-    from heatwatch.refunds import refunds_command
+    from heatwatch.commands.refunds import refunds_command
 
     return refunds_command(_config(args), args.season, args.csv, args.json)
 

@@ -22,8 +22,8 @@ from district.readings import Reading
 from district.records import load_records
 from heatwatch.commands.alerts import notices_command
 from heatwatch.commands.analyze import CommandError
+from heatwatch.commands.refunds import refunds_command, season_refunds, to_csv
 from heatwatch.config import Config, load_config
-from heatwatch.refunds import refunds_command, season_refunds, to_csv
 from storage.sqlite import SqliteStore
 from tests.records_fixture import write_records
 from tests.test_analyzer_scenarios import HERE, TZ, run_folder

@@ -15,6 +15,16 @@ from alerts.handlers import WHAT, describe, outage_reason
 from alerts.templates import MESSAGE_KINDS, Templates, load_templates
 from analyzer.rules import OUTAGE_REASONS, Cause
 from collector.modbus_poller import CAUSE_CODES
+from workflow.details import (
+    BuildingOutageDetails,
+    ComplianceDetails,
+    LeakDetails,
+    MeterCommDetails,
+    MeterFaultDetails,
+    OutageDetails,
+    RoomColdDetails,
+    SensorFaultDetails,
+)
 from workflow.incidents import Incident
 
 # what the runner gives: meter faults, comm causes of a poll (and its own), room sensors
@@ -61,25 +71,34 @@ def incidents() -> list[Incident]:
     for name in [c.name.lower() for c in Cause]:
         human = Cause[name.upper()] in (Cause.TAMPER, Cause.COVER_OPENED)
         out.append(Incident(f"k-{name}", "meter_fault", "M-B02-0103", 0, cause=name,
-                            details={"cause": name, "causes": [name], "human": human}))
+                            details=MeterFaultDetails(cause=name, causes=[name], human=human)))
     for name in [*CAUSE_CODES, "exception_4", "missing"]:
         out.append(Incident(f"k-{name}", "meter_comm", "M-B05-0502", 0, cause="comm",
-                            details={"cause": name}))
+                            details=MeterCommDetails(cause=name)))
         out.append(Incident(f"g-{name}", "meter_comm", "gateway 127.0.0.1:5020", 0,
-                            cause="comm", details={"cause": name, "meters": 12}))
+                            cause="comm", details=MeterCommDetails(cause=name, meters=12)))
     for name in ("silent", "stuck", "out_of_range"):
         out.append(Incident(f"k-{name}", "sensor_fault", "R-B01-0101-1", 0, cause=name,
-                            details={"hours": 8.0}))
+                            details=SensorFaultDetails(hours=8.0)))
     for code, english in OUTAGE_REASONS.items():
         out.append(Incident(f"k-{code}", "outage", "S1", 0,
-                            details={"reason": english, "reason_code": code}))
-        # incidents kept before the code existed carry the English words only
-        out.append(Incident(f"old-{code}", "building_outage", "B01", 0,
-                            details={"reason": english}))
-    for kind in ("leak", "room_cold", "compliance_breach"):
-        out.append(Incident(f"k-{kind}", kind, "S1", 0, details={"mean_c": 15.5}))
+                            details=OutageDetails(reason=english, duration_h=30.0)))
+    out.append(Incident("k-bo", "building_outage", "B01", 0,
+                        details=BuildingOutageDetails(duration_h=26.0)))
+    out.append(Incident("k-leak", "leak", "S1", 0, details=LeakDetails(signs=["makeup"])))
+    out.append(Incident("k-cold", "room_cold", "R-B01-0101-1", 0,
+                        details=RoomColdDetails(trailing_h=6.0, lowest_trailing_mean_c=15.5)))
+    out.append(Incident("k-comp", "compliance_breach", "S1", 0,
+                        details=ComplianceDetails(day="2024-12-02", rate=0.969)))
     assert {i.kind for i in out} == set(WHAT)
     return out
+
+
+def reason_of(inc: Incident, zh: Templates) -> str:
+    """The notice's reason as the residents' service writes it."""
+    d = inc.details
+    reason = d.reason if isinstance(d, OutageDetails) else ""
+    return outage_reason(reason, zh.causes) if reason else zh.defaults["reason"]
 
 
 def fields(zh: Templates, inc: Incident, order_kind: str) -> dict[str, Any]:
@@ -90,7 +109,7 @@ def fields(zh: Templates, inc: Incident, order_kind: str) -> dict[str, Any]:
         "started": "12-02 04:00", "due": "12-02 06:00", "share_pct": 80,
         "step_text": zh.step_text("on_site"), "on_duty": "张三、李四",
         "deadline_text": f"{zh.step_text('contacted')} 12-02 04:30前",
-        "reason": outage_reason(inc.details, zh.causes) or zh.defaults["reason"],
+        "reason": reason_of(inc, zh),
         "expected_restore": zh.defaults["expected_restore"],
     }
 
@@ -105,8 +124,9 @@ def test_no_latin_word_in_any_message(zh: Templates, inc: Incident) -> None:
 
 
 def test_the_notice_of_a_pump_trip_says_why_in_chinese(zh: Templates) -> None:
-    inc = Incident("k", "outage", "S1", 0, details={"reason": "circulation pump stopped"})
+    inc = Incident("k", "outage", "S1", 0,
+                   details=OutageDetails(reason="circulation pump stopped"))
     _, body = zh.render("resident_notice", fields(zh, inc, "emergency"))
     assert "原因：循环泵停运。" in body
     # a reason the dispatcher wrote stays as written
-    assert outage_reason({"reason": "一次网爆管"}, zh.causes) == "一次网爆管"
+    assert outage_reason("一次网爆管", zh.causes) == "一次网爆管"

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from analyzer.billing import day_increments
 from analyzer.grid import DAY_MS
 from analyzer.meters import (
     settle_verification,
@@ -28,6 +29,7 @@ from district.records import Account, Device
 from heatwatch.commands.analyze import CommandError, season_bill, timezone, workflow_path
 from heatwatch.config import Config
 from storage.base import Frame
+from workflow.details import MeterCommDetails, MeterFaultDetails
 from workflow.incidents import Incident, IncidentStore
 
 # (error_pct, dtheta_k, dtheta_min_k, qp_over_q) of a verification (校表)
@@ -72,7 +74,8 @@ def daily_readings(meter: Frame, comm: Frame, start_ms: int, n_days: int,
 
     `meter` holds one meter's points oldest first, from one day before the season (its last
     total is the first day's previous reading); `comm` its daily failed-poll counts from the
-    season start. First and last are the day's actual first and last readings, with times.
+    season start. First and last are the day's actual first and last readings, with times;
+    the day's kWh and m³ are the billing's day increments of them.
     """
     ts = meter.ts_ms
     day = (ts - start_ms) // DAY_MS if len(meter) else np.zeros(0, dtype=np.int64)
@@ -82,58 +85,63 @@ def daily_readings(meter: Frame, comm: Frame, start_ms: int, n_days: int,
         idx = (comm.ts_ms - start_ms) // DAY_MS
         ok = (idx >= 0) & (idx < n_days)
         comm_n[idx[ok]] = np.nan_to_num(comm.fields["cause_code"][ok]).astype(np.int64)
+    # slices of each day's points; index 0 is the day before the season
     lo = np.searchsorted(day, np.arange(-1, n_days), side="left")
     hi = np.searchsorted(day, np.arange(-1, n_days), side="right")
+
+    def ends(name: str) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
+                                 np.ndarray[Any, np.dtype[np.float64]]]:
+        """(first, last) finite value of a field per day, NaN on a day without one."""
+        first, last = np.full(n_days + 1, np.nan), np.full(n_days + 1, np.nan)
+        for d in range(n_days + 1):
+            x = f[name][lo[d]:hi[d]]
+            x = x[np.isfinite(x)]
+            if len(x):
+                first[d], last[d] = x[0], x[-1]
+        return first, last
+
+    e_first, e_last = ends("energy_kwh")
+    v_first, v_last = ends("volume_m3")
+    # heat of the day: from the latest total before it, or within the day at first
+    kwh = day_increments(e_first[None, 1:], e_last[None, 1:], e_last[:1])[0]
+    m3 = day_increments(v_first[None, 1:], v_last[None, 1:], v_last[:1])[0]
 
     def clock(ms: int) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M")
 
-    def last_finite(x: np.ndarray[Any, np.dtype[np.float64]]) -> float:
-        fin = x[np.isfinite(x)]
-        return float(fin[-1]) if len(fin) else float("nan")
+    def down(x: np.ndarray[Any, np.dtype[np.float64]], before: float) -> bool:
+        x = x[np.isfinite(x)]
+        return bool(len(x) and ((np.isfinite(before) and x[0] < before)
+                                or bool((np.diff(x) < 0).any())))
 
-    def first_finite(x: np.ndarray[Any, np.dtype[np.float64]]) -> float:
-        fin = x[np.isfinite(x)]
-        return float(fin[0]) if len(fin) else float("nan")
-
-    prev_e = last_finite(f["energy_kwh"][lo[0]:hi[0]])
-    prev_v = last_finite(f["volume_m3"][lo[0]:hi[0]])
     out: list[dict[str, Any]] = []
-    for d in range(n_days):
-        a, b = lo[d + 1], hi[d + 1]
+    prev_e, prev_v = e_last[0], v_last[0]
+    for d in range(1, n_days + 1):
+        a, b = lo[d], hi[d]
         n = int(b - a)
-        e, v = f["energy_kwh"][a:b], f["volume_m3"][a:b]
-        e0, e1, v0, v1 = first_finite(e), last_finite(e), first_finite(v), last_finite(v)
-        ef, vf = e[np.isfinite(e)], v[np.isfinite(v)]
-        went_down = bool(n and (
-            (np.isfinite(prev_e) and np.isfinite(e0) and e0 < prev_e)
-            or (np.isfinite(prev_v) and np.isfinite(v0) and v0 < prev_v)
-            or (len(ef) > 1 and bool((np.diff(ef) < 0).any()))
-            or (len(vf) > 1 and bool((np.diff(vf) < 0).any()))))
-        # heat of the day: from the previous last total, or within the day at first
-        kwh = e1 - (prev_e if np.isfinite(prev_e) else e0) if n else np.nan
-        m3 = v1 - (prev_v if np.isfinite(prev_v) else v0) if n else np.nan
+        went_down = bool(n and (down(f["energy_kwh"][a:b], prev_e)
+                                or down(f["volume_m3"][a:b], prev_v)))
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # a day without the field
             sup = float(np.nanmean(f["supply_c"][a:b])) if n else np.nan
             ret = float(np.nanmean(f["return_c"][a:b])) if n else np.nan
             flow = float(np.nanmean(f["flow_m3h"][a:b])) if n else np.nan
         out.append({
-            "date": (first_day + dt.timedelta(days=d)).isoformat(),
-            "readings": n, "missing": n == 0, "comm_faults": int(comm_n[d]),
+            "date": (first_day + dt.timedelta(days=d - 1)).isoformat(),
+            "readings": n, "missing": n == 0, "comm_faults": int(comm_n[d - 1]),
             "first_at": clock(int(ts[a])) if n else None,
             "last_at": clock(int(ts[b - 1])) if n else None,
-            "first_energy_kwh": _num(e0, 2), "last_energy_kwh": _num(e1, 2),
-            "first_volume_m3": _num(v0, 3), "last_volume_m3": _num(v1, 3),
-            "kwh": _num(kwh, 2), "m3": _num(m3, 3),
+            "first_energy_kwh": _num(e_first[d], 2), "last_energy_kwh": _num(e_last[d], 2),
+            "first_volume_m3": _num(v_first[d], 3), "last_volume_m3": _num(v_last[d], 3),
+            "kwh": _num(kwh[d - 1], 2) if n else None, "m3": _num(m3[d - 1], 3) if n else None,
             "mean_supply_c": _num(sup, 2), "mean_return_c": _num(ret, 2),
             "mean_flow_m3h": _num(flow, 3),
-            "outdoor_mean_c": (None if outdoor_c is None else _num(float(outdoor_c[d]), 1)),
+            "outdoor_mean_c": (None if outdoor_c is None else _num(float(outdoor_c[d - 1]), 1)),
             "total_went_down": went_down,
         })
         if n:
-            prev_e = e1 if np.isfinite(e1) else prev_e
-            prev_v = v1 if np.isfinite(v1) else prev_v
+            prev_e = e_last[d] if np.isfinite(e_last[d]) else prev_e
+            prev_v = v_last[d] if np.isfinite(v_last[d]) else prev_v
     return out
 
 
@@ -142,7 +150,7 @@ def billing_meaning(inc: Incident) -> str:
     if inc.kind == "meter_comm":
         return ("通讯中断 (comm loss): 表内累计值不丢失，期间热量计入下一次读数，仍按计量计费 "
                 "(metered, the heat is counted at the next reading)")
-    if inc.details.get("human"):
+    if isinstance(inc.details, MeterFaultDetails) and inc.details.human:
         # DOMAIN: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
         return ("人为原因 (human cause): 不按面积计费，按计量计费并转稽查 "
                 "(billed as metered, sent to inspection 稽查)")
@@ -159,15 +167,16 @@ def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, A
     out = []
     for i in sorted(incidents, key=lambda x: (x.started_ms, x.key)):
         d = i.details
+        fault = d if isinstance(d, MeterFaultDetails) else MeterFaultDetails()
         end = i.closed_ms if i.closed_ms is not None else i.updated_ms
-        cls = "comm" if i.kind == "meter_comm" else ("human" if d.get("human") else "non_human")
+        cls = "comm" if i.kind == "meter_comm" else ("human" if fault.human else "non_human")
         out.append({
             "kind": i.kind, "subject": i.subject, "start": iso(i.started_ms),
             "end": None if i.closed_ms is None else iso(i.closed_ms),
             "ongoing": i.closed_ms is None,
             "hours": round((end - i.started_ms) / 3_600_000, 2),
-            "cause": str(d.get("cause", "")), "causes": list(d.get("causes", [])),
-            "text": str(d.get("text", "")), "class": cls,
+            "cause": d.cause if isinstance(d, MeterFaultDetails | MeterCommDetails) else "",
+            "causes": list(fault.causes), "text": fault.text, "class": cls,
             "billing": billing_meaning(i),
         })
     return out

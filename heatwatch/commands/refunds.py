@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.store import WorkflowStore
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
 from analyzer.money import daily_fee_cny, fen
 from analyzer.outages import metered_outage_refund_cny, outage_days, outage_refund_cny
@@ -29,6 +28,7 @@ from district.records import Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
 from heatwatch.config import Config
 from storage.base import Store
+from workflow.unit import WorkflowDb
 
 FloatGrid = npt.NDArray[np.float64]
 
@@ -215,9 +215,9 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     path = cfg.workflow_path()
     rows: list[dict[str, Any]] = []
     if path.exists():
-        wf = WorkflowStore(path)
+        wf = WorkflowDb(path)
         try:
-            rows = wf.compensation()
+            rows = wf.compensation.find()
         finally:
             wf.close()
     outages = outage_refunds(rows, records, rules, season, tz)
