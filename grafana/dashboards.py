@@ -96,19 +96,21 @@ def stat(pid: int, title: str, description: str, grid: tuple[int, int, int, int]
     """A big number on the wall; the last value of each query."""
     opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             "colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
-            "justifyMode": "center", "orientation": "auto"}
+            "justifyMode": "center", "orientation": "auto", "wideLayout": True,
+            "showPercentChange": False, "percentChangeColorMode": "standard"}
     return panel(pid, "stat", title, description, grid, targets, options=opts, **kw)
 
 
 def table(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
           targets: Sequence[Json], sort_by: str = "", desc: bool = True, **kw: Any) -> Json:
     """Rows per tag group; the time column hidden (a `last` has no meaningful time)."""
-    opts: Json = {"showHeader": True, "cellHeight": "sm",
-                  "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    opts: Json = {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
+                  "footer": {"show": False, "reducer": ["sum"], "fields": []}}
     if sort_by:
         opts["sortBy"] = [{"displayName": sort_by, "desc": desc}]
     p = panel(pid, "table", title, description, grid, targets, options=opts,
-              custom={"cellOptions": {"type": "color-text"}, "align": "auto"}, **kw)
+              custom={"cellOptions": {"type": "color-text"}, "align": "auto",
+                      "inspect": False}, **kw)
     p["transformations"] = [{"id": "merge", "options": {}},
                             {"id": "organize", "options": {"excludeByName": {"Time": True}}}]
     return p
@@ -121,7 +123,8 @@ def series(pid: int, title: str, description: str, grid: tuple[int, int, int, in
                     # a gap over an hour breaks the line: data missing, not a flat value
                     "spanNulls": 3_600_000, "showPoints": "never",
                     "thresholdsStyle": {"mode": "dashed" if kw.get("thresholds") else "off"}}
-    opts = {"legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull"]},
+    opts = {"legend": {"showLegend": True, "displayMode": "table", "placement": "right",
+                       "calcs": ["lastNotNull"]},
             "tooltip": {"mode": "multi", "sort": "desc"}}
     p = panel(pid, "timeseries", title, description, grid, targets, options=opts,
               custom=custom, **kw)
@@ -134,15 +137,19 @@ def bargauge(pid: int, title: str, description: str, grid: tuple[int, int, int, 
              targets: Sequence[Json], **kw: Any) -> Json:
     """One bar per series, coloured by thresholds."""
     opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True}
+            "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
+            "valueMode": "color", "namePlacement": "auto", "sizing": "auto",
+            "minVizWidth": 8, "minVizHeight": 16, "maxVizHeight": 300,
+            "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom",
+                       "calcs": []}}
     return panel(pid, "bargauge", title, description, grid, targets, options=opts, **kw)
 
 
 def query_variable(name: str, label: str, query: str) -> Json:
     """A template variable filled from an InfluxQL SHOW query when the dashboard loads."""
     return {"name": name, "label": label, "type": "query", "datasource": dict(DATASOURCE),
-            "query": query, "definition": query, "refresh": 1, "sort": 1, "regex": "",
-            "includeAll": False, "multi": False, "hide": 0, "current": {}, "options": []}
+            "query": query, "refresh": 1, "sort": 1, "regex": "",
+            "includeAll": False, "multi": False, "hide": 0, "options": []}
 
 
 def dashboard(uid: str, title: str, description: str, panels: Sequence[Json],
