@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from alerts.annotations import AnnotationWriter
 from alerts.channels import Channel, build_channel, guard_logs
 from alerts.config import AlertsConfig
 from alerts.handlers import (
@@ -116,6 +117,9 @@ class AlertsService:
         self.series_store = series_store
         self._series_every_ms = max(1, round(series_every_s * 1000))
         self._series_bucket: int | None = None
+        # incidents and order state changes on the dashboards' graphs, best-effort
+        self.annotations = (AnnotationWriter(store, incidents, series_store, self._substation_of)
+                            if series_store is not None else None)
         self._accounts_by_building: dict[str, list[str]] = {}
         for acc in records.accounts.values():
             self._accounts_by_building.setdefault(acc.building_id, []).append(acc.account_id)
@@ -392,6 +396,8 @@ class AlertsService:
         events = self.ingest(now_ms)
         marks = self.sweep(now_ms)
         self.write_series(now_ms)
+        if self.annotations is not None:
+            self.annotations.step()
         self.deliverer.round(now_ms, wait=wait)
         return {"events": events, "escalations": len(marks)}
 

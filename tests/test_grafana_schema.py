@@ -24,9 +24,9 @@ def committed() -> dict[str, dict[str, Any]]:
             for p in sorted(gd.DASHBOARDS_DIR.glob("*.json"))}
 
 
-def broken(mutate: Any) -> dict[str, Any]:
-    """The ingest dashboard with one change."""
-    dash = copy.deepcopy(committed()["ingest.json"])
+def broken(mutate: Any, base: str = "ingest.json") -> dict[str, Any]:
+    """A committed dashboard with one change."""
+    dash = copy.deepcopy(committed()[base])
     mutate(dash)
     return dash
 
@@ -65,6 +65,15 @@ BROKEN: dict[str, tuple[Any, str]] = {
         lambda d: first(d, "timeseries")["options"].update(colorMode="background"),
         "'\"colorMode\"' does not exist"),
 }
+# the same, on the substation dashboard's annotation queries
+BROKEN_ANNOTATIONS: dict[str, tuple[Any, str]] = {
+    "misspelled annotation column": (
+        lambda d: rename(d["annotations"]["list"][0]["target"], "timeEndColumn",
+                         "timeEndColum"), "'\"timeEndColum\"' does not exist"),
+    "annotation without a query type": (
+        lambda d: d["annotations"]["list"][0]["target"].update(queryType="events"),
+        "'\"events\"' is not assignable"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +86,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     dashboards: dict[str, Any] = committed()
     for name, (change, _) in BROKEN.items():
         dashboards[name] = broken(change)
+    for name, (change, _) in BROKEN_ANNOTATIONS.items():
+        dashboards[name] = broken(change, "substation.json")
     try:
         return schema_check.check(dashboards, tmp_path_factory.mktemp("tsc"))
     except schema_check.SchemaToolMissing as e:
@@ -89,12 +100,12 @@ def test_committed_dashboard_is_valid_by_grafanas_schema(results: dict[str, list
     assert results[name] == [], "\n".join(results[name])
 
 
-@pytest.mark.parametrize("name", sorted(BROKEN))
+@pytest.mark.parametrize("name", sorted(BROKEN) + sorted(BROKEN_ANNOTATIONS))
 def test_what_grafana_does_not_know_is_rejected(results: dict[str, list[str]],
                                                 name: str) -> None:
     errors = results[name]
     assert errors, f"{name}: tsc accepted it"
-    fragment = BROKEN[name][1]
+    fragment = {**BROKEN, **BROKEN_ANNOTATIONS}[name][1]
     assert any(fragment in e for e in errors), errors
 
 
@@ -103,6 +114,8 @@ def test_the_broken_variants_change_what_they_say() -> None:
     good = committed()["ingest.json"]
     for name, (change, _) in BROKEN.items():
         assert broken(change) != good, name
+    for name, (change, _) in BROKEN_ANNOTATIONS.items():
+        assert broken(change, "substation.json") != committed()["substation.json"], name
 
 
 def test_schema_is_pinned_to_the_grafana_image() -> None:
