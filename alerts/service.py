@@ -214,8 +214,12 @@ class AlertsService:
                       inc.substation_id or self._substation_of(inc), inc.building_id,
                       inc.account_id, p.address, p.what, inc.started_ms, now_ms, now_ms,
                       passed=["opened", "dispatched"])
-        # issue 5: deadlines come from the incident's start, not from when we saw it
-        deadlines = deadlines_for(oid, p.kind, inc.started_ms, self.cfg.limits)
+        # issue 5: deadlines come from the incident's start, not from when we saw it (unless
+        # [alerts.limits] clock_from = "detection"); the residents' notice always from the start
+        base_ms = inc.started_ms
+        if self.cfg.limits.clock_from == "detection":
+            base_ms = max(inc.started_ms, inc.detected_ms)
+        deadlines = deadlines_for(oid, p.kind, base_ms, self.cfg.limits)
         if p.notice:
             deadlines.append(Deadline(oid, STEP_NOTICE, inc.started_ms, inc.started_ms + round(
                 self.cfg.limits.outage_notice_h * HOUR_MS)))

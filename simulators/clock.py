@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 
@@ -31,9 +33,31 @@ class VirtualClock:
         self.speed = float(speed)
         self._wall = wall
         self._wall0 = wall()
+        self._lock = threading.Lock()
+        self._holds = 0
+        self._held_at = 0.0
 
     def now(self) -> float:
-        return self.start_epoch_s + (self._wall() - self._wall0) * self.speed
+        with self._lock:
+            w = self._held_at if self._holds else self._wall()
+            return self.start_epoch_s + (w - self._wall0) * self.speed
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """District time stands still inside (from any thread), then runs on from there:
+        work that must happen at one district instant (the demo's analysis) does, however
+        long it takes on the wall."""
+        with self._lock:
+            if not self._holds:
+                self._held_at = self._wall()
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                if not self._holds:
+                    self._wall0 += self._wall() - self._held_at
 
     def wall_s_until(self, district_t: float) -> float:
         """Wall seconds left until district_t (0 if it has passed)."""
