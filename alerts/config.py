@@ -6,7 +6,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Gt, Interval
 
 
 class AlertsConfigError(Exception):
@@ -35,7 +37,7 @@ class LimitsConfig:
     # what a crew's limits run from: "start" (issue 5: the incident's start) or "detection"
     # (when the analyzer saw it; DOMAIN: an outage's clock starts at detection). Hourly meter
     # and room grids find a fault an hour or more after its start, past a 30 min limit.
-    clock_from: str = "start"
+    clock_from: Literal["start", "detection"] = "start"
 
 
 @dataclass(slots=True)
@@ -44,10 +46,10 @@ class DeliveryConfig:
 
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
-    max_attempts: int = 0  # 0: retry for ever (a message is never dropped silently)
-    timeout_s: float = 5.0
-    batch: int = 500
-    tick_s: float = 1.0
+    max_attempts: Annotated[int, Ge(0)] = 0  # 0: retry for ever (never dropped silently)
+    timeout_s: Annotated[float, Gt(0)] = 5.0
+    batch: Annotated[int, Ge(1)] = 500
+    tick_s: Annotated[float, Gt(0)] = 1.0
 
 
 @dataclass(slots=True)
@@ -56,7 +58,7 @@ class HttpConfig:
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: Annotated[int, Interval(ge=1, le=65535)] = 8765
     # what the links in messages start with; empty: http://<host>:<port>
     base_url: str = ""
 
@@ -109,7 +111,6 @@ CHANNEL_KINDS = ("apprise", "wecom", "dingtalk", "mqtt", "sms")
 class AlertsConfig:
     """Everything `heatwatch alerts` needs; crews and channels are lists of tables."""
 
-    workflow_path: str = ""  # empty: <data_dir>/workflow.sqlite (shared with incidents)
     templates_path: str = ""  # empty: the bundled Chinese templates
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
@@ -121,9 +122,10 @@ class AlertsConfig:
     crew: list[dict[str, Any]] = field(default_factory=list)
     channel: list[dict[str, Any]] = field(default_factory=list)
 
-    def crews(self) -> list[Crew]:
-        """The `[[alerts.crew]]` tables as typed crews, checked."""
-        out = [_crew(d, i) for i, d in enumerate(self.crew)]
+    def crews(self, resolve: bool = True) -> list[Crew]:
+        """The `[[alerts.crew]]` tables as typed crews, checked; `resolve` reads the `${ENV}`
+        secrets (only the alerts service does, when it starts)."""
+        out = [_crew(d, i, resolve) for i, d in enumerate(self.crew)]
         seen: set[str] = set()
         for c in out:
             if c.crew_id in seen:
@@ -131,13 +133,13 @@ class AlertsConfig:
             seen.add(c.crew_id)
         return out
 
-    def channels(self) -> list[ChannelSpec]:
+    def channels(self, resolve: bool = True) -> list[ChannelSpec]:
         """The `[[alerts.channel]]` tables as typed channel specs, checked."""
-        out = [_channel(d, i) for i, d in enumerate(self.channel)]
+        out = [_channel(d, i, resolve) for i, d in enumerate(self.channel)]
         names = {c.name for c in out}
         if len(names) != len(out):
             raise AlertsConfigError("[[alerts.channel]] names must be unique")
-        for crew in self.crews():
+        for crew in self.crews(resolve):
             for name in crew.channels:
                 if name not in names:
                     raise AlertsConfigError(f"crew {crew.crew_id!r}: unknown channel {name!r}")
@@ -150,7 +152,7 @@ class AlertsConfig:
         return out
 
     def check(self) -> None:
-        """Fail with one clear line before anything starts."""
+        """Fail with one clear line before anything starts; secrets are not read here."""
         lim = self.limits
         if not self.series_every_s > 0:
             raise AlertsConfigError("[alerts] series_every_s must be positive")
@@ -168,7 +170,7 @@ class AlertsConfig:
         d = self.delivery
         if not 0 < d.retry_base_s <= d.retry_max_s:
             raise AlertsConfigError("[alerts.delivery] needs 0 < retry_base_s <= retry_max_s")
-        self.channels()
+        self.channels(resolve=False)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AlertsConfig:
@@ -181,7 +183,7 @@ class AlertsConfig:
                 _set_fields(cfg.delivery, value, "[alerts.delivery]")
             elif key == "http":
                 _set_fields(cfg.http, value, "[alerts.http]")
-            elif key in ("workflow_path", "templates_path", "resident_channel",
+            elif key in ("templates_path", "resident_channel",
                          "supervisor_channels", "crew", "channel", "series_every_s"):
                 setattr(cfg, key, value)
             else:
@@ -228,7 +230,7 @@ def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(v)
 
 
-def _crew(d: Mapping[str, Any], i: int) -> Crew:
+def _crew(d: Mapping[str, Any], i: int, resolve: bool) -> Crew:
     where = f"[[alerts.crew]] #{i + 1}"
     if not isinstance(d, Mapping):
         raise AlertsConfigError(f"{where} must be a table")
@@ -243,7 +245,8 @@ def _crew(d: Mapping[str, Any], i: int) -> Crew:
     token = d.get("token", "")
     if not isinstance(token, str):
         raise AlertsConfigError(f"{where}: token must be a string")
-    token = secret(token, f"{where} token")
+    if resolve:
+        token = secret(token, f"{where} token")
     roster = []
     for j, s in enumerate(d.get("roster", [])):
         if not isinstance(s, Mapping) or not isinstance(s.get("member"), str):
@@ -260,7 +263,7 @@ def _crew(d: Mapping[str, Any], i: int) -> Crew:
                 _strs(d, "members", where), _strs(d, "channels", where), token, tuple(roster))
 
 
-def _channel(d: Mapping[str, Any], i: int) -> ChannelSpec:
+def _channel(d: Mapping[str, Any], i: int, resolve: bool) -> ChannelSpec:
     where = f"[[alerts.channel]] #{i + 1}"
     if not isinstance(d, Mapping):
         raise AlertsConfigError(f"{where} must be a table")
@@ -277,9 +280,11 @@ def _channel(d: Mapping[str, Any], i: int) -> ChannelSpec:
             raise AlertsConfigError(f"channel {name!r}: unknown key {key!r}")
         if type(value) is not type(getattr(spec, key)):
             raise AlertsConfigError(f"channel {name!r}: {key} has the wrong type")
-        if isinstance(value, str):
+        if isinstance(value, str) and resolve:
             value = secret(value, f"channel {name!r} {key}")
         setattr(spec, key, value)
+    if not 1 <= spec.port <= 65535:
+        raise AlertsConfigError(f"channel {name!r}: port must be 1..65535, got {spec.port}")
     if spec.kind in ("apprise", "sms") and not spec.url:
         raise AlertsConfigError(f"channel {name!r}: needs a url")
     if spec.kind == "sms" and "{phone}" not in spec.url:

@@ -15,9 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from collector.config import CollectorConfig, MqttConfig
 from collector.deadletter import DeadLetters
 from collector.payloads import Registered, Rejection, parse_message
-from district.config import CollectorConfig, MqttConfig
 from district.readings import KINDS, Reading
 from storage.base import Store, StoreRejected, StoreUnavailable
 
@@ -122,7 +122,7 @@ class MqttCollector:
         prefix = self.mqtt_cfg.topic_prefix
         # '#' rather than '+' so a malformed topic under a kind is seen and refused with a
         # cause; other subtrees of the prefix (heat/orders/<crew>) are not ours
-        client.subscribe([(f"{prefix}/{kind}/#", self.mqtt_cfg.qos) for kind in KINDS])
+        client.subscribe([(f"{prefix}/{kind}/#", int(self.mqtt_cfg.qos)) for kind in KINDS])
         log.info("connected to %s:%d (session present: %s)", self.mqtt_cfg.host,
                  self.mqtt_cfg.port, flags.session_present)
         self._connected.set()

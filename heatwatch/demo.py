@@ -24,16 +24,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.http import serve_in_thread
 from alerts.orders import OrderError
 from alerts.service import build_service
-from analyzer.commands import analyzer_config, incidents_command, timezone, workflow_path
 from analyzer.runner import Runner, Watermarks
 from collector.deadletter import DeadLetters
 from collector.modbus_poller import ModbusPoller
 from collector.mqtt_collector import MqttCollector
-from district.config import Config, load_config
 from district.readings import COMM_FAULT_MEASUREMENT, KINDS
 from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
+from heatwatch.commands.analyze import analyzer_config, incidents_command, timezone, workflow_path
+from heatwatch.config import Config, load_config
 from heatwatch.errors import UserError
 from heatwatch.services import modbus_poller, simulator_mqtt
 from simulators.clock import VirtualClock
@@ -72,7 +72,8 @@ class DemoWorkflow:
         # the district clock once the simulation runs: crews' taps are stamped with it
         self.district: VirtualClock | None = None
         self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
-                                    clock_ms=self.clock_ms, store=store)
+                                    clock_ms=self.clock_ms, store=store,
+                                    rules=cfg.analyzer.rules(), workflow_path=path)
         self.now_ms = 0
         self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
         self.last_analyzed_ms = 0
@@ -160,8 +161,8 @@ class CrewReport:
 def _print_workflow(cfg: Config, data: Path, report: CrewReport, end_s: float) -> None:
     """What the incidents caused: orders, crews' actions, escalations, notices, compensation,
     and last the repair-timeliness KPI."""
-    from alerts.cli import kpi_command
     from alerts.store import WorkflowStore
+    from heatwatch.commands.alerts import kpi_command
 
     print("\nincidents the analyzer found:")
     incidents_command(cfg, all_=True, json_=False)
