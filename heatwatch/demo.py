@@ -376,6 +376,10 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
     crews = [SimulatedCrew(c.crew_id, c.members, clock, scenario.seed, cfg.mqtt.host,
                            cfg.mqtt.port, on_resolved=service.resolved)
              for c in workflow.alerts.cfg.crews() if c.channels]
+    loop = asyncio.get_running_loop()
+    for c in crews:
+        # listening before the first order is dispatched, or its message is lost
+        await asyncio.to_thread(c.listen, loop)
     side: list[asyncio.Task[Any]] = [asyncio.create_task(c.run(scenario.end_s))
                                      for c in crews]
     workflow.phones = {c.crew_id: c for c in crews}

@@ -21,6 +21,10 @@ class Clock(Protocol):
         """Return once district time has reached district_t."""
         ...
 
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        """District time stands still inside: work that happens at one district instant."""
+        ...
+
 
 class VirtualClock:
     """District time runs `speed` times wall time from start_epoch_s (1 day in 10 s: 8640)."""
@@ -88,3 +92,6 @@ class ManualClock:
         # a manual clock never waits: whoever sleeps until t moves time to t
         self.t = max(self.t, district_t)
         await asyncio.sleep(0)
+
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # it stands still anyway

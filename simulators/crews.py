@@ -13,6 +13,7 @@ import heapq
 import json
 import logging
 import random
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -158,12 +159,17 @@ class SimulatedCrew:
         # order ids whose new-order message reached the phone (written by paho's thread)
         self.received: set[str] = set()
 
-    def _subscribe(self, loop: asyncio.AbstractEventLoop) -> None:
+    def listen(self, loop: asyncio.AbstractEventLoop, timeout_s: float = 10.0) -> None:
+        """Subscribe to the crew's topic; returns once the broker confirmed it (blocking)."""
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"phone-{self.crew_id}",
                         protocol=mqtt.MQTTv311)
+        subscribed = threading.Event()
 
         def on_connect(client: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
             client.subscribe(self.topic, qos=1)
+
+        def on_subscribe(_c: mqtt.Client, _u: Any, _mid: Any, _rc: Any, _p: Any) -> None:
+            subscribed.set()
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             try:
@@ -176,10 +182,13 @@ class SimulatedCrew:
                 loop.call_soon_threadsafe(self._inbox.put_nowait, payload)
 
         c.on_connect = on_connect
+        c.on_subscribe = on_subscribe
         c.on_message = on_message
         c.connect(self.host, self.port, keepalive=30)
         c.loop_start()
         self._client = c
+        if not subscribed.wait(timeout_s):
+            raise RuntimeError(f"crew {self.crew_id}: no subscription to {self.topic}")
 
     async def _read_orders(self) -> None:
         while not self._inbox.empty():
@@ -190,7 +199,9 @@ class SimulatedCrew:
                 continue
             self._seen.add(oid)
             try:
-                order = await asyncio.to_thread(_get_json, link, self.timeout_s)
+                # a phone's request takes no district time (the wall time is the machine's)
+                with self.clock.held():
+                    order = await asyncio.to_thread(_get_json, link, self.timeout_s)
             except (OSError, ValueError) as e:
                 log.warning("crew %s: cannot open %s: %s", self.crew_id, oid, e)
                 continue
@@ -203,8 +214,9 @@ class SimulatedCrew:
 
     async def _tap(self, p: PlannedAction) -> None:
         try:
-            status, doc = await asyncio.to_thread(_post, p.url, p.member, p.note,
-                                                 self.timeout_s)
+            with self.clock.held():
+                status, doc = await asyncio.to_thread(_post, p.url, p.member, p.note,
+                                                     self.timeout_s)
         except (OSError, ValueError) as e:
             log.warning("crew %s: %s %s failed: %s", self.crew_id, p.action, p.order_id, e)
             self.log.refused[0] += 1
@@ -220,8 +232,7 @@ class SimulatedCrew:
                 self.on_resolved(p.order_id, self.clock.now())
 
     async def run(self, until_s: float, tick_s: float = 60.0) -> CrewLog:
-        """Act until district time until_s; taps planned after it are not made."""
-        self._subscribe(asyncio.get_running_loop())
+        """Act until district time until_s (after `listen`); later taps are not made."""
         try:
             while (now := self.clock.now()) < until_s:
                 await self._read_orders()
