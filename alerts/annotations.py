@@ -13,15 +13,15 @@ down delays the annotations, never the orders.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final, cast
 
 from alerts.orders import STATE_TEXT
-from alerts.store import Order, WorkflowStore
 from district.readings import FieldValue, Reading
 from storage.base import Store, StoreError
-from workflow.incidents import Incident, IncidentStore
+from workflow.incidents import Incident
+from workflow.orders import Order
+from workflow.unit import WorkflowDb
 
 log = logging.getLogger("heatwatch.alerts")
 
@@ -51,7 +51,9 @@ def incident_annotation(inc: Incident, substation_id: str, orders: Sequence[Orde
     """One incident as a point at its start; a region to its end once it is closed."""
     label = KIND_TEXT.get(inc.kind, inc.kind)
     if inc.closed_ms is not None:
-        hours = float(inc.details.get("duration_h") or (inc.closed_ms - inc.started_ms) / HOUR_MS)
+        # the analyzer's own figure where it gives one (outages), else end minus start
+        hours = float(getattr(inc.details, "duration_h", 0.0)
+                      or (inc.closed_ms - inc.started_ms) / HOUR_MS)
         parts = [f"{label} {inc.subject}", hours_text(hours)]
     else:
         parts = [f"{label} {inc.subject}", "running"]
@@ -82,50 +84,41 @@ class AnnotationWriter:
     """Follows the incident and audit logs and writes their annotations; never raises a
     store error (the next step retries from the same cursors)."""
 
-    def __init__(self, workflow: WorkflowStore, incidents: IncidentStore, store: Store,
-                 substation_of: Callable[[Incident], str], batch: int = 1000) -> None:
-        self.workflow = workflow
-        self.incidents = incidents
+    def __init__(self, db: WorkflowDb, store: Store, substation_of: Callable[[Incident], str],
+                 batch: int = 1000) -> None:
+        self.db = db
         self.store = store
         self.substation_of = substation_of
         self.batch = batch
         self._failing = False
 
-    def _orders_of(self, key: str) -> list[Order]:
-        rows = self.workflow._q("SELECT order_id FROM alert_order WHERE incident_key=? "
-                                "ORDER BY order_id", (key,))
-        return [o for (oid,) in rows if (o := self.workflow.order(oid)) is not None]
-
     def _incident_point(self, key: str) -> Reading | None:
-        inc = self.incidents.get(key)
+        inc = self.db.incidents.get(key)
         if inc is None:
             return None
-        return incident_annotation(inc, inc.substation_id or self.substation_of(inc),
-                                   self._orders_of(key))
+        return incident_annotation(inc, self.substation_of(inc),
+                                   self.db.orders.for_incident(key))
 
     def pending(self) -> tuple[list[Reading], int, int]:
         """The points since the cursors, and where the cursors go once they are written."""
-        inc_seq = self.workflow.cursor(INCIDENT_CURSOR)
-        audit_seq = self.workflow.cursor(AUDIT_CURSOR)
+        inc_seq = self.db.counters.cursor(INCIDENT_CURSOR)
+        audit_seq = self.db.counters.cursor(AUDIT_CURSOR)
         keys: dict[str, None] = {}
-        for ev in self.incidents.events_after(inc_seq, self.batch):
+        for ev in self.db.incidents.events_after(inc_seq, self.batch):
             keys[ev.key] = None
             inc_seq = ev.seq
         points: list[Reading] = []
-        rows = self.workflow._q(
-            "SELECT seq, order_id, at_ms, actor, action, from_state, to_state FROM order_audit "
-            "WHERE seq > ? ORDER BY seq LIMIT ?", (audit_seq, self.batch))
-        for seq, oid, at_ms, actor, action, from_state, to_state in rows:
-            audit_seq = int(seq)
+        for row in self.db.orders.audit_after(audit_seq, self.batch):
+            audit_seq = int(row["seq"])
             # a state change; `open` is followed at once by `dispatch`, which says it all
-            if from_state == to_state or action == "open":
+            if row["from_state"] == row["to_state"] or row["action"] == "open":
                 continue
-            order = self.workflow.order(oid)
+            order = self.db.orders.get(row["order_id"])
             if order is None:
                 continue
-            inc = self.incidents.get(order.incident_key)
+            inc = self.db.incidents.get(order.incident_key)
             points.append(order_annotation(order, inc.subject if inc else order.incident_key,
-                                           int(at_ms), actor, to_state))
+                                           int(row["at_ms"]), row["actor"], row["to_state"]))
             # the incident's text names its order's crew: keep it current (reassignments)
             keys[order.incident_key] = None
         points += [p for k in keys if (p := self._incident_point(k)) is not None]
@@ -145,11 +138,7 @@ class AnnotationWriter:
         if self._failing:
             log.info("alerts: annotations written again")
         self._failing = False
-        with self.workflow.tx() as db:
-            set_cursors(db, inc_seq, audit_seq)
+        with self.db.unit() as u:
+            u.counters.set_cursor(inc_seq, INCIDENT_CURSOR)
+            u.counters.set_cursor(audit_seq, AUDIT_CURSOR)
         return len(points)
-
-
-def set_cursors(db: sqlite3.Connection, inc_seq: int, audit_seq: int) -> None:
-    WorkflowStore.set_cursor(db, inc_seq, INCIDENT_CURSOR)
-    WorkflowStore.set_cursor(db, audit_seq, AUDIT_CURSOR)

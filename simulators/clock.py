@@ -69,7 +69,8 @@ class VirtualClock:
 
     async def sleep_until(self, district_t: float) -> None:
         while (left := self.wall_s_until(district_t)) > 0:
-            await asyncio.sleep(left)
+            # held: the time left does not shrink, so wait a little, never spin
+            await asyncio.sleep(max(left, 0.005) if self._holds else left)
 
 
 class ManualClock:

@@ -18,9 +18,11 @@ from grafana import dashboards as gd
 from simulators.scenario import SAMPLE_RECORDS_DIR
 from storage.base import StoreUnavailable
 from storage.influx import InfluxStore
-from tests.test_alerts_support import ManualClock, ms, raise_incident
+from tests.test_alerts_support import ManualClock, ms, raise_incident, reconcile
 from tests.test_grafana import District, interpolate, series_of
+from workflow.details import LeakDetails, OutageDetails
 from workflow.incidents import Incident, incident_key
+from workflow.unit import WorkflowDb
 
 HOUR_MS = 3_600_000
 CREWS = {"crew": [{"id": "east", "substations": ["S1"]}, {"id": "north", "substations": ["S2"]}]}
@@ -57,18 +59,18 @@ def outage_day(influxd_shared: Any, tmp_path: Path) -> tuple[District, AlertsSer
     svc = build_service(AlertsConfig.from_mapping(CREWS), rec, str(tmp_path), "Asia/Shanghai",
                         clock_ms=clock, store=store)
     t0 = ms("2024-12-02 08:00")
-    raise_incident(svc.incidents, "leak", "S1", t0, t0, substation_id="S1",
-                   details={"makeup_share": 0.04})
-    raise_incident(svc.incidents, "room_cold", "T-B01-0101-liv", t0, t0, substation_id="S1",
-                   building_id="B01", account_id="B01-0101", details={"mean_c": 15.2})
-    raise_incident(svc.incidents, "meter_fault", "M-B02-0103", t0, t0, substation_id="S1",
-                   building_id="B02", cause="sensor_open", details={"human": False})
+    raise_incident(svc.db, "leak", "S1", t0, t0, substation_id="S1",
+                   details=LeakDetails(signs=["makeup"], ongoing=True))
+    raise_incident(svc.db, "room_cold", "T-B01-0101-liv", t0, t0, substation_id="S1",
+                   building_id="B01", account_id="B01-0101")
+    raise_incident(svc.db, "meter_fault", "M-B02-0103", t0, t0, substation_id="S1",
+                   building_id="B02", cause="sensor_open")
     svc.step(t0)
     start = ms("2024-12-02 09:00")
-    raise_incident(svc.incidents, "outage", "S2", start, start + 10 * 60_000,
-                   substation_id="S2", details={"duration_h": 0.17, "ongoing": True})
+    raise_incident(svc.db, "outage", "S2", start, start + 10 * 60_000,
+                   substation_id="S2", details=OutageDetails(duration_h=0.17, ongoing=True))
     svc.step(start + 10 * 60_000)
-    (order,) = [o for o in svc.store.orders() if o.substation_id == "S2"]
+    (order,) = [o for o in svc.db.orders.find() if o.substation_id == "S2"]
     svc.act(order.order_id, "accept", "王师傅", at_ms=start + 20 * 60_000)
     svc.act(order.order_id, "arrive", "王师傅", note="电话 13800000000 联系用户",
             at_ms=start + 80 * 60_000)
@@ -76,9 +78,9 @@ def outage_day(influxd_shared: Any, tmp_path: Path) -> tuple[District, AlertsSer
     # restored 30 h after it began: the analyzer closes it with its duration
     end = start + 30 * HOUR_MS
     inc = Incident(incident_key("outage", "S2", start), "outage", "S2", start,
-                   substation_id="S2", closed_ms=end, details={"duration_h": 30.0,
-                                                              "ongoing": False})
-    svc.incidents.reconcile([inc], end + 5 * 60_000, ["outage"], scope={"outage": ["S2"]})
+                   substation_id="S2", closed_ms=end,
+                   details=OutageDetails(duration_h=30.0, over_24h=True))
+    reconcile(svc.db, inc, end + 5 * 60_000)
     svc.step(end + 5 * 60_000)
     svc.close()
     store.close()
@@ -93,7 +95,7 @@ def test_a_30h_outage_is_one_region_with_its_order_and_crew(
     (region,) = found["事件 Incidents"]
     start = ms("2024-12-02 09:00")
     assert region["time"] == start and region["time_end"] == start + 30 * HOUR_MS
-    (order,) = [o for o in svc.store.orders(include_closed=True) if o.substation_id == "S2"]
+    (order,) = [o for o in svc.db.orders.find(include_closed=True) if o.substation_id == "S2"]
     assert order.order_id == "WO000004" and order.crew == "north"
     assert "outage S2, 30 h, order WO000004, crew north" in region["text"]
     assert (region["substation_id"], region["kind"]) == ("S2", "outage")
@@ -127,21 +129,17 @@ def test_rerunning_the_writer_changes_nothing(outage_day: tuple[District, Alerts
                                               tmp_path: Path) -> None:
     """Cursors: nothing is pending after the step; a replay rewrites the same points."""
     d, svc = outage_day
-    from alerts.store import WorkflowStore
-    from workflow.incidents import IncidentStore
-
-    wf, inc = WorkflowStore(svc.store.path), IncidentStore(svc.incidents.path)
+    db = WorkflowDb(svc.db.path)
     store = InfluxStore(d.url, d.db)
-    writer = AnnotationWriter(wf, inc, store, lambda i: i.substation_id)
+    writer = AnnotationWriter(db, store, lambda i: i.substation_id)
     assert writer.pending()[0] == []
     before = annotation_rows(d, committed("control-room.json"), {})
-    with wf.tx() as db:
-        WorkflowStore.set_cursor(db, 0, "annotations_incidents")
-        WorkflowStore.set_cursor(db, 0, "annotations_orders")
+    with db.unit() as u:
+        u.counters.set_cursor(0, "annotations_incidents")
+        u.counters.set_cursor(0, "annotations_orders")
     assert writer.step() > 0
     assert annotation_rows(d, committed("control-room.json"), {}) == before
-    wf.close()
-    inc.close()
+    db.close()
     store.close()
 
 
@@ -163,11 +161,11 @@ def test_a_store_that_is_down_delays_annotations_not_orders(tmp_path: Path) -> N
     svc = build_service(AlertsConfig.from_mapping(CREWS), rec, str(tmp_path), "Asia/Shanghai",
                         clock_ms=clock, store=down)  # type: ignore[arg-type]
     t = ms("2024-12-02 09:00")
-    raise_incident(svc.incidents, "outage", "S2", t, t, substation_id="S2")
+    raise_incident(svc.db, "outage", "S2", t, t, substation_id="S2")
     svc.step(t)
     svc.step(t + 60_000)
     # the order exists and its message is queued, though nothing reached the store
-    (order,) = svc.store.orders()
+    (order,) = svc.db.orders.find()
     assert order.crew == "north" and down.calls >= 2
     assert svc.annotations is not None and svc.annotations.pending()[0], "kept for later"
     svc.close()

@@ -11,7 +11,8 @@ import pytest
 from alerts.sla import HOUR_MS
 from heatwatch.commands.alerts import _service
 from heatwatch.config import load_config
-from tests.test_alerts_support import ms, raise_incident, write_records
+from tests.test_alerts_support import ms, raise_incident, reconcile, write_records
+from workflow.details import OutageDetails
 
 
 def _compensation(tmp_path: Path, analyzer: str) -> dict[str, dict[str, object]]:
@@ -22,14 +23,14 @@ def _compensation(tmp_path: Path, analyzer: str) -> dict[str, dict[str, object]]
     svc = _service(load_config(cfg_path, env={}))
     try:
         start = ms("2024-12-02 08:00")
-        inc = raise_incident(svc.incidents, "outage", "S1", start, start, substation_id="S1",
-                             details={"duration_h": 0.0, "ongoing": True})
+        inc = raise_incident(svc.db, "outage", "S1", start, start, substation_id="S1",
+                             details=OutageDetails(duration_h=0.0, ongoing=True))
         svc.step(start + HOUR_MS, wait=True)
         inc.closed_ms = start + 30 * HOUR_MS
-        inc.details = {"duration_h": 30.0, "ongoing": False, "over_24h": True}
-        svc.incidents.reconcile([inc], inc.closed_ms, ["outage"])
+        inc.details = OutageDetails(duration_h=30.0, ongoing=False, over_24h=True)
+        reconcile(svc.db, inc, inc.closed_ms)
         svc.step(start + 31 * HOUR_MS, wait=True)
-        return {str(c["account_id"]): c for c in svc.store.compensation()}
+        return {str(c["account_id"]): c for c in svc.db.compensation.find()}
     finally:
         svc.close()
 

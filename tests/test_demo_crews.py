@@ -95,11 +95,11 @@ def test_limits_from_detection(tmp_path: Path) -> None:
            "limits": {"clock_from": "detection"}}
     clock = ManualClock(ms("2024-12-02 10:00"))
     svc = make_service(tmp_path, cfg, clock)
-    raise_incident(svc.incidents, "meter_fault", "M1", ms("2024-12-02 09:00"), clock.now_ms,
+    raise_incident(svc.db, "meter_fault", "M1", ms("2024-12-02 09:00"), clock.now_ms,
                    substation_id="S1", building_id="B1", cause="sensor_open")
     svc.step(clock.now_ms)
-    (o,) = svc.store.orders()
-    due = {d.deadline.step: d.deadline.due_ms for d in svc.store.deadlines(o.order_id)}
+    (o,) = svc.db.orders.find()
+    due = {d.deadline.step: d.deadline.due_ms for d in svc.db.deadlines.find(o.order_id)}
     assert due == {"contacted": ms("2024-12-02 10:30"), "on_site": ms("2024-12-02 12:00")}
     assert o.started_ms == ms("2024-12-02 09:00")  # the order still says when it began
     svc.close()
