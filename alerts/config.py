@@ -37,7 +37,7 @@ class LimitsConfig:
     # what a crew's limits run from: "start" (issue 5: the incident's start) or "detection"
     # (when the analyzer saw it; DOMAIN: an outage's clock starts at detection). Hourly meter
     # and room grids find a fault an hour or more after its start, past a 30 min limit.
-    clock_from: Literal["start", "detection"] = "start"
+    clock_from: Literal["start", "detection"] = "detection"
 
 
 @dataclass(slots=True)

@@ -73,8 +73,9 @@ class Ingest:
         order = Order(oid, inc.key, inc.kind, p.kind, crew.crew_id, "", "dispatched", sid,
                       inc.building_id, inc.account_id, p.address, p.what, inc.started_ms,
                       now_ms, now_ms, passed=["opened", "dispatched"])
-        # issue 5: deadlines come from the incident's start, not from when we saw it (unless
-        # [alerts.limits] clock_from = "detection"); the residents' notice always from the start
+        # seed (接到抢修电话30分钟到达现场): limits run from receipt, i.e. when the analyzer saw
+        # the fault ([alerts.limits] clock_from = "detection", the default), or from the
+        # incident's start ("start"); the residents' notice always runs from the start
         base_ms = inc.started_ms
         if self.cfg.limits.clock_from == "detection":
             base_ms = max(inc.started_ms, inc.detected_ms)

@@ -131,9 +131,6 @@ def _demo_crews(cfg: Config, records: Records, http_port: int) -> None:
     cfg.alerts.http.host = "127.0.0.1"
     cfg.alerts.http.port = http_port
     cfg.alerts.http.base_url = f"http://127.0.0.1:{http_port}"
-    # the demo analyses once a district hour: limits run from when a fault was seen, or a
-    # meter fault (found on the next hourly read) would be late before any crew heard of it
-    cfg.alerts.limits.clock_from = "detection"
     channel = {"kind": "mqtt", "host": cfg.mqtt.host, "port": cfg.mqtt.port}
     cfg.alerts.channel = [{"name": "crews-mqtt", **channel},
                           {"name": "supervisor-mqtt", **channel,
@@ -205,8 +202,7 @@ def _print_workflow(cfg: Config, data: Path, report: CrewReport, end_s: float) -
         store.close()
     config = data / "heatwatch.toml"
     print(f"\nrepair timeliness, orders decided by the end (heatwatch kpi --by crew "
-          f"--config {config});\nin the demo limits run from when the analyzer saw a fault "
-          "([alerts.limits] clock_from = \"detection\"):")
+          f"--config {config}):")
     kpi_command(cfg, "crew", "all", False, at=end_s)
     kpi_command(cfg, "all", "all", False, at=end_s)
 

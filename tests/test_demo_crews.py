@@ -89,10 +89,16 @@ def test_the_district_clock_stands_still_while_held() -> None:
     assert clock.now() == 7200.0  # runs on from where it stood
 
 
-def test_limits_from_detection(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("limits", "contacted", "on_site"), [
+    # seed (接到抢修电话30分钟到达现场): the default counts from receipt, when the fault was seen
+    ({}, "10:30", "12:00"),
+    ({"clock_from": "detection"}, "10:30", "12:00"),
+    ({"clock_from": "start"}, "09:30", "11:00"),
+])
+def test_limits_from_detection(tmp_path: Path, limits: dict[str, str], contacted: str,
+                               on_site: str) -> None:
     """clock_from = "detection": a fault seen an hour late still gives the crew its 30 min."""
-    cfg = {"crew": [{"id": "north", "substations": ["S1"]}],
-           "limits": {"clock_from": "detection"}}
+    cfg = {"crew": [{"id": "north", "substations": ["S1"]}], "limits": limits}
     clock = ManualClock(ms("2024-12-02 10:00"))
     svc = make_service(tmp_path, cfg, clock)
     raise_incident(svc.db, "meter_fault", "M1", ms("2024-12-02 09:00"), clock.now_ms,
@@ -100,7 +106,8 @@ def test_limits_from_detection(tmp_path: Path) -> None:
     svc.step(clock.now_ms)
     (o,) = svc.db.orders.find()
     due = {d.deadline.step: d.deadline.due_ms for d in svc.db.deadlines.find(o.order_id)}
-    assert due == {"contacted": ms("2024-12-02 10:30"), "on_site": ms("2024-12-02 12:00")}
+    assert due == {"contacted": ms(f"2024-12-02 {contacted}"),
+                   "on_site": ms(f"2024-12-02 {on_site}")}
     assert o.started_ms == ms("2024-12-02 09:00")  # the order still says when it began
     svc.close()
     with pytest.raises(AlertsConfigError, match='clock_from must be "start" or "detection"'):
