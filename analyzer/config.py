@@ -25,13 +25,14 @@ from analyzer.rules import (
     OutageRules,
     RoomRules,
     Season,
+    SignalRules,
     Tariff,
     UnderTemperatureRefund,
 )
 
 # TOML table -> the rule type its keys fill (besides the keys mapped below)
 _TABLES: dict[str, type] = {"rooms": RoomRules, "meters": MeterRules, "outages": OutageRules,
-                            "leaks": LeakRules, "tariff": Tariff}
+                            "leaks": LeakRules, "tariff": Tariff, "signals": SignalRules}
 _REFUND_KEYS = ("refund_bands_k", "refund_shares")  # [analyzer.rooms] -> refund.bands
 _COMPENSATION_KEYS = tuple(f.name for f in dataclasses.fields(Compensation))  # [analyzer.outages]
 
@@ -215,6 +216,12 @@ def check_rules(c: CityRules) -> None:
                          f"{comp.multiplier}")
     if not 0 <= comp.counts_from_h < math.inf:
         raise ValueError("[analyzer.outages] counts_from_h: must not be negative")
+    for name in ("substation_stale_min", "room_stale_h", "meter_stale_h", "merge_gap_min",
+                 "never_reported_grace_h"):
+        value = getattr(c.signals, name)
+        if not 0 <= value < math.inf:
+            raise ValueError(f"[analyzer.signals] {name}: must not be negative, got {value!r}")
+    _share(r.flat_building_share, "[analyzer.rooms] flat_building_share")
     _positive(lk.window_h, "[analyzer.leaks] window_h")
     _share(lk.makeup_share, "[analyzer.leaks] makeup_share")
     _finite(lk.sag_mpa, "[analyzer.leaks] sag_mpa")

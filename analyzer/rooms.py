@@ -19,7 +19,8 @@ from analyzer.rules import (
     Tariff,
     UnderTemperatureRefund,
 )
-from analyzer.runs import first_true, runs_at_least
+from analyzer.runs import ffill_index, first_true, runs_at_least
+from analyzer.signals import hold_state
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]
@@ -77,6 +78,29 @@ def stuck_slots(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules) -> BoolGrid
     return stuck
 
 
+def stuck_in_building(temp_c: FloatGrid, axis: TimeAxis, building: IntArray, n_buildings: int,
+                      rules: RoomRules = DEFAULT_ROOMS) -> BoolGrid:
+    """Slots inside a stretch of at least `stuck_h` where each reading repeats the previous one
+    (within the tolerance, across missing slots), while the room's building is not flat as a
+    whole: most of its other rooms holding their value too is an outage or a steady night."""
+    present = ~np.isnan(temp_c)
+    prev_idx = np.full(temp_c.shape, -1, dtype=np.int32)
+    prev_idx[:, 1:] = ffill_index(present)[:, :-1]
+    prev = np.take_along_axis(temp_c, np.maximum(prev_idx, 0), axis=1)
+    with np.errstate(invalid="ignore"):
+        same = present & (prev_idx >= 0) & (np.abs(temp_c - prev) <= rules.stuck_tolerance_c)
+    b = np.asarray(building, dtype=np.intp)
+    others = group_sum(present, b, n_buildings)[b] - present
+    others_same = group_sum(same, b, n_buildings)[b] - same
+    flat = (others > 0) & (others_same >= rules.flat_building_share * others - 1e-9)
+    held = hold_state(same & ~flat, present)
+    need = axis.slots_for(rules.stuck_h * 60)
+    # a run of k repeating readings spans k + 1 readings: the first one counts too
+    runs = runs_at_least(held, max(need - 1, 1))
+    runs[:, :-1] |= runs[:, 1:] & present[:, :-1]
+    return runs
+
+
 def assess_rooms(
     temp_c: FloatGrid,
     axis: TimeAxis,
@@ -85,11 +109,13 @@ def assess_rooms(
     outdoor_daily_c: FloatGrid,
     design_outdoor_c: FloatGrid,
     rules: RoomRules = DEFAULT_ROOMS,
+    stuck: BoolGrid | None = None,
 ) -> RoomDays:
     """Label every room day PASS / COLD / SENSOR_FAULT / EXCLUDED / NOT_COUNTED.
 
     `temp_c` is (rooms, slots); `counted` marks bedrooms and living rooms; `outdoor_daily_c`
-    is (substations, days) and `design_outdoor_c` (substations,).
+    is (substations, days) and `design_outdoor_c` (substations,); `stuck` the stuck slots
+    when the caller knows better than `stuck_slots` (the building around each room).
     """
     spd = axis.slots_per_day
     with np.errstate(invalid="ignore"):
@@ -103,10 +129,11 @@ def assess_rooms(
     n_days = mean.shape[1]
     slots_in_day = np.minimum(spd, axis.n_slots - np.arange(n_days) * spd)
     silent = count < np.ceil(rules.min_day_coverage * slots_in_day - 1e-9)
-    stuck = by_day(stuck_slots(valid, axis, rules), spd).any(axis=2)
+    stuck_day = by_day(stuck_slots(valid, axis, rules) if stuck is None else stuck,
+                       spd).any(axis=2)
     oor = by_day(out_of_range, spd).any(axis=2)
     fault = (
-        silent * SensorFault.SILENT + stuck * SensorFault.STUCK + oor * SensorFault.OUT_OF_RANGE
+        silent * SensorFault.SILENT + stuck_day * SensorFault.STUCK + oor * SensorFault.OUT_OF_RANGE
     ).astype(np.int8)
 
     sub = np.asarray(substation, dtype=np.intp)

@@ -3,14 +3,16 @@ meters and outdoor temperature hourly. The detectors take these grids; none read
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import HOUR_MS, TimeAxis, daily_mean, index_ids, to_grid
 from analyzer.index import DistrictIndex
+from analyzer.rules import SignalRules
+from analyzer.signals import carry_forward, stale_slots
 from district.readings import COMM_FAULT_MEASUREMENT
 from storage.base import Frame, Store
 
@@ -42,6 +44,45 @@ class Window:
     outdoor_daily_c: FloatGrid  # (substations, days)
     rooms: dict[str, FloatGrid] | None  # hourly mean, min and max
     meters: MeterWindow | None
+    sub_known: BoolGrid | None = None  # substation slots with a fresh reading (after `held`)
+    # each device's first reading ever (what the analyzer has seen, this window included)
+    first_seen_ms: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def data_start_ms(self) -> int | None:
+        """The district's first reading ever, as far as the analyzer knows."""
+        return min(self.first_seen_ms.values()) if self.first_seen_ms else None
+
+    def held(self, signals: SignalRules) -> Window:
+        """The substation grids with each reading carried forward while fresh."""
+        if self.substations is None:
+            return self
+        k = stale_slots(signals.substation_stale_min * 60_000, self.steps.step_ms)
+        subs = {f: carry_forward(g, k) for f, g in self.substations.items()}
+        known = ~np.isnan(subs["pump_on"]) | (~np.isnan(subs["supply_c"])
+                                              & ~np.isnan(subs["return_c"]))
+        return replace(self, substations=subs, sub_known=known)
+
+    def first_readings(self, index: DistrictIndex) -> dict[str, int]:
+        """Each device's first reading in this window (rooms, meters, substations)."""
+        out: dict[str, int] = {}
+        grids: list[tuple[list[str], FloatGrid | None, TimeAxis]] = [
+            (index.rooms, None if self.rooms is None else self.rooms["mean"], self.hours),
+            (index.meters, None if self.meters is None else self.meters.fields["energy_kwh"],
+             self.hours),
+            # substation grids are by substation: each row's device
+            (index.substation_device,
+             None if self.substations is None else self.substations["supply_c"], self.steps)]
+        for ids, grid, axis in grids:
+            if grid is None:
+                continue
+            present = ~np.isnan(grid)
+            rows = np.flatnonzero(present.any(axis=1))
+            first = np.argmax(present[rows], axis=1)
+            for r, s in zip(rows, first, strict=True):
+                if ids[int(r)]:
+                    out[ids[int(r)]] = int(axis.ts_ms(int(s)))
+        return out
 
 
 def frame_grid(frame: Frame, ids: Sequence[str], key: str, name: str, axis: TimeAxis,

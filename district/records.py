@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ DEVICE_COLUMNS = (
     "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
     "protocol", "host", "port", "unit", "profile",
 )
+# optional last column of devices.csv: the date (YYYY-MM-DD) from which the device is expected
+# to report; before it, and before its first reading, its silence is not a fault
+DEVICE_OPTIONAL_COLUMNS = ("commissioned",)
 DEVICE_KINDS = ("room", "meter", "substation", "weather")
 ROOM_TYPES = ("bedroom", "living", "other")
 TARIFFS = ("area", "metered")
@@ -68,6 +72,7 @@ class Device:
     port: int | None
     unit: int | None
     profile: str
+    commissioned: dt.date | None = None
 
     def tags(self) -> dict[str, str]:
         """The tags every reading of this device is stored with."""
@@ -275,7 +280,14 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
             problems.append(f"{where}: a modbus device needs a profile")
     elif row["host"] or row["port"] or row["unit"]:
         problems.append(f"{where}: host/port/unit apply only to modbus devices")
+    commissioned = None
+    if row.get("commissioned"):
+        try:
+            commissioned = dt.date.fromisoformat(row["commissioned"])
+        except ValueError:
+            problems.append(f"{where}: commissioned {row['commissioned']!r} is not a date "
+                            f"YYYY-MM-DD")
     if did is None or len(problems) > before:
         return None
     return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
-                  row["host"], port, unit, row["profile"])
+                  row["host"], port, unit, row["profile"], commissioned)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.detectors.base import BoolGrid, Context, FloatGrid
-from analyzer.grid import TimeAxis, by_day
-from analyzer.rooms import RoomState, assess_rooms, stuck_slots
+from analyzer.detectors.base import BoolGrid, Context, FloatGrid, expected_slots, since
+from analyzer.grid import HOUR_MS, TimeAxis, by_day
+from analyzer.rooms import RoomState, assess_rooms, stuck_in_building
 from analyzer.runs import runs_at_least
+from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
 
 
@@ -21,15 +22,20 @@ class RoomJudgement:
 
     axis: TimeAxis
     valid: FloatGrid  # hourly temperature, NaN where missing or out of range
+    held: FloatGrid  # the same, each reading carried forward while fresh
     silent: BoolGrid
     stuck: BoolGrid
     out_of_range: BoolGrid
     state: npt.NDArray[np.int8]  # (rooms, days) RoomState
-    affected: BoolGrid  # (substations, hours) system not normal
+    affected: BoolGrid  # (rooms, hours): the room's system is not normal
+    expected: npt.NDArray[np.intp]  # first slot each room is expected to report in
 
 
 def judge_rooms(ctx: Context, w: Window, affected: BoolGrid) -> RoomJudgement | None:
-    """The window's room judgement, or None when no room reported in it."""
+    """The window's room judgement, or None when no room reported in it.
+
+    `affected` is (rooms, hours): an outage of the room's substation or building.
+    """
     if w.rooms is None:
         return None
     ix, rr, axis = ctx.index, ctx.rules.rooms, w.hours
@@ -39,24 +45,25 @@ def judge_rooms(ctx: Context, w: Window, affected: BoolGrid) -> RoomJudgement | 
     oor = below | above
     # an hour holding an out-of-range sample carries that sample, so the kernel sees it
     temp = np.where(below, lo, np.where(above, hi, mean))
-    present = ~np.isnan(temp)
-    any_data = present.any(axis=0)
-    first = int(np.argmax(any_data)) if any_data.any() else axis.n_slots
-    missing = ~present
-    missing[:, :first] = False  # before the first reading anywhere, nothing is known
+    expected = expected_slots(ctx, w, ix.rooms, axis)
+    # silence counts from the room's first reading ever (or its commissioning), never before
+    missing = np.isnan(temp) & since(expected, axis.n_slots)
     silent = runs_at_least(missing, axis.slots_for(rr.silent_h * 60))
     valid = np.where(oor, np.nan, temp)
-    stuck = stuck_slots(valid, axis, rr)
+    stuck = stuck_in_building(valid, axis, ix.room_building, len(ix.buildings), rr)
 
     days = assess_rooms(temp, axis, ix.room_counted, ix.room_sub, w.outdoor_daily_c,
-                        ix.design_outdoor_c, rr)
+                        ix.design_outdoor_c, rr, stuck)
     state = days.state.copy()
     spd = axis.slots_per_day
     fault_day = by_day(silent | stuck | oor, spd).any(axis=2)
     state[fault_day & ix.room_counted[:, None]] = RoomState.SENSOR_FAULT
-    not_normal = np.asarray(by_day(affected, spd).any(axis=2), dtype=bool)[ix.room_sub]
+    not_normal = np.asarray(by_day(affected, spd).any(axis=2), dtype=bool)
     judged = (state == RoomState.PASS) | (state == RoomState.COLD)
     state[judged & not_normal] = RoomState.EXCLUDED
-    # days before any data are not days the rooms were measured
-    state[:, :first // spd] = RoomState.EXCLUDED
-    return RoomJudgement(axis, valid, silent, stuck, oor, state, affected)
+    # days before a room's first reading are not days it was measured
+    first_day = np.minimum(expected // spd, state.shape[1])
+    state[np.arange(state.shape[1])[None, :] < first_day[:, None]] = RoomState.EXCLUDED
+    held = carry_forward(valid, stale_slots(ctx.rules.signals.room_stale_h * HOUR_MS,
+                                            axis.step_ms))
+    return RoomJudgement(axis, valid, held, silent, stuck, oor, state, affected, expected)
