@@ -58,8 +58,9 @@ class Leaks:
         ]
 
 
-def trailing_sum(grid: FloatGrid, window: int) -> FloatGrid:
-    """Sum over the trailing `window` slots; NaN unless every slot in it has a value."""
+def trailing_sum(grid: FloatGrid, window: int, min_count: int | None = None) -> FloatGrid:
+    """Sum over the trailing `window` slots; NaN unless `min_count` of them (default: all)
+    have a value."""
     n, t = grid.shape
     valid = ~np.isnan(grid)
     cs = np.zeros((n, t + 1), dtype=np.float64)
@@ -68,18 +69,27 @@ def trailing_sum(grid: FloatGrid, window: int) -> FloatGrid:
     np.cumsum(valid, axis=1, out=cc[:, 1:])
     hi = np.arange(1, t + 1)
     lo = np.maximum(hi - window, 0)
-    full = (cc[:, hi] - cc[:, lo] == window) & (hi >= window)
+    need = window if min_count is None else min_count
+    full = (cc[:, hi] - cc[:, lo] >= need) & (hi >= window)
     out: FloatGrid = np.where(full, cs[:, hi] - cs[:, lo], np.nan)
     return out
 
 
 def makeup_share(
-    flow_m3h: FloatGrid, makeup_m3h: FloatGrid, axis: TimeAxis, rules: LeakRules = DEFAULT_LEAKS
+    flow_m3h: FloatGrid, makeup_m3h: FloatGrid, axis: TimeAxis, rules: LeakRules = DEFAULT_LEAKS,
+    min_coverage: float = 1.0,
 ) -> FloatGrid:
-    """Make-up water as a share of circulating flow over the trailing window (NaN until full)."""
+    """Make-up water as a share of circulating flow over the trailing window (NaN until the
+    window holds `min_coverage` of its slots, over the slots holding both)."""
     w = axis.slots_for(rules.window_h * 60)
-    m = trailing_sum(makeup_m3h, w)
-    f = trailing_sum(flow_m3h, w)
+    need = None
+    if min_coverage < 1.0:
+        need = max(int(np.ceil(min_coverage * w - 1e-9)), 1)
+        both = ~np.isnan(flow_m3h) & ~np.isnan(makeup_m3h)
+        flow_m3h, makeup_m3h = (np.where(both, flow_m3h, np.nan),
+                                np.where(both, makeup_m3h, np.nan))
+    m = trailing_sum(makeup_m3h, w, need)
+    f = trailing_sum(flow_m3h, w, need)
     with np.errstate(invalid="ignore", divide="ignore"):
         out: FloatGrid = np.where(f > 0, m / f, np.nan)
     # summation order must not decide the 2 % threshold
@@ -113,7 +123,8 @@ def held_leaks(
     with np.errstate(invalid="ignore", divide="ignore"):
         # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
         share = np.round(np.where(flow_m3h > 0, makeup_m3h / flow_m3h, np.nan), 9)
-        confirm = makeup_share(flow_m3h, makeup_m3h, axis, rules) > rules.makeup_share
+        # a lost report leaves a slot unknown: half the hour's slots are enough to judge it
+        confirm = makeup_share(flow_m3h, makeup_m3h, axis, rules, 0.5) > rules.makeup_share
         over = share > rules.makeup_share
         # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
         sag = (holding_reference(hold_mpa)[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9

@@ -81,3 +81,27 @@ def confirmed_runs(candidate: BoolGrid, confirmed: BoolGrid) -> BoolGrid:
     hit[0] = False
     out: BoolGrid = candidate & hit[label]
     return out
+
+
+def bridge_unknown(mask: BoolGrid, unknown: BoolGrid) -> BoolGrid:
+    """Unknown slots lying between two True slots, with nothing but unknown slots between them,
+    become True: a stretch without readings neither ends a condition nor starts a new one."""
+    rows = rows_with_any(mask)
+    if rows.size == 0:
+        return mask
+    m, u = mask[rows], unknown[rows]
+    either = m | u
+    label = np.cumsum(run_starts(either).ravel()).reshape(either.shape)
+    t = m.shape[1]
+    pos = np.arange(t, dtype=np.int32)[None, :]
+    before = np.where(m, pos, -1)
+    np.maximum.accumulate(before, axis=1, out=before)
+    after = np.where(m[:, ::-1], pos, -1)
+    np.maximum.accumulate(after, axis=1, out=after)
+    after = np.where(after[:, ::-1] >= 0, t - 1 - after[:, ::-1], -1)
+    r = np.arange(rows.size)[:, None]
+    same_before = (before >= 0) & (label[r, np.maximum(before, 0)] == label)
+    same_after = (after >= 0) & (label[r, np.maximum(after, 0)] == label)
+    out = mask.copy()
+    out[rows] = m | (u & same_before & same_after)
+    return out

@@ -27,7 +27,6 @@ from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last, group_sum
 from analyzer.meters import MeterGrid, detect_meter_faults
 from analyzer.rules import CAUSE_TEXT, Cause
 from analyzer.runs import runs_at_least
-from analyzer.signals import stale_slots
 from analyzer.window import MeterWindow, Window
 from district.readings import Reading
 
@@ -74,7 +73,6 @@ def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid) 
     mg = MeterGrid(g["energy_kwh"], g["volume_m3"], g["flow_m3h"], g["supply_c"],
                    g["return_c"], np.nan_to_num(g["status"]).astype(np.int64), mw.comm)
     present = ~np.isnan(g["energy_kwh"])
-    stale = stale_slots(ctx.rules.signals.meter_stale_h * HOUR_MS, axis.step_ms)
     faults = detect_meter_faults(mg, axis, mr)
     n, t = mg.shape
     sp = MeterSpans(np.zeros((n, t), dtype=np.int8), np.full((n, t), -1, dtype=np.int16))
@@ -87,21 +85,15 @@ def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid) 
             # DOMAIN: a substation outage is not a meter fault; the loop restarting
             # upsets ΔV·Δθ·k for an hour or two on every meter it feeds
             continue
-        # a fault holds across hours without a reading while its last one is fresh: it ends
-        # on a reading that no longer shows it
-        while e < t and not present[m, e] and e - s < t and _age(present[m], e) <= stale:
+        # a fault holds across hours without a reading: it ends on a reading that no longer
+        # shows it (an unknown hour is neither faulty nor repaired)
+        while e < t and not present[m, e]:
             e += 1
         sp.faults.setdefault((m, h), []).append((s, e, c))
         sp.state[m, s:e] = derived.STATE_HUMAN if h else np.maximum(sp.state[m, s:e],
                                                                     derived.STATE_FAULT)
         sp.cause[m, s:e] = np.where(sp.cause[m, s:e] < 0, c, sp.cause[m, s:e])
     return sp
-
-
-def _age(present: npt.NDArray[np.bool_], slot: int) -> int:
-    """Slots since the latest reading before `slot`."""
-    before = np.flatnonzero(present[:slot])
-    return slot - int(before[-1]) if before.size else slot + 1
 
 
 def _fault_incidents(ctx: Context, found: Found, sp: MeterSpans,

@@ -23,10 +23,15 @@ class RoomJudgement:
     axis: TimeAxis
     valid: FloatGrid  # hourly temperature, NaN where missing or out of range
     held: FloatGrid  # the same, each reading carried forward while fresh
+    low: FloatGrid  # each hour's lowest and highest valid reading (NaN where none)
+    high: FloatGrid
     silent: BoolGrid
     stuck: BoolGrid
     out_of_range: BoolGrid
     state: npt.NDArray[np.int8]  # (rooms, days) RoomState
+    watched: BoolGrid  # (rooms, days) the fast cold signal applies: counted, not a design-cold
+    # day nor one the system was out, no stuck or out-of-range sensor (a silent stretch is
+    # unknown, not a reason)
     affected: BoolGrid  # (rooms, hours): the room's system is not normal
     expected: npt.NDArray[np.intp]  # first slot each room is expected to report in
 
@@ -46,9 +51,11 @@ def judge_rooms(ctx: Context, w: Window, affected: BoolGrid) -> RoomJudgement | 
     # an hour holding an out-of-range sample carries that sample, so the kernel sees it
     temp = np.where(below, lo, np.where(above, hi, mean))
     expected = expected_slots(ctx, w, ix.rooms, axis)
-    # silence counts from the room's first reading ever (or its commissioning), never before
+    # silence counts from the room's first reading ever (or its commissioning), never before;
+    # a room is silent once its last reading is stale and silent_h more have passed
     missing = np.isnan(temp) & since(expected, axis.n_slots)
-    silent = runs_at_least(missing, axis.slots_for(rr.silent_h * 60))
+    quiet_h = ctx.rules.signals.room_stale_h + rr.silent_h
+    silent = runs_at_least(missing, axis.slots_for(quiet_h * 60))
     valid = np.where(oor, np.nan, temp)
     stuck = stuck_in_building(valid, axis, ix.room_building, len(ix.buildings), rr)
 
@@ -64,6 +71,16 @@ def judge_rooms(ctx: Context, w: Window, affected: BoolGrid) -> RoomJudgement | 
     # days before a room's first reading are not days it was measured
     first_day = np.minimum(expected // spd, state.shape[1])
     state[np.arange(state.shape[1])[None, :] < first_day[:, None]] = RoomState.EXCLUDED
-    held = carry_forward(valid, stale_slots(ctx.rules.signals.room_stale_h * HOUR_MS,
-                                            axis.step_ms))
-    return RoomJudgement(axis, valid, held, silent, stuck, oor, state, affected, expected)
+    stale = stale_slots(ctx.rules.signals.room_stale_h * HOUR_MS, axis.step_ms)
+    held = carry_forward(valid, stale)
+    low, high = np.where(oor, np.nan, lo), np.where(oor, np.nan, hi)
+    n_days = state.shape[1]
+    with np.errstate(invalid="ignore"):
+        # DOMAIN: a day colder than design is recorded but excluded
+        design_day = (w.outdoor_daily_c[:, :n_days] < ix.design_outdoor_c[:, None])[ix.room_sub]
+    # a day its system was out is the outage's: its cold rooms are listed there
+    watched = (ix.room_counted[:, None] & ~design_day & ~not_normal
+               & ~by_day(stuck | oor, spd).any(axis=2)
+               & (np.arange(n_days)[None, :] >= first_day[:, None]))
+    return RoomJudgement(axis, valid, held, low, high, silent, stuck, oor, state, watched, affected,
+                         expected)

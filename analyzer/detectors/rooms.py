@@ -7,8 +7,8 @@ import numpy as np
 
 from analyzer.detectors.base import Context, Found, incident, rounded, runs_of
 from analyzer.detectors.room_days import RoomJudgement
-from analyzer.rooms import RoomState, trailing_mean
-from analyzer.signals import confirmed_runs, hold_state
+from analyzer.rooms import trailing_mean
+from analyzer.signals import bridge_unknown, confirmed_runs, hold_state
 
 
 def detect_cold_rooms(ctx: Context, j: RoomJudgement | None) -> Found:
@@ -20,12 +20,16 @@ def detect_cold_rooms(ctx: Context, j: RoomJudgement | None) -> Found:
     ix, rr, axis = ctx.index, ctx.rules.rooms, j.axis
     found.examined("room_cold", set(ix.rooms))
     tm = trailing_mean(j.valid, axis, rr)
-    eligible_day = (j.state == RoomState.PASS) | (j.state == RoomState.COLD)
-    eligible = np.repeat(eligible_day, axis.slots_per_day, axis=1)[:, :axis.n_slots]
+    eligible = np.repeat(j.watched, axis.slots_per_day, axis=1)[:, :axis.n_slots]
     eligible &= ~j.affected
+    known = ~np.isnan(j.low)
     with np.errstate(invalid="ignore"):
         confirm = tm < rr.min_c
-        below = hold_state(j.held < rr.min_c, ~np.isnan(j.held))
+        # the hour of the first reading below the minimum starts the spell, the hour of the
+        # first one back above ends it; an hour without readings goes on as the last hour
+        # that was wholly cold, and a stretch of them neither ends nor starts a spell
+        below = np.where(known, j.low < rr.min_c, hold_state(j.high < rr.min_c, known))
+    below = bridge_unknown(below, ~known)
     cold = confirmed_runs(below & eligible, confirm & eligible)
     for r, s, e in runs_of(cold):
         rid = ix.rooms[r]
