@@ -32,6 +32,7 @@ from analyzer.index import DistrictIndex
 from analyzer.window import MeterWindow, Window
 from district.records import Records, load_records
 from tests.records_fixture import write_records
+from workflow.incidents import Incident
 
 T0 = 1_733_011_200_000  # 2024-12-01T00:00Z, a midnight of the UTC clock the test runs on
 HOURS = 48
@@ -105,7 +106,7 @@ def edges(ts: np.ndarray, start: int, end: int) -> tuple[int, int]:
     return int(inside.min()), int(after.min()) if after.size else AT_MS
 
 
-def check(found: list, kind: str, start: int, end: int, first_in: int, first_after: int,
+def check(found: list[Incident], kind: str, start: int, end: int, first_in: int, first_after: int,
           slot_ms: int, end_slots: int = 1) -> None:
     got = [i for i in found if i.kind == kind]
     assert len(got) == 1, [(i.kind, i.started_ms, i.closed_ms) for i in got]
@@ -198,8 +199,8 @@ def test_a_meter_fault_is_one_incident_with_hourly_reads_lost(
               "flow_m3h": np.full(ts.size, 0.5), "supply_c": np.where(bad, 185.0, 55.0),
               "return_c": np.full(ts.size, 45.0), "status": np.zeros(ts.size)}
     row = np.zeros(ts.size, dtype=np.intp)
-    fields = {f: to_grid(row, ts, v, 1, HOUR_AXIS, "last", np.float64)
-              for f, v in values.items()}
+    fields = {f: np.asarray(to_grid(row, ts, v, 1, HOUR_AXIS, "last", np.float64),
+                            dtype=np.float64) for f, v in values.items()}
     mw = MeterWindow(fields, np.zeros((1, HOURS), dtype=bool))
     found = detect_meter_incidents(CTX, window(meters=mw), np.zeros((1, HOURS), dtype=bool))
     check(found.incidents, "meter_fault", start, end, *edges(ts, start, end), HOUR_MS)
