@@ -48,6 +48,9 @@ class AnalyzerConfig:
     def __post_init__(self) -> None:
         if self.max_catchup_h < self.lookback_h:
             raise ValueError("[analyzer] max_catchup_h: must be at least lookback_h")
+        if self.lookback_h < self.city.rooms.stuck_h:
+            # a stuck stretch must fit in one window to be seen
+            raise ValueError("[analyzer] lookback_h: must be at least rooms.stuck_h")
         check_rules(self.city)
 
     def rules(self) -> CityRules:

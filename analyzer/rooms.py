@@ -19,7 +19,7 @@ from analyzer.rules import (
     Tariff,
     UnderTemperatureRefund,
 )
-from analyzer.runs import ffill_index, first_true, runs_at_least
+from analyzer.runs import ffill_index, first_true, intervals, runs_at_least
 from analyzer.signals import hold_state
 
 FloatGrid = npt.NDArray[np.floating]
@@ -81,23 +81,31 @@ def stuck_slots(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules) -> BoolGrid
 def stuck_in_building(temp_c: FloatGrid, axis: TimeAxis, building: IntArray, n_buildings: int,
                       rules: RoomRules = DEFAULT_ROOMS) -> BoolGrid:
     """Slots inside a stretch of at least `stuck_h` where each reading repeats the previous one
-    (within the tolerance, across missing slots), while the room's building is not flat as a
-    whole: most of its other rooms holding their value too is an outage or a steady night."""
+    (within the tolerance, across missing slots), unless the room's building is flat as a
+    whole over that stretch: most of its other rooms within `flat_building_range_c` too is an
+    outage or a steady building, not a broken sensor."""
     present = ~np.isnan(temp_c)
     prev_idx = np.full(temp_c.shape, -1, dtype=np.int32)
     prev_idx[:, 1:] = ffill_index(present)[:, :-1]
     prev = np.take_along_axis(temp_c, np.maximum(prev_idx, 0), axis=1)
     with np.errstate(invalid="ignore"):
         same = present & (prev_idx >= 0) & (np.abs(temp_c - prev) <= rules.stuck_tolerance_c)
-    b = np.asarray(building, dtype=np.intp)
-    others = group_sum(present, b, n_buildings)[b] - present
-    others_same = group_sum(same, b, n_buildings)[b] - same
-    flat = (others > 0) & (others_same >= rules.flat_building_share * others - 1e-9)
-    held = hold_state(same & ~flat, present)
     need = axis.slots_for(rules.stuck_h * 60)
     # a run of k repeating readings spans k + 1 readings: the first one counts too
-    runs = runs_at_least(held, max(need - 1, 1))
+    runs = runs_at_least(hold_state(same, present), max(need - 1, 1))
     runs[:, :-1] |= runs[:, 1:] & present[:, :-1]
+    b = np.asarray(building, dtype=np.intp)
+    iv = intervals(runs)
+    for r, s, e in zip(iv.row, iv.start, iv.end, strict=True):
+        others = np.flatnonzero((b == b[r]) & (np.arange(b.size) != r))
+        seg = temp_c[others, s:e]
+        seen = ~np.isnan(seg).all(axis=1)
+        if not seen.any():
+            continue
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(seg[seen], axis=1) - np.nanmin(seg[seen], axis=1)
+        if (spread <= rules.flat_building_range_c + 1e-9).mean() >= rules.flat_building_share:
+            runs[r, s:e] = False
     return runs
 
 

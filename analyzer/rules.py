@@ -54,9 +54,11 @@ class RoomRules:
     stuck_h: float = 24.0
     # DOMAIN: 0.1 °C resolution, so values closer than half of it are "unchanged"
     stuck_tolerance_c: float = 0.05
-    # a room holding its value while at least this share of its building's other rooms hold
-    # theirs is not stuck: the building is flat (an outage, a steady night), not the sensor
+    # a room holding its value is not stuck while at least this share of its building's other
+    # rooms stayed within flat_building_range_c over the same stretch: the building is flat
+    # (an outage, a steady building), not the sensor
     flat_building_share: float = 0.5
+    flat_building_range_c: float = 0.2
     # DOMAIN: sensors sample every 10–60 min, so this many hours without one is silence
     silent_h: float = 3.0
 

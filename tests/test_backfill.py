@@ -71,9 +71,8 @@ def test_backfill_from_to_equals_72_hourly_cycles(readings_db: tuple[Path, int, 
     data.mkdir()
     shutil.copy(db, data / "readings.sqlite")
     toml = tmp_path / "heatwatch.toml"
-    toml.write_text(
-        f'[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n'
-        '[analyzer.rooms]\nstuck_h = 8.0\nstuck_tolerance_c = 0.0\n', encoding="utf-8")
+    toml.write_text(f'[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n',
+                    encoding="utf-8")
 
     def iso(ms: int) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, TZ).isoformat()
