@@ -23,6 +23,7 @@ class DistrictIndex:
     buildings: list[str]
     building_sub: npt.NDArray[np.intp]
     substation_device: list[str]  # each substation's own device ("" if none)
+    weather_stations: list[str]
     rooms: list[str]
     room_sub: npt.NDArray[np.intp]
     room_building: npt.NDArray[np.intp]
@@ -62,6 +63,7 @@ class DistrictIndex:
             building_sub=np.array([sub_i[rec.buildings[b].substation_id] for b in bld],
                                   dtype=np.intp),
             substation_device=[own.get(s, "") for s in subs],
+            weather_stations=sorted(d.device_id for d in rec.devices_of("weather")),
             rooms=rooms,
             room_building=np.array([bld_i[dev[r].building_id] for r in rooms], dtype=np.intp),
             room_sub=np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp),

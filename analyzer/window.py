@@ -3,6 +3,7 @@ meters and outdoor temperature hourly. The detectors take these grids; none read
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -45,6 +46,7 @@ class Window:
     rooms: dict[str, FloatGrid] | None  # hourly mean, min and max
     meters: MeterWindow | None
     sub_known: BoolGrid | None = None  # substation slots with a fresh reading (after `held`)
+    weather: FloatGrid | None = None  # each weather station's hourly outdoor temperature
     # each device's first reading ever (what the analyzer has seen, this window included)
     first_seen_ms: Mapping[str, int] = field(default_factory=dict)
 
@@ -72,7 +74,8 @@ class Window:
              self.hours),
             # substation grids are by substation: each row's device
             (index.substation_device,
-             None if self.substations is None else self.substations["supply_c"], self.steps)]
+             None if self.substations is None else self.substations["supply_c"], self.steps),
+            (index.weather_stations, self.weather, self.hours)]
         for ids, grid, axis in grids:
             if grid is None:
                 continue
@@ -111,8 +114,9 @@ class WindowReader:
         hours = TimeAxis(t0_ms, HOUR_MS, max(int((at_ms - t0_ms) // HOUR_MS), 0))
         steps = TimeAxis(t0_ms, step_ms, max(int((at_ms - t0_ms) // step_ms), 0))
         subs = self.substations(steps)
-        return Window(at_ms, hours, steps, subs, self.outdoor(hours, subs, steps),
-                      self.rooms(hours), self.meters(hours))
+        outdoor, weather = self.outdoor(hours, subs, steps)
+        return Window(at_ms, hours, steps, subs, outdoor, self.rooms(hours), self.meters(hours),
+                      weather=weather)
 
     def substations(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
         end = _end(axis)
@@ -129,22 +133,26 @@ class WindowReader:
         return out
 
     def outdoor(self, axis: TimeAxis, subs: dict[str, FloatGrid] | None,
-                sub_axis: TimeAxis) -> FloatGrid:
-        """Outdoor daily mean per substation: its own sensor, else the weather stations' mean."""
+                sub_axis: TimeAxis) -> tuple[FloatGrid, FloatGrid | None]:
+        """Outdoor daily mean per substation: its own sensor, else the weather stations' mean;
+        and the stations' hourly grid."""
         fr = self.store.read_aggregate("weather", axis.t0_ms, _end(axis), 3600, ["outdoor_c"],
-                                       "mean", tags=())
+                                       "mean", tags=("device_id",))
         n_sub = len(self.index.substations)
         city = np.full((1, axis.n_slots), np.nan)
+        stations = None
         if len(fr):
-            city = to_grid(np.zeros(len(fr), dtype=np.intp), fr.ts_ms, fr.fields["outdoor_c"],
-                           1, axis, "mean", np.float64)
+            stations = frame_grid(fr, self.index.weather_stations, "device_id", "outdoor_c", axis)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an hour no station reported
+                city = np.nanmean(stations, axis=0, keepdims=True)
         city_daily, _ = daily_mean(city, axis.slots_per_day)
         out = np.broadcast_to(city_daily, (n_sub, city_daily.shape[1])).copy()
         if subs is not None:
             own_daily, count = daily_mean(subs["outdoor_c"], sub_axis.slots_per_day)
             k = min(out.shape[1], own_daily.shape[1])
             out[:, :k] = np.where(count[:, :k] > 0, own_daily[:, :k], out[:, :k])
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(out, dtype=np.float64), stations
 
     def rooms(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
         # hourly mean, min and max in one pass over the rooms, in the store
