@@ -84,20 +84,35 @@ def stuck_in_building(temp_c: FloatGrid, axis: TimeAxis, building: IntArray, n_b
     (within the tolerance, across missing slots), unless the room's building is flat as a
     whole over that stretch: most of its other rooms within `flat_building_range_c` too is an
     outage or a steady building, not a broken sensor."""
-    present = ~np.isnan(temp_c)
-    prev_idx = np.full(temp_c.shape, -1, dtype=np.int32)
-    prev_idx[:, 1:] = ffill_index(present)[:, :-1]
-    prev = np.take_along_axis(temp_c, np.maximum(prev_idx, 0), axis=1)
-    with np.errstate(invalid="ignore"):
-        same = present & (prev_idx >= 0) & (np.abs(temp_c - prev) <= rules.stuck_tolerance_c)
     need = axis.slots_for(rules.stuck_h * 60)
+    runs = np.zeros(temp_c.shape, dtype=bool)
+    present_all = ~np.isnan(temp_c)
+    with np.errstate(invalid="ignore"):
+        flat = np.zeros(temp_c.shape, dtype=bool)
+        flat[:, 1:] = ~(np.abs(np.diff(temp_c, axis=1)) > rules.stuck_tolerance_c)
+    # a stuck stretch holds need - 1 slots that repeat or miss: only such rows are worked out
+    rows = np.flatnonzero(np.count_nonzero(flat, axis=1) >= need - 1)
+    if rows.size == 0:
+        return runs
+    sub, present = temp_c[rows], present_all[rows]
+    prev_idx = np.full(sub.shape, -1, dtype=np.int32)
+    prev_idx[:, 1:] = ffill_index(present)[:, :-1]
+    prev = np.take_along_axis(sub, np.maximum(prev_idx, 0), axis=1)
+    with np.errstate(invalid="ignore"):
+        same = present & (prev_idx >= 0) & (np.abs(sub - prev) <= rules.stuck_tolerance_c)
     # a run of k repeating readings spans k + 1 readings: the first one counts too
-    runs = runs_at_least(hold_state(same, present), max(need - 1, 1))
-    runs[:, :-1] |= runs[:, 1:] & present[:, :-1]
+    held = runs_at_least(hold_state(same, present), max(need - 1, 1))
+    held[:, :-1] |= held[:, 1:] & present[:, :-1]
+    runs[rows] = held
     b = np.asarray(building, dtype=np.intp)
     iv = intervals(runs)
+    if len(iv) == 0:
+        return runs
+    order = np.argsort(b, kind="stable")
+    bounds = np.searchsorted(b[order], np.arange(n_buildings + 1))
     for r, s, e in zip(iv.row, iv.start, iv.end, strict=True):
-        others = np.flatnonzero((b == b[r]) & (np.arange(b.size) != r))
+        members = order[bounds[b[r]]:bounds[b[r] + 1]]
+        others = members[members != r]
         seg = temp_c[others, s:e]
         seen = ~np.isnan(seg).all(axis=1)
         if not seen.any():

@@ -32,12 +32,13 @@ def carry_forward(grid: npt.NDArray[F], max_slots: int) -> npt.NDArray[F]:
     if max_slots <= 0 or rows.size == 0:
         return grid
     out = grid.copy()
-    sub = grid[rows]
-    idx = ffill_index(~missing[rows])
-    age = np.arange(grid.shape[1], dtype=np.int32)[None, :] - idx
-    held = np.take_along_axis(sub, np.maximum(idx, 0), axis=1)
-    keep = (idx >= 0) & (age <= max_slots)
-    out[rows] = np.where(np.isnan(sub) & keep, held, sub)
+    src = grid[rows]
+    sub = src.copy()
+    # nearest first: a shift of j fills only what shifts below j left empty
+    for j in range(1, min(max_slots, grid.shape[1] - 1) + 1):
+        empty = np.isnan(sub[:, j:])
+        np.copyto(sub[:, j:], src[:, :-j], where=empty)
+    out[rows] = sub
     return out
 
 
