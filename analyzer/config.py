@@ -219,12 +219,7 @@ def check_rules(c: CityRules) -> None:
                          f"{comp.multiplier}")
     if not 0 <= comp.counts_from_h < math.inf:
         raise ValueError("[analyzer.outages] counts_from_h: must not be negative")
-    for name in ("substation_stale_min", "room_stale_h", "meter_stale_h", "merge_gap_min",
-                 "never_reported_grace_h"):
-        value = getattr(c.signals, name)
-        if not 0 <= value < math.inf:
-            raise ValueError(f"[analyzer.signals] {name}: must not be negative, got {value!r}")
-    _share(r.flat_building_share, "[analyzer.rooms] flat_building_share")
+    _check_signals(c)
     _positive(lk.window_h, "[analyzer.leaks] window_h")
     _share(lk.makeup_share, "[analyzer.leaks] makeup_share")
     _finite(lk.sag_mpa, "[analyzer.leaks] sag_mpa")
@@ -232,6 +227,17 @@ def check_rules(c: CityRules) -> None:
         price = getattr(c.tariff, name)
         if not (price.is_finite() and price >= 0):
             raise ValueError(f"[analyzer.tariff] {name}: must be a price, not {price}")
+
+
+def _check_signals(c: CityRules) -> None:
+    """The keys of issue 9: staleness, merge gap, grace period, a flat building."""
+    for name in ("substation_stale_min", "room_stale_h", "meter_stale_h", "merge_gap_min",
+                 "never_reported_grace_h"):
+        value = getattr(c.signals, name)
+        if not 0 <= value < math.inf:
+            raise ValueError(f"[analyzer.signals] {name}: must not be negative, got {value!r}")
+    _share(c.rooms.flat_building_share, "[analyzer.rooms] flat_building_share")
+    _finite(c.rooms.flat_building_range_c, "[analyzer.rooms] flat_building_range_c")
 
 
 class AnalyzerConfigError(ValueError):

@@ -33,6 +33,13 @@ from analyzer.window import Window, WindowReader
 from district.readings import Reading
 from district.records import Records
 from storage.base import Store
+from workflow.details import (
+    BuildingOutageDetails,
+    MeterCommDetails,
+    MeterFaultDetails,
+    OutageDetails,
+    SensorFaultDetails,
+)
 from workflow.incidents import INCIDENT_KINDS, Incident, IncidentEvent, IncidentStore
 
 # -- the watermark: the last instant a cycle evaluated, kept next to the incidents -------------
@@ -199,7 +206,7 @@ class Runner:
         out = []
         for inc in ev.incidents:
             before = prior.get((inc.kind, inc.subject, inc.cause))
-            if inc.details.pop("open_at_window_start", False) and before is not None:
+            if inc.open_at_window_start and before is not None:
                 inc.key, inc.started_ms = before.key, before.started_ms
                 self._redo_duration(inc, ev.at_ms)
             out.append(inc)
@@ -209,16 +216,16 @@ class Runner:
         """Durations count from the incident's own start, not the window's."""
         d = inc.details
         hours = ((inc.closed_ms if inc.closed_ms is not None else at_ms) - inc.started_ms) / HOUR_MS
-        if "hours" in d:
-            d["hours"] = hours
-        if "duration_h" in d:
+        if isinstance(d, SensorFaultDetails | MeterFaultDetails | MeterCommDetails):
+            d.hours = hours
+        if isinstance(d, OutageDetails | BuildingOutageDetails):
             o = self.rules.outages
-            d["duration_h"] = round(hours, 2)
-            d["escalations_h"] = [m for m in o.escalation_h if hours >= m - 1e-9]
-            d["over_24h"] = hours >= o.over_h - 1e-9
-            if "compensation_days" in d:
-                d["compensation_days"] = int(outage_days(np.array([hours]),
-                                                         self.rules.compensation)[0])
+            d.duration_h = round(hours, 2)
+            d.escalations_h = [m for m in o.escalation_h if hours >= m - 1e-9]
+            d.over_24h = hours >= o.over_h - 1e-9
+        if isinstance(d, OutageDetails):
+            d.compensation_days = int(outage_days(np.array([hours]),
+                                                  self.rules.compensation)[0])
 
     # -- the evaluation (reads only) ----------------------------------------------------------
     def window_start_ms(self, at_ms: int) -> int:

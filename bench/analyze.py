@@ -377,6 +377,48 @@ def iv_set(mask: np.ndarray, offset: int = 0) -> set[tuple[int, int, int]]:
     return set(zip((iv.row + offset).tolist(), iv.start.tolist(), iv.end.tolist(), strict=True))
 
 
+# ---------------------------------------------------------------- the held steps
+
+def room_signals(rooms: dict[str, np.ndarray], city: City, rr: RoomRules,
+                 sig: SignalRules) -> Any:
+    """What the room detectors add: stuck judged against the building, values held while
+    fresh, cold spells bridged over unknown hours and dated by their first reading."""
+    temp = rooms["temp_c"]
+    stuck = stuck_in_building(temp, TimeAxis(0, HOUR_MS, HOURS), rooms["building"],
+                              city.n_buildings, rr)
+    carry_forward(temp, stale_slots(sig.room_stale_h * HOUR_MS, HOUR_MS))
+    known = ~np.isnan(temp)
+    with np.errstate(invalid="ignore"):
+        below = np.where(known, temp < rr.min_c, hold_state(temp < rr.min_c, known))
+        confirm = trailing_mean(temp, TimeAxis(0, HOUR_MS, HOURS), rr) < rr.min_c
+    return stuck, confirmed_runs(bridge_unknown(below, ~known), confirm)
+
+
+def sub_signals(subs: dict[str, np.ndarray], axis: TimeAxis, orules: OutageRules,
+                lrules: LeakRules, sig: SignalRules) -> Any:
+    """What the substation detectors run: readings held while fresh, unknown slots bridged,
+    clearances up to the merge gap merged, leaks dated by their first sign."""
+    k = stale_slots(sig.substation_stale_min * 60_000, SUB_STEP_MS)
+    held = {f: carry_forward(g, k) for f, g in subs.items()}
+    known = ~np.isnan(held["pump_on"]) | (~np.isnan(held["supply_c"])
+                                          & ~np.isnan(held["return_c"]))
+    out = substation_out_slots(held["pump_on"], held["supply_c"], held["return_c"], orules)
+    return (held_outages(out, known, axis, orules, sig),
+            held_leaks(held["flow_m3h"], held["makeup_m3h"], held["hold_mpa"], axis, lrules,
+                       sig))
+
+
+def held_buildings(m: dict[str, np.ndarray], mb: np.ndarray, nb: int, running: np.ndarray,
+                   orules: OutageRules, sig: SignalRules) -> Any:
+    """The building detector's path: meter values held while fresh, buildings bridged."""
+    k = stale_slots(sig.meter_stale_h * HOUR_MS, HOUR_MS)
+    held = {f: carry_forward(m[f], k) for f in ("flow_m3h", "supply_c", "return_c")}
+    out = building_out_slots(held["flow_m3h"], held["supply_c"], held["return_c"], mb, nb,
+                             running, orules)
+    known = group_sum(~np.isnan(held["flow_m3h"]), mb, nb) > 0
+    return held_outages(out, known, TimeAxis(0, HOUR_MS, HOURS), orules, sig)
+
+
 # ---------------------------------------------------------------- the run
 
 def run(scale: float, chunk: int, workers: int, with_pandas: bool, seed: int) -> Figures:
@@ -410,20 +452,8 @@ def run(scale: float, chunk: int, workers: int, with_pandas: bool, seed: int) ->
 
     rk = timed(fig, fig.kernel_s, "rooms", room_kernels, trace=True)
     sig = SignalRules()
-
-    def room_signals() -> Any:
-        # what the detectors add: stuck judged against the building, values held while
-        # fresh, cold spells bridged over unknown hours and dated by their first reading
-        temp = rooms["temp_c"]
-        stuck = stuck_in_building(temp, room_axis, rooms["building"], city.n_buildings, rr)
-        carry_forward(temp, stale_slots(sig.room_stale_h * HOUR_MS, HOUR_MS))
-        known = ~np.isnan(temp)
-        with np.errstate(invalid="ignore"):
-            below = np.where(known, temp < rr.min_c, hold_state(temp < rr.min_c, known))
-            confirm = trailing_mean(temp, room_axis, rr) < rr.min_c
-        return stuck, confirmed_runs(bridge_unknown(below, ~known), confirm)
-
-    timed(fig, fig.kernel_s, "rooms: carry-forward, stuck, spells", room_signals, trace=True)
+    timed(fig, fig.kernel_s, "rooms: carry-forward, stuck, spells",
+          partial(room_signals, rooms, city, rr, sig), trace=True)
 
     subs = make_substations(city, rng)
     sk = timed(fig, fig.kernel_s, "outages (substations)", lambda: detect_substation_outages(
@@ -435,19 +465,8 @@ def run(scale: float, chunk: int, workers: int, with_pandas: bool, seed: int) ->
     lk = timed(fig, fig.kernel_s, "leaks", lambda: detect_leaks(
         subs["flow_m3h"], subs["makeup_m3h"], subs["hold_mpa"], sub_axis, lrules), trace=True)
 
-    def sub_signals() -> Any:
-        # what the detectors run: readings held while fresh, unknown slots bridged,
-        # clearances up to the merge gap merged, leaks dated by their first sign
-        k = stale_slots(sig.substation_stale_min * 60_000, SUB_STEP_MS)
-        held = {f: carry_forward(g, k) for f, g in subs.items()}
-        known = ~np.isnan(held["pump_on"]) | (~np.isnan(held["supply_c"])
-                                              & ~np.isnan(held["return_c"]))
-        out = substation_out_slots(held["pump_on"], held["supply_c"], held["return_c"], orules)
-        return (held_outages(out, known, sub_axis, orules, sig),
-                held_leaks(held["flow_m3h"], held["makeup_m3h"], held["hold_mpa"], sub_axis,
-                           lrules, sig))
-
-    timed(fig, fig.kernel_s, "substations: carry-forward, merge", sub_signals, trace=True)
+    timed(fig, fig.kernel_s, "substations: carry-forward, merge",
+          partial(sub_signals, subs, sub_axis, orules, lrules, sig), trace=True)
     fig.superseded |= {"outages (substations)", "leaks"}
 
     # meters: chunks of a cache-friendly size, spread over worker threads (numpy drops the GIL)
@@ -467,13 +486,7 @@ def run(scale: float, chunk: int, workers: int, with_pandas: bool, seed: int) ->
         bo = detect_building_outages(m["flow_m3h"], m["supply_c"], m["return_c"], mb, nb,
                                      running[fb:fb + nb], room_axis, orules)
         t2 = time.perf_counter()
-        # the detector's path: meter values held while fresh, buildings bridged and merged
-        k = stale_slots(sig.meter_stale_h * HOUR_MS, HOUR_MS)
-        held = {f: carry_forward(m[f], k) for f in ("flow_m3h", "supply_c", "return_c")}
-        out = building_out_slots(held["flow_m3h"], held["supply_c"], held["return_c"], mb, nb,
-                                 running[fb:fb + nb], orules)
-        known = group_sum(~np.isnan(held["flow_m3h"]), mb, nb) > 0
-        held_outages(out, known, room_axis, orules, sig)
+        held_buildings(m, mb, nb, running[fb:fb + nb], orules, sig)
         t3 = time.perf_counter()
         thread_s["meters"] = thread_s.get("meters", 0.0) + t1 - t0
         thread_s["outages (buildings)"] = thread_s.get("outages (buildings)", 0.0) + t2 - t1

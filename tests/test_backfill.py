@@ -18,6 +18,7 @@ from heatwatch.config import load_config
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import SCENARIO_ANALYZER, TZ, district_readings
+from workflow.details import OutageDetails, details_dict
 from workflow.incidents import Incident, IncidentStore
 
 HERE = Path(__file__).resolve().parent
@@ -65,7 +66,8 @@ def test_backfill_from_to_equals_72_hourly_cycles(readings_db: tuple[Path, int, 
     assert trip.started_ms - (start + 20 * H_MS) <= 10 * 60_000
     assert trip.closed_ms is not None
     assert abs((trip.closed_ms - trip.started_ms) / H_MS - 30) <= 0.25
-    assert trip.details["over_24h"] is True and trip.details["compensation_days"] == 2
+    assert isinstance(trip.details, OutageDetails)
+    assert trip.details.over_24h is True and trip.details.compensation_days == 2
 
     data = tmp_path / "backfill"
     data.mkdir()
@@ -83,11 +85,12 @@ def test_backfill_from_to_equals_72_hourly_cycles(readings_db: tuple[Path, int, 
     back = wf.find(include_closed=True)
     wf.close()
     assert facts(back) == facts(live)
-    by_key = {i.key: i for i in live}
+    by_key = {i.key: details_dict(i.details) for i in live}
     for i in back:
+        got = details_dict(i.details)
         for k in ("duration_h", "hours", "compensation_days"):
-            if k in i.details:
-                assert i.details[k] == by_key[i.key].details[k], (i.kind, i.subject, k)
+            if k in got:
+                assert got[k] == by_key[i.key][k], (i.kind, i.subject, k)
 
 
 def test_first_run_without_watermark_sees_events_older_than_one_window(

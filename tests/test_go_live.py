@@ -15,7 +15,6 @@ import pytest
 
 from alerts.config import AlertsConfig
 from alerts.service import AlertsService
-from alerts.store import WorkflowStore
 from analyzer.config import AnalyzerConfig
 from analyzer.runner import Runner, Watermarks
 from district.readings import Reading
@@ -24,7 +23,9 @@ from simulators.scenario import SAMPLE_RECORDS_DIR, parse_scenario
 from storage.sqlite import SqliteStore
 from tests.test_alerts_support import ManualClock
 from tests.test_analyzer_scenarios import TZ, district_readings
+from workflow.details import MeterCommDetails, SensorFaultDetails
 from workflow.incidents import IncidentStore
+from workflow.unit import WorkflowDb
 
 H_MS = 3_600_000
 DEAD_GW = "127.0.0.1:15099"
@@ -96,24 +97,26 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
     assert silent == []
     (gw,) = [i for i in comm if i.cause == "comm"]
     assert gw.subject == f"gateway {DEAD_GW}" and gw.started_ms == start + 30 * H_MS
-    assert sorted(gw.details["devices"]) == sorted(MOVED) and gw.details["meters"] == 5
+    assert isinstance(gw.details, MeterCommDetails)
+    assert sorted(gw.details.devices) == sorted(MOVED) and gw.details.meters == 5
     # the never heard from: one incident per gateway (meters) and per building (rooms), raised
     # once the grace period (24 h) since the district's first reading has passed
     (never_m,) = [i for i in comm if i.cause == "never_reported"]
     assert never_m.subject == "gateway 127.0.0.1:15021"
-    assert sorted(never_m.details["devices"]) == sorted(NEVER_METERS)
+    assert isinstance(never_m.details, MeterCommDetails)
+    assert sorted(never_m.details.devices) == sorted(NEVER_METERS)
     (never_r,) = [i for i in found if i.kind == "sensor_fault" and i.cause == "never_reported"]
     assert never_r.subject == "building B05"
-    assert sorted(never_r.details["devices"]) == sorted(NEVER_ROOMS)
+    assert isinstance(never_r.details, SensorFaultDetails)
+    assert sorted(never_r.details.devices) == sorted(NEVER_ROOMS)
     assert never_r.started_ms == never_m.started_ms == start + 24 * H_MS
     assert len(comm) == 2
 
     # alerts: the dead gateway is one repair order, not one per meter
     clock = ManualClock(end)
-    svc = AlertsService(AlertsConfig.from_mapping({}), rec, WorkflowStore(path),
-                        IncidentStore(path), {}, clock)
+    svc = AlertsService(AlertsConfig.from_mapping({}), rec, WorkflowDb(path), {}, clock)
     svc.step(end)
-    orders = svc.store.orders(include_closed=True)
+    orders = svc.db.orders.find(include_closed=True)
     gw_orders = [o for o in orders if o.incident_key == gw.key]
     assert len(gw_orders) == 1
     assert not [o for o in orders if o.incident_key in
@@ -143,8 +146,8 @@ def test_a_commissioned_device_is_expected_from_its_date(
     comm = {(i.subject, i.cause): i for i in wf.find(include_closed=True, kind="meter_comm")}
     assert comm[("M-B01-0103", "comm")].started_ms == start + 24 * H_MS
     # the other one is still "never reported", alone behind its gateway
-    assert comm[("gateway 127.0.0.1:15021", "never_reported")].details["devices"] == [
-        "M-B01-0105"]
+    never = comm[("gateway 127.0.0.1:15021", "never_reported")].details
+    assert isinstance(never, MeterCommDetails) and never.devices == ["M-B01-0105"]
 
 
 def test_devices_lists_the_never_heard_from(district: tuple[Path, Path, int, int],

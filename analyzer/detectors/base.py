@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +16,7 @@ from analyzer.runs import intervals
 from analyzer.window import Window
 from district.readings import Reading
 from district.records import Records
+from workflow.details import IncidentDetails
 from workflow.incidents import Incident, incident_key
 
 FloatGrid = npt.NDArray[np.float64]
@@ -60,13 +60,11 @@ class Found:
 
 def incident(kind: str, subject: str, started_ms: int, closed_ms: int | None, cause: str, *,
              substation_id: str = "", building_id: str = "", account_id: str = "",
-             open_at_start: bool = False, details: dict[str, Any]) -> Incident:
+             open_at_start: bool = False, details: IncidentDetails) -> Incident:
     """An incident with its stable key; `open_at_start` marks one the window may have cut."""
-    if open_at_start:
-        details = {**details, "open_at_window_start": True}
     return Incident(incident_key(kind, subject, started_ms, cause), kind, subject, started_ms,
                     substation_id, building_id, account_id, cause, closed_ms=closed_ms,
-                    details=details)
+                    details=details, open_at_window_start=open_at_start)
 
 
 def runs_of(mask: BoolGrid) -> list[tuple[int, int, int]]:

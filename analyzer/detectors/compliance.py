@@ -10,6 +10,7 @@ from analyzer.detectors.base import Context, Found, incident, rounded
 from analyzer.detectors.room_days import RoomJudgement
 from analyzer.grid import DAY_MS
 from analyzer.rooms import compliance
+from workflow.details import ComplianceDetails
 
 
 def detect_compliance_breaches(ctx: Context, j: RoomJudgement | None) -> Found:
@@ -31,9 +32,9 @@ def detect_compliance_breaches(ctx: Context, j: RoomJudgement | None) -> Found:
                 found.incidents.append(incident(
                     "compliance_breach", sid, day_start[d], day_start[d] + DAY_MS, "",
                     substation_id=sid,
-                    details={"day": ctx.date(day_start[d]), "rate": rounded(rate[s, d], 4),
-                             "passing": int(comp.passing[s, d]),
-                             "measured": int(comp.measured[s, d])}))
+                    details=ComplianceDetails(
+                        day=ctx.date(day_start[d]), rate=rounded(rate[s, d], 4),
+                        passing=int(comp.passing[s, d]), measured=int(comp.measured[s, d]))))
     if ctx.write_back:
         found.derived += derived.compliance_readings(ix.substations, day_start, comp, complete)
     return found

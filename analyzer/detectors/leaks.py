@@ -16,6 +16,7 @@ from analyzer.detectors.base import (
 )
 from analyzer.leaks import LeakSign, held_leaks, holding_reference, makeup_share
 from analyzer.window import Window
+from workflow.details import LeakDetails
 
 
 def detect_leak_incidents(ctx: Context, w: Window) -> Found:
@@ -46,9 +47,9 @@ def detect_leak_incidents(ctx: Context, w: Window) -> Found:
             found.incidents.append(incident(
                 "leak", sid, int(axis.ts_ms(s)), None if ongoing else int(axis.ts_ms(e)), "",
                 substation_id=sid, open_at_start=s == 0,
-                details={"signs": signs, "ongoing": ongoing,
-                         "makeup_share_max": rounded(nan_max(seg), 4),
-                         "holding_mpa_min": rounded(-nan_max(-hold[r, s:e]), 3)}))
+                details=LeakDetails(signs=signs, ongoing=ongoing,
+                                    makeup_share_max=rounded(nan_max(seg), 4),
+                                    holding_mpa_min=rounded(-nan_max(-hold[r, s:e]), 3))))
     if ctx.write_back:
         sag = holding_reference(hold)[:, None] - hold
         found.derived += derived.leak_state_readings(ix.substations, axis, leaking, share, sag)

@@ -29,6 +29,7 @@ from analyzer.rules import CAUSE_TEXT, Cause
 from analyzer.runs import runs_at_least
 from analyzer.window import MeterWindow, Window
 from district.readings import Reading
+from workflow.details import MeterCommDetails, MeterFaultDetails
 
 
 @dataclass(slots=True)
@@ -112,11 +113,11 @@ def _fault_incidents(ctx: Context, found: Found, sp: MeterSpans,
                 None if ongoing else int(axis.ts_ms(e)), cls,
                 substation_id=dev.substation_id, building_id=dev.building_id,
                 account_id=dev.account_id, open_at_start=s == 0,
-                details={"cause": causes[0].name.lower(),
-                         "causes": [c.name.lower() for c in causes],
-                         "text": "; ".join(CAUSE_TEXT[c] for c in causes),
-                         "human": h, "class": cls, "ongoing": ongoing,
-                         "hours": (e - s) * axis.step_ms / HOUR_MS}))
+                details=MeterFaultDetails(
+                    cause=causes[0].name.lower(), causes=[c.name.lower() for c in causes],
+                    text="; ".join(CAUSE_TEXT[c] for c in causes),
+                    human=h, fault_class=cls, ongoing=ongoing,
+                    hours=(e - s) * axis.step_ms / HOUR_MS)))
             per_meter.setdefault(m, []).append(
                 FaultSpan(int(axis.ts_ms(s)), int(axis.ts_ms(e)), h, tuple(causes)))
     return per_meter
@@ -144,10 +145,11 @@ def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
         found.incidents.append(incident(
             "meter_comm", f"gateway {gws[g]}", int(axis.ts_ms(s)),
             None if ongoing else int(axis.ts_ms(e)), "comm", open_at_start=s == 0,
-            details={"gateway": gws[g], "meters": len(members), "ongoing": ongoing,
-                     "devices": [ix.meters[int(m)] for m in members],
-                     "cause": mw.comm_cause.get(int(members[0]), "missing"),
-                     "hours": (e - s) * axis.step_ms / HOUR_MS}))
+            details=MeterCommDetails(
+                gateway=gws[g], meters=len(members), ongoing=ongoing,
+                devices=[ix.meters[int(m)] for m in members],
+                cause=mw.comm_cause.get(int(members[0]), "missing"),
+                hours=(e - s) * axis.step_ms / HOUR_MS)))
     alone = runs_at_least(missing & ~covered, mr.comm_loss_intervals)
     comm = alone | covered
     sp.state[comm] = np.maximum(sp.state[comm], derived.STATE_COMM)
@@ -159,9 +161,9 @@ def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
             "meter_comm", mid, int(axis.ts_ms(s)), None if ongoing else int(axis.ts_ms(e)),
             "comm", substation_id=dev.substation_id, building_id=dev.building_id,
             account_id=dev.account_id, open_at_start=s == 0,
-            details={"gateway": ix.meter_gateway[m], "ongoing": ongoing,
-                     "cause": mw.comm_cause.get(m, "missing"),
-                     "hours": (e - s) * axis.step_ms / HOUR_MS}))
+            details=MeterCommDetails(gateway=ix.meter_gateway[m], ongoing=ongoing,
+                                     cause=mw.comm_cause.get(m, "missing"),
+                                     hours=(e - s) * axis.step_ms / HOUR_MS)))
 
 
 def _never_reported(ctx: Context, found: Found, w: Window) -> None:
@@ -180,8 +182,9 @@ def _never_reported(ctx: Context, found: Found, w: Window) -> None:
             "meter_comm", subject, due, None, "never_reported",
             substation_id=dev.substation_id,
             building_id=dev.building_id if subject.startswith("building") else "",
-            details={"devices": meters, "meters": len(meters), "ongoing": True,
-                     "gateway": gw_of[meters[0]], "cause": "never_reported"}))
+            details=MeterCommDetails(gateway=gw_of[meters[0]], ongoing=True,
+                                     cause="never_reported", meters=len(meters),
+                                     devices=meters)))
 
 
 def _billing_readings(ctx: Context, mw: MeterWindow, axis: TimeAxis,

@@ -20,6 +20,7 @@ from analyzer.outages import (
 )
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
+from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
 
 
@@ -75,11 +76,11 @@ def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: boo
     return incident(
         "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "", substation_id=sid,
         open_at_start=open_at_start,
-        details={"duration_h": round(o.duration_h, 2), "ongoing": o.ongoing,
-                 "escalations_h": list(o.escalations_h), "over_24h": o.over_24h,
-                 "reason": reason,
-                 "affected_accounts": int(ctx.index.accounts_per_sub[o.row]),
-                 "compensation_days": days})
+        details=OutageDetails(
+            duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
+            escalations_h=list(o.escalations_h), over_24h=o.over_24h, reason=reason,
+            affected_accounts=int(ctx.index.accounts_per_sub[o.row]),
+            compensation_days=days))
 
 
 def _spread(ctx: Context, out: BoolGrid, axis: TimeAxis, hours: TimeAxis) -> BoolGrid:
@@ -127,8 +128,9 @@ def detect_building_outages_in(ctx: Context, w: Window,
             "building_outage", bid, o.start_ms, None if o.ongoing else o.end_ms, "",
             substation_id=ix.substations[ix.building_sub[o.row]], building_id=bid,
             open_at_start=o.start_ms == w.hours.t0_ms,
-            details={"duration_h": round(o.duration_h, 2), "ongoing": o.ongoing,
-                     "escalations_h": list(o.escalations_h), "over_24h": o.over_24h}))
+            details=BuildingOutageDetails(
+                duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
+                escalations_h=list(o.escalations_h), over_24h=o.over_24h)))
     return found, NotNormal(affected, _spread(ctx, building, w.hours, w.hours))
 
 
@@ -163,5 +165,7 @@ def attach_consequences(ctx: Context, w: Window, outages: Found,
             ix.rooms[int(r)] for r in np.flatnonzero(rooms & room_cold[:, s:e].any(axis=1))]
         dead = [] if meter_dead is None else [
             ix.meters[int(m)] for m in np.flatnonzero(meters & meter_dead[:, s:e].any(axis=1))]
-        inc.details.update({"cold_rooms": cold, "cold_room_count": len(cold),
-                            "meters_without_flow": dead, "meters_without_flow_count": len(dead)})
+        d = inc.details
+        assert isinstance(d, OutageDetails | BuildingOutageDetails)
+        d.cold_rooms, d.cold_room_count = cold, len(cold)
+        d.meters_without_flow, d.meters_without_flow_count = dead, len(dead)

@@ -9,6 +9,7 @@ from analyzer.detectors.base import Context, Found, incident, rounded, runs_of
 from analyzer.detectors.room_days import RoomJudgement
 from analyzer.rooms import trailing_mean
 from analyzer.signals import bridge_unknown, confirmed_runs, hold_state
+from workflow.details import RoomColdDetails
 
 
 def detect_cold_rooms(ctx: Context, j: RoomJudgement | None) -> Found:
@@ -41,6 +42,6 @@ def detect_cold_rooms(ctx: Context, j: RoomJudgement | None) -> Found:
             "room_cold", rid, int(axis.ts_ms(s)), None if ongoing else int(axis.ts_ms(e)), "",
             substation_id=ix.substations[ix.room_sub[r]], building_id=dev.building_id,
             account_id=dev.account_id, open_at_start=s == 0,
-            details={"trailing_h": rr.trailing_h, "ongoing": ongoing,
-                     "lowest_trailing_mean_c": rounded(lowest, 1)}))
+            details=RoomColdDetails(trailing_h=rr.trailing_h, ongoing=ongoing,
+                                    lowest_trailing_mean_c=rounded(lowest, 1))))
     return found

@@ -7,6 +7,7 @@ from analyzer.detectors.base import Context, Found, incident, never_reported, ru
 from analyzer.detectors.room_days import RoomJudgement
 from analyzer.grid import HOUR_MS
 from analyzer.window import Window
+from workflow.details import SensorFaultDetails
 
 
 def detect_sensor_faults(ctx: Context, w: Window, j: RoomJudgement | None) -> Found:
@@ -27,12 +28,13 @@ def detect_sensor_faults(ctx: Context, w: Window, j: RoomJudgement | None) -> Fo
                 None if ongoing else int(axis.ts_ms(e)), cause,
                 substation_id=ix.substations[ix.room_sub[r]], building_id=dev.building_id,
                 account_id=dev.account_id, open_at_start=s == 0,
-                details={"hours": (e - s) * axis.step_ms / HOUR_MS, "ongoing": ongoing}))
+                details=SensorFaultDetails(hours=(e - s) * axis.step_ms / HOUR_MS,
+                                           ongoing=ongoing)))
     due, groups = never_reported(ctx, w, ix.rooms,
                                  lambda d: ctx.records.devices[d].building_id)
     for bid, rooms in sorted(groups.items()):
         found.incidents.append(incident(
             "sensor_fault", f"building {bid}", due, None, "never_reported",
             substation_id=ctx.records.buildings[bid].substation_id, building_id=bid,
-            details={"devices": rooms, "count": len(rooms), "ongoing": True}))
+            details=SensorFaultDetails(ongoing=True, devices=rooms)))
     return found

@@ -31,6 +31,7 @@ from analyzer.rules import Cause
 from analyzer.runner import CycleResult, Runner, Watermarks
 from heatwatch.config import Config
 from storage.base import StoreError
+from workflow.details import MeterFaultDetails, details_dict, parse_details
 from workflow.incidents import Incident, IncidentStore
 
 log = logging.getLogger("heatwatch.analyzer")
@@ -131,7 +132,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
 # -- incidents ------------------------------------------------------------------------------------
 
 def _summary(inc: Incident) -> str:
-    d = inc.details
+    d = details_dict(inc.details)
     keys = ("cause", "reason", "signs", "meters", "rate", "escalations_h", "lowest_trailing_mean_c",
             "hours")
     parts = [f"{k}={d[k]}" for k in keys if k in d and d[k] not in (None, [], "")]
@@ -152,7 +153,7 @@ def incident_rows(incidents: list[Incident], tz: dt.tzinfo) -> list[dict[str, An
             "duration_h": round((end - i.started_ms) / 3_600_000, 2),
             "status": "open" if i.is_open else "closed",
             "substation_id": i.substation_id, "building_id": i.building_id,
-            "account_id": i.account_id, "details": i.details,
+            "account_id": i.account_id, "details": details_dict(i.details),
         })
     return out
 
@@ -179,7 +180,7 @@ def incidents_command(cfg: Config, all_: bool, json_: bool,
     say(f"{'kind':<18} {'subject':<24} {'started':<23} {'hours':>7}  {'status':<7} details")
     for r in rows:
         inc = Incident(r["key"], r["kind"], r["subject"], 0, cause=r["cause"],
-                       details=r["details"])
+                       details=parse_details(r["kind"], r["details"]))
         say(f"{r['kind']:<18} {r['subject']:<24} {r['started']:<23} {r['duration_h']:>7.2f}  "
             f"{r['status']:<7} {_summary(inc)}")
     return 0
@@ -290,11 +291,14 @@ def _fault_spans(incidents: list[Incident]) -> list[FaultSpan]:
     """A meter's fault incidents as the bill sees them."""
     out = []
     for inc in incidents:
-        names = inc.details.get("causes", [inc.details.get("cause", "")])
+        det = inc.details
+        if not isinstance(det, MeterFaultDetails):
+            continue
+        names = det.causes or [det.cause]
         causes = tuple(c for c in (Cause.__members__.get(str(n).upper()) for n in names)
                        if c is not None)
         end = inc.closed_ms if inc.closed_ms is not None else inc.updated_ms
-        out.append(FaultSpan(inc.started_ms, end, bool(inc.details.get("human")), causes))
+        out.append(FaultSpan(inc.started_ms, end, det.human, causes))
     return out
 
 
