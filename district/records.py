@@ -1,4 +1,9 @@
-"""The heating company's records: four CSV files, checked whole before anything runs."""
+"""The heating company's records: four CSV files, checked whole before anything runs.
+
+`devices.csv` may end with an optional `commissioned` column (a date `YYYY-MM-DD`, empty for
+none): from when the device is expected to report. Its silence counts from that date;
+without it, from the device's first reading ever.
+"""
 
 from __future__ import annotations
 
