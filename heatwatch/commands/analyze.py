@@ -146,16 +146,14 @@ def incident_rows(incidents: list[Incident], tz: dt.tzinfo) -> list[dict[str, An
 def incidents_command(cfg: Config, all_: bool, json_: bool,
                       say: Callable[[str], None] = print) -> int:
     """What is open (or everything with --all), as a table or JSON."""
+    from heatwatch import bootstrap
+
     tz = timezone(cfg)
-    path = workflow_path(cfg)
-    if not path.exists():
-        rows: list[dict[str, Any]] = []
-    else:
-        store = IncidentStore(path)
-        try:
-            rows = incident_rows(store.find(include_closed=all_), tz)
-        finally:
-            store.close()
+    store = IncidentStore(bootstrap.workflow_file(cfg))
+    try:
+        rows = incident_rows(store.find(include_closed=all_), tz)
+    finally:
+        store.close()
     if json_:
         say(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -202,7 +200,7 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     offset_s = int(-(dt.datetime.fromtimestamp(start_ms / 1000, tz).utcoffset()
                      or dt.timedelta()).total_seconds()) % 86400
 
-    opened = bootstrap.open_store(cfg)
+    opened = bootstrap.open_store(cfg, read_only=True)
     store = opened.store
     try:
         # daily totals pushed down to the store: the day's highest cumulative reading
@@ -256,6 +254,13 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
                 c = Cause.__members__.get(str(name).upper())
                 if c is not None and c not in causes.setdefault(d, []):
                     causes[d].append(c)
+
+    if not has.any() and not (nonhuman.any() or human.any()):
+        # 121 metered days at 0 kWh would be a full bill for nothing measured
+        last = first + dt.timedelta(days=n_days - 1)
+        raise CommandError(f"no readings for account {account_id!r} (meter {meter}) in season "
+                           f"{season} ({first.isoformat()} to {last.isoformat()}), and no "
+                           "meter fault that would bill it by area: nothing to bill")
 
     # a day without weather takes the season's mean outdoor temperature so far
     fill = float(np.nanmean(outdoor)) if np.isfinite(outdoor).any() else 18.0
