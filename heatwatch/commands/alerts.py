@@ -30,7 +30,9 @@ def _service(cfg: Config, store: Store | None = None) -> AlertsService:
         return build_service(cfg.alerts, load_records(cfg.records_path()),
                              cfg.site.data_dir, cfg.site.timezone, store=store,
                              rules=cfg.analyzer.rules(), workflow_path=cfg.workflow_path())
-    except (AlertsConfigError, TemplateError) as e:
+    except AlertsConfigError as e:
+        raise AlertsCliError(f"{cfg.source}: [alerts] {e}") from None
+    except TemplateError as e:
         raise AlertsCliError(str(e)) from None
 
 
