@@ -38,6 +38,17 @@ from analyzer.runs import intervals, runs_at_least
 from district.readings import COMM_FAULT_MEASUREMENT, Reading
 from district.records import Records
 from storage.base import Frame, Store
+from workflow.details import (
+    BuildingOutageDetails,
+    ComplianceDetails,
+    IncidentDetails,
+    LeakDetails,
+    MeterCommDetails,
+    MeterFaultDetails,
+    OutageDetails,
+    RoomColdDetails,
+    SensorFaultDetails,
+)
 from workflow.incidents import INCIDENT_KINDS, Incident, IncidentEvent, IncidentStore, incident_key
 
 FloatGrid = npt.NDArray[np.float64]
@@ -248,7 +259,7 @@ class Runner:
         out = []
         for inc in ev.incidents:
             before = prior.get((inc.kind, inc.subject, inc.cause))
-            if inc.details.pop("open_at_window_start", False) and before is not None:
+            if inc.open_at_window_start and before is not None:
                 inc.key, inc.started_ms = before.key, before.started_ms
                 self._redo_duration(inc, ev.at_ms)
             out.append(inc)
@@ -258,16 +269,16 @@ class Runner:
         """Durations count from the incident's own start, not the window's."""
         d = inc.details
         hours = ((inc.closed_ms if inc.closed_ms is not None else at_ms) - inc.started_ms) / HOUR_MS
-        if "hours" in d:
-            d["hours"] = hours
-        if "duration_h" in d:
+        if isinstance(d, SensorFaultDetails | MeterFaultDetails | MeterCommDetails):
+            d.hours = hours
+        if isinstance(d, OutageDetails | BuildingOutageDetails):
             o = self.rules.outages
-            d["duration_h"] = round(hours, 2)
-            d["escalations_h"] = [m for m in o.escalation_h if hours >= m - 1e-9]
-            d["over_24h"] = hours >= o.over_h - 1e-9
-            if "compensation_days" in d:
-                d["compensation_days"] = int(outage_days(np.array([hours]),
-                                                         self.rules.compensation)[0])
+            d.duration_h = round(hours, 2)
+            d.escalations_h = [m for m in o.escalation_h if hours >= m - 1e-9]
+            d.over_24h = hours >= o.over_h - 1e-9
+        if isinstance(d, OutageDetails):
+            d.compensation_days = int(outage_days(np.array([hours]),
+                                                  self.rules.compensation)[0])
 
     # -- the evaluation (reads only) ----------------------------------------------------------
     def window_start_ms(self, at_ms: int) -> int:
@@ -402,12 +413,11 @@ class Runner:
             ev.incidents.append(self._incident(
                 "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "",
                 substation_id=sid, open_at_start=s == 0,
-                details={"duration_h": round(o.duration_h, 2), "ongoing": o.ongoing,
-                         "escalations_h": list(o.escalations_h), "over_24h": o.over_24h,
-                         "reason": reason,
-                         "affected_accounts": int(ix.accounts_per_sub[o.row]),
-                         "compensation_days": int(outage_days(np.array([o.duration_h]),
-                                                              comp)[0])}))
+                details=OutageDetails(
+                    duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
+                    escalations_h=list(o.escalations_h), over_24h=o.over_24h, reason=reason,
+                    affected_accounts=int(ix.accounts_per_sub[o.row]),
+                    compensation_days=int(outage_days(np.array([o.duration_h]), comp)[0]))))
         if self.cfg.write_back:
             ev.derived += derived.outage_state_readings(ix.substations, axis, out_mask)
 
@@ -443,9 +453,9 @@ class Runner:
                 ev.incidents.append(self._incident(
                     "leak", sid, int(axis.ts_ms(s)), None if ongoing else int(axis.ts_ms(e)),
                     "", substation_id=sid, open_at_start=s == 0,
-                    details={"signs": signs, "ongoing": ongoing,
-                             "makeup_share_max": _round(_nan_max(seg), 4),
-                             "holding_mpa_min": _round(-_nan_max(-hold), 3)}))
+                    details=LeakDetails(signs=signs, ongoing=ongoing,
+                                        makeup_share_max=_round(_nan_max(seg), 4),
+                                        holding_mpa_min=_round(-_nan_max(-hold), 3))))
         if self.cfg.write_back:
             sag = _holding_reference(subs["return_mpa"])[:, None] - subs["return_mpa"]
             ev.derived += derived.leak_state_readings(ix.substations, axis, leaking, share, sag)
@@ -502,8 +512,9 @@ class Runner:
                 "", substation_id=ix.substations[ix.room_sub[r]],
                 building_id=self.records.devices[rid].building_id,
                 account_id=self.records.devices[rid].account_id, open_at_start=s == 0,
-                details={"trailing_h": rr.trailing_h, "ongoing": ongoing,
-                         "lowest_trailing_mean_c": _round(float(np.nanmin(tm[r, s:e])), 1)}))
+                details=RoomColdDetails(
+                    trailing_h=rr.trailing_h, ongoing=ongoing,
+                    lowest_trailing_mean_c=_round(float(np.nanmin(tm[r, s:e])), 1))))
 
         for cause, mask in (("silent", silent), ("stuck", stuck), ("out_of_range", oor)):
             for r, s, e in _intervals_of(mask):
@@ -515,7 +526,8 @@ class Runner:
                     substation_id=ix.substations[ix.room_sub[r]],
                     building_id=self.records.devices[rid].building_id,
                     account_id=self.records.devices[rid].account_id, open_at_start=s == 0,
-                    details={"hours": (e - s) * axis.step_ms / HOUR_MS, "ongoing": ongoing}))
+                    details=SensorFaultDetails(hours=(e - s) * axis.step_ms / HOUR_MS,
+                                               ongoing=ongoing)))
 
         comp = compliance(state, ix.room_sub, len(ix.substations))
         day_start = [axis.t0_ms + d * DAY_MS for d in range(state.shape[1])]
@@ -528,9 +540,10 @@ class Runner:
                     ev.incidents.append(self._incident(
                         "compliance_breach", sid, day_start[d], day_start[d] + DAY_MS, "",
                         substation_id=sid,
-                        details={"day": self._date(day_start[d]), "rate": _round(rate[s, d], 4),
-                                 "passing": int(comp.passing[s, d]),
-                                 "measured": int(comp.measured[s, d])}))
+                        details=ComplianceDetails(
+                            day=self._date(day_start[d]), rate=_round(rate[s, d], 4),
+                            passing=int(comp.passing[s, d]),
+                            measured=int(comp.measured[s, d]))))
         if self.cfg.write_back:
             ev.derived += derived.compliance_readings(ix.substations, day_start, comp, complete)
 
@@ -592,11 +605,12 @@ class Runner:
                     None if ongoing else int(axis.ts_ms(e)), cls,
                     substation_id=dev.substation_id, building_id=dev.building_id,
                     account_id=dev.account_id, open_at_start=s == 0,
-                    details={"cause": Cause(causes[0]).name.lower(),
-                             "causes": [Cause(c).name.lower() for c in causes],
-                             "text": "; ".join(CAUSE_TEXT[Cause(c)] for c in causes),
-                             "human": h, "class": cls, "ongoing": ongoing,
-                             "hours": (e - s) * axis.step_ms / HOUR_MS}))
+                    details=MeterFaultDetails(
+                        cause=Cause(causes[0]).name.lower(),
+                        causes=[Cause(c).name.lower() for c in causes],
+                        text="; ".join(CAUSE_TEXT[Cause(c)] for c in causes),
+                        human=h, fault_class=cls, ongoing=ongoing,
+                        hours=(e - s) * axis.step_ms / HOUR_MS)))
                 d0, d1 = s // spd, (e - 1) // spd + 1
                 # DOMAIN: human causes go to inspection, non-human ones are area-billed
                 (human_day if h else nonhuman_day)[m, d0:d1] = True
@@ -618,8 +632,9 @@ class Runner:
                 "building_outage", bid, o.start_ms, None if o.ongoing else o.end_ms, "",
                 substation_id=ix.substations[ix.building_sub[o.row]], building_id=bid,
                 open_at_start=o.start_ms == axis.t0_ms,
-                details={"duration_h": round(o.duration_h, 2), "ongoing": o.ongoing,
-                         "escalations_h": list(o.escalations_h), "over_24h": o.over_24h}))
+                details=BuildingOutageDetails(
+                    duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
+                    escalations_h=list(o.escalations_h), over_24h=o.over_24h)))
 
         if self.cfg.write_back:
             ev.derived += derived.meter_state_readings(ix.meters, ix.meter_tags, axis, state,
@@ -654,9 +669,9 @@ class Runner:
                 ev.incidents.append(self._incident(
                     "meter_comm", f"gateway {gw}", int(axis.ts_ms(s)),
                     None if ongoing else int(axis.ts_ms(e)), "comm", open_at_start=s == 0,
-                    details={"gateway": gw, "meters": len(items), "ongoing": ongoing,
-                             "cause": causes.get(items[0][0], "missing"),
-                             "hours": (e - s) * axis.step_ms / HOUR_MS}))
+                    details=MeterCommDetails(gateway=gw, meters=len(items), ongoing=ongoing,
+                                             cause=causes.get(items[0][0], "missing"),
+                                             hours=(e - s) * axis.step_ms / HOUR_MS)))
                 continue
             for m, s2, e in items:
                 mid = ix.meters[m]
@@ -667,20 +682,19 @@ class Runner:
                     None if ongoing else int(axis.ts_ms(e)), "comm",
                     substation_id=dev.substation_id, building_id=dev.building_id,
                     account_id=dev.account_id, open_at_start=s2 == 0,
-                    details={"gateway": gw, "ongoing": ongoing,
-                             "cause": causes.get(m, "missing"),
-                             "hours": (e - s2) * axis.step_ms / HOUR_MS}))
+                    details=MeterCommDetails(gateway=gw, ongoing=ongoing,
+                                             cause=causes.get(m, "missing"),
+                                             hours=(e - s2) * axis.step_ms / HOUR_MS)))
 
     # -- helpers --------------------------------------------------------------------------------
     def _incident(self, kind: str, subject: str, started_ms: int, closed_ms: int | None,
                   cause: str, *, substation_id: str = "", building_id: str = "",
                   account_id: str = "", open_at_start: bool = False,
-                  details: dict[str, Any]) -> Incident:
-        if open_at_start:
-            details = {**details, "open_at_window_start": True}
+                  details: IncidentDetails) -> Incident:
         return Incident(incident_key(kind, subject, started_ms, cause), kind, subject,
                         started_ms, substation_id, building_id, account_id, cause,
-                        closed_ms=closed_ms, details=details)
+                        closed_ms=closed_ms, details=details,
+                        open_at_window_start=open_at_start)
 
     def _date(self, ms: int) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, self.tz).date().isoformat()

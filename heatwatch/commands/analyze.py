@@ -24,6 +24,7 @@ from analyzer.rules import Cause
 from analyzer.runner import CycleResult, Runner, Watermarks
 from heatwatch.config import Config
 from storage.base import StoreError
+from workflow.details import MeterFaultDetails, details_dict, parse_details
 from workflow.incidents import Incident, IncidentStore
 
 log = logging.getLogger("heatwatch.analyzer")
@@ -117,7 +118,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
 # -- incidents ------------------------------------------------------------------------------------
 
 def _summary(inc: Incident) -> str:
-    d = inc.details
+    d = details_dict(inc.details)
     keys = ("cause", "reason", "signs", "meters", "rate", "escalations_h", "lowest_trailing_mean_c",
             "hours")
     parts = [f"{k}={d[k]}" for k in keys if k in d and d[k] not in (None, [], "")]
@@ -138,7 +139,7 @@ def incident_rows(incidents: list[Incident], tz: dt.tzinfo) -> list[dict[str, An
             "duration_h": round((end - i.started_ms) / 3_600_000, 2),
             "status": "open" if i.is_open else "closed",
             "substation_id": i.substation_id, "building_id": i.building_id,
-            "account_id": i.account_id, "details": i.details,
+            "account_id": i.account_id, "details": details_dict(i.details),
         })
     return out
 
@@ -163,7 +164,7 @@ def incidents_command(cfg: Config, all_: bool, json_: bool,
     say(f"{'kind':<18} {'subject':<24} {'started':<23} {'hours':>7}  {'status':<7} details")
     for r in rows:
         inc = Incident(r["key"], r["kind"], r["subject"], 0, cause=r["cause"],
-                       details=r["details"])
+                       details=parse_details(r["kind"], r["details"]))
         say(f"{r['kind']:<18} {r['subject']:<24} {r['started']:<23} {r['duration_h']:>7.2f}  "
             f"{r['status']:<7} {_summary(inc)}")
     return 0
@@ -248,9 +249,12 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
         if d1 < 0 or d0 >= n_days:
             continue
         # DOMAIN: human causes go to inspection; non-human damage is billed by area
-        (human if inc.details.get("human") else nonhuman)[d0:d1 + 1] = True
+        det = inc.details
+        if not isinstance(det, MeterFaultDetails):
+            continue
+        (human if det.human else nonhuman)[d0:d1 + 1] = True
         for d in range(d0, d1 + 1):
-            for name in inc.details.get("causes", [inc.details.get("cause", "")]):
+            for name in det.causes or [det.cause]:
                 c = Cause.__members__.get(str(name).upper())
                 if c is not None and c not in causes.setdefault(d, []):
                     causes[d].append(c)

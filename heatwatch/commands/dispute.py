@@ -23,6 +23,7 @@ from district.records import Account, Device
 from heatwatch.commands.analyze import CommandError, season_bill, timezone, workflow_path
 from heatwatch.config import Config
 from storage.base import Frame
+from workflow.details import MeterCommDetails, MeterFaultDetails
 from workflow.incidents import Incident, IncidentStore
 
 # (error_pct, dtheta_k, dtheta_min_k, qp_over_q) of a verification (校表)
@@ -118,7 +119,7 @@ def billing_meaning(inc: Incident) -> str:
     if inc.kind == "meter_comm":
         return ("通讯中断 (comm loss): 表内累计值不丢失，期间热量计入下一次读数，仍按计量计费 "
                 "(metered, the heat is counted at the next reading)")
-    if inc.details.get("human"):
+    if isinstance(inc.details, MeterFaultDetails) and inc.details.human:
         # DOMAIN: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
         return ("人为原因 (human cause): 不按面积计费，按计量计费并转稽查 "
                 "(billed as metered, sent to inspection 稽查)")
@@ -135,15 +136,16 @@ def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, A
     out = []
     for i in sorted(incidents, key=lambda x: (x.started_ms, x.key)):
         d = i.details
+        fault = d if isinstance(d, MeterFaultDetails) else MeterFaultDetails()
         end = i.closed_ms if i.closed_ms is not None else i.updated_ms
-        cls = "comm" if i.kind == "meter_comm" else ("human" if d.get("human") else "non_human")
+        cls = "comm" if i.kind == "meter_comm" else ("human" if fault.human else "non_human")
         out.append({
             "kind": i.kind, "subject": i.subject, "start": iso(i.started_ms),
             "end": None if i.closed_ms is None else iso(i.closed_ms),
             "ongoing": i.closed_ms is None,
             "hours": round((end - i.started_ms) / 3_600_000, 2),
-            "cause": str(d.get("cause", "")), "causes": list(d.get("causes", [])),
-            "text": str(d.get("text", "")), "class": cls,
+            "cause": d.cause if isinstance(d, MeterFaultDetails | MeterCommDetails) else "",
+            "causes": list(fault.causes), "text": fault.text, "class": cls,
             "billing": billing_meaning(i),
         })
     return out
