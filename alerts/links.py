@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,15 +49,27 @@ def _unb64(text: str) -> bytes:
 class LinkSigner:
     """Makes and checks the tokens of crew links with one secret key."""
 
-    def __init__(self, key: bytes, ttl_s: float) -> None:
-        if len(key) < 16:
-            raise ValueError("a link key needs at least 16 bytes")
-        self._key = key
+    def __init__(self, key: bytes | Callable[[], bytes], ttl_s: float) -> None:
+        """`key`, or what makes it when the first link is signed or checked (a command that
+        only lists orders then never creates a key file)."""
+        self._key = key if isinstance(key, bytes) else None
+        self._make_key = key if callable(key) else None
+        self._lock = threading.Lock()
         self.ttl_s = ttl_s
 
+    def _secret(self) -> bytes:
+        with self._lock:
+            if self._key is None:
+                assert self._make_key is not None
+                self._key = self._make_key()
+            if len(self._key) < 16:
+                raise ValueError("a link key needs at least 16 bytes")
+            return self._key
+
     def _mac(self, order_id: str, payload: bytes) -> bytes:
-        msg = b"heatwatch-crew-link\x00" + order_id.encode() + b"\x00" + payload
-        return hmac.new(self._key, msg, hashlib.sha256).digest()[:MAC_BYTES]
+        msg = (b"heatwatch-crew-link\x00" + order_id.encode("utf-8", "surrogatepass")
+               + b"\x00" + payload)
+        return hmac.new(self._secret(), msg, hashlib.sha256).digest()[:MAC_BYTES]
 
     def token(self, order_id: str, member: str, now_s: float) -> str:
         """A token for `member` on `order_id`, valid for ttl_s from now."""
