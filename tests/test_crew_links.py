@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alerts.config import AlertsConfig, AlertsConfigError
 from alerts.links import KEY_FILE, LinkError, LinkSigner, load_key
+from alerts.service import AlertsService, build_service
+from district.records import load_records
+from tests.test_alerts_support import write_records
 
 KEY = b"k" * 32
 NOW = 1_733_100_000.0
@@ -56,3 +60,45 @@ def test_the_key_file_is_made_once_private_and_kept(tmp_path: Path) -> None:
     assert load_key("a configured secret, long enough", tmp_path) != key
     with pytest.raises(ValueError, match="at least 16"):
         load_key("short", tmp_path)
+
+
+def _build(tmp_path: Path, http: dict[str, object]) -> AlertsService:
+    cfg = AlertsConfig.from_mapping({"http": http, "crew": [
+        {"id": "north", "substations": ["S1"], "members": ["wang"]}]})
+    rec = load_records(write_records(tmp_path / "records"))
+    return build_service(cfg, rec, str(tmp_path / "data"), clock_ms=lambda: int(NOW * 1000))
+
+
+def test_links_survive_a_restart_and_a_configured_secret_replaces_the_key_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _build(tmp_path, {})
+    tok = first.messenger.signer.token("O-1", "wang", NOW)
+    assert (tmp_path / "data" / KEY_FILE).exists()
+    again = _build(tmp_path, {})
+    assert again.messenger.signer.check("O-1", tok, NOW).member == "wang"
+    monkeypatch.setenv("HW_TEST_LINK_SECRET", "s" * 32)
+    configured = _build(tmp_path, {"link_secret": "${HW_TEST_LINK_SECRET}"})
+    with pytest.raises(LinkError):
+        configured.messenger.signer.check("O-1", tok, NOW)
+
+
+def test_a_listing_command_makes_no_key_file(tmp_path: Path) -> None:
+    svc = _build(tmp_path, {})
+    assert svc.db.orders.find() == []
+    assert not (tmp_path / "data" / KEY_FILE).exists()
+
+
+@pytest.mark.parametrize(("secret", "says"), [
+    ("${HW_TEST_UNSET_LINK_SECRET}", "[alerts.http] link_secret: environment variable "
+                                     "HW_TEST_UNSET_LINK_SECRET is not set"),
+    ("short", "[alerts.http] link_secret must be at least 16 characters"),
+])
+def test_a_bad_link_secret_is_one_line(tmp_path: Path, secret: str, says: str) -> None:
+    with pytest.raises(AlertsConfigError) as e:
+        _build(tmp_path, {"link_secret": secret})
+    assert str(e.value) == says
+
+
+def test_a_member_name_must_be_a_name() -> None:
+    with pytest.raises(AlertsConfigError, match="is not a name"):
+        AlertsConfig.from_mapping({"crew": [{"id": "n", "members": ["wang", " "]}]}).crews()
