@@ -96,9 +96,6 @@ class AlertsService:
         acc = self.records.accounts.get(account_id)
         return acc.phone if acc else ""
 
-    def _t(self, ms: int | None) -> str:
-        return self.messenger.t(ms)
-
     def write_series(self, now_ms: int) -> int:
         return self.series.write(now_ms)
 
