@@ -79,7 +79,6 @@ MISTAKES = [
     (dispute("--error-pct", "3", "--billed-kwh", "inf"), ["--billed-kwh", "finite"]),
     (["billing", ACCOUNT, "--season", "2023"],
      ["no readings for account 'B02-0103'", "season 2023", "2023-11-15"]),
-    (["dispute", ACCOUNT, "--season", "2023"], ["no readings for account 'B02-0103'"]),
     (["billing", "NOPE-1", "--season", "2024"], ["unknown account 'NOPE-1'"]),
     (["orders", "show", "O-NOPE"], ["no order 'O-NOPE'"]),
 ]
@@ -110,6 +109,7 @@ FIRST = [
     (["deadletters"], "dead-letter database at ./var/deadletter.sqlite"),
     (["billing", ACCOUNT, "--season", "2024"], "readings database at ./var/readings.sqlite"),
     (dispute(), "readings database at ./var/readings.sqlite"),
+    (["refunds", "--season", "2024"], "readings database at ./var/readings.sqlite"),
 ]
 
 

@@ -241,13 +241,6 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     kwh, has, nonhuman, human = bd.kwh[0], bd.has_reading[0], bd.nonhuman[0], bd.human[0]
     causes = bd.causes[0]
 
-    if not has.any() and not (nonhuman.any() or human.any()):
-        # 121 metered days at 0 kWh would be a full bill for nothing measured
-        last = first + dt.timedelta(days=n_days - 1)
-        raise CommandError(f"no readings for account {account_id!r} (meter {meter}) in season "
-                           f"{season} ({first.isoformat()} to {last.isoformat()}), and no "
-                           "meter fault that would bill it by area: nothing to bill")
-
     # a day without weather takes the season's mean outdoor temperature so far
     fill = float(np.nanmean(outdoor)) if np.isfinite(outdoor).any() else 18.0
     outdoor_filled = np.where(np.isnan(outdoor), fill, outdoor)
@@ -314,6 +307,15 @@ def billing_command(cfg: Config, account_id: str, season: int, json_: bool,
                     say: Callable[[str], None] = print) -> int:
     """The season bill both ways, the difference, and each day's basis and reason."""
     doc = season_bill(cfg, account_id, season)
+    bills = (doc["area_policy"], doc["estimated_policy"])
+    if not doc["days_with_readings"] and not any(
+            b["area_days"] or b["estimated_days"] or b["inspection_days"] for b in bills):
+        # 121 metered days at 0 kWh would be a full bill for nothing measured
+        last = dt.date.fromisoformat(doc["season_start"]) + dt.timedelta(
+            days=doc["season_days"] - 1)
+        raise CommandError(f"no readings for account {account_id!r} (meter {doc['meter_id']}) "
+                           f"in season {season} ({doc['season_start']} to {last.isoformat()}), "
+                           "and no meter fault that would bill it by area: nothing to bill")
     if json_:
         say(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
