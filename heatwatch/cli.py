@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NoReturn
 
 from alerts.templates import TemplateError
 from collector.modbus_plan import PlanError
@@ -19,6 +21,7 @@ from heatwatch.commands.analyze import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
 from simulators.scenario import ScenarioError
+from storage.base import StoreError
 
 log = logging.getLogger("heatwatch")
 
@@ -121,7 +124,7 @@ def cmd_records(args: argparse.Namespace) -> int:
 def cmd_deadletters(args: argparse.Namespace) -> int:
     from heatwatch.bootstrap import open_deadletters
 
-    dl = open_deadletters(_config(args))
+    dl = open_deadletters(_config(args), read_only=True)
     try:
         counts = dl.counts()
         recent = dl.recent(args.limit, args.cause)
@@ -149,8 +152,15 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake as one line like every other mistake."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="heatwatch", description=__doc__)
+    p = _Parser(prog="heatwatch", description=__doc__)
     p.add_argument("--log-level", default=None,
                    help="DEBUG, INFO, WARNING or ERROR (default INFO; the demo: WARNING)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -229,7 +239,33 @@ def _instant_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def store_line(e: StoreError) -> str:
+    """A store error as one line, with the cause's words instead of its repr."""
+    text = str(e)
+    cause = e.__cause__
+    if cause is not None:
+        words = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        text = text.replace(repr(cause), words or type(cause).__name__)
+    if isinstance(cause, OSError):
+        text += " (is it running? [store.influxdb] url)"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closes the pipe (`| head`) ends it quietly."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python docs, "Note on SIGPIPE": point stdout at devnull so the flush at exit
+        # cannot fail again, and stop without a word: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
@@ -249,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
             TemplateError, CommandError, BrowserError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
+        return 2
+    except StoreError as e:
+        print(f"heatwatch: error: {store_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
