@@ -93,6 +93,9 @@ class CollectorConfig:
     health_interval_s: float = 10.0
     deadletter_path: str = ""  # empty: <data_dir>/deadletter.sqlite
     deadletter_payload_bytes: int = 64 * 1024
+    # <prefix>/<kind>/.. subtrees other services publish in (alerts: heat/orders/<crew>):
+    # acked and left alone; any other unknown kind is dead-lettered as unknown_kind
+    ignore_kinds: list[str] = field(default_factory=lambda: ["orders"])
 
 
 @dataclass(slots=True)
