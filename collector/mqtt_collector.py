@@ -40,6 +40,27 @@ _CONNECT_FAIL_LOG_EVERY_S = 60.0
 _DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
 
 
+def split_write(write: Callable[[list[Reading]], None], readings: list[Reading],
+                offset: int = 0) -> list[tuple[int, str]]:
+    """Write, halving a refused batch; the refused readings' indexes and causes.
+
+    InfluxDB keeps the good points of a refused (400) batch and SQLite none, so the halves
+    are written again either way; the same series and time overwrite, so nothing doubles.
+    """
+    if not readings:
+        return []
+    try:
+        write(readings)
+        return []
+    except _DATA_ERRORS as e:
+        detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
+        if len(readings) == 1:
+            return [(offset, detail[:1000])]
+    mid = len(readings) // 2
+    return (split_write(write, readings[:mid], offset)
+            + split_write(write, readings[mid:], offset + mid))
+
+
 class _Abandoned(Exception):
     """Stopping while the store is away: the batch is not acked, the broker keeps it."""
 
@@ -334,7 +355,7 @@ class MqttCollector:
         goes to the dead letters with its message's topic and payload, so it can be replayed.
         """
         rejections = batch.rejections
-        refused = self._write_split(batch.readings, 0) if batch.readings else []
+        refused = split_write(self._write_waiting, batch.readings)
         if refused:
             self.stats.split_writes += 1
             rejections = rejections + [self._store_rejection(batch, i, detail)
@@ -355,19 +376,6 @@ class MqttCollector:
         m, indexes = batch.origins[k]
         return Rejection("store_rejected", detail, m.topic,
                          element_of(m.topic, m.payload, indexes[i - batch.starts[k]]))
-
-    def _write_split(self, readings: list[Reading], offset: int) -> list[tuple[int, str]]:
-        """Write, halving a refused batch; the refused readings' indexes and causes."""
-        try:
-            self._write_waiting(readings)
-            return []
-        except _DATA_ERRORS as e:
-            detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
-            if len(readings) == 1:
-                return [(offset, detail[:1000])]
-        mid = len(readings) // 2
-        return (self._write_split(readings[:mid], offset)
-                + self._write_split(readings[mid:], offset + mid))
 
     def _write_waiting(self, readings: list[Reading]) -> None:
         """store.write, waiting out StoreUnavailable (not acked: the broker keeps the data)."""
