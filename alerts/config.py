@@ -117,9 +117,9 @@ class AlertsConfig:
     crew: list[dict[str, Any]] = field(default_factory=list)
     channel: list[dict[str, Any]] = field(default_factory=list)
 
-    def crews(self) -> list[Crew]:
-        """The `[[alerts.crew]]` tables as typed crews, checked."""
-        out = [_crew(d, i) for i, d in enumerate(self.crew)]
+    def crews(self, resolve: bool = True) -> list[Crew]:
+        """The `[[alerts.crew]]` tables as typed crews, checked; `${NAME}`s read if resolve."""
+        out = [_crew(d, i, resolve) for i, d in enumerate(self.crew)]
         seen: set[str] = set()
         for c in out:
             if c.crew_id in seen:
@@ -127,13 +127,13 @@ class AlertsConfig:
             seen.add(c.crew_id)
         return out
 
-    def channels(self) -> list[ChannelSpec]:
+    def channels(self, resolve: bool = True) -> list[ChannelSpec]:
         """The `[[alerts.channel]]` tables as typed channel specs, checked."""
-        out = [_channel(d, i) for i, d in enumerate(self.channel)]
+        out = [_channel(d, i, resolve) for i, d in enumerate(self.channel)]
         names = {c.name for c in out}
         if len(names) != len(out):
             raise AlertsConfigError("[[alerts.channel]] names must be unique")
-        for crew in self.crews():
+        for crew in self.crews(resolve):
             for name in crew.channels:
                 if name not in names:
                     raise AlertsConfigError(f"crew {crew.crew_id!r}: unknown channel {name!r}")
@@ -161,7 +161,9 @@ class AlertsConfig:
         d = self.delivery
         if not 0 < d.retry_base_s <= d.retry_max_s:
             raise AlertsConfigError("[alerts.delivery] needs 0 < retry_base_s <= retry_max_s")
-        self.channels()
+        # secrets are read where they are used (the alerts service): the collector and the
+        # analyzer load the same file without the alerts' secrets in their environment
+        self.channels(resolve=False)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AlertsConfig:
@@ -221,7 +223,7 @@ def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(v)
 
 
-def _crew(d: Mapping[str, Any], i: int) -> Crew:
+def _crew(d: Mapping[str, Any], i: int, resolve: bool = True) -> Crew:
     where = f"[[alerts.crew]] #{i + 1}"
     if not isinstance(d, Mapping):
         raise AlertsConfigError(f"{where} must be a table")
@@ -236,7 +238,8 @@ def _crew(d: Mapping[str, Any], i: int) -> Crew:
     token = d.get("token", "")
     if not isinstance(token, str):
         raise AlertsConfigError(f"{where}: token must be a string")
-    token = secret(token, f"{where} token")
+    if resolve:
+        token = secret(token, f"{where} token")
     roster = []
     for j, s in enumerate(d.get("roster", [])):
         if not isinstance(s, Mapping) or not isinstance(s.get("member"), str):
@@ -253,7 +256,7 @@ def _crew(d: Mapping[str, Any], i: int) -> Crew:
                 _strs(d, "members", where), _strs(d, "channels", where), token, tuple(roster))
 
 
-def _channel(d: Mapping[str, Any], i: int) -> ChannelSpec:
+def _channel(d: Mapping[str, Any], i: int, resolve: bool = True) -> ChannelSpec:
     where = f"[[alerts.channel]] #{i + 1}"
     if not isinstance(d, Mapping):
         raise AlertsConfigError(f"{where} must be a table")
@@ -270,7 +273,7 @@ def _channel(d: Mapping[str, Any], i: int) -> ChannelSpec:
             raise AlertsConfigError(f"channel {name!r}: unknown key {key!r}")
         if type(value) is not type(getattr(spec, key)):
             raise AlertsConfigError(f"channel {name!r}: {key} has the wrong type")
-        if isinstance(value, str):
+        if isinstance(value, str) and resolve:
             value = secret(value, f"channel {name!r} {key}")
         setattr(spec, key, value)
     if spec.kind in ("apprise", "sms") and not spec.url:
