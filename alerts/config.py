@@ -6,7 +6,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge, Gt, Interval
 
 
 class AlertsConfigError(Exception):
@@ -40,10 +42,10 @@ class DeliveryConfig:
 
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
-    max_attempts: int = 0  # 0: retry for ever (a message is never dropped silently)
-    timeout_s: float = 5.0
-    batch: int = 500
-    tick_s: float = 1.0
+    max_attempts: Annotated[int, Ge(0)] = 0  # 0: retry for ever (never dropped silently)
+    timeout_s: Annotated[float, Gt(0)] = 5.0
+    batch: Annotated[int, Ge(1)] = 500
+    tick_s: Annotated[float, Gt(0)] = 1.0
 
 
 @dataclass(slots=True)
@@ -52,7 +54,7 @@ class HttpConfig:
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: Annotated[int, Interval(ge=1, le=65535)] = 8765
     # what the links in messages start with; empty: http://<host>:<port>
     base_url: str = ""
 
@@ -105,7 +107,6 @@ CHANNEL_KINDS = ("apprise", "wecom", "dingtalk", "mqtt", "sms")
 class AlertsConfig:
     """Everything `heatwatch alerts` needs; crews and channels are lists of tables."""
 
-    workflow_path: str = ""  # empty: <data_dir>/workflow.sqlite (shared with incidents)
     templates_path: str = ""  # empty: the bundled Chinese templates
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
@@ -118,7 +119,8 @@ class AlertsConfig:
     channel: list[dict[str, Any]] = field(default_factory=list)
 
     def crews(self, resolve: bool = True) -> list[Crew]:
-        """The `[[alerts.crew]]` tables as typed crews, checked; `${NAME}`s read if resolve."""
+        """The `[[alerts.crew]]` tables as typed crews, checked; `resolve` reads the `${ENV}`
+        secrets (only the alerts service does, when it starts)."""
         out = [_crew(d, i, resolve) for i, d in enumerate(self.crew)]
         seen: set[str] = set()
         for c in out:
@@ -146,7 +148,7 @@ class AlertsConfig:
         return out
 
     def check(self) -> None:
-        """Fail with one clear line before anything starts."""
+        """Fail with one clear line before anything starts; secrets are not read here."""
         lim = self.limits
         if not self.series_every_s > 0:
             raise AlertsConfigError("[alerts] series_every_s must be positive")
@@ -161,8 +163,6 @@ class AlertsConfig:
         d = self.delivery
         if not 0 < d.retry_base_s <= d.retry_max_s:
             raise AlertsConfigError("[alerts.delivery] needs 0 < retry_base_s <= retry_max_s")
-        # secrets are read where they are used (the alerts service): the collector and the
-        # analyzer load the same file without the alerts' secrets in their environment
         self.channels(resolve=False)
 
     @classmethod
@@ -176,7 +176,7 @@ class AlertsConfig:
                 _set_fields(cfg.delivery, value, "[alerts.delivery]")
             elif key == "http":
                 _set_fields(cfg.http, value, "[alerts.http]")
-            elif key in ("workflow_path", "templates_path", "resident_channel",
+            elif key in ("templates_path", "resident_channel",
                          "supervisor_channels", "crew", "channel", "series_every_s"):
                 setattr(cfg, key, value)
             else:
@@ -223,7 +223,7 @@ def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(v)
 
 
-def _crew(d: Mapping[str, Any], i: int, resolve: bool = True) -> Crew:
+def _crew(d: Mapping[str, Any], i: int, resolve: bool) -> Crew:
     where = f"[[alerts.crew]] #{i + 1}"
     if not isinstance(d, Mapping):
         raise AlertsConfigError(f"{where} must be a table")
@@ -256,7 +256,7 @@ def _crew(d: Mapping[str, Any], i: int, resolve: bool = True) -> Crew:
                 _strs(d, "members", where), _strs(d, "channels", where), token, tuple(roster))
 
 
-def _channel(d: Mapping[str, Any], i: int, resolve: bool = True) -> ChannelSpec:
+def _channel(d: Mapping[str, Any], i: int, resolve: bool) -> ChannelSpec:
     where = f"[[alerts.channel]] #{i + 1}"
     if not isinstance(d, Mapping):
         raise AlertsConfigError(f"{where} must be a table")
@@ -276,6 +276,8 @@ def _channel(d: Mapping[str, Any], i: int, resolve: bool = True) -> ChannelSpec:
         if isinstance(value, str) and resolve:
             value = secret(value, f"channel {name!r} {key}")
         setattr(spec, key, value)
+    if not 1 <= spec.port <= 65535:
+        raise AlertsConfigError(f"channel {name!r}: port must be 1..65535, got {spec.port}")
     if spec.kind in ("apprise", "sms") and not spec.url:
         raise AlertsConfigError(f"channel {name!r}: needs a url")
     if spec.kind == "sms" and "{phone}" not in spec.url:

@@ -418,18 +418,17 @@ class AlertsService:
         self.deliverer.close()
 
 
-def workflow_path(cfg_alerts: AlertsConfig, data_dir: str) -> Path:
-    return Path(cfg_alerts.workflow_path) if cfg_alerts.workflow_path else \
-        Path(data_dir) / "workflow.sqlite"
-
-
 def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
                   tz: str = "Asia/Shanghai", clock_ms: Clock = wall_clock_ms,
                   store: Store | None = None,
-                  series_every_s: float | None = None) -> AlertsService:
-    """Wire stores and channels from config; `store` gets the work_orders series (None: not)."""
+                  series_every_s: float | None = None,
+                  rules: CityRules | None = None,
+                  workflow_path: Path | None = None) -> AlertsService:
+    """Wire stores and channels from config; `store` gets the work_orders series (None: not);
+    `rules` are the city's (compensation, tariff, season), the same object the analyzer uses;
+    `workflow_path` defaults to <data_dir>/workflow.sqlite."""
     cfg_alerts.check()
-    path = workflow_path(cfg_alerts, data_dir)
+    path = workflow_path or Path(data_dir) / "workflow.sqlite"
     workflow = WorkflowStore(path)
     incidents = IncidentStore(path)
 
@@ -440,7 +439,7 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
     channels = {s.name: build_channel(s, cfg_alerts.delivery.timeout_s, phone_of)
                 for s in cfg_alerts.channels()}
     return AlertsService(cfg_alerts, records, workflow, incidents, channels, clock_ms, tz,
-                         series_store=store,
+                         rules=rules, series_store=store,
                          series_every_s=series_every_s or cfg_alerts.series_every_s)
 
 

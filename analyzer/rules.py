@@ -54,6 +54,8 @@ class RoomRules:
     stuck_h: float = 24.0
     # DOMAIN: 0.1 °C resolution, so values closer than half of it are "unchanged"
     stuck_tolerance_c: float = 0.05
+    # DOMAIN: sensors sample every 10–60 min, so this many hours without one is silence
+    silent_h: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,8 @@ class OutageRules:
     over_h: float = 24.0
     # a building meter shows "no flow" at or below this
     no_flow_m3h: float = 0.0
+    # DOMAIN: substations report every 1–5 min; outages are judged on this grid
+    step_s: int = 300
 
 
 @dataclass(frozen=True, slots=True)

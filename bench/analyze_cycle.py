@@ -19,9 +19,9 @@ import numpy as np
 
 from analyzer.config import AnalyzerConfig
 from analyzer.runner import Runner, Watermarks
-from district.config import InfluxConfig
 from district.readings import Reading
 from district.records import load_records
+from storage.config import InfluxConfig
 from storage.influx import InfluxStore
 from tests.services import Influxd
 from workflow.incidents import IncidentStore

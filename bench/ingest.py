@@ -32,8 +32,8 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from collector.mqtt_collector import MqttCollector  # noqa: E402
 from collector.payloads import parse_message  # noqa: E402
-from district.config import load_config  # noqa: E402
 from heatwatch import bootstrap  # noqa: E402
+from heatwatch.config import load_config  # noqa: E402
 from storage.lineprotocol import LineEncoder  # noqa: E402
 from tests.harness import influx_count, room_district, write_config  # noqa: E402
 from tests.services import Influxd, Mosquitto  # noqa: E402

@@ -18,9 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from collector.config import CollectorConfig, MqttConfig
 from collector.deadletter import DeadLetters
 from collector.payloads import Registered, Rejection, element_of, parse_indexed
-from district.config import CollectorConfig, MqttConfig
 from district.readings import Reading
 from storage.base import Store, StoreRejected, StoreUnavailable
 
@@ -199,7 +199,7 @@ class MqttCollector:
         prefix = self.mqtt_cfg.topic_prefix
         # the whole prefix, not heat/<kind>/+: an unknown kind or a malformed topic is seen
         # and refused with a cause; ignore_kinds are other services' subtrees (heat/orders)
-        client.subscribe([(f"{prefix}/#", self.mqtt_cfg.qos)])
+        client.subscribe([(f"{prefix}/#", int(self.mqtt_cfg.qos))])
         log.info("connected to %s:%d (session present: %s)", self.mqtt_cfg.host,
                  self.mqtt_cfg.port, flags.session_present)
         self._connected.set()

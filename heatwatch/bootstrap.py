@@ -8,9 +8,9 @@ from pathlib import Path
 
 from collector.deadletter import DeadLetters
 from collector.payloads import Registered
-from district.config import Config
 from district.readings import Reading
 from district.records import Records, load_records
+from heatwatch.config import Config
 from storage.base import Store
 
 

@@ -9,13 +9,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from alerts.cli import AlertsCliError, add_alerts_parsers
 from alerts.templates import TemplateError
-from analyzer.commands import CommandError
 from collector.modbus_plan import PlanError
 from collector.profiles import ProfileError
-from district.config import Config, ConfigError, load_config
 from district.records import RecordsError
+from heatwatch.commands.alerts import AlertsCliError, add_alerts_parsers
+from heatwatch.commands.analyze import CommandError
+from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
 from simulators.scenario import ScenarioError
 
@@ -63,25 +63,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from analyzer.commands import analyze_command
+    from heatwatch.commands.analyze import analyze_command
 
     return analyze_command(_config(args), args.once, args.at)
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from analyzer.commands import incidents_command
+    from heatwatch.commands.analyze import incidents_command
 
     return incidents_command(_config(args), args.all, args.json)
 
 
 def cmd_billing(args: argparse.Namespace) -> int:
-    from analyzer.commands import billing_command
+    from heatwatch.commands.analyze import billing_command
 
     return billing_command(_config(args), args.account, args.season, args.json)
 
 
 def cmd_dispute(args: argparse.Namespace) -> int:
-    from analyzer.dispute import dispute_command
+    from heatwatch.commands.dispute import dispute_command
 
     return dispute_command(_config(args), args.account, args.season, args.out, args.json,
                            args.error_pct, args.dtheta_k, args.dtheta_min_k, args.qp_over_q,

@@ -18,16 +18,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.service import build_service
-from analyzer.commands import analyzer_config, incidents_command, timezone, workflow_path
 from analyzer.runner import Runner, Watermarks
 from collector.deadletter import DeadLetters
 from collector.modbus_poller import ModbusPoller
 from collector.mqtt_collector import MqttCollector
-from district.config import Config, load_config
 from district.readings import COMM_FAULT_MEASUREMENT, KINDS
 from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
+from heatwatch.commands.analyze import analyzer_config, incidents_command, timezone, workflow_path
+from heatwatch.config import Config, load_config
 from heatwatch.errors import UserError
 from heatwatch.services import modbus_poller, simulator_mqtt
 from simulators.clock import VirtualClock
@@ -62,7 +62,8 @@ class DemoWorkflow:
         self.runner = Runner(store, records, self.incidents,
                              analyzer_config(cfg), tz, self.marks)
         self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
-                                    clock_ms=lambda: self.now_ms, store=store)
+                                    clock_ms=lambda: self.now_ms, store=store,
+                                    rules=cfg.analyzer.rules(), workflow_path=path)
         self.now_ms = 0
         self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
         self.last_analyzed_ms = 0

@@ -15,10 +15,10 @@ from collector.modbus_plan import build_plan
 from collector.modbus_poller import ModbusPoller, Sink
 from collector.mqtt_collector import EXIT_WRITER_DIED, MqttCollector
 from collector.profiles import load_profiles
-from district.config import Config
 from district.readings import Reading
 from district.records import Records
 from heatwatch import bootstrap
+from heatwatch.config import Config
 from simulators.mqtt_devices import MqttSettings
 
 log = logging.getLogger("heatwatch.service")

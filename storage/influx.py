@@ -22,7 +22,7 @@ from storage.frames import aggregate_columns, check_aggregate, empty_frame, sort
 from storage.lineprotocol import LineEncoder
 
 if TYPE_CHECKING:
-    from district.config import InfluxConfig
+    from storage.config import InfluxConfig
 
 # InfluxDB's own guidance for /write: 5,000-10,000 points per request
 MAX_LINES_PER_REQUEST = 5000

@@ -7,16 +7,13 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from district.readings import FieldValue, Reading
 from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
 from storage.frames import aggregate_columns, check_aggregate, empty_frame
-
-if TYPE_CHECKING:
-    from district.config import Config
 
 # column names: a prefix keeps tags, fields and our two key columns apart
 TAG_PREFIX = "tag_"
@@ -102,10 +99,6 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         self._closed = False
         self._conn()  # fail now on a bad path, and switch the file to WAL once
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> SqliteStore:
-        return cls(cfg.data_path(cfg.store.sqlite.path, "readings.sqlite"))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

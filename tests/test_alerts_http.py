@@ -76,8 +76,13 @@ def test_crew_actions_over_http(served: tuple[AlertsService, int]) -> None:
 
 
 def test_cli_actions_and_listings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from alerts.cli import AlertsCliError, kpi_command, notices_command, orders_command
-    from district.config import Config
+    from heatwatch.commands.alerts import (
+        AlertsCliError,
+        kpi_command,
+        notices_command,
+        orders_command,
+    )
+    from heatwatch.config import Config
 
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)
@@ -106,8 +111,8 @@ def test_cli_actions_and_listings(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_cli_reassign_is_recorded_and_moves_ownership(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from alerts.cli import AlertsCliError, orders_command
-    from district.config import Config
+    from heatwatch.commands.alerts import AlertsCliError, orders_command
+    from heatwatch.config import Config
 
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from alerts.cli import alerts_command
 from alerts.config import AlertsConfig
 from alerts.service import WORK_ORDERS, AlertsService
 from alerts.sla import MINUTE_MS
 from alerts.store import WorkflowStore
-from district.config import load_config
 from district.records import load_records
+from heatwatch.commands.alerts import alerts_command
+from heatwatch.config import load_config
 from storage.sqlite import SqliteStore
 from tests.test_alerts_support import ManualClock, ms, raise_incident, write_records
 from workflow.incidents import IncidentStore

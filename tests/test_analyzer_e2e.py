@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.commands import analyze_command, incidents_command
 from collector.mqtt_collector import MqttCollector
-from district.config import load_config
 from district.readings import Reading
 from heatwatch import bootstrap
+from heatwatch.commands.analyze import analyze_command, incidents_command
+from heatwatch.config import load_config
 from simulators.scenario import load_scenario
 from tests.harness import ROOT, Publisher, influx_count, influx_query, wait_for, write_config
 from tests.services import Influxd, Mosquitto

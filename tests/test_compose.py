@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import os
@@ -22,7 +21,7 @@ import yaml  # PyYAML: installed with amqtt, a runtime dependency
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from district.config import ENV_PREFIX, Config, load_config
+from heatwatch.config import ENV_PREFIX, env_names, load_config
 from tests.services import Influxd, Mosquitto, binary, have
 
 # every test here needs the Compose binary or mosquitto: under CI a skip is a failure
@@ -90,20 +89,9 @@ def compose_model(env_file: Path) -> dict[str, Any]:
     return model
 
 
-def config_env_names(obj: Any = None, prefix: str = ENV_PREFIX) -> set[str]:
-    """Every HEATWATCH_* name district.config reads (the rule in its module docstring)."""
-    obj = Config() if obj is None else obj
-    names: set[str] = set()
-    for f in dataclasses.fields(obj):
-        if f.name == "source":
-            continue
-        value = getattr(obj, f.name)
-        name = f"{prefix}_{f.name.upper()}"
-        if dataclasses.is_dataclass(value):
-            names |= config_env_names(value, name)
-        else:
-            names.add(name)
-    return names
+def config_env_names() -> set[str]:
+    """Every HEATWATCH_* name heatwatch.config reads (the rule in its module docstring)."""
+    return env_names()
 
 
 def mosquitto_options(text: str) -> dict[str, list[str]]:
@@ -252,7 +240,7 @@ def test_heatwatch_env_names_are_config_keys(model: dict[str, Any]) -> None:
     for name in HEATWATCH_SERVICES:
         for var in model["services"][name]["environment"]:
             if var.startswith(ENV_PREFIX + "_"):
-                assert var in known, f"{name}: {var} is not a district.config override"
+                assert var in known, f"{name}: {var} is not a heatwatch.config override"
 
 
 def test_mosquitto_service(model: dict[str, Any], unique_env: dict[str, str]) -> None:

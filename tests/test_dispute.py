@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analyzer.commands import CommandError
-from analyzer.dispute import (
+from heatwatch.commands.analyze import CommandError
+from heatwatch.commands.dispute import (
     daily_readings,
     dispute_command,
     dispute_evidence,
@@ -22,7 +22,7 @@ from analyzer.dispute import (
     render_markdown,
     verification_doc,
 )
-from district.config import Config, load_config
+from heatwatch.config import Config, load_config
 from storage.base import Frame
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import HERE, TZ, run_folder

@@ -25,12 +25,12 @@ from analyzer.runner import Runner, Watermarks
 from collector.deadletter import DeadLetters
 from collector.modbus_poller import GatewayStats, ModbusPoller
 from collector.mqtt_collector import MqttCollector
-from district.config import load_config
 from district.readings import Reading
 from district.records import load_records
 from grafana import dashboards as gd
 from grafana import push
 from heatwatch.bootstrap import registry
+from heatwatch.config import load_config
 from heatwatch.services import modbus_health
 from simulators.scenario import SAMPLE_RECORDS_DIR, load_scenario
 from storage.influx import InfluxStore

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from collector.mqtt_collector import MqttCollector
-from district.config import load_config
 from heatwatch import bootstrap
+from heatwatch.config import load_config
 from tests.harness import (
     T0,
     CollectorProcess,

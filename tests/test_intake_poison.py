@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from collector.mqtt_collector import EXIT_WRITER_DIED, MqttCollector
-from district.config import Config, load_config
 from district.readings import Reading
 from heatwatch import bootstrap
 from heatwatch.cli import main
+from heatwatch.config import Config, load_config
 from storage.base import Store, StoreRejected
 from tests.harness import (
     T0,
@@ -301,7 +301,7 @@ def test_client_id_takeover_is_named(tmp_path: Path, mosquitto: Mosquitto, proto
     with caplog.at_level(logging.INFO, "heatwatch.collector"):
         for name in ("a", "b"):
             cfg = _config(tmp_path / name, mosquitto.port, None, extra)
-            cfg.mqtt.protocol = protocol
+            cfg.mqtt.protocol = "5" if protocol == "5" else "3.1.1"
             runs.append(Running(cfg))
             runs[-1].collector.start()
         wait_for(lambda: "same client id" in caplog.text, 40, "the takeover to be named")

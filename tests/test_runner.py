@@ -9,25 +9,27 @@ from typing import Any
 
 import pytest
 
-from analyzer.commands import (
+from analyzer.config import AnalyzerConfig, AnalyzerConfigError, from_mapping
+from analyzer.derived import BILLING_DAY, COMPLIANCE, METER_FAULT_STATE, OUTAGE_STATE
+from analyzer.rules import CityRules
+from analyzer.runner import Runner, Watermarks
+from district.records import load_records
+from heatwatch.commands.analyze import (
     CommandError,
     analyze_command,
     billing_command,
     incidents_command,
     season_bill,
 )
-from analyzer.config import AnalyzerConfig, AnalyzerConfigError, from_mapping
-from analyzer.derived import BILLING_DAY, COMPLIANCE, METER_FAULT_STATE, OUTAGE_STATE
-from analyzer.rules import CityRules
-from analyzer.runner import Runner, Watermarks
-from district.config import Config, load_config
-from district.records import load_records
+from heatwatch.config import Config, load_config
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
-from tests.test_analyzer_scenarios import HERE, TZ, district_readings
+from tests.test_analyzer_scenarios import HERE, SCENARIO_ANALYZER, TZ, district_readings
 from workflow.incidents import IncidentStore
 
 H_MS = 3_600_000
+# the scenario's 10 h stuck sensor needs a city that calls 8 h stuck (SCENARIO_ANALYZER)
+SCENARIO_CITY = {"rooms": {"stuck_h": 8.0, "stuck_tolerance_c": 0.0}}
 SAMPLE = HERE / "scenarios" / "analyzer" / "sample_every_behaviour_once" / "scenario.toml"
 TRIP_30H = HERE / "scenarios" / "analyzer" / "pump_trip_30h_outage_over_24h_two_days"
 
@@ -47,6 +49,7 @@ def _config(data: Path) -> Config:
     cfg = load_config(None, env={})
     cfg.site.data_dir = str(data)
     cfg.store.backend = "sqlite"
+    cfg.analyzer = SCENARIO_ANALYZER
     return cfg
 
 
@@ -64,11 +67,13 @@ def test_config_defaults_are_the_domain_rules_and_bad_values_are_one_line() -> N
     assert str(city.tariff.energy_cny_kwh) == "0.2"
     assert city.season.days(2024) == 151
     cases: list[tuple[dict[str, Any], str]] = [({"nope": 1}, "unknown key 'nope'"),
-                       ({"rooms": {"min_c": "warm"}}, "rooms.min_c: expected float"),
+                       ({"rooms": {"min_c": "warm"}}, "[analyzer.rooms] min_c: "),
                        ({"outages": {"escalation_h": [12, 8]}}, "ascending"),
                        ({"season": {"start": "13-01"}}, "not MM-DD"),
-                       ({"rooms": {"refund_shares": [0.1]}}, "same length"),
-                       ({"meters": {"interval_s": 7000}}, "divide a day")]
+                       ({"rooms": {"refund_shares": [0.1]}}, "one share per"),
+                       ({"rooms": {"refund_bands_k": "abc"}}, "refund_bands_k"),
+                       ({"outages": {"step_s": 7000}}, "divide an hour"),
+                       ({"meters": {"interval_s": 3600}}, "unknown key 'interval_s'")]
     for bad, words in cases:
         with pytest.raises(AnalyzerConfigError) as e:
             from_mapping(bad)
@@ -84,7 +89,7 @@ def test_incremental_cycles_keep_one_outage_that_grows_then_closes(tmp_path: Pat
     store.write(district_readings(sc, rec))
     wf = IncidentStore(tmp_path / "w.sqlite")
     # a short lookback, so the outage (6 h .. 36 h) outlives a window and must carry its key
-    cfg = from_mapping({"lookback_h": 12, "max_catchup_h": 24})
+    cfg = from_mapping({"lookback_h": 12, "max_catchup_h": 24, **SCENARIO_CITY})
     runner = Runner(store, rec, wf, cfg, TZ, Watermarks(tmp_path / "w.sqlite"))
     start = int(sc.start_s * 1000)
     durations = []
@@ -108,7 +113,7 @@ def test_evaluation_is_deterministic_and_rerun_changes_nothing(
     data, _, end = sample_db
     rec = load_records(load_scenario(SAMPLE).records_dir)
     store = SqliteStore(data / "readings.sqlite")
-    cfg = from_mapping({"write_back": False})
+    cfg = from_mapping({"write_back": False, **SCENARIO_CITY})
     keys = []
     for run in ("a", "b"):
         wf = IncidentStore(tmp_path / f"{run}.sqlite")
@@ -127,8 +132,8 @@ def test_watermark_catches_up_after_downtime(sample_db: tuple[Path, int, int],
     store = SqliteStore(data / "readings.sqlite")
     marks = Watermarks(tmp_path / "w.sqlite")
     wf = IncidentStore(tmp_path / "w.sqlite")
-    runner = Runner(store, rec, wf, from_mapping({"lookback_h": 12, "write_back": False}), TZ,
-                    marks)
+    cfg = from_mapping({"lookback_h": 12, "write_back": False, **SCENARIO_CITY})
+    runner = Runner(store, rec, wf, cfg, TZ, marks)
     runner.run_cycle(start + 2 * H_MS)
     res = runner.run_cycle(end)  # 46 h later: windows of 12 h replayed in between
     assert res.catch_up == 3
@@ -192,6 +197,6 @@ def test_commands_analyze_incidents_and_billing(sample_db: tuple[Path, int, int]
 
 
 def test_default_analyzer_config_is_used_without_a_section() -> None:
-    from analyzer.commands import analyzer_config
+    from heatwatch.commands.analyze import analyzer_config
 
     assert isinstance(analyzer_config(load_config(None, env={})), AnalyzerConfig)

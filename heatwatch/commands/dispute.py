@@ -14,13 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from analyzer.commands import CommandError, season_bill, timezone, workflow_path
 from analyzer.grid import DAY_MS
 from analyzer.meters import settle_verification, verification_limit_pct
 from analyzer.money import fen
-from district.config import Config
 from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Account, Device
+from heatwatch.commands.analyze import CommandError, season_bill, timezone, workflow_path
+from heatwatch.config import Config
 from storage.base import Frame
 from workflow.incidents import Incident, IncidentStore
 

@@ -9,14 +9,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from alerts.config import AlertsConfig, AlertsConfigError
+from alerts.config import AlertsConfigError
 from alerts.kpi import OrderTiming, timeliness
 from alerts.orders import STATE_TEXT, OrderError
 from alerts.service import AlertsService, build_service, run_loop
 from alerts.templates import TemplateError
-from district.config import Config
 from district.records import load_records
 from heatwatch.bootstrap import open_store
+from heatwatch.config import Config
 from storage.base import Store
 
 
@@ -24,15 +24,12 @@ class AlertsCliError(Exception):
     """A user mistake in an alerts command; printed as one line."""
 
 
-def _alerts_cfg(cfg: Config) -> AlertsConfig:
-    a = getattr(cfg, "alerts", None)
-    return a if isinstance(a, AlertsConfig) else AlertsConfig()
-
-
 def _service(cfg: Config, store: Store | None = None) -> AlertsService:
+    # the service reads its own ${ENV} secrets here, when it starts, and only here
     try:
-        return build_service(_alerts_cfg(cfg), load_records(cfg.records_path()),
-                             cfg.site.data_dir, cfg.site.timezone, store=store)
+        return build_service(cfg.alerts, load_records(cfg.records_path()),
+                             cfg.site.data_dir, cfg.site.timezone, store=store,
+                             rules=cfg.analyzer.rules(), workflow_path=cfg.workflow_path())
     except (AlertsConfigError, TemplateError) as e:
         raise AlertsCliError(str(e)) from None
 

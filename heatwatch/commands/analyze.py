@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from analyzer.billing import AccountBill, bill_season, day_labels, degree_days
-from analyzer.config import AnalyzerConfig, AnalyzerConfigError, check
+from analyzer.config import AnalyzerConfig
 from analyzer.grid import DAY_MS
 from analyzer.rules import Cause
 from analyzer.runner import CycleResult, Runner, Watermarks
-from district.config import Config
+from heatwatch.config import Config
 from storage.base import StoreError
 from workflow.incidents import Incident, IncidentStore
 
@@ -34,14 +34,8 @@ class CommandError(Exception):
 
 
 def analyzer_config(cfg: Config) -> AnalyzerConfig:
-    """The `[analyzer]` section, checked (a Config built in code skips load_config's check)."""
-    ac = cfg.analyzer
-    try:
-        check(ac)
-        ac.rules()
-    except (AnalyzerConfigError, TypeError, ValueError) as e:
-        raise CommandError(str(e)) from None
-    return ac
+    """The `[analyzer]` section (load_config checked it)."""
+    return cfg.analyzer
 
 
 def timezone(cfg: Config) -> dt.tzinfo:
@@ -53,7 +47,7 @@ def timezone(cfg: Config) -> dt.tzinfo:
 
 
 def workflow_path(cfg: Config) -> Path:
-    return cfg.data_path(analyzer_config(cfg).workflow_path, "workflow.sqlite")
+    return cfg.workflow_path()
 
 
 def _iso(ms: int, tz: dt.tzinfo) -> str:

@@ -1,0 +1,1 @@
+"""The operator commands behind `heatwatch`: Config in, exit code out."""
