@@ -343,3 +343,27 @@ def test_health_is_written_during_a_stall(tmp_path: Path, mosquitto: Mosquitto,
     t.start()
     t.join(60)
     assert not t.is_alive()  # stopping while stalled leaves the batch unacked, for the broker
+
+
+@pytest.mark.parametrize("backend", ["influxdb", "sqlite"])
+def test_a_store_refusal_is_split_down_to_the_refused_reading(
+    tmp_path: Path, influxd_shared: Influxd, backend: str
+) -> None:
+    """Past the parser (which refuses it first): a value the store cannot hold fails only
+    its own reading on either backend; N good readings + 1 refused → N stored."""
+    from collector.mqtt_collector import split_write
+    from storage.influx import InfluxStore
+    from storage.sqlite import SqliteStore
+
+    store: Store = (InfluxStore(influxd_shared.url, "split_write") if backend == "influxdb"
+                    else SqliteStore(tmp_path / "readings.sqlite"))
+    n = 37
+    readings = [Reading("meter", {"device_id": f"m{i}"}, {**METER, "status": 0},
+                        T0 * 1000 + i) for i in range(n)]
+    readings.insert(23, Reading("meter", {"device_id": "bad"}, {**METER, "status": 2**63},
+                                T0 * 1000))
+    refused = split_write(store.write, readings)
+    assert [i for i, _ in refused] == [23]
+    frame = store.read_window("meter", T0 * 1000, T0 * 1000 + n, ["status"])
+    assert len(frame) == n and "bad" not in frame.device_id.tolist()
+    store.close()
