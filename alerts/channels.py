@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.config import ChannelSpec
-from alerts.store import OutboxRow
+from workflow.outbox import OutboxRow
 
 log = logging.getLogger("heatwatch.alerts")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from district.records import Records
+from workflow.details import MeterFaultDetails, OutageDetails, RoomColdDetails
 from workflow.incidents import Incident
 
 WHAT = {
@@ -78,14 +78,15 @@ def address_of(inc: Incident, rec: Records) -> str:
 def describe(inc: Incident) -> str:
     """What happened, in words a crew reads on a phone."""
     what = WHAT.get(inc.kind, inc.kind)
-    d: dict[str, Any] = inc.details
-    if inc.kind == "meter_fault":
-        human = "人为原因，需稽查" if d.get("human") else "非人为原因，需更换"
-        what += f"（{inc.cause or d.get('cause', '')}；{human}）"
-    elif inc.kind == "room_cold" and "mean_c" in d:
-        what += f"（平均 {float(d['mean_c']):.1f}℃）"
-    elif inc.kind in ("outage", "building_outage") and d.get("reason"):
-        what += f"（{d['reason']}）"
+    d = inc.details
+    if isinstance(d, MeterFaultDetails):
+        human = "人为原因，需稽查" if d.human else "非人为原因，需更换"
+        what += f"（{inc.cause or d.cause}；{human}）"
+    elif isinstance(d, RoomColdDetails) and d.lowest_trailing_mean_c is not None:
+        # the runner writes the lowest trailing mean (never a plain mean)
+        what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
+    elif isinstance(d, OutageDetails) and d.reason:
+        what += f"（{d.reason}）"
     return f"{what} [{inc.subject}]"
 
 
@@ -109,8 +110,9 @@ def compensate_residents(inc: Incident, event: str, rec: Records) -> list[Plan]:
 
 def meter_fault(inc: Incident, event: str, rec: Records) -> list[Plan]:
     """DOMAIN: a non-human fault is area-billed and replaced; a human cause goes to inspection."""
-    human = bool(inc.details.get("human", False))
-    cause = str(inc.cause or inc.details.get("cause", ""))
+    d = inc.details
+    human = isinstance(d, MeterFaultDetails) and d.human
+    cause = inc.cause or (d.cause if isinstance(d, MeterFaultDetails) else "")
     if event == "opened":
         return [OpenOrder("inspection" if human else "replacement", describe(inc),
                           address_of(inc, rec)),

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from alerts.actions import CrewActions
 from alerts.orders import CREW_ACTIONS, STATE_TEXT, OrderError
-from alerts.service import AlertsService
-from alerts.store import Order
+from workflow.orders import Order
 
 ACTION_TEXT = {"accept": "接单", "contact": "已联系用户", "arrive": "已到场", "resolve": "处理完毕"}
 
@@ -28,12 +28,12 @@ def _token(request: Request, form: dict[str, Any]) -> str:
     return str(form.get("t") or request.query_params.get("t") or "")
 
 
-def _page(svc: AlertsService, order: Order, token: str, message: str = "") -> str:
+def _page(actions: CrewActions, order: Order, token: str, message: str = "") -> str:
     e = html.escape
     rows = "".join(
-        f"<li>{e(svc._t(h['at_ms']))} {e(h['actor'])}: {e(h['action'])} "
+        f"<li>{e(actions.messenger.t(h['at_ms']))} {e(h['actor'])}: {e(h['action'])} "
         f"{e(STATE_TEXT.get(h['to_state'], h['to_state']))} {e(h['note'])}</li>"
-        for h in svc.store.history(order.order_id))
+        for h in actions.db.orders.history(order.order_id))
     forms = "".join(
         f'<form method="post" action="/o/{e(order.order_id)}/{a}">'
         f'<input type="hidden" name="t" value="{e(token)}">'
@@ -47,14 +47,14 @@ def _page(svc: AlertsService, order: Order, token: str, message: str = "") -> st
             f"<p>负责人：{e(order.owner or '未接单')}</p>{forms}<ol>{rows}</ol>")
 
 
-def build_app(svc: AlertsService) -> Starlette:
+def build_app(actions: CrewActions) -> Starlette:
     """Routes: GET /o/{id} (the page a link opens), POST /o/{id}/{action}, GET /health."""
 
     def authorise(request: Request, order_id: str, form: dict[str, Any]) -> Order | Response:
-        order = svc.store.order(order_id)
+        order = actions.db.orders.get(order_id)
         if order is None:
             return JSONResponse({"error": f"no order {order_id!r}"}, 404)
-        crew = svc.routing.crew_by_token(_token(request, form))
+        crew = actions.messenger.routing.crew_by_token(_token(request, form))
         if crew is None or crew.crew_id != order.crew:
             return JSONResponse({"error": "wrong or missing crew token for this order"}, 403)
         return order
@@ -65,8 +65,8 @@ def build_app(svc: AlertsService) -> Starlette:
         if isinstance(got, Response):
             return got
         if "application/json" in request.headers.get("accept", ""):
-            return JSONResponse({**got.as_dict(), "history": svc.store.history(order_id)})
-        return HTMLResponse(_page(svc, got, _token(request, {})))
+            return JSONResponse({**got.as_dict(), "history": actions.db.orders.history(order_id)})
+        return HTMLResponse(_page(actions, got, _token(request, {})))
 
     async def act(request: Request) -> Response:
         order_id, action = request.path_params["order_id"], request.path_params["action"]
@@ -84,12 +84,12 @@ def build_app(svc: AlertsService) -> Starlette:
                                           f"(known: {', '.join(CREW_ACTIONS)})"}, 404)
         member = str(form.get("member") or got.owner or "")
         try:
-            order = await run_in_threadpool(svc.act, order_id, action, member,
+            order = await run_in_threadpool(actions.act, order_id, action, member,
                                             str(form.get("note") or ""), None, got.crew)
         except OrderError as e:
             return JSONResponse({"error": str(e)}, 409)
         if "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(_page(svc, order, _token(request, form), "已记录"))
+            return HTMLResponse(_page(actions, order, _token(request, form), "已记录"))
         return JSONResponse({"order_id": order.order_id, "state": order.state,
                              "owner": order.owner})
 
@@ -103,11 +103,11 @@ def build_app(svc: AlertsService) -> Starlette:
     ])
 
 
-def serve_in_thread(svc: AlertsService, host: str | None = None,
+def serve_in_thread(actions: CrewActions, host: str | None = None,
                     port: int | None = None) -> uvicorn.Server:
     """Start uvicorn in a daemon thread; set `server.should_exit` to stop it."""
-    config = uvicorn.Config(build_app(svc), host=host or svc.cfg.http.host,
-                            port=svc.cfg.http.port if port is None else port,
+    config = uvicorn.Config(build_app(actions), host=host or actions.messenger.cfg.http.host,
+                            port=actions.messenger.cfg.http.port if port is None else port,
                             log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="alerts-http", daemon=True).start()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 from alerts.channels import Channel, ChannelError, redact
 from alerts.config import DeliveryConfig
-from alerts.store import WorkflowStore
+from workflow.unit import WorkflowDb
 
 log = logging.getLogger("heatwatch.alerts")
 
@@ -21,9 +21,9 @@ def backoff_ms(attempts: int, cfg: DeliveryConfig) -> int:
 class Deliverer:
     """Sends due outbox rows; each channel runs in its own thread so a slow one delays itself."""
 
-    def __init__(self, store: WorkflowStore, channels: Mapping[str, Channel],
+    def __init__(self, db: WorkflowDb, channels: Mapping[str, Channel],
                  cfg: DeliveryConfig, clock_ms: Callable[[], int]) -> None:
-        self.store = store
+        self.db = db
         self.channels = dict(channels)
         self.cfg = cfg
         self.clock_ms = clock_ms
@@ -35,7 +35,7 @@ class Deliverer:
     def deliver_channel(self, name: str, now_ms: int) -> int:
         """Send this channel's due rows in order; stop at its first failure (it is down)."""
         channel = self.channels.get(name)
-        rows = self.store.due_messages(name, now_ms, self.cfg.batch)
+        rows = self.db.outbox.due(name, now_ms, self.cfg.batch)
         n = 0
         for row in rows:
             if channel is None:
@@ -43,7 +43,8 @@ class Deliverer:
             else:
                 # the row is marked before the send: a crash after it re-sends with the
                 # same dedup key, which the receiver drops (at-least-once + dedup = once)
-                self.store.mark_sending(row.id)
+                with self.db.unit() as u:
+                    u.outbox.mark_sending(row.id)
                 try:
                     channel.send(row)
                 except ChannelError as e:
@@ -51,27 +52,29 @@ class Deliverer:
                 except Exception as e:  # noqa: BLE001 - a channel bug must not stop the others
                     err = f"{type(e).__name__}: {e}"
                 else:
-                    self.store.mark_sent(row.id, self.clock_ms())
+                    with self.db.unit() as u:
+                        u.outbox.mark_sent(row.id, self.clock_ms())
                     self.sent += 1
                     n += 1
                     continue
             attempts = row.attempts + 1
             dead = self.cfg.max_attempts > 0 and attempts >= self.cfg.max_attempts
-            self.store.mark_failed(row.id, now_ms + backoff_ms(attempts, self.cfg), err, dead)
             self.failed += 1
             log.warning("alerts: channel %s: %s failed (attempt %d): %s", name, row.dedup_key,
                         attempts, redact(err))
-            # a down channel: its later rows wait for the retry instead of failing one by one
-            for later in rows[rows.index(row) + 1:]:
-                self.store.mark_failed(later.id, now_ms + backoff_ms(attempts, self.cfg),
-                                       "waiting: channel down", False)
+            with self.db.unit() as u:
+                u.outbox.mark_failed(row.id, now_ms + backoff_ms(attempts, self.cfg), err, dead)
+                # a down channel: its later rows wait for the retry, not failing one by one
+                for later in rows[rows.index(row) + 1:]:
+                    u.outbox.mark_failed(later.id, now_ms + backoff_ms(attempts, self.cfg),
+                                         "waiting: channel down", False)
             break
         return n
 
     def round(self, now_ms: int, wait: bool = True) -> None:
         """Start one delivery pass per channel with due rows (skipping channels still busy)."""
         threads = []
-        for name in self.store.pending_channels(now_ms):
+        for name in self.db.outbox.pending_channels(now_ms):
             with self._lock:
                 running = self._busy.get(name)
                 if running is not None and running.is_alive():

@@ -6,6 +6,7 @@ import heapq
 from dataclasses import dataclass
 
 from alerts.config import LimitsConfig
+from workflow.orders import Deadline as Deadline  # the stored record; sla does its arithmetic
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -19,25 +20,6 @@ STEP_NOTICE = "notice"  # an outage's resident notice, not a crew step
 
 WARN = "warn"
 BREACH = "breach"
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """One step of one order that must happen by `due_ms`; the limit runs from `start_ms`."""
-
-    order_id: str
-    step: str
-    start_ms: int
-    due_ms: int
-
-    @property
-    def limit_ms(self) -> int:
-        return self.due_ms - self.start_ms
-
-    def warn_ms(self, share: float) -> int:
-        """When the escalation share of the limit is used up."""
-        # issue 5: escalate at a share of each limit (default 80 %) and again at breach
-        return self.start_ms + round(self.limit_ms * share)
 
 
 def step_limits_ms(order_kind: str, limits: LimitsConfig) -> dict[str, int]:

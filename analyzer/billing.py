@@ -10,6 +10,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.grid import DAY_MS
 from analyzer.meters import MeterFaults
 from analyzer.money import fen, to_decimal
 from analyzer.rules import CAUSE_TEXT, DEFAULT_TARIFF, Cause, Tariff
@@ -60,6 +61,85 @@ def degree_day_estimate_kwh(
             ref > 0, np.asarray(q_ref_kwh, dtype=np.float64) * np.asarray(dd_fault) / ref, np.nan
         )
     return out
+
+
+def day_increments(first: FloatGrid, last: FloatGrid, before: FloatGrid | None = None,
+                   from_first_reading: bool = True) -> npt.NDArray[np.float64]:
+    """What a cumulative register (kWh, m³) added each day: (n, days) in, NaN without a reading.
+
+    A day counts from the latest total before it (`before`, shape (n,), precedes day 0); with
+    none known, from the day's own first reading when `from_first_reading` (the meter's
+    first day), else NaN (the earlier readings exist but lie outside what was read).
+    """
+    lo = np.atleast_2d(np.asarray(first, dtype=np.float64))
+    hi = np.atleast_2d(np.asarray(last, dtype=np.float64))
+    n, nd = hi.shape
+    carried = np.full((n, nd + 1), np.nan)
+    carried[:, 0] = np.nan if before is None else np.asarray(before, dtype=np.float64)
+    carried[:, 1:] = hi
+    # the latest known total, carried forward across days without a reading
+    idx = np.where(~np.isnan(carried), np.arange(nd + 1), 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    carried = np.take_along_axis(carried, idx, axis=1)
+    prev = carried[:, :-1]
+    has = ~np.isnan(hi)
+    opening = lo if from_first_reading else np.full_like(hi, np.nan)
+    out: npt.NDArray[np.float64] = np.where(has, hi - np.where(np.isnan(prev), opening, prev),
+                                            np.nan)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpan:
+    """One fault interval of one meter, as the bill sees it: [start_ms, end_ms)."""
+
+    start_ms: int
+    end_ms: int
+    human: bool
+    causes: tuple[Cause, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BillingDays:
+    """Per account and day: the kWh, whether read, the fault flags and the basis with its cause."""
+
+    kwh: npt.NDArray[np.float64]
+    has_reading: BoolGrid
+    nonhuman: BoolGrid
+    human: BoolGrid
+    basis: npt.NDArray[np.int8]
+    cause: npt.NDArray[np.int16]  # the cause behind the day's basis, -1 for none
+    causes: list[dict[int, list[Cause]]]  # every cause touching each day, for the reasons
+
+
+def billing_days(first_kwh: FloatGrid, last_kwh: FloatGrid, before_kwh: FloatGrid | None,
+                 faults: Sequence[Sequence[FaultSpan]], day0_ms: int,
+                 from_first_reading: bool = True) -> BillingDays:
+    """Each account day's kWh and billing basis: the one rule the cycle, `billing` and
+    `dispute` share. Totals are (accounts, days) from day0_ms; `faults` one list per account."""
+    hi = np.atleast_2d(np.asarray(last_kwh, dtype=np.float64))
+    n, nd = hi.shape
+    nonhuman = np.zeros((n, nd), dtype=bool)
+    human = np.zeros((n, nd), dtype=bool)
+    cause = np.full((n, nd), -1, dtype=np.int16)
+    causes: list[dict[int, list[Cause]]] = [{} for _ in range(n)]
+    for a, spans in enumerate(faults):
+        # human causes decide a day's cause over non-human ones; otherwise the earliest span
+        for sp in sorted(spans, key=lambda x: (not x.human, x.start_ms)):
+            d0 = max((sp.start_ms - day0_ms) // DAY_MS, 0)
+            d1 = min((max(sp.end_ms - 1, sp.start_ms) - day0_ms) // DAY_MS + 1, nd)
+            if d1 <= d0:
+                continue
+            # DOMAIN: human causes go to inspection; non-human damage is billed by area
+            (human if sp.human else nonhuman)[a, d0:d1] = True
+            first = cause[a, d0:d1]
+            first[first < 0] = int(sp.causes[0]) if sp.causes else -1
+            for d in range(d0, d1):
+                day = causes[a].setdefault(d, [])
+                day.extend(c for c in sp.causes if c not in day)
+    return BillingDays(day_increments(first_kwh, hi, before_kwh, from_first_reading),
+                       ~np.isnan(hi), nonhuman, human, label_days(nonhuman, human), cause,
+                       causes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,3 +155,15 @@ def group_sum(values: npt.NDArray[np.generic], group: IntArray, n_groups: int) -
         idx.ravel(), weights=flat.astype(np.float64).ravel(), minlength=n_groups * k
     ).astype(np.float64)
     return out.reshape((n_groups,) + v.shape[1:])
+
+
+def day_first_last(grid: FloatGrid, slots_per_day: int) -> tuple[FloatGrid, FloatGrid]:
+    """Each row's first and last value of each day (NaN on a day without one)."""
+    days = by_day(grid, slots_per_day)
+    valid = ~np.isnan(days)
+    has = valid.any(axis=2)
+    first_idx = np.argmax(valid, axis=2)
+    last_idx = slots_per_day - 1 - np.argmax(valid[:, :, ::-1], axis=2)
+    first = np.take_along_axis(days, first_idx[:, :, None], axis=2)[:, :, 0]
+    last = np.take_along_axis(days, last_idx[:, :, None], axis=2)[:, :, 0]
+    return np.where(has, first, np.nan), np.where(has, last, np.nan)

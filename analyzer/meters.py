@@ -202,15 +202,10 @@ def fault_masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules = DEFAULT_METERS
     return out
 
 
-def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolGrid]:
-    """Every rule, slot by slot, for the rows given."""
-    n, t = g.shape
-    present = ~np.isnan(g.energy_kwh)
-    if g.comm_fault is not None:
-        present &= ~g.comm_fault
-    out = _bits(np.asarray(g.status), present, rules.status_bits)
-
-    sup, ret = g.supply_c, g.return_c
+def _temperature_masks(sup: FloatGrid, ret: FloatGrid, present: BoolGrid, rules: MeterRules,
+                       out: dict[Cause, BoolGrid]) -> BoolGrid:
+    """Short, open and out-of-range temperature slots into `out`; the slots whose pair is fine."""
+    n, t = present.shape
     with np.errstate(invalid="ignore"):
         off = (sup < rules.valid_min_c) | (sup > rules.valid_max_c)
         off |= (ret < rules.valid_min_c) | (ret > rules.valid_max_c)
@@ -232,8 +227,21 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolG
     out[Cause.SENSOR_SHORT] = short
     out[Cause.SENSOR_OPEN] = opened
     out[Cause.TEMP_OUT_OF_RANGE] = oor
-    temps_ok = present & ~np.isnan(sup) & ~np.isnan(ret)
+    temps_ok: BoolGrid = present & ~np.isnan(sup) & ~np.isnan(ret)
     temps_ok[rows] &= ~(short[rows] | opened[rows] | oor[rows])
+    return temps_ok
+
+
+def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolGrid]:
+    """Every rule, slot by slot, for the rows given."""
+    n, t = g.shape
+    present = ~np.isnan(g.energy_kwh)
+    if g.comm_fault is not None:
+        present &= ~g.comm_fault
+    out = _bits(np.asarray(g.status), present, rules.status_bits)
+
+    sup, ret = g.supply_c, g.return_c
+    temps_ok = _temperature_masks(sup, ret, present, rules, out)
 
     d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
     d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]

@@ -19,33 +19,35 @@ from alerts.config import AlertsConfig, ChannelSpec  # noqa: E402
 from alerts.outbox import Deliverer  # noqa: E402
 from alerts.service import AlertsService  # noqa: E402
 from alerts.sla import deadlines_for  # noqa: E402
-from alerts.store import Message, Order, WorkflowStore  # noqa: E402
 from district.records import load_records  # noqa: E402
 from tests.test_alerts_support import Receiver, alerts_table, write_records  # noqa: E402
-from workflow.incidents import IncidentStore  # noqa: E402
+from workflow.orders import Order  # noqa: E402
+from workflow.outbox import Message  # noqa: E402
+from workflow.unit import WorkflowDb  # noqa: E402
 
 T0 = 1_733_101_200_000  # 2024-12-02 09:00 +08:00
 
 
-def seed_orders(store: WorkflowStore, n: int, lim: AlertsConfig) -> None:
+def seed_orders(store: WorkflowDb, n: int, lim: AlertsConfig) -> None:
     """n open repair orders started over the last n minutes (so marks keep falling due)."""
-    with store.tx() as db:
+    with store.unit() as u:
         for i in range(n):
             oid = f"WO{i:06d}"
             started = T0 - (n - i) * 6_000  # one every 6 s
             o = Order(oid, f"k{i}", "room_cold", "repair", "north", "", "dispatched", "S1", "B1",
                       "", "addr", "what", started, started, started,
                       passed=["opened", "dispatched"])
-            WorkflowStore.insert_order(db, o, deadlines_for(oid, "repair", started, lim.limits))
+            u.orders.insert(o)
+            for d in deadlines_for(oid, "repair", started, lim.limits):
+                u.deadlines.add(d)
 
 
-def naive_sweep(store: WorkflowStore, now_ms: int, share: float, seen: set[tuple[str, str, str]]
+def naive_sweep(store: WorkflowDb, now_ms: int, share: float, seen: set[tuple[str, str, str]]
                 ) -> int:
     """Baseline: read every open deadline from the database and test each one, every tick."""
     fired = 0
-    rows = store._q("SELECT order_id, step, start_ms, due_ms, warned_ms, breached_ms "
-                    "FROM order_deadline WHERE done_ms IS NULL")
-    for oid, step, start, due, _w, _b in rows:
+    rows = [r.deadline for r in store.deadlines.find() if r.done_ms is None]
+    for oid, step, start, due in ((d.order_id, d.step, d.start_ms, d.due_ms) for d in rows):
         for mark, at in (("warn", start + round((due - start) * share)), ("breach", due)):
             if at <= now_ms and (oid, step, mark) not in seen:
                 seen.add((oid, step, mark))
@@ -57,10 +59,10 @@ def bench_sweep(tmp: Path, n: int) -> None:
     cfg = AlertsConfig.from_mapping({"crew": [{"id": "north", "substations": ["S1"]}]})
     rec = load_records(write_records(tmp / "records"))
     path = tmp / "sweep.sqlite"
-    store = WorkflowStore(path)
+    store = WorkflowDb(path)
     seed_orders(store, n, cfg)
     t = time.perf_counter()
-    svc = AlertsService(cfg, rec, store, IncidentStore(path), {}, lambda: T0)
+    svc = AlertsService(cfg, rec, store, {}, lambda: T0)
     load_s = time.perf_counter() - t
     # warm: fire everything already past due at T0 once (each escalation is one transaction)
     t = time.perf_counter()
@@ -93,23 +95,23 @@ def bench_send(tmp: Path, n: int) -> None:
         cfg = AlertsConfig.from_mapping(alerts_table(rec))
         for kind, spec in (("apprise json://", cfg.channels()[0]),
                            ("wecom robot", None)):
-            store = WorkflowStore(tmp / f"send-{kind[:6]}.sqlite")
+            store = WorkflowDb(tmp / f"send-{kind[:6]}.sqlite")
             if spec is None:
                 spec = ChannelSpec("crew-hook", "wecom", key="k", base_url=f"http://{rec.url}")
             ch = build_channel(spec, 5.0)
-            with store.tx() as db:
+            with store.unit() as u:
                 # one warm-up message: apprise loads its plugins on first use
-                WorkflowStore.enqueue(db, Message("warm", "crew-hook", "t", "b"), T0)
+                u.outbox.enqueue(Message("warm", "crew-hook", "t", "b"), T0)
             Deliverer(store, {"crew-hook": ch}, cfg.delivery, lambda: T0).deliver_channel(
                 "crew-hook", T0)
-            with store.tx() as db:
+            with store.unit() as u:
                 for i in range(n):
-                    WorkflowStore.enqueue(db, Message(f"WO{i}:order_new:opened:crew-hook",
-                                                      "crew-hook", "t", "正文" * 40), T0)
+                    u.outbox.enqueue(Message(f"WO{i}:order_new:opened:crew-hook",
+                                             "crew-hook", "t", "正文" * 40), T0)
             before = len(rec.requests)
             d = Deliverer(store, {"crew-hook": ch}, cfg.delivery, lambda: T0)
             t = time.perf_counter()
-            while store.due_messages("crew-hook", T0, 1):
+            while store.outbox.due("crew-hook", T0, 1):
                 d.deliver_channel("crew-hook", T0)
             s = time.perf_counter() - t
             got = len(rec.requests) - before

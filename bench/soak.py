@@ -123,6 +123,41 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
+def wait_stored(influx: Influxd, want: int) -> None:
+    """Until InfluxDB holds `want` room points, or nothing new arrives for two minutes."""
+    last, still = -1, time.monotonic()
+    while True:
+        stored = influx_count(influx.url, "heatwatch", "room", "temp_c")
+        if stored >= want:
+            return
+        if stored != last:
+            last, still = stored, time.monotonic()
+        elif time.monotonic() - still > 120:
+            return  # what is missing now is lost
+        time.sleep(2)
+
+
+def report(args: argparse.Namespace, published: dict[str, Any], stored: int,
+           counts: dict[str, int], baseline_kb: int, peak_kb: int, status: int,
+           tmp: Path) -> None:
+    want = published["valid"]
+    print()
+    print(f"soak: {args.minutes:g} min, {args.rate} valid readings/s in arrays of "
+          f"{PER_MESSAGE} + {HOSTILE_PER_S} hostile messages/s; influxd killed twice "
+          "(20 s down), collector killed twice (5 s down)")
+    print(f"  valid readings published   {want:>12,}")
+    print(f"  stored in InfluxDB         {stored:>12,}")
+    print(f"  lost                       {want - stored:>12,}")
+    print(f"  hostile messages published {published['hostile_messages']:>12,} "
+          f"({published['hostile_elements']:,} refused elements)")
+    print(f"  dead letters               {sum(counts.values()):>12,}  "
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(f"  collector RSS after 1 min  {baseline_kb / 1024:>10.0f} MB (baseline)")
+    print(f"  collector peak RSS         {peak_kb / 1024:>10.0f} MB")
+    print(f"  collector exit on SIGTERM  {status:>12}")
+    print(f"  logs and data: {tmp}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=30.0)
@@ -201,16 +236,7 @@ def main() -> None:
     log(f"publisher done: {published['valid']} valid readings in "
         f"{published['seconds']:.0f} s, all acknowledged by the broker")
     want = published["valid"]
-    last, still = -1, time.monotonic()
-    while True:
-        stored = influx_count(influx.url, "heatwatch", "room", "temp_c")
-        if stored >= want:
-            break
-        if stored != last:
-            last, still = stored, time.monotonic()
-        elif time.monotonic() - still > 120:
-            break  # nothing new for two minutes: what is missing is lost
-        time.sleep(2)
+    wait_stored(influx, want)
     log("stored count settled")
     if collector.proc is not None:
         peak_kb[0] = max(peak_kb[0], rss_kb(collector.proc.pid, "VmHWM"))
@@ -223,22 +249,7 @@ def main() -> None:
     mq.kill()
     influx.kill()
 
-    print()
-    print(f"soak: {args.minutes:g} min, {args.rate} valid readings/s in arrays of "
-          f"{PER_MESSAGE} + {HOSTILE_PER_S} hostile messages/s; influxd killed twice "
-          "(20 s down), collector killed twice (5 s down)")
-    print(f"  valid readings published   {want:>12,}")
-    print(f"  stored in InfluxDB         {stored:>12,}")
-    print(f"  lost                       {want - stored:>12,}")
-    print(f"  hostile messages published {published['hostile_messages']:>12,} "
-          f"({published['hostile_elements']:,} refused elements)")
-    print(f"  dead letters               {sum(counts.values()):>12,}  "
-          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    print(f"  collector RSS after 1 min  {baseline_kb[0] / 1024:>10.0f} MB (baseline)")
-    print(f"  collector peak RSS         {peak_kb[0] / 1024:>10.0f} MB")
-    print(f"  collector exit on SIGTERM  {status:>12}")
-    print(f"  logs and data: {tmp}")
-
+    report(args, published, stored, counts, baseline_kb[0], peak_kb[0], status, tmp)
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 SUBSTATION_COLUMNS = ("substation_id", "name", "design_outdoor_c")
 BUILDING_COLUMNS = ("building_id", "substation_id", "address")
+# a household's (or a whole building's) heated area; beyond this a row is a typo
+MAX_AREA_M2 = 100_000.0
 ACCOUNT_COLUMNS = ("account_id", "building_id", "unit", "area_m2", "tariff", "phone")
 DEVICE_COLUMNS = (
     "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
@@ -217,6 +219,7 @@ def load_records(folder: Path | str) -> Records:
             rec.buildings[bid] = Building(bid, row["substation_id"], row["address"])
 
     path = root / "accounts.csv"
+    refused: set[str] = set()
     for line, row in _rows(path, ACCOUNT_COLUMNS, problems):
         where = f"{path}:{line}"
         aid = _id(row, "account_id", where, rec.accounts, "account", problems)
@@ -225,8 +228,9 @@ def load_records(folder: Path | str) -> Records:
             problems.append(f"{where}: unknown building {row['building_id']!r}")
             ok = False
         area = _number(row["area_m2"], where, "area_m2", problems)
-        if area is not None and area <= 0:
-            problems.append(f"{where}: area_m2 {area:g} must be positive")
+        if area is not None and not 0 < area <= MAX_AREA_M2:
+            problems.append(f"{where}: area_m2 {area:g} must be positive and at most "
+                            f"{MAX_AREA_M2:g} m²")
             area = None
         if row["tariff"] not in TARIFFS:
             problems.append(f"{where}: unknown tariff {row['tariff']!r} (expected area or metered)")
@@ -236,15 +240,23 @@ def load_records(folder: Path | str) -> Records:
             # the phone itself is never echoed: residents' numbers stay out of logs
             problems.append(f"{where}: phone is not a phone number")
             ok = False
+        if aid is not None and not (ok and area is not None):
+            refused.add(aid)  # reported above; its devices need not say "unknown account"
         if ok and aid is not None and area is not None:
             rec.accounts[aid] = Account(aid, row["building_id"], row["unit"], area, row["tariff"],
                                         phone)
 
     path = root / "devices.csv"
+    rows, before = 0, len(problems)
     for line, row in _rows(path, DEVICE_COLUMNS, problems):
+        rows += 1
+        if row["account_id"] in refused:
+            continue  # its account's row is reported already
         device = _device(row, f"{path}:{line}", rec, problems)
         if device is not None:
             rec.devices[device.device_id] = device
+    if rows == 0 and len(problems) == before:
+        problems.append(f"{path}:2: no devices: a header and no rows")
 
     if problems:
         raise RecordsError(problems)

@@ -188,7 +188,8 @@ def _one_line(e: ValidationError, source: str, origin: Mapping[tuple[str, ...], 
         got = f" (got {err['input']!r})" if "input" in err and key else ""
         head = f"[{table}] {key}: {msg}{got}" if key else f"[{table}] {msg}"
     for path, name in origin.items():
-        if tuple(str(p) for p in loc[:len(path)]) == path:
+        o_table, o_key = ".".join(path[:-1]), path[-1]
+        if o_table == table and (key == o_key or key.startswith((f"{o_key}[", f"{o_key}."))):
             return f"{name}: {head}"
     return f"{source}: {head}"
 

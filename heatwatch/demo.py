@@ -98,22 +98,22 @@ def _demo_crews(cfg: Config, records: Records) -> None:
 
 def _print_workflow(cfg: Config, data: Path) -> None:
     """What the incidents caused: orders, escalations, resident notices, compensation."""
-    from alerts.store import WorkflowStore
+    from workflow.unit import WorkflowDb
 
     print("\nincidents the analyzer found:")
     incidents_command(cfg, all_=True, json_=False)
-    store = WorkflowStore(workflow_path(cfg))
+    store = WorkflowDb(workflow_path(cfg))
     try:
-        orders = store.orders(include_closed=True)
+        orders = store.orders.find(include_closed=True)
         print(f"\nwork orders: {len(orders)}")
         for o in orders:
             print(f"  {o.order_id:<14} {o.kind:<16} {o.crew:<10} {o.state}")
-        rows = store.deadlines()
+        rows = store.deadlines.find()
         warned = [d for d in rows if d.warned_ms is not None]
         breached = [d for d in rows if d.breached_ms is not None]
         print(f"\nescalations to the supervisor: {len(warned)} at 80 % of a limit, "
               f"{len(breached)} at breach (no crew acted in the demo)")
-        notices = store.notices()
+        notices = store.notices.find()
         print(f"\nresident notices (outage over 24 h): {len(notices)}")
         for n in notices[:5]:
             print(f"  {n['account_id']:<10} {n['building_id']:<8} {n['delivery']:<8} "
@@ -121,7 +121,7 @@ def _print_workflow(cfg: Config, data: Path) -> None:
         if len(notices) > 5:
             print(f"  ... {len(notices) - 5} more (heatwatch notices --config "
                   f"{data / 'heatwatch.toml'})")
-        comp = store.compensation()
+        comp = store.compensation.find()
         if comp:
             total = sum(Decimal(str(c.get("amount_cny", 0))) for c in comp)
             print(f"compensation records: {len(comp)}, {total} 元 in all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,10 @@ from alerts.handlers import HANDLERS
 from alerts.kpi import OrderTiming, timeliness
 from alerts.orders import OrderError, OrderState, apply
 from alerts.sla import HOUR_MS, MINUTE_MS, Deadline, DeadlineHeap, deadlines_for
-from alerts.store import WorkflowStore
-from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident
+from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident, reconcile
+from workflow.details import MeterFaultDetails, RoomColdDetails
 from workflow.incidents import INCIDENT_KINDS
+from workflow.unit import WorkflowDb
 
 
 def test_defaults_are_the_seeds() -> None:
@@ -50,12 +52,12 @@ def test_seed_timeline(tmp_path: Path) -> None:
     """DOMAIN example 5: opened 09:00, contacted 09:25, on site 11:20 -> breach of 11:00."""
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {"crew": [{"id": "north", "substations": ["S1"]}]}, clock)
-    raise_incident(svc.incidents, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
+    raise_incident(svc.db, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
                    substation_id="S1", building_id="B1", account_id="A1",
-                   details={"mean_c": 16.4})
+                   details=RoomColdDetails(trailing_h=6, lowest_trailing_mean_c=16.4))
     svc.step(clock.now_ms)
-    (order,) = svc.store.orders()
-    due = {d.deadline.step: d.deadline.due_ms for d in svc.store.deadlines(order.order_id)}
+    (order,) = svc.db.orders.find()
+    due = {d.deadline.step: d.deadline.due_ms for d in svc.db.deadlines.find(order.order_id)}
     assert due == {"contacted": ms("2024-12-02 09:30"), "on_site": ms("2024-12-02 11:00")}
     actions = {"09:05": ("accept", "wang", ""), "09:25": ("contact", "wang", ""),
                "11:20": ("arrive", "wang", ""), "12:00": ("resolve", "wang", "阀门已疏通")}
@@ -72,13 +74,13 @@ def test_seed_timeline(tmp_path: Path) -> None:
     assert fired == [(ms("2024-12-02 09:24"), "contacted", "warn"),
                      (ms("2024-12-02 10:36"), "on_site", "warn"),
                      (ms("2024-12-02 11:00"), "on_site", "breach")]
-    rows = {d.deadline.step: d for d in svc.store.deadlines(order.order_id)}
+    rows = {d.deadline.step: d for d in svc.db.deadlines.find(order.order_id)}
     assert rows["contacted"].done_ms == ms("2024-12-02 09:25")  # within the 30 min
     assert rows["on_site"].done_ms == ms("2024-12-02 11:20")  # 20 min late
     assert rows["return_visit_done"].deadline.due_ms == ms("2024-12-04 12:00")  # 48 h
-    got = svc.store.order(order.order_id)
+    got = svc.db.orders.get(order.order_id)
     assert got is not None and got.owner == "wang" and got.state == "resolved"
-    hist = [(h["actor"], h["action"], h["to_state"]) for h in svc.store.history(order.order_id)]
+    hist = [(h["actor"], h["action"], h["to_state"]) for h in svc.db.orders.history(order.order_id)]
     assert hist[:2] == [("heatwatch", "open", "opened"), ("heatwatch", "dispatch", "dispatched")]
     assert ("wang", "resolve", "resolved") in hist
     assert sum(1 for h in hist if h[1] == "escalation_breach") == 1
@@ -87,45 +89,45 @@ def test_seed_timeline(tmp_path: Path) -> None:
 def test_incident_closing_does_not_close_the_order(tmp_path: Path) -> None:
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)
-    inc = raise_incident(svc.incidents, "leak", "S1", clock.now_ms, clock.now_ms,
+    inc = raise_incident(svc.db, "leak", "S1", clock.now_ms, clock.now_ms,
                          substation_id="S1")
     svc.step(clock.now_ms)
-    (order,) = svc.store.orders()
+    (order,) = svc.db.orders.find()
     assert order.kind == "urgent"
-    assert [d.deadline.due_ms for d in svc.store.deadlines(order.order_id)] == [
+    assert [d.deadline.due_ms for d in svc.db.deadlines.find(order.order_id)] == [
         clock.now_ms + 30 * MINUTE_MS]  # seed: leak on site within 30 min
     inc.closed_ms = clock.now_ms + 10 * MINUTE_MS
-    svc.incidents.reconcile([inc], inc.closed_ms, ["leak"])
+    reconcile(svc.db, inc, inc.closed_ms)
     svc.step(inc.closed_ms)
-    still = svc.store.order(order.order_id)
+    still = svc.db.orders.get(order.order_id)
     assert still is not None and still.state == "dispatched"
-    assert svc.store.history(order.order_id)[-1]["action"] == "incident_closed"
+    assert svc.db.orders.history(order.order_id)[-1]["action"] == "incident_closed"
 
 
 def test_meter_fault_billing_basis(tmp_path: Path) -> None:
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)
-    raise_incident(svc.incidents, "meter_fault", "M1", clock.now_ms, clock.now_ms,
+    raise_incident(svc.db, "meter_fault", "M1", clock.now_ms, clock.now_ms,
                    account_id="A1", building_id="B1", substation_id="S1", cause="supply_sensor",
-                   details={"human": False})
-    raise_incident(svc.incidents, "meter_fault", "M2", clock.now_ms, clock.now_ms,
+                   details=MeterFaultDetails(human=False))
+    raise_incident(svc.db, "meter_fault", "M2", clock.now_ms, clock.now_ms,
                    account_id="A3", building_id="B2", substation_id="S1", cause="tamper",
-                   details={"human": True})
+                   details=MeterFaultDetails(human=True))
     svc.step(clock.now_ms)
-    kinds = sorted((o.account_id, o.kind) for o in svc.store.orders())
+    kinds = sorted((o.account_id, o.kind) for o in svc.db.orders.find())
     assert kinds == [("A1", "replacement"), ("A3", "inspection")]
-    basis = {b["account_id"]: b["basis"] for b in svc.store.billing_basis()}
+    basis = {b["account_id"]: b["basis"] for b in svc.db.billing.find()}
     assert basis == {"A1": "area", "A3": "inspection"}  # DOMAIN: human causes never area-billed
 
 
 def test_compliance_breach_needs_station_opinion_within_1h(tmp_path: Path) -> None:
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)
-    raise_incident(svc.incidents, "compliance_breach", "S1", clock.now_ms, clock.now_ms,
+    raise_incident(svc.db, "compliance_breach", "S1", clock.now_ms, clock.now_ms,
                    substation_id="S1")
     svc.step(clock.now_ms)
-    (order,) = svc.store.orders()
-    (d,) = svc.store.deadlines(order.order_id)
+    (order,) = svc.db.orders.find()
+    (d,) = svc.db.deadlines.find(order.order_id)
     assert (order.kind, d.deadline.step, d.deadline.due_ms) == (
         "opinion", "resolved", clock.now_ms + HOUR_MS)
 
@@ -149,14 +151,16 @@ def test_order_out_of_sequence_is_refused() -> None:
 
 
 def test_audit_log_is_append_only(tmp_path: Path) -> None:
-    s = WorkflowStore(tmp_path / "w.sqlite")
-    with s.tx() as db:
-        WorkflowStore.audit(db, "WO1", 1, "a", "open", "", "opened")
-    with pytest.raises(Exception, match="append-only"), s.tx() as db:
-        db.execute("UPDATE order_audit SET note='x'")
-    with pytest.raises(Exception, match="append-only"), s.tx() as db:
-        db.execute("DELETE FROM order_audit")
-    assert len(s.history("WO1")) == 1
+    s = WorkflowDb(tmp_path / "w.sqlite")
+    with s.unit() as u:
+        u.orders.audit("WO1", 1, "a", "open", "", "opened")
+    raw = sqlite3.connect(tmp_path / "w.sqlite")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        raw.execute("UPDATE order_audit SET note='x'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        raw.execute("DELETE FROM order_audit")
+    raw.close()
+    assert len(s.orders.history("WO1")) == 1
 
 
 def _timings(n: int, late: int) -> list[OrderTiming]:

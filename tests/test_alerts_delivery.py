@@ -21,7 +21,6 @@ import pytest
 
 from alerts.channels import DingTalkRobot, WeComRobot
 from alerts.sla import HOUR_MS, MINUTE_MS
-from alerts.store import WorkflowStore
 from tests.test_alerts_support import (
     PHONE_1,
     PHONE_3,
@@ -31,9 +30,12 @@ from tests.test_alerts_support import (
     make_service,
     ms,
     raise_incident,
+    reconcile,
     write_records,
 )
+from workflow.details import OutageDetails
 from workflow.incidents import IncidentStore
+from workflow.unit import WorkflowDb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,10 +57,10 @@ def test_webhook_wecom_dingtalk_payloads(tmp_path: Path, receiver: Receiver) -> 
          "base_url": f"http://{receiver.url}"}]
     table["http"] = {"base_url": "https://heat.example.cn"}
     svc = make_service(tmp_path, table, clock)
-    raise_incident(svc.incidents, "room_cold", "R1", clock.now_ms, clock.now_ms,
+    raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
                    substation_id="S1", building_id="B1", account_id="A1")
     svc.step(clock.now_ms)
-    (order,) = svc.store.orders()
+    (order,) = svc.db.orders.find()
     link = f"https://heat.example.cn/o/{order.order_id}?t=tok-north"
 
     (hook,) = receiver.accepted("/crew")
@@ -93,7 +95,7 @@ def test_webhook_wecom_dingtalk_payloads(tmp_path: Path, receiver: Receiver) -> 
 
 def test_robot_errcode_is_a_failure(receiver: Receiver) -> None:
     from alerts.channels import ChannelError
-    from alerts.store import OutboxRow
+    from workflow.outbox import OutboxRow
 
     receiver.reply = {"errcode": 310000, "errmsg": "sign not match"}
     row = OutboxRow(1, "k", "c", "", "t", "b", {}, 0, "pending")
@@ -110,19 +112,19 @@ def test_outage_30h_notice_once_and_compensation(tmp_path: Path, receiver: Recei
     start = ms("2024-12-02 08:00")
     clock = ManualClock(start)
     svc = make_service(tmp_path, alerts_table(receiver), clock)
-    inc = raise_incident(svc.incidents, "outage", "S1", start, start + 30 * MINUTE_MS,
-                         substation_id="S1", details={"duration_h": 0.5, "ongoing": True,
-                                                      "over_24h": False, "reason": "一次网爆管"})
+    inc = raise_incident(svc.db, "outage", "S1", start, start + 30 * MINUTE_MS,
+                         substation_id="S1",
+                         details=OutageDetails(duration_h=0.5, ongoing=True, reason="一次网爆管"))
     for t in (start + HOUR_MS, start + 24 * HOUR_MS - MINUTE_MS):
         clock.now_ms = t
         svc.step(t)
-    (order,) = svc.store.orders()
-    assert order.kind == "emergency" and svc.store.notices() == []
+    (order,) = svc.db.orders.find()
+    assert order.kind == "emergency" and svc.db.notices.find() == []
     assert len(receiver.accepted("/crew")) == 1  # emergency order at once
     for t in (start + 24 * HOUR_MS, start + 25 * HOUR_MS):
         clock.now_ms = t
         svc.step(t)
-    notices = svc.store.notices()
+    notices = svc.db.notices.find()
     assert [(n["account_id"], n["delivery"]) for n in notices] == [
         ("A1", "sms"), ("A2", "record"), ("A3", "sms")]  # S1's households; A2 has no phone
     assert all("一次网爆管" in n["text"] for n in notices)
@@ -131,33 +133,33 @@ def test_outage_30h_notice_once_and_compensation(tmp_path: Path, receiver: Recei
     assert "一次网爆管" in sms[0]["body"]["message"]
     # restored at 30 h
     inc.closed_ms = start + 30 * HOUR_MS
-    inc.details = {"duration_h": 30.0, "ongoing": False, "over_24h": True, "reason": "一次网爆管"}
-    svc.incidents.reconcile([inc], inc.closed_ms, ["outage"])
+    inc.details = OutageDetails(duration_h=30.0, over_24h=True, reason="一次网爆管")
+    reconcile(svc.db, inc, inc.closed_ms)
     for t in (start + 30 * HOUR_MS, start + 48 * HOUR_MS):
         clock.now_ms = t
         svc.step(t)
-    assert len(svc.store.notices()) == 3 and len(receiver.accepted("/sms")) == 2  # sent once
-    comp = {c["account_id"]: c for c in svc.store.compensation()}
+    assert len(svc.db.notices.find()) == 3 and len(receiver.accepted("/sms")) == 2  # sent once
+    comp = {c["account_id"]: c for c in svc.db.compensation.find()}
     assert Decimal(comp["A1"]["amount_cny"]) == Decimal("35.70")  # 2 × 2,160 / 121
     assert (comp["A1"]["days"], comp["A1"]["season_days"], comp["A1"]["final"]) == (2, 121, 1)
     assert Decimal(comp["A2"]["amount_cny"]) == Decimal("23.80")  # 2 × 60 × 24 / 121
     assert "A4" not in comp  # another substation's household
     # issue 5: phone numbers never appear in logs
     assert PHONE_1 not in caplog.text and PHONE_3 not in caplog.text
-    assert PHONE_1 not in str(svc.store.outbox())
+    assert PHONE_1 not in str(svc.db.outbox.find())
 
 
 def test_outage_restored_within_24h_gets_no_notice(tmp_path: Path, receiver: Receiver) -> None:
     start = ms("2024-12-02 08:00")
     clock = ManualClock(start)
     svc = make_service(tmp_path, alerts_table(receiver), clock)
-    inc = raise_incident(svc.incidents, "building_outage", "B1", start, start,
+    inc = raise_incident(svc.db, "building_outage", "B1", start, start,
                          substation_id="S1", building_id="B1")
     svc.step(start)
     inc.closed_ms = start + 20 * HOUR_MS
-    svc.incidents.reconcile([inc], inc.closed_ms, ["building_outage"])
+    reconcile(svc.db, inc, inc.closed_ms)
     svc.step(start + 30 * HOUR_MS)
-    assert svc.store.notices() == [] and svc.store.compensation() == []
+    assert svc.db.notices.find() == [] and svc.db.compensation.find() == []
 
 
 def test_one_channel_down_the_others_deliver(tmp_path: Path, receiver: Receiver) -> None:
@@ -169,11 +171,11 @@ def test_one_channel_down_the_others_deliver(tmp_path: Path, receiver: Receiver)
     table["channel"].append({"name": "dead", "kind": "apprise", "url": f"json://{dead.url}/x"})
     svc = make_service(tmp_path, table, clock)
     for i in range(3):
-        raise_incident(svc.incidents, "room_cold", f"R{i}", clock.now_ms, clock.now_ms,
+        raise_incident(svc.db, "room_cold", f"R{i}", clock.now_ms, clock.now_ms,
                        substation_id="S1", building_id="B1")
     svc.step(clock.now_ms)
     assert len(receiver.accepted("/crew")) == 3  # delivered in the same pass
-    rows = [r for r in svc.store.outbox() if r["channel"] == "dead"]
+    rows = [r for r in svc.db.outbox.find() if r["channel"] == "dead"]
     assert [r["status"] for r in rows] == ["pending"] * 3
     assert rows[0]["attempts"] == 1 and rows[1]["attempts"] == 0  # the rest wait, untried
     assert all(r["next_ms"] > clock.now_ms for r in rows)
@@ -189,20 +191,20 @@ def test_a_hung_channel_delays_only_itself(tmp_path: Path, receiver: Receiver) -
         table["channel"].append({"name": "hung", "kind": "apprise",
                                  "url": f"json://{hung.url}/x"})
         svc = make_service(tmp_path, table, clock)
-        raise_incident(svc.incidents, "leak", "S1", clock.now_ms, clock.now_ms,
+        raise_incident(svc.db, "leak", "S1", clock.now_ms, clock.now_ms,
                        substation_id="S1")
         svc.step(clock.now_ms, wait=False)
         assert hung.got.wait(10)
-        _wait(lambda: {r["channel"]: r["status"] for r in svc.store.outbox()}["crew-hook"]
+        _wait(lambda: {r["channel"]: r["status"] for r in svc.db.outbox.find()}["crew-hook"]
               == "sent", "the good channel")
         # the good channel's message is sent while the hung one is still waiting for an answer
-        statuses = {r["channel"]: r["status"] for r in svc.store.outbox()}
+        statuses = {r["channel"]: r["status"] for r in svc.db.outbox.find()}
         assert statuses == {"hung": "sending", "crew-hook": "sent"}
     finally:
         hung.hold.set()
         svc.deliverer.join(10)
         hung.close()
-    assert {r["channel"]: r["status"] for r in svc.store.outbox()} == {"hung": "sent",
+    assert {r["channel"]: r["status"] for r in svc.db.outbox.find()} == {"hung": "sent",
                                                                       "crew-hook": "sent"}
 
 
@@ -257,11 +259,11 @@ def test_kill_between_outbox_write_and_send(tmp_path: Path, receiver: Receiver) 
     for i in range(5):
         raise_incident(incidents, "room_cold", f"R{i}", now, now, substation_id="S1",
                        building_id="B1")
-    store = WorkflowStore(tmp_path / "workflow.sqlite")
+    store = WorkflowDb(tmp_path / "workflow.sqlite")
     receiver.status = 503  # down: the outbox fills, nothing is delivered
     proc = _start(tmp_path, table_path)
     try:
-        _wait(lambda: len(store.outbox()) == 5 and receiver.requests, "outbox rows and a try")
+        _wait(lambda: len(store.outbox.find()) == 5 and receiver.requests, "outbox rows and a try")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert receiver.accepted() == []
@@ -277,12 +279,12 @@ def test_kill_between_outbox_write_and_send(tmp_path: Path, receiver: Receiver) 
         receiver.hold.set()
         receiver.hold = None
         proc = _start(tmp_path, table_path)
-        _wait(lambda: all(r["status"] == "sent" for r in store.outbox()), "all sent")
+        _wait(lambda: all(r["status"] == "sent" for r in store.outbox.find()), "all sent")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     counts = receiver.dedup_counts()
-    keys = {r["dedup_key"] for r in store.outbox()}
+    keys = {r["dedup_key"] for r in store.outbox.find()}
     assert set(counts) == keys and len(keys) == 5
     # each message arrives exactly once after dedup; only the one in flight at the kill may
     # have been posted twice, and it carries the same dedup key both times

@@ -27,10 +27,10 @@ def served(tmp_path: Path) -> Iterator[tuple[AlertsService, int]]:
         "http": {"host": "127.0.0.1", "port": port},
         "crew": [{"id": "north", "substations": ["S1"], "token": "tok-north"},
                  {"id": "west", "substations": ["S2"], "token": "tok-west"}]}, clock)
-    raise_incident(svc.incidents, "room_cold", "R1", clock.now_ms, clock.now_ms,
+    raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
                    substation_id="S1", building_id="B1", account_id="A1")
     svc.step(clock.now_ms)
-    server = serve_in_thread(svc)
+    server = serve_in_thread(svc.actions)
     wait_port(port)
     yield svc, port
     server.should_exit = True
@@ -49,7 +49,7 @@ def _post(port: int, path: str, form: dict[str, str]) -> tuple[int, dict[str, An
 
 def test_crew_actions_over_http(served: tuple[AlertsService, int]) -> None:
     svc, port = served
-    (order,) = svc.store.orders()
+    (order,) = svc.db.orders.find()
     link = svc.link(order)
     assert link == f"http://127.0.0.1:{port}/o/{order.order_id}?t=tok-north"
     with urllib.request.urlopen(link, timeout=10) as r:
@@ -69,7 +69,7 @@ def test_crew_actions_over_http(served: tuple[AlertsService, int]) -> None:
     assert _post(port, f"{base}/arrive", {"t": "tok-north"})[1]["state"] == "on_site"
     status, body = _post(port, f"{base}/resolve", {"t": "tok-north", "note": "更换阀门"})
     assert (status, body["state"]) == (200, "resolved")
-    hist = svc.store.history(order.order_id)
+    hist = svc.db.orders.history(order.order_id)
     assert [(h["actor"], h["to_state"]) for h in hist[-4:]] == [
         ("wang", "accepted"), ("wang", "contacted"), ("wang", "on_site"), ("wang", "resolved")]
     assert hist[-1]["note"] == "更换阀门"
@@ -86,12 +86,12 @@ def test_cli_actions_and_listings(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)
-    raise_incident(svc.incidents, "leak", "S1", clock.now_ms, clock.now_ms, substation_id="S1")
+    raise_incident(svc.db, "leak", "S1", clock.now_ms, clock.now_ms, substation_id="S1")
     svc.step(clock.now_ms)
     cfg = Config()
     cfg.site.data_dir = str(tmp_path)
     cfg.site.records_dir = str(tmp_path / "records")
-    (order,) = svc.store.orders()
+    (order,) = svc.db.orders.find()
     assert orders_command(cfg, None, None, "", "x", False, True) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [o["order_id"] for o in listed] == [order.order_id]
@@ -116,12 +116,12 @@ def test_cli_reassign_is_recorded_and_moves_ownership(tmp_path: Path,
 
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {}, clock)
-    raise_incident(svc.incidents, "leak", "S1", clock.now_ms, clock.now_ms, substation_id="S1")
+    raise_incident(svc.db, "leak", "S1", clock.now_ms, clock.now_ms, substation_id="S1")
     svc.step(clock.now_ms)
     cfg = Config()
     cfg.site.data_dir = str(tmp_path)
     cfg.site.records_dir = str(tmp_path / "records")
-    (order,) = svc.store.orders()
+    (order,) = svc.db.orders.find()
     at = ms("2024-12-02 09:05") / 1000
     assert orders_command(cfg, "accept", order.order_id, "", "li", False, False, at) == 0
     with pytest.raises(AlertsCliError, match="new owner"):

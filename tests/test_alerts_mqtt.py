@@ -32,16 +32,16 @@ def test_orders_reach_the_crew_topic(tmp_path: Path, mosquitto: Mosquitto) -> No
         import time
 
         time.sleep(0.3)  # let the subscription settle before publishing
-        raise_incident(svc.incidents, "leak", "S1", clock.now_ms, clock.now_ms,
+        raise_incident(svc.db, "leak", "S1", clock.now_ms, clock.now_ms,
                        substation_id="S1")
         svc.step(clock.now_ms)
         topic, payload = got.get(timeout=10)
-        (order,) = svc.store.orders()
+        (order,) = svc.db.orders.find()
         assert topic == "heat/orders/north"
         assert payload["order_id"] == order.order_id
         assert payload["dedup_key"] == f"{order.order_id}:order_new:opened:mq"
         assert "跑冒滴漏" in payload["title"] and "/o/" + order.order_id in payload["body"]
-        assert [r["status"] for r in svc.store.outbox()] == ["sent"]
+        assert [r["status"] for r in svc.db.outbox.find()] == ["sent"]
         svc.close()
     finally:
         sub.loop_stop()

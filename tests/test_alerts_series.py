@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 
 from alerts.config import AlertsConfig
-from alerts.service import WORK_ORDERS, AlertsService
+from alerts.series import WORK_ORDERS
+from alerts.service import AlertsService
 from alerts.sla import MINUTE_MS
-from alerts.store import WorkflowStore
 from district.records import load_records
 from heatwatch.commands.alerts import alerts_command
 from heatwatch.config import load_config
 from storage.sqlite import SqliteStore
 from tests.test_alerts_support import ManualClock, ms, raise_incident, write_records
 from workflow.incidents import IncidentStore
+from workflow.unit import WorkflowDb
 
 CREWS = {"crew": [{"id": "north", "substations": ["S1"], "members": ["wang"]},
                   {"id": "west", "substations": ["S2"], "members": ["zhao"]}]}
@@ -27,7 +28,7 @@ def service(tmp: Path, clock: ManualClock, series: SqliteStore | None) -> Alerts
     cfg = AlertsConfig.from_mapping(CREWS)
     rec = load_records(write_records(tmp / "records"))
     path = tmp / "workflow.sqlite"
-    return AlertsService(cfg, rec, WorkflowStore(path), IncidentStore(path), {}, clock,
+    return AlertsService(cfg, rec, WorkflowDb(path), {}, clock,
                          series_store=series)
 
 
@@ -50,9 +51,9 @@ def test_work_orders_follow_the_clock_past_deadlines(tmp_path: Path) -> None:
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = service(tmp_path, clock, series)
     # seed: a leak (on site within 30 min) and a cold room (contact 30 min, on site 2 h) at S1
-    raise_incident(svc.incidents, "leak", "S1", ms("2024-12-02 09:00"), clock.now_ms,
+    raise_incident(svc.db, "leak", "S1", ms("2024-12-02 09:00"), clock.now_ms,
                    substation_id="S1")
-    raise_incident(svc.incidents, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
+    raise_incident(svc.db, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
                    substation_id="S1", building_id="B1", account_id="A1")
     orders: dict[str, str] = {}
     actions = {"09:20": [("leak", "accept"), ("leak", "arrive")],
@@ -66,7 +67,7 @@ def test_work_orders_follow_the_clock_past_deadlines(tmp_path: Path) -> None:
         hhmm = f"{(t // MINUTE_MS + 8 * 60) // 60 % 24:02d}:{(t // MINUTE_MS) % 60:02d}"
         if hhmm == "09:10":
             # a cold room at S2 ten minutes later: crew west, never acted on
-            raise_incident(svc.incidents, "room_cold", "R9", t, t, substation_id="S2",
+            raise_incident(svc.db, "room_cold", "R9", t, t, substation_id="S2",
                            building_id="B3", account_id="A4")
         for which, action in actions.get(hhmm, []):
             if action == "cancel":
@@ -74,7 +75,7 @@ def test_work_orders_follow_the_clock_past_deadlines(tmp_path: Path) -> None:
             else:
                 svc.act(orders[which], action, "wang", at_ms=t)
         svc.step(t)
-        for o in svc.store.orders():
+        for o in svc.db.orders.find():
             orders.setdefault(o.incident_kind if o.incident_kind == "leak"
                               else f"{o.incident_kind}:{o.substation_id}", o.order_id)
         seen[hhmm] = latest(series)
@@ -107,7 +108,7 @@ def test_at_most_one_write_per_minute_and_none_without_a_store(tmp_path: Path) -
     t0 = ms("2024-12-02 09:00")
     clock = ManualClock(t0)
     svc = service(tmp_path / "a", clock, series)
-    raise_incident(svc.incidents, "leak", "S1", t0, t0, substation_id="S1")
+    raise_incident(svc.db, "leak", "S1", t0, t0, substation_id="S1")
     svc.step(t0)
     assert svc.write_series(t0 + 30_000) == 0  # the same minute: nothing more
     assert svc.write_series(t0 + MINUTE_MS) == 1
@@ -116,9 +117,9 @@ def test_at_most_one_write_per_minute_and_none_without_a_store(tmp_path: Path) -
     svc.close()
 
     quiet = service(tmp_path / "b", ManualClock(t0), None)
-    raise_incident(quiet.incidents, "leak", "S1", t0, t0, substation_id="S1")
+    raise_incident(quiet.db, "leak", "S1", t0, t0, substation_id="S1")
     quiet.step(t0)
-    assert len(quiet.store.orders()) == 1 and quiet.write_series(t0 + MINUTE_MS) == 0
+    assert len(quiet.db.orders.find()) == 1 and quiet.write_series(t0 + MINUTE_MS) == 0
     quiet.close()
     series.close()
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from alerts.config import AlertsConfig
 from alerts.service import AlertsService
-from alerts.store import WorkflowStore
 from district.records import load_records
 from workflow.incidents import Incident, IncidentStore, incident_key
+from workflow.unit import WorkflowDb
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 PHONE_1 = "13800138000"
@@ -141,13 +141,21 @@ def make_service(tmp: Path, table: dict[str, Any], clock: ManualClock,
 
     chans = channels if channels is not None else {
         s.name: build_channel(s, cfg.delivery.timeout_s, phone_of) for s in cfg.channels()}
-    return AlertsService(cfg, rec, WorkflowStore(path), IncidentStore(path), chans, clock)
+    return AlertsService(cfg, rec, WorkflowDb(path), chans, clock)
 
 
-def raise_incident(store: IncidentStore, kind: str, subject: str, started_ms: int, now_ms: int,
-                   closed_ms: int | None = None, **fields: Any) -> Incident:
-    details = fields.pop("details", {})
+def reconcile(store: IncidentStore | WorkflowDb, inc: Incident, now_ms: int) -> None:
+    """Play the analyzer: the incident as found now (in one unit of work)."""
+    if isinstance(store, IncidentStore):
+        store.reconcile([inc], now_ms, [inc.kind], scope={inc.kind: [inc.subject]})
+        return
+    with store.unit() as u:
+        u.incidents.reconcile([inc], now_ms, [inc.kind], scope={inc.kind: [inc.subject]})
+
+
+def raise_incident(store: IncidentStore | WorkflowDb, kind: str, subject: str, started_ms: int,
+                   now_ms: int, closed_ms: int | None = None, **fields: Any) -> Incident:
     inc = Incident(incident_key(kind, subject, started_ms), kind, subject, started_ms,
-                   closed_ms=closed_ms, details=details, **fields)
-    store.reconcile([inc], now_ms, [kind], scope={kind: [subject]})
+                   closed_ms=closed_ms, **fields)
+    reconcile(store, inc, now_ms)
     return inc

@@ -30,6 +30,7 @@ from simulators.district import DistrictSim
 from simulators.mqtt_devices import RecordingSink
 from simulators.scenario import Scenario, gateway_of, load_scenario
 from storage.sqlite import SqliteStore
+from workflow.details import details_dict
 from workflow.incidents import Incident, IncidentStore
 
 HERE = Path(__file__).resolve().parent
@@ -133,7 +134,7 @@ def test_scenario_finds_exactly_the_injected_faults(folder: Path, tmp_path: Path
     for want in expected.get("details", []):
         (inc,) = [i for i in found if i.kind == want["kind"] and i.subject == want["subject"]]
         for k, v in want["match"].items():
-            assert inc.details[k] == v, (k, inc.details)
+            assert details_dict(inc.details)[k] == v, (k, inc.details)
     for want in expected.get("bills", []):
         check_bill(want, tmp_path)
     # the same evaluation again: no event, no duplicate

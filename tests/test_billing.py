@@ -9,8 +9,11 @@ import pytest
 
 from analyzer.billing import (
     Basis,
+    FaultSpan,
     bill_season,
+    billing_days,
     causes_by_day,
+    day_increments,
     day_labels,
     degree_day_estimate_kwh,
     degree_days,
@@ -21,6 +24,39 @@ from analyzer.meters import MeterGrid, detect_meter_faults
 from analyzer.rules import Cause, Season, Tariff
 
 DAYS = Season().days(2025)
+DAY_MS = 24 * HOUR_MS
+
+
+def test_day_increments_carry_the_last_total_across_silent_days() -> None:
+    first = np.array([[100.0, np.nan, 130.0, 150.0]])
+    last = np.array([[110.0, np.nan, 140.0, 145.0]])
+    # the meter's first day counts from its first reading; a silent day has no heat of its
+    # own, the next reading carries it; a total that went down shows as a negative day
+    assert day_increments(first, last).tolist()[0][0] == 10.0
+    kwh = day_increments(first, last)[0]
+    assert np.isnan(kwh[1]) and kwh[2] == 30.0 and kwh[3] == 5.0
+    # the total before day 0 is where day 0 counts from
+    assert day_increments(first, last, np.array([90.0]))[0][0] == 20.0
+    # a window cut after earlier readings knows no previous total: its first day is unknown
+    assert np.isnan(day_increments(first, last, None, from_first_reading=False)[0][0])
+
+
+def test_billing_days_one_rule_for_basis_and_cause() -> None:
+    first = np.tile(np.arange(4) * 10.0, (2, 1))
+    last = first + 5
+    spans = [
+        [FaultSpan(DAY_MS + 3 * HOUR_MS, 2 * DAY_MS + HOUR_MS, False, (Cause.SENSOR_OPEN,)),
+         FaultSpan(2 * DAY_MS, 2 * DAY_MS + HOUR_MS, True, (Cause.TAMPER,))],
+        [FaultSpan(-DAY_MS, DAY_MS // 2, False, (Cause.LOW_BATTERY,))],
+    ]
+    bd = billing_days(first, last, None, spans, 0)
+    assert bd.basis.tolist() == [[0, 1, 3, 0], [1, 0, 0, 0]]
+    # the human cause decides the day it shares with a non-human one
+    assert bd.cause.tolist() == [[-1, Cause.SENSOR_OPEN, Cause.TAMPER, -1],
+                                 [Cause.LOW_BATTERY, -1, -1, -1]]
+    assert bd.causes[0][2] == [Cause.TAMPER, Cause.SENSOR_OPEN]
+    assert bd.kwh.tolist() == [[5.0, 10.0, 10.0, 10.0]] * 2
+    assert bd.has_reading.all()
 
 
 def test_label_days_human_wins_and_policy_picks_fault_basis() -> None:

@@ -288,7 +288,7 @@ def district(influxd_shared: Any, tmp_path_factory: pytest.TempPathFactory) -> D
     svc = build_service(crews, rec, str(tmp), "Asia/Shanghai", clock_ms=lambda: at_ms,
                         store=store)
     svc.step(at_ms)
-    open_orders = len(svc.store.orders())
+    open_orders = len(svc.db.orders.find())
     svc.close()
     write_health(store, tmp, sc.start_s, sc.end_s)
     wf.close()

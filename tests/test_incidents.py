@@ -7,12 +7,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from workflow.details import OutageDetails
 from workflow.incidents import Incident, IncidentStore, incident_key
 
 
-def _inc(subject: str, start: int, **details: object) -> Incident:
+def _inc(subject: str, start: int, duration_h: float = 0.0) -> Incident:
     return Incident(incident_key("outage", subject, start), "outage", subject, start,
-                    substation_id=subject, details=dict(details))
+                    substation_id=subject, details=OutageDetails(duration_h=duration_h))
 
 
 def test_lifecycle_and_idempotent_rerun(tmp_path: Path) -> None:
@@ -26,7 +27,7 @@ def test_lifecycle_and_idempotent_rerun(tmp_path: Path) -> None:
     ev = s.reconcile([], 4000, ["outage"])
     assert [e.event for e in ev] == ["closed"]
     (closed,) = s.find(include_closed=True)
-    assert closed.closed_ms == 4000 and closed.details == {"duration_h": 2}
+    assert closed.closed_ms == 4000 and closed.details == OutageDetails(duration_h=2)
     assert s.find() == []
     assert [e.event for e in s.events_after(0)] == ["opened", "updated", "closed"]
     assert [e.event for e in s.events_after(2)] == ["closed"]

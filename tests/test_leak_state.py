@@ -15,6 +15,7 @@ from district.records import load_records
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import HERE, TZ, district_readings
+from workflow.details import LeakDetails
 from workflow.incidents import IncidentStore
 
 LEAK = HERE / "scenarios" / "analyzer" / "leak_makeup_4pct_at_s1" / "scenario.toml"
@@ -50,7 +51,8 @@ def test_runner_writes_leak_state_matching_the_leak_incident(tmp_path: Path) -> 
     # DOMAIN: make-up above 2 % of circulating flow means a leak
     assert np.nanmin(share[on & s1]) > 0.02
     assert np.nanmax(share[~s1]) < 0.02
-    assert np.nanmax(share[on & s1]) == pytest.approx(leak.details["makeup_share_max"], abs=1e-4)
+    assert isinstance(leak.details, LeakDetails)
+    assert np.nanmax(share[on & s1]) == pytest.approx(leak.details.makeup_share_max, abs=1e-4)
     # the holding point sagged (0.35 -> 0.25 MPa) at S1 during the leak, not at S2
     sag = fr.fields["sag_mpa"]
     assert np.nanmax(sag[on & s1]) > 0.05

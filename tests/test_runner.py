@@ -25,6 +25,7 @@ from heatwatch.config import Config, load_config
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import HERE, SCENARIO_ANALYZER, TZ, district_readings
+from workflow.details import OutageDetails, details_dict
 from workflow.incidents import IncidentStore
 
 H_MS = 3_600_000
@@ -96,10 +97,12 @@ def test_incremental_cycles_keep_one_outage_that_grows_then_closes(tmp_path: Pat
     for h in range(8, 49, 4):
         runner.run_cycle(start + h * H_MS)
         (out,) = wf.find(include_closed=True, kind="outage")
-        durations.append(out.details["duration_h"])
+        assert isinstance(out.details, OutageDetails)
+        durations.append(out.details.duration_h)
     (out,) = wf.find(include_closed=True, kind="outage")
     assert out.started_ms == start + 6 * H_MS
-    assert out.closed_ms is not None and out.details["over_24h"] is True
+    assert isinstance(out.details, OutageDetails)
+    assert out.closed_ms is not None and out.details.over_24h is True
     assert durations == sorted(durations) and durations[0] < 8 <= durations[2]
     events = [e.event for e in wf.events_after(0) if e.key == out.key]
     assert events[0] == "opened" and events[-1] == "closed" and events.count("opened") == 1
@@ -118,7 +121,7 @@ def test_evaluation_is_deterministic_and_rerun_changes_nothing(
     for run in ("a", "b"):
         wf = IncidentStore(tmp_path / f"{run}.sqlite")
         Runner(store, rec, wf, cfg, TZ).run_cycle(end)
-        keys.append(sorted((i.key, json.dumps(i.details, sort_keys=True))
+        keys.append(sorted((i.key, json.dumps(details_dict(i.details), sort_keys=True))
                            for i in wf.find(include_closed=True)))
         wf.close()
     assert keys[0] == keys[1] and len(keys[0]) == 14

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from workflow.db import Conn, Database, Row
+from workflow.details import (
+    DETAILS_BY_KIND,
+    IncidentDetails,
+    check_kind,
+    details_dict,
+    parse_details,
+)
 
 # The kinds the analyzer raises; alerts maps each to its handlers.
 INCIDENT_KINDS = (
@@ -22,7 +29,7 @@ INCIDENT_KINDS = (
     "leak",               # make-up water above 2 % of circulation, or holding pressure sag
 )
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS incident (
     key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -47,6 +54,9 @@ CREATE TABLE IF NOT EXISTS incident_event (
 );
 """
 
+_COLS = ("key, kind, subject, started_ms, substation_id, building_id, account_id, cause, "
+         "detected_ms, updated_ms, closed_ms, details")
+
 
 @dataclass(slots=True)
 class Incident:
@@ -54,6 +64,8 @@ class Incident:
 
     `started_ms` is when the condition began (the clock of service-time limits);
     `detected_ms` when the analyzer first saw it; `closed_ms` None while it runs.
+    `open_at_window_start` is the analyzer's note that the interval it found began at its
+    window's edge (it may continue an earlier incident); it is never stored.
     """
 
     key: str
@@ -67,7 +79,13 @@ class Incident:
     detected_ms: int = 0
     updated_ms: int = 0
     closed_ms: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    # left out: the empty record of the kind
+    details: IncidentDetails = field(default=None)  # type: ignore[assignment]
+    open_at_window_start: bool = False
+
+    def __post_init__(self) -> None:
+        if self.details is None:
+            self.details = DETAILS_BY_KIND[self.kind]()
 
     @property
     def is_open(self) -> bool:
@@ -82,7 +100,7 @@ class IncidentEvent:
     key: str
     event: str  # "opened" | "updated" | "closed"
     at_ms: int
-    details: dict[str, Any]
+    details: IncidentDetails
 
 
 def incident_key(kind: str, subject: str, started_ms: int, cause: str = "") -> str:
@@ -90,21 +108,15 @@ def incident_key(kind: str, subject: str, started_ms: int, cause: str = "") -> s
     return f"{kind}:{subject}:{cause}:{started_ms}"
 
 
-class IncidentStore:
-    """SQLite in WAL mode; every change is one transaction with its event."""
+def _dump(d: IncidentDetails) -> str:
+    return json.dumps(details_dict(d), sort_keys=True, ensure_ascii=False)
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class Incidents:
+    """The incident repository: the table and its event log."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._c = conn
 
     # -- lifecycle ---------------------------------------------------------------------------
     def reconcile(self, found: Iterable[Incident], now_ms: int, kinds: Iterable[str],
@@ -118,54 +130,54 @@ class IncidentStore:
         """
         kinds = set(kinds)
         found_by_key = {i.key: i for i in found}
-        events: list[tuple[str, str, int, dict[str, Any]]] = []
-        with self._lock, self._db:
-            rows = self._db.execute(
-                f"SELECT key, kind, subject, closed_ms, details FROM incident "
-                f"WHERE kind IN ({','.join('?' * len(kinds))})", tuple(kinds)).fetchall()
-            known = {r[0]: r for r in rows}
-            for key, inc in found_by_key.items():
-                row = known.get(key)
-                details = json.dumps(inc.details, sort_keys=True, ensure_ascii=False)
-                if row is None:
-                    self._db.execute(
-                        "INSERT INTO incident (key, kind, subject, substation_id, building_id, "
-                        "account_id, cause, started_ms, detected_ms, updated_ms, closed_ms, "
-                        "details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (key, inc.kind, inc.subject, inc.substation_id, inc.building_id,
-                         inc.account_id, inc.cause, inc.started_ms, now_ms, now_ms,
-                         inc.closed_ms, details))
-                    events.append((key, "opened", now_ms, inc.details))
-                    if inc.closed_ms is not None:
-                        events.append((key, "closed", inc.closed_ms, inc.details))
-                    continue
-                was_closed = row[3] is not None
-                if row[4] != details or (inc.closed_ms is not None) != was_closed:
-                    self._db.execute(
-                        "UPDATE incident SET details=?, updated_ms=?, closed_ms=? WHERE key=?",
-                        (details, now_ms, inc.closed_ms, key))
-                    if inc.closed_ms is not None and not was_closed:
-                        events.append((key, "closed", inc.closed_ms, inc.details))
-                    elif inc.closed_ms is None and was_closed:
-                        events.append((key, "opened", now_ms, inc.details))
-                    else:
-                        events.append((key, "updated", now_ms, inc.details))
-            scoped = {k: set(v) for k, v in scope.items()} if scope is not None else None
-            for key, (_, kind, subject, closed_ms, details) in known.items():
-                if key in found_by_key or closed_ms is not None:
-                    continue
-                if scoped is not None and subject not in scoped.get(kind, set()):
-                    continue
-                self._db.execute("UPDATE incident SET closed_ms=?, updated_ms=? WHERE key=?",
-                                 (now_ms, now_ms, key))
-                events.append((key, "closed", now_ms, json.loads(details)))
-            out = []
-            for key, event, at_ms, det in events:
-                cur = self._db.execute(
-                    "INSERT INTO incident_event (key, event, at_ms, details) VALUES (?,?,?,?)",
-                    (key, event, at_ms, json.dumps(det, sort_keys=True, ensure_ascii=False)))
-                out.append(IncidentEvent(int(cur.lastrowid or 0), key, event, at_ms, det))
+        known = {r[0]: r for r in self._c.rows(
+            f"SELECT key, kind, subject, closed_ms, details FROM incident "
+            f"WHERE kind IN ({','.join('?' * len(kinds))})", tuple(kinds))}
+        events: list[tuple[str, str, int, IncidentDetails]] = []
+        for key, inc in found_by_key.items():
+            check_kind(inc.kind, inc.details)
+            events += self._put(inc, known.get(key), now_ms)
+        scoped = {k: set(v) for k, v in scope.items()} if scope is not None else None
+        for key, (_, kind, subject, closed_ms, details) in known.items():
+            if key in found_by_key or closed_ms is not None:
+                continue
+            if scoped is not None and subject not in scoped.get(kind, set()):
+                continue
+            self._c.run("UPDATE incident SET closed_ms=?, updated_ms=? WHERE key=?",
+                        (now_ms, now_ms, key))
+            events.append((key, "closed", now_ms, parse_details(kind, json.loads(details))))
+        out = []
+        for key, event, at_ms, det in events:
+            cur = self._c.run(
+                "INSERT INTO incident_event (key, event, at_ms, details) VALUES (?,?,?,?)",
+                (key, event, at_ms, _dump(det)))
+            out.append(IncidentEvent(int(cur.lastrowid or 0), key, event, at_ms, det))
         return out
+
+    def _put(self, inc: Incident, row: Row | None,
+             now_ms: int) -> list[tuple[str, str, int, IncidentDetails]]:
+        """Insert or update one found incident; the events it makes."""
+        key, details = inc.key, _dump(inc.details)
+        if row is None:
+            self._c.run(
+                f"INSERT INTO incident ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key, inc.kind, inc.subject, inc.started_ms, inc.substation_id,
+                 inc.building_id, inc.account_id, inc.cause, now_ms, now_ms, inc.closed_ms,
+                 details))
+            opened = [(key, "opened", now_ms, inc.details)]
+            if inc.closed_ms is not None:
+                opened.append((key, "closed", inc.closed_ms, inc.details))
+            return opened
+        was_closed = row[3] is not None
+        if row[4] == details and (inc.closed_ms is not None) == was_closed:
+            return []
+        self._c.run("UPDATE incident SET details=?, updated_ms=?, closed_ms=? WHERE key=?",
+                    (details, now_ms, inc.closed_ms, key))
+        if inc.closed_ms is not None and not was_closed:
+            return [(key, "closed", inc.closed_ms, inc.details)]
+        if inc.closed_ms is None and was_closed:
+            return [(key, "opened", now_ms, inc.details)]
+        return [(key, "updated", now_ms, inc.details)]
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, key: str) -> Incident | None:
@@ -184,18 +196,44 @@ class IncidentStore:
 
     def events_after(self, seq: int, limit: int = 10_000) -> list[IncidentEvent]:
         """The lifecycle events after a cursor, oldest first (alerts keep their cursor)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, key, event, at_ms, details FROM incident_event WHERE seq > ? "
-                "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
-        return [IncidentEvent(int(s), k, e, int(a), json.loads(d)) for s, k, e, a, d in rows]
+        rows = self._c.rows(
+            "SELECT e.seq, e.key, e.event, e.at_ms, e.details, i.kind FROM incident_event e "
+            "LEFT JOIN incident i ON i.key = e.key WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+            (seq, limit))
+        return [IncidentEvent(int(s), k, e, int(a),
+                              parse_details(kind or k.split(":", 1)[0], json.loads(d)))
+                for s, k, e, a, d, kind in rows]
 
     def _select(self, clause: str, args: tuple[Any, ...]) -> list[Incident]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT key, kind, subject, started_ms, substation_id, building_id, account_id, "
-                "cause, detected_ms, updated_ms, closed_ms, details FROM incident " + clause,
-                args).fetchall()
+        rows = self._c.rows(f"SELECT {_COLS} FROM incident " + clause, args)
         return [Incident(r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], int(r[8]),
-                         int(r[9]), None if r[10] is None else int(r[10]), json.loads(r[11]))
+                         int(r[9]), None if r[10] is None else int(r[10]),
+                         parse_details(r[1], json.loads(r[11])))
                 for r in rows]
+
+
+class IncidentStore:
+    """The analyzer's side of the workflow file: reconcile is one unit of work; reads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._db = Database(self.path, [SCHEMA])
+        self._read = Incidents(self._db.reader)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def reconcile(self, found: Iterable[Incident], now_ms: int, kinds: Iterable[str],
+                  scope: Mapping[str, Iterable[str]] | None = None) -> list[IncidentEvent]:
+        """See `Incidents.reconcile`; everything it changes commits together."""
+        with self._db.transaction() as conn:
+            return Incidents(conn).reconcile(found, now_ms, kinds, scope)
+
+    def get(self, key: str) -> Incident | None:
+        return self._read.get(key)
+
+    def find(self, include_closed: bool = False, kind: str | None = None) -> list[Incident]:
+        return self._read.find(include_closed, kind)
+
+    def events_after(self, seq: int, limit: int = 10_000) -> list[IncidentEvent]:
+        return self._read.events_after(seq, limit)

@@ -30,7 +30,9 @@ def _service(cfg: Config, store: Store | None = None) -> AlertsService:
         return build_service(cfg.alerts, load_records(cfg.records_path()),
                              cfg.site.data_dir, cfg.site.timezone, store=store,
                              rules=cfg.analyzer.rules(), workflow_path=cfg.workflow_path())
-    except (AlertsConfigError, TemplateError) as e:
+    except AlertsConfigError as e:
+        raise AlertsCliError(f"{cfg.source}: [alerts] {e}") from None
+    except TemplateError as e:
         raise AlertsCliError(str(e)) from None
 
 
@@ -50,9 +52,9 @@ def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
         svc.close()
     finally:
         opened.store.close()
-    open_orders = svc.store.orders()
+    open_orders = svc.db.orders.find()
     print(f"alerts as of {svc._t(at_ms)}: {len(open_orders)} open orders, "
-          f"{len(svc.store.notices())} notices, {len(svc.store.outbox('pending'))} messages "
+          f"{len(svc.db.notices.find())} notices, {len(svc.db.outbox.find('pending'))} messages "
           "waiting")
     return 0
 
@@ -66,10 +68,10 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
         if not order_id:
             raise AlertsCliError(f"orders {action} needs an order id")
         if action == "show":
-            order = svc.store.order(order_id)
+            order = svc.db.orders.get(order_id)
             if order is None:
                 raise AlertsCliError(f"no order {order_id!r}")
-            history = svc.store.history(order_id)
+            history = svc.db.orders.history(order_id)
             if json_:
                 print(json.dumps({**order.as_dict(), "history": history}, ensure_ascii=False))
             else:
@@ -86,7 +88,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
         print(f"{order.order_id}: {order.state} ({STATE_TEXT[order.state]}), "
               f"owner {order.owner or '-'}")
         return 0
-    orders = svc.store.orders(include_closed=all_)
+    orders = svc.db.orders.find(include_closed=all_)
     if json_:
         print(json.dumps([o.as_dict() for o in orders], ensure_ascii=False))
         return 0
@@ -100,7 +102,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
 def notices_command(cfg: Config, json_: bool) -> int:
     """`heatwatch notices [--json]`: resident notices (account ids only, never phones)."""
     svc = _service(cfg)
-    notices = svc.store.notices()
+    notices = svc.db.notices.find()
     if json_:
         print(json.dumps(notices, ensure_ascii=False))
         return 0
@@ -114,11 +116,11 @@ def notices_command(cfg: Config, json_: bool) -> int:
 def order_timings(svc: AlertsService) -> list[OrderTiming]:
     """Every order with its deadlines, for the KPI."""
     by_order: dict[str, list[Any]] = {}
-    for d in svc.store.deadlines():
+    for d in svc.db.deadlines.find():
         by_order.setdefault(d.deadline.order_id, []).append((d.deadline, d.done_ms))
     return [OrderTiming(o.order_id, o.crew, o.substation_id, o.started_ms,
                         tuple(by_order.get(o.order_id, ())))
-            for o in svc.store.orders(include_closed=True) if o.state != "cancelled"]
+            for o in svc.db.orders.find(include_closed=True) if o.state != "cancelled"]
 
 
 def kpi_command(cfg: Config, group_by: str, period: str, json_: bool,

@@ -17,13 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.billing import AccountBill, bill_season, day_labels, degree_days
+from analyzer.billing import (
+    AccountBill,
+    FaultSpan,
+    bill_season,
+    billing_days,
+    day_labels,
+    degree_days,
+)
 from analyzer.config import AnalyzerConfig
 from analyzer.grid import DAY_MS
 from analyzer.rules import Cause
 from analyzer.runner import CycleResult, Runner, Watermarks
 from heatwatch.config import Config
 from storage.base import StoreError
+from workflow.details import MeterFaultDetails, details_dict, parse_details
 from workflow.incidents import Incident, IncidentStore
 
 log = logging.getLogger("heatwatch.analyzer")
@@ -117,7 +125,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
 # -- incidents ------------------------------------------------------------------------------------
 
 def _summary(inc: Incident) -> str:
-    d = inc.details
+    d = details_dict(inc.details)
     keys = ("cause", "reason", "signs", "meters", "rate", "escalations_h", "lowest_trailing_mean_c",
             "hours")
     parts = [f"{k}={d[k]}" for k in keys if k in d and d[k] not in (None, [], "")]
@@ -138,7 +146,7 @@ def incident_rows(incidents: list[Incident], tz: dt.tzinfo) -> list[dict[str, An
             "duration_h": round((end - i.started_ms) / 3_600_000, 2),
             "status": "open" if i.is_open else "closed",
             "substation_id": i.substation_id, "building_id": i.building_id,
-            "account_id": i.account_id, "details": i.details,
+            "account_id": i.account_id, "details": details_dict(i.details),
         })
     return out
 
@@ -165,17 +173,13 @@ def incidents_command(cfg: Config, all_: bool, json_: bool,
     say(f"{'kind':<18} {'subject':<24} {'started':<23} {'hours':>7}  {'status':<7} details")
     for r in rows:
         inc = Incident(r["key"], r["kind"], r["subject"], 0, cause=r["cause"],
-                       details=r["details"])
+                       details=parse_details(r["kind"], r["details"]))
         say(f"{r['kind']:<18} {r['subject']:<24} {r['started']:<23} {r['duration_h']:>7.2f}  "
             f"{r['status']:<7} {_summary(inc)}")
     return 0
 
 
 # -- billing ---------------------------------------------------------------------------------------
-
-def _day_index(ms: int, start_ms: int) -> int:
-    return (ms - start_ms) // DAY_MS
-
 
 def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     """The season bill of one account both ways, and each day's basis and reason."""
@@ -205,35 +209,26 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     opened = bootstrap.open_store(cfg)
     store = opened.store
     try:
-        # daily totals pushed down to the store: the day's highest cumulative reading
+        # daily totals pushed down to the store: the day's lowest and highest cumulative reading
         fr = store.read_aggregate("meter", start_ms - DAY_MS, end_ms, 86400, ["energy_kwh"],
-                                  "max", tags=("device_id",), offset_s=offset_s)
+                                  ("min", "max"), tags=("device_id",), offset_s=offset_s)
         wx = store.read_aggregate("weather", start_ms, end_ms, 86400, ["outdoor_c"], "mean",
                                   tags=(), offset_s=offset_s)
     finally:
         opened.store.close()
-    totals = np.full(n_days + 1, np.nan)
+    lo, hi = np.full(n_days + 1, np.nan), np.full(n_days + 1, np.nan)
     if len(fr):
         mine = fr.device_id == meter
         idx = (fr.ts_ms[mine] - (start_ms - DAY_MS)) // DAY_MS
         ok = (idx >= 0) & (idx <= n_days)
-        totals[idx[ok]] = fr.fields["energy_kwh"][mine][ok]
-    has = ~np.isnan(totals[1:])
-    carried = totals.copy()
-    for d in range(1, n_days + 1):
-        if np.isnan(carried[d]):
-            carried[d] = carried[d - 1]
-    kwh = np.where(has, totals[1:] - carried[:-1], np.nan)
-    kwh = np.where(np.isnan(kwh) & has, 0.0, kwh)  # the first reading of the season
+        lo[idx[ok]] = fr.fields["min_energy_kwh"][mine][ok]
+        hi[idx[ok]] = fr.fields["max_energy_kwh"][mine][ok]
     outdoor = np.full(n_days, np.nan)
     if len(wx):
         idx = (wx.ts_ms - start_ms) // DAY_MS
         ok = (idx >= 0) & (idx < n_days)
         outdoor[idx[ok]] = wx.fields["outdoor_c"][ok]
 
-    nonhuman = np.zeros(n_days, dtype=bool)
-    human = np.zeros(n_days, dtype=bool)
-    causes: dict[int, list[Cause]] = {}
     path = workflow_path(cfg)
     faults: list[Incident] = []
     if path.exists():
@@ -243,19 +238,10 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
                       if i.subject == meter]
         finally:
             wf.close()
-    for inc in faults:
-        end = inc.closed_ms if inc.closed_ms is not None else inc.updated_ms
-        d0 = max(_day_index(inc.started_ms, start_ms), 0)
-        d1 = min(_day_index(max(end - 1, inc.started_ms), start_ms), n_days - 1)
-        if d1 < 0 or d0 >= n_days:
-            continue
-        # DOMAIN: human causes go to inspection; non-human damage is billed by area
-        (human if inc.details.get("human") else nonhuman)[d0:d1 + 1] = True
-        for d in range(d0, d1 + 1):
-            for name in inc.details.get("causes", [inc.details.get("cause", "")]):
-                c = Cause.__members__.get(str(name).upper())
-                if c is not None and c not in causes.setdefault(d, []):
-                    causes[d].append(c)
+    # the day before the season gives the first day's previous total
+    bd = billing_days(lo[None, 1:], hi[None, 1:], hi[:1], [_fault_spans(faults)], start_ms)
+    kwh, has, nonhuman, human = bd.kwh[0], bd.has_reading[0], bd.nonhuman[0], bd.human[0]
+    causes = bd.causes[0]
 
     # a day without weather takes the season's mean outdoor temperature so far
     fill = float(np.nanmean(outdoor)) if np.isfinite(outdoor).any() else 18.0
@@ -292,6 +278,21 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
         "difference_cny": str(est_bill.total_cny - area_bill.total_cny),
         "days_with_readings": int(has.sum()), "days": days,
     }
+
+
+def _fault_spans(incidents: list[Incident]) -> list[FaultSpan]:
+    """A meter's fault incidents as the bill sees them."""
+    out = []
+    for inc in incidents:
+        det = inc.details
+        if not isinstance(det, MeterFaultDetails):
+            continue
+        names = det.causes or [det.cause]
+        causes = tuple(c for c in (Cause.__members__.get(str(n).upper()) for n in names)
+                       if c is not None)
+        end = inc.closed_ms if inc.closed_ms is not None else inc.updated_ms
+        out.append(FaultSpan(inc.started_ms, end, det.human, causes))
+    return out
 
 
 def _bill_doc(b: AccountBill) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from analyzer.billing import day_increments
 from analyzer.grid import DAY_MS
 from analyzer.meters import settle_verification, verification_limit_pct
 from analyzer.money import fen
@@ -22,6 +23,7 @@ from district.records import Account, Device
 from heatwatch.commands.analyze import CommandError, season_bill, timezone, workflow_path
 from heatwatch.config import Config
 from storage.base import Frame
+from workflow.details import MeterCommDetails, MeterFaultDetails
 from workflow.incidents import Incident, IncidentStore
 
 # (error_pct, dtheta_k, dtheta_min_k, qp_over_q) of a verification (校表)
@@ -85,24 +87,24 @@ def daily_readings(meter_id: str, agg: Frame, comm: Frame, start_ms: int, n_days
     def col(f: str, g: str) -> np.ndarray[Any, np.dtype[np.float64]]:
         return rows[:, _FIELDS.index(f) * len(_FNS) + _FNS.index(g)]
 
+    # heat of the day: from the previous day's last total, or within the day at first
+    e_min, e_max = col("energy_kwh", "min"), col("energy_kwh", "max")
+    v_min, v_max = col("volume_m3", "min"), col("volume_m3", "max")
+    kwh = day_increments(e_min[None, 1:], e_max[None, 1:], e_max[:1])[0]
+    m3 = day_increments(v_min[None, 1:], v_max[None, 1:], v_max[:1])[0]
     out: list[dict[str, Any]] = []
-    prev_e = col("energy_kwh", "max")[0]
-    prev_v = col("volume_m3", "max")[0]
+    prev_e, prev_v = e_max[0], v_max[0]
     for d in range(1, n_days + 1):
         n = int(np.nan_to_num(col("energy_kwh", "count")[d]))
-        e0, e1 = col("energy_kwh", "min")[d], col("energy_kwh", "max")[d]
-        v0, v1 = col("volume_m3", "min")[d], col("volume_m3", "max")[d]
+        e0, e1, v0, v1 = e_min[d], e_max[d], v_min[d], v_max[d]
         went_down = bool(n and ((np.isfinite(prev_e) and e0 < prev_e)
                                 or (np.isfinite(prev_v) and v0 < prev_v)))
-        # heat of the day: from the previous day's last total, or within the day at first
-        kwh = e1 - (prev_e if np.isfinite(prev_e) else e0) if n else np.nan
-        m3 = v1 - (prev_v if np.isfinite(prev_v) else v0) if n else np.nan
         out.append({
             "date": (first_day + dt.timedelta(days=d - 1)).isoformat(),
             "readings": n, "missing": n == 0, "comm_faults": int(comm_n[d - 1]),
             "first_energy_kwh": _num(e0, 2), "last_energy_kwh": _num(e1, 2),
             "first_volume_m3": _num(v0, 3), "last_volume_m3": _num(v1, 3),
-            "kwh": _num(kwh, 2), "m3": _num(m3, 3),
+            "kwh": _num(kwh[d - 1], 2) if n else None, "m3": _num(m3[d - 1], 3) if n else None,
             "mean_supply_c": _num(col("supply_c", "mean")[d], 2),
             "mean_return_c": _num(col("return_c", "mean")[d], 2),
             "total_went_down": went_down,
@@ -117,7 +119,7 @@ def billing_meaning(inc: Incident) -> str:
     if inc.kind == "meter_comm":
         return ("通讯中断 (comm loss): 表内累计值不丢失，期间热量计入下一次读数，仍按计量计费 "
                 "(metered, the heat is counted at the next reading)")
-    if inc.details.get("human"):
+    if isinstance(inc.details, MeterFaultDetails) and inc.details.human:
         # DOMAIN: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
         return ("人为原因 (human cause): 不按面积计费，按计量计费并转稽查 "
                 "(billed as metered, sent to inspection 稽查)")
@@ -134,15 +136,16 @@ def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, A
     out = []
     for i in sorted(incidents, key=lambda x: (x.started_ms, x.key)):
         d = i.details
+        fault = d if isinstance(d, MeterFaultDetails) else MeterFaultDetails()
         end = i.closed_ms if i.closed_ms is not None else i.updated_ms
-        cls = "comm" if i.kind == "meter_comm" else ("human" if d.get("human") else "non_human")
+        cls = "comm" if i.kind == "meter_comm" else ("human" if fault.human else "non_human")
         out.append({
             "kind": i.kind, "subject": i.subject, "start": iso(i.started_ms),
             "end": None if i.closed_ms is None else iso(i.closed_ms),
             "ongoing": i.closed_ms is None,
             "hours": round((end - i.started_ms) / 3_600_000, 2),
-            "cause": str(d.get("cause", "")), "causes": list(d.get("causes", [])),
-            "text": str(d.get("text", "")), "class": cls,
+            "cause": d.cause if isinstance(d, MeterFaultDetails | MeterCommDetails) else "",
+            "causes": list(fault.causes), "text": fault.text, "class": cls,
             "billing": billing_meaning(i),
         })
     return out

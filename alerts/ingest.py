@@ -1,0 +1,100 @@
+"""Incident events in: the handlers' plans become orders, deadlines, billing and compensation."""
+
+from __future__ import annotations
+
+import threading
+
+from alerts.config import AlertsConfig
+from alerts.handlers import (
+    EndBilling,
+    NoteIncidentClosed,
+    OpenOrder,
+    Plan,
+    SwitchBilling,
+    UpdateCompensation,
+    plans_for,
+)
+from alerts.messages import Messenger
+from alerts.residents import SYSTEM, Residents
+from alerts.sla import HOUR_MS, STEP_NOTICE, Deadline, deadlines_for
+from district.records import Records
+from workflow.incidents import Incident
+from workflow.orders import Order
+from workflow.unit import Repositories, WorkflowDb
+
+
+class Ingest:
+    """Follows the incident event log with a cursor kept in the same unit as its effects."""
+
+    def __init__(self, cfg: AlertsConfig, records: Records, db: WorkflowDb,
+                 messenger: Messenger, residents: Residents, lock: threading.RLock) -> None:
+        self.cfg = cfg
+        self.records = records
+        self.db = db
+        self.messenger = messenger
+        self.residents = residents
+        self._lock = lock
+
+    def run(self, now_ms: int, limit: int = 1000) -> int:
+        """Turn new incident events into workflow; the cursor moves in the same transaction."""
+        n = 0
+        with self._lock:
+            for ev in self.db.incidents.events_after(self.db.counters.cursor(), limit):
+                with self.db.unit() as u:
+                    inc = u.incidents.get(ev.key)
+                    if inc is not None:
+                        self._apply(u, inc, plans_for(inc, ev.event, self.records), now_ms)
+                    u.counters.set_cursor(ev.seq)
+                n += 1
+        return n
+
+    def _apply(self, u: Repositories, inc: Incident, plans: list[Plan], now_ms: int) -> None:
+        for p in plans:
+            if isinstance(p, OpenOrder):
+                self._open_order(u, inc, p, now_ms)
+            elif isinstance(p, SwitchBilling):
+                u.billing.switch(inc.key, p.account_id, p.basis, inc.started_ms, p.cause)
+            elif isinstance(p, EndBilling):
+                u.billing.end(inc.key, inc.closed_ms or now_ms)
+            elif isinstance(p, UpdateCompensation):
+                self.residents.compensate(u, inc, now_ms, only_existing=True)
+            elif isinstance(p, NoteIncidentClosed):
+                for o in u.orders.for_incident(inc.key):
+                    # issue 5: the incident closing does not close the order; a crew does
+                    u.orders.audit(o.order_id, now_ms, SYSTEM, "incident_closed", o.state,
+                                   o.state, "故障已消除（工单仍需班组关闭）")
+
+    def _open_order(self, u: Repositories, inc: Incident, p: OpenOrder, now_ms: int) -> None:
+        if u.orders.for_incident(inc.key, p.kind):
+            return  # re-opened incident: the order it already has carries on
+        sid = inc.substation_id or self._substation_of(inc)
+        crew = self.messenger.routing.crew_for(sid)
+        oid = u.counters.next_id("order", "WO")
+        order = Order(oid, inc.key, inc.kind, p.kind, crew.crew_id, "", "dispatched", sid,
+                      inc.building_id, inc.account_id, p.address, p.what, inc.started_ms,
+                      now_ms, now_ms, passed=["opened", "dispatched"])
+        # issue 5: deadlines come from the incident's start, not from when we saw it
+        deadlines = deadlines_for(oid, p.kind, inc.started_ms, self.cfg.limits)
+        if p.notice:
+            deadlines.append(Deadline(oid, STEP_NOTICE, inc.started_ms, inc.started_ms + round(
+                self.cfg.limits.outage_notice_h * HOUR_MS)))
+        u.orders.insert(order)
+        for d in deadlines:
+            u.deadlines.add(d)
+        u.orders.audit(oid, now_ms, SYSTEM, "open", "", "opened", f"incident {inc.key}")
+        on_duty = self.messenger.routing.on_duty(crew, now_ms)
+        u.orders.audit(oid, now_ms, SYSTEM, "dispatch", "opened", "dispatched",
+                       f"crew {crew.crew_id}; on duty: {', '.join(on_duty) or '-'}")
+        t = self.messenger.t
+        timed = [d for d in deadlines if d.step != STEP_NOTICE]
+        self.messenger.to_crew(u.outbox, order, "order_new", "opened", now_ms, {
+            "deadline_text": "；".join(
+                f"{self.messenger.templates.step_text(d.step)} {t(d.due_ms)}前"
+                for d in timed) or "立即处理",
+            "on_duty": "、".join(on_duty)})
+
+    def _substation_of(self, inc: Incident) -> str:
+        b = self.records.buildings.get(inc.building_id)
+        if b is None and inc.account_id in self.records.accounts:
+            b = self.records.buildings.get(self.records.accounts[inc.account_id].building_id)
+        return b.substation_id if b else ""

@@ -1,0 +1,107 @@
+"""Outages on residents' records: who is affected, the notice at 24 h, and their compensation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from alerts.config import AlertsConfig
+from alerts.messages import Messenger
+from alerts.sla import HOUR_MS
+from analyzer.outages import outage_days, outage_refund_cny
+from analyzer.rules import CityRules
+from district.records import Records
+from workflow.details import BuildingOutageDetails, OutageDetails
+from workflow.incidents import Incident
+from workflow.notices import Compensation, Notice
+from workflow.orders import Order
+from workflow.outbox import Message
+from workflow.unit import Repositories
+
+SYSTEM = "heatwatch"
+
+
+class Residents:
+    """notify_residents and compensate_residents, each inside the caller's unit of work."""
+
+    def __init__(self, cfg: AlertsConfig, records: Records, messenger: Messenger,
+                 rules: CityRules) -> None:
+        self.cfg = cfg
+        self.records = records
+        self.messenger = messenger
+        self.rules = rules
+        self._accounts_by_building: dict[str, list[str]] = {}
+        for acc in records.accounts.values():
+            self._accounts_by_building.setdefault(acc.building_id, []).append(acc.account_id)
+
+    def affected_accounts(self, inc: Incident) -> list[str]:
+        """The accounts an outage leaves cold: its building, or its station's."""
+        if inc.kind == "building_outage" or (inc.building_id and not inc.substation_id):
+            return sorted(self._accounts_by_building.get(inc.building_id, []))
+        out: list[str] = []
+        for b in self.records.buildings.values():
+            if b.substation_id == inc.substation_id:
+                out.extend(self._accounts_by_building.get(b.building_id, []))
+        return sorted(out)
+
+    def notify(self, u: Repositories, order: Order, now_ms: int) -> None:
+        """seed: an outage not restored within 24 h: tell the residents why, then compensate."""
+        inc = u.incidents.get(order.incident_key)
+        if inc is None:
+            return
+        due = inc.started_ms + round(self.cfg.limits.outage_notice_h * HOUR_MS)
+        if inc.closed_ms is not None and inc.closed_ms < due:
+            return  # restored within 24 h: no notice, no compensation
+        d = self.messenger.templates.defaults
+        reason = inc.details.reason if isinstance(inc.details, OutageDetails) else ""
+        reason = reason or str(d.get("reason", ""))
+        # nothing estimates a restore time (see OutageDetails): the template's words say it
+        restore = d.get("expected_restore", "")
+        channel = self.cfg.resident_channel
+        accounts = self.affected_accounts(inc)
+        for aid in accounts:
+            acc = self.records.accounts[aid]
+            b = self.records.buildings[acc.building_id]
+            delivery = "sms" if channel and acc.phone else "record"
+            title, body = self.messenger.templates.render("resident_notice", {
+                "address": b.address, "started": self.messenger.t(inc.started_ms),
+                "reason": reason, "expected_restore": restore, "order_id": order.order_id})
+            nid = f"N-{order.order_id}-{aid}"
+            added = u.notices.add(Notice(nid, inc.key, aid, b.building_id, b.substation_id,
+                                         now_ms, delivery, reason, body))
+            if added and delivery == "sms":
+                # the phone is looked up at send time: it is never stored in the outbox
+                u.outbox.enqueue(Message(f"{order.order_id}:resident_notice:{aid}", channel,
+                                         title, body, aid, {"notice_id": nid}), now_ms)
+        u.orders.audit(order.order_id, now_ms, SYSTEM, "notify_residents", order.state,
+                       order.state, f"{len(accounts)} accounts")
+        self.compensate(u, inc, now_ms, only_existing=False)
+
+    def compensate(self, u: Repositories, inc: Incident, now_ms: int,
+                   only_existing: bool) -> None:
+        """DOMAIN: refund = daily fee × outage days (part days up), daily fee = season ÷ days."""
+        if not isinstance(inc.details, OutageDetails | BuildingOutageDetails):
+            return
+        if only_existing and not u.compensation.exists(inc.key):
+            return
+        end_ms = inc.closed_ms if inc.closed_ms is not None else now_ms
+        duration_h = float(inc.details.duration_h or (end_ms - inc.started_ms) / HOUR_MS)
+        season_days = self._season_days(inc.started_ms)
+        comp = self.rules.compensation
+        days = int(outage_days([duration_h], comp)[0])
+        for aid in self.affected_accounts(inc):
+            acc = self.records.accounts[aid]
+            # DOMAIN: season fee at the area price (90 m² × 24 元/m² = 2,160 元)
+            fee = Decimal(repr(acc.area_m2)) * self.rules.tariff.area_cny_m2_season
+            amount = outage_refund_cny(duration_h, fee, season_days, comp)
+            u.compensation.put(Compensation(inc.key, aid, inc.started_ms, duration_h, days,
+                                            str(fee), season_days, str(amount),
+                                            inc.closed_ms is not None, now_ms))
+
+    def _season_days(self, started_ms: int) -> int:
+        """The length of the heating season the outage began in."""
+        start = dt.datetime.fromtimestamp(started_ms / 1000, self.messenger.tz).date()
+        season = self.rules.season
+        year = start.year if (start.month, start.day) >= (season.start_month, 1) else \
+            start.year - 1
+        return season.days(year)

@@ -1,0 +1,1 @@
+"""One detector per incident kind; each takes the window's grids and returns what it found."""

@@ -1,0 +1,86 @@
+"""What every detector shares: its context, its result, and how an incident is made."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.index import DistrictIndex
+from analyzer.rules import CityRules
+from analyzer.runs import intervals
+from district.readings import Reading
+from district.records import Records
+from workflow.details import IncidentDetails
+from workflow.incidents import Incident, incident_key
+
+FloatGrid = npt.NDArray[np.float64]
+BoolGrid = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Context:
+    """What a detector knows besides the grids: the district, the city's rules, the clock."""
+
+    index: DistrictIndex
+    records: Records
+    rules: CityRules
+    tz: dt.tzinfo
+    write_back: bool = True
+
+    def date(self, ms: int) -> str:
+        """The local date of an instant, as YYYY-MM-DD."""
+        return dt.datetime.fromtimestamp(ms / 1000, self.tz).date().isoformat()
+
+
+@dataclass(slots=True)
+class Found:
+    """A detector's result: the kinds and subjects it examined, its incidents, derived points."""
+
+    kinds: set[str] = field(default_factory=set)
+    scope: dict[str, set[str]] = field(default_factory=dict)
+    incidents: list[Incident] = field(default_factory=list)
+    derived: list[Reading] = field(default_factory=list)
+
+    def examined(self, kind: str, subjects: set[str]) -> None:
+        """Mark `kind` as evaluated over `subjects`: what is not found among them is closed."""
+        self.kinds.add(kind)
+        self.scope[kind] = subjects
+
+
+def incident(kind: str, subject: str, started_ms: int, closed_ms: int | None, cause: str, *,
+             substation_id: str = "", building_id: str = "", account_id: str = "",
+             open_at_start: bool = False, details: IncidentDetails) -> Incident:
+    """An incident with its stable key; `open_at_start` marks one the window may have cut."""
+    return Incident(incident_key(kind, subject, started_ms, cause), kind, subject, started_ms,
+                    substation_id, building_id, account_id, cause, closed_ms=closed_ms,
+                    details=details, open_at_window_start=open_at_start)
+
+
+def runs_of(mask: BoolGrid) -> list[tuple[int, int, int]]:
+    """Every run of True as (row, start slot, end slot exclusive)."""
+    iv = intervals(mask)
+    return [(int(r), int(s), int(e)) for r, s, e in zip(iv.row, iv.start, iv.end, strict=True)]
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching [start, end) spans as one."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def rounded(x: float, digits: int) -> float | None:
+    """A finite number rounded, else None (JSON has no NaN)."""
+    return None if not np.isfinite(x) else round(float(x), digits)
+
+
+def nan_max(x: npt.NDArray[np.floating]) -> float:
+    """The largest finite value, NaN when there is none."""
+    return float(np.nanmax(x)) if np.isfinite(x).any() else float("nan")

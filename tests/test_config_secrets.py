@@ -1,0 +1,105 @@
+"""Each service reads only the secrets it uses, when it starts: `heatwatch collect` runs on
+MQTT and store settings alone, though the file has an `[alerts]` section whose secrets are not
+in its environment; `heatwatch alerts` refuses to start without them, in one line."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ROOT, T0, Publisher, wait_for, write_config
+from tests.records_fixture import write_records
+from tests.services import Mosquitto
+
+ALERTS = """
+[alerts]
+supervisor_channels = ["supervisor"]
+[[alerts.crew]]
+id = "east"
+substations = ["S1"]
+members = ["wang"]
+channels = ["east-wecom"]
+token = "${HW_TEST_UNSET_CREW_TOKEN}"
+[[alerts.channel]]
+name = "east-wecom"
+kind = "wecom"
+key = "${HW_TEST_UNSET_WECOM_KEY}"
+[[alerts.channel]]
+name = "supervisor"
+kind = "dingtalk"
+access_token = "${HW_TEST_UNSET_DINGTALK_TOKEN}"
+"""
+
+# what the collector container gets: a path, the code, nothing of the alerts'
+ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+
+
+def _config(tmp_path: Path, port: int) -> Path:
+    return write_config(tmp_path / "heatwatch.toml", records=write_records(tmp_path / "rec"),
+                        data_dir=tmp_path / "var", mqtt_port=port, extra=ALERTS)
+
+
+def _rooms(db: Path) -> int:
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute("SELECT count(*) FROM room").fetchone()[0])
+    except sqlite3.OperationalError:  # the table comes with the first reading
+        return 0
+    finally:
+        con.close()
+
+
+@pytest.mark.services
+def test_collect_runs_and_stores_without_the_alerts_secrets(tmp_path: Path,
+                                                           mosquitto: Mosquitto) -> None:
+    config = _config(tmp_path, mosquitto.port)
+    log = tmp_path / "collect.log"
+    proc = subprocess.Popen([sys.executable, "-m", "heatwatch.cli", "collect", "--config",
+                             str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env=ENV, cwd=tmp_path)
+    try:
+        wait_for(lambda: "connected to" in log.read_text() or proc.poll() is not None, 30,
+                 "collector to connect")
+        assert proc.poll() is None, log.read_text()
+        pub = Publisher(mosquitto.port)
+        pub.publish([("heat/room/r1", b'{"ts": %d, "temp_c": 19.5}' % T0)])
+        pub.wait(30)
+        pub.close()
+        wait_for(lambda: _rooms(tmp_path / "var" / "readings.sqlite") == 1, 30,
+                 "the reading to be stored")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    assert "HW_TEST_UNSET" not in log.read_text()
+
+
+def test_alerts_refuses_to_start_without_its_secrets_in_one_line(tmp_path: Path) -> None:
+    config = _config(tmp_path, 1883)
+    p = subprocess.run([sys.executable, "-m", "heatwatch.cli", "alerts", "--once", "--config",
+                        str(config)], capture_output=True, text=True, env=ENV, cwd=tmp_path,
+                       timeout=60)
+    assert p.returncode == 2, p
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("heatwatch: error:"), p.stderr
+    assert f"{config}: [alerts] channel 'east-wecom' key: environment variable " \
+           "HW_TEST_UNSET_WECOM_KEY is not set" in lines[0]
+
+
+def test_alerts_starts_once_its_secrets_are_set(tmp_path: Path) -> None:
+    config = _config(tmp_path, 1883)
+    env = {**ENV, "HW_TEST_UNSET_CREW_TOKEN": "t", "HW_TEST_UNSET_WECOM_KEY": "k",
+           "HW_TEST_UNSET_DINGTALK_TOKEN": "d"}
+    p = subprocess.run([sys.executable, "-m", "heatwatch.cli", "alerts", "--once", "--at",
+                        "2025-11-26T08:00:00+08:00", "--config", str(config)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "0 open orders" in p.stdout

@@ -1,0 +1,29 @@
+"""The layers of the house (README: Layout), checked by import-linter's contract in
+pyproject.toml: no package imports a layer above it, and siblings stay apart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_layer_contract_is_kept() -> None:
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run([str(lint), "--no-cache"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 kept, 0 broken" in done.stdout
+
+
+def test_the_contract_names_every_package_in_its_layer() -> None:
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    (contract,) = cfg["importlinter"]["contracts"]
+    layers = [[p.strip() for p in layer.split("|")] for layer in contract["layers"]]
+    assert layers == [["heatwatch", "grafana"], ["alerts", "simulators"],
+                      ["collector", "analyzer"], ["storage"], ["district", "workflow"]]
+    packages = set(cfg["setuptools"]["packages"]["find"]["include"])
+    assert {f"{p}*" for layer in layers for p in layer} == packages

@@ -1,0 +1,158 @@
+"""The workflow port on a real SQLite file: a unit of work commits whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.sla import Deadline
+from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident
+from workflow.db import WorkflowError
+from workflow.details import MeterCommDetails, MeterFaultDetails, details_dict, parse_details
+from workflow.incidents import Incident, incident_key
+from workflow.notices import Compensation, Notice
+from workflow.orders import Order
+from workflow.outbox import Message
+from workflow.unit import WorkflowDb
+
+
+class Boom(Exception):
+    """A failure in the middle of a unit of work."""
+
+
+def _order(oid: str = "WO000001") -> Order:
+    return Order(oid, "leak:S1::0", "leak", "urgent", "north", "", "dispatched", "S1", "", "",
+                 "addr", "what", 0, 10, 10, passed=["opened", "dispatched"])
+
+
+def _counts(path: Path) -> dict[str, int]:
+    """Rows per table, read through a connection of its own (what another process sees)."""
+    raw = sqlite3.connect(path)
+    try:
+        return {t: raw.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in (
+            "incident", "incident_event", "alert_order", "order_deadline", "order_audit",
+            "notice", "compensation", "billing_basis", "outbox", "alert_cursor")}
+    finally:
+        raw.close()
+
+
+def test_a_failure_inside_a_unit_rolls_back_everything_it_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "workflow.sqlite"
+    db = WorkflowDb(path)
+    inc = Incident(incident_key("leak", "S1", 0), "leak", "S1", 0, substation_id="S1")
+    with pytest.raises(Boom), db.unit() as u:
+        u.incidents.reconcile([inc], 5, ["leak"])
+        u.orders.insert(_order())
+        u.deadlines.add(Deadline("WO000001", "on_site", 0, 1_800_000))
+        u.orders.audit("WO000001", 10, "heatwatch", "open", "", "opened")
+        u.notices.add(Notice("N-1", inc.key, "A1", "B1", "S1", 10, "record", "r", "text"))
+        u.compensation.put(Compensation(inc.key, "A1", 0, 30.0, 2, "2160", 121, "35.70",
+                                        False, 10))
+        u.billing.switch(inc.key, "A1", "area", 0, "supply_sensor")
+        u.outbox.enqueue(Message("WO000001:order_new:opened:c", "c", "t", "b"), 10)
+        u.counters.set_cursor(7)
+        # the unit sees its own writes before it ends
+        assert u.orders.get("WO000001") is not None and u.outbox.find() != []
+        raise Boom
+    assert set(_counts(path).values()) == {0}
+    assert db.orders.find(include_closed=True) == [] and db.counters.cursor() == 0
+    # the file is usable after the rollback
+    with db.unit() as u:
+        u.orders.insert(_order())
+    assert _counts(path)["alert_order"] == 1
+
+
+def test_an_outbox_row_and_its_order_change_commit_together(tmp_path: Path) -> None:
+    path = tmp_path / "workflow.sqlite"
+    db = WorkflowDb(path)
+    with db.unit() as u:
+        u.orders.insert(_order())
+    other = WorkflowDb(path)  # another process's view of the same file
+    order = db.orders.get("WO000001")
+    assert order is not None
+    order.state, order.owner = "accepted", "wang"
+    with db.unit() as u:
+        u.orders.set_state(order)
+        u.outbox.enqueue(Message("WO000001:accepted:c", "c", "t", "b"), 20)
+        # not visible outside the unit until it commits: neither the state nor the message
+        seen = other.orders.get("WO000001")
+        assert seen is not None and seen.state == "dispatched" and other.outbox.find() == []
+    seen = other.orders.get("WO000001")
+    assert seen is not None and seen.state == "accepted"
+    assert [r["dedup_key"] for r in other.outbox.find()] == ["WO000001:accepted:c"]
+    # and when the enqueue fails (a unique key taken by a different row), the state stays too
+    order.state = "on_site"
+    with pytest.raises(sqlite3.IntegrityError), db.unit() as u:
+        u.orders.set_state(order)
+        u.outbox.enqueue(Message("WO000001:on_site:c", "c", "t", "b"), 30)
+        u.orders.insert(_order())  # the same order id again
+    seen = other.orders.get("WO000001")
+    assert seen is not None and seen.state == "accepted" and len(other.outbox.find()) == 1
+    other.close()
+    db.close()
+
+
+def test_writes_outside_a_unit_and_nested_units_are_refused(tmp_path: Path) -> None:
+    db = WorkflowDb(tmp_path / "workflow.sqlite")
+    with pytest.raises(WorkflowError, match="outside a unit"):
+        db.orders.insert(_order())
+    with pytest.raises(WorkflowError, match="do not nest"), db.unit(), db.unit():
+        pass
+    assert db.orders.find(include_closed=True) == []
+
+
+def test_service_order_and_its_message_roll_back_together(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A failure while writing the crew's message leaves no order and the cursor unmoved."""
+    clock = ManualClock(ms("2024-12-02 09:00"))
+    svc = make_service(tmp_path, {"crew": [{"id": "north", "substations": ["S1"],
+                                            "channels": ["hook"]}],
+                                  "channel": [{"name": "hook", "kind": "apprise",
+                                               "url": "json://127.0.0.1:9/x"}]}, clock)
+    raise_incident(svc.db, "leak", "S1", clock.now_ms, clock.now_ms, substation_id="S1")
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise Boom
+
+    monkeypatch.setattr(svc.messenger, "to_crew", broken)
+    with pytest.raises(Boom):
+        svc.ingest(clock.now_ms)
+    assert svc.db.orders.find(include_closed=True) == [] and svc.db.counters.cursor() == 0
+    assert svc.db.deadlines.find() == [] and svc.db.outbox.find() == []
+    monkeypatch.undo()
+    assert svc.ingest(clock.now_ms) == 1
+    (order,) = svc.db.orders.find()
+    assert [r["dedup_key"] for r in svc.db.outbox.find()] == [
+        f"{order.order_id}:order_new:opened:hook"]
+    assert svc.db.orders.history(order.order_id)[0]["action"] == "open"
+
+
+def test_details_keep_their_json_form(tmp_path: Path) -> None:
+    """The column keeps the keys rows had before the types: `class`, no `meters` per meter."""
+    fault = MeterFaultDetails(cause="tamper", causes=["tamper"], human=True, fault_class="human")
+    assert details_dict(fault)["class"] == "human" and "fault_class" not in details_dict(fault)
+    assert "meters" not in details_dict(MeterCommDetails(gateway="g"))
+    assert details_dict(MeterCommDetails(gateway="g", meters=3))["meters"] == 3
+    old = {"cause": "tamper", "human": True, "class": "human", "written_by": "an old version"}
+    assert parse_details("meter_fault", old) == MeterFaultDetails(cause="tamper", human=True,
+                                                                  fault_class="human")
+    path = tmp_path / "workflow.sqlite"
+    db = WorkflowDb(path)
+    inc = Incident(incident_key("meter_fault", "M1", 0, "human"), "meter_fault", "M1", 0,
+                   cause="human", details=fault)
+    with db.unit() as u:
+        u.incidents.reconcile([inc], 1, ["meter_fault"])
+    raw = sqlite3.connect(path)
+    stored = json.loads(raw.execute("SELECT details FROM incident").fetchone()[0])
+    raw.close()
+    assert stored == details_dict(fault)
+    got = db.incidents.get(inc.key)
+    assert got is not None and got.details == fault
+    wrong = Incident(incident_key("leak", "S1", 0), "leak", "S1", 0, details=fault)
+    with pytest.raises(TypeError, match="leak incident with MeterFaultDetails"), db.unit() as u:
+        u.incidents.reconcile([wrong], 2, ["leak"])

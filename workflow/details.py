@@ -1,0 +1,150 @@
+"""What each incident kind says about itself: one typed record per kind, stored as JSON.
+
+A reader of a field no detector writes fails `mypy --strict`: narrow `Incident.details` with
+isinstance to the kind's record first. The JSON keys are the field names (except where a
+field says otherwise), so rows written before these types existed read back unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _key(name: str) -> dict[str, Any]:
+    return {"json": name}
+
+
+_OMIT_NONE = {"omit_none": True}
+
+
+@dataclass(slots=True)
+class OutageDetails:
+    """A substation out. There is no expected restore time: the analyzer cannot know one, so
+    a resident notice says the template's default (an estimate is the dispatcher's to give)."""
+
+    duration_h: float = 0.0
+    ongoing: bool = False
+    escalations_h: list[float] = field(default_factory=list)
+    over_24h: bool = False
+    reason: str = ""  # why, in the words a notice quotes: pump stopped, or cold supply
+    affected_accounts: int = 0
+    compensation_days: int = 0
+
+
+@dataclass(slots=True)
+class BuildingOutageDetails:
+    """A building without flow / ΔT while its substation runs (no reason: notices say the
+    template's default)."""
+
+    duration_h: float = 0.0
+    ongoing: bool = False
+    escalations_h: list[float] = field(default_factory=list)
+    over_24h: bool = False
+
+
+@dataclass(slots=True)
+class LeakDetails:
+    """Make-up water above its share of circulation, or the holding pressure sagging."""
+
+    signs: list[str] = field(default_factory=list)
+    ongoing: bool = False
+    makeup_share_max: float | None = None
+    holding_mpa_min: float | None = None
+
+
+@dataclass(slots=True)
+class RoomColdDetails:
+    """A room's trailing mean below 18 °C. The lowest trailing mean is the figure a crew is
+    shown (there is no plain `mean_c`: the signal is the trailing mean)."""
+
+    trailing_h: float = 0.0
+    ongoing: bool = False
+    lowest_trailing_mean_c: float | None = None
+
+
+@dataclass(slots=True)
+class SensorFaultDetails:
+    """A room thermometer silent, stuck or out of range (the cause is the incident's)."""
+
+    hours: float = 0.0
+    ongoing: bool = False
+
+
+@dataclass(slots=True)
+class ComplianceDetails:
+    """A substation day below the compliance target."""
+
+    day: str = ""
+    rate: float | None = None
+    passing: int = 0
+    measured: int = 0
+
+
+@dataclass(slots=True)
+class MeterFaultDetails:
+    """A heat-meter fault: its causes, and whether they are human (inspection) or not (area)."""
+
+    cause: str = ""
+    causes: list[str] = field(default_factory=list)
+    text: str = ""
+    human: bool = False
+    fault_class: str = field(default="", metadata=_key("class"))  # "human" | "non_human"
+    ongoing: bool = False
+    hours: float = 0.0
+
+
+@dataclass(slots=True)
+class MeterCommDetails:
+    """A meter (or, with `meters`, a whole gateway) not read for >= 2 expected intervals."""
+
+    gateway: str = ""
+    ongoing: bool = False
+    cause: str = ""
+    hours: float = 0.0
+    meters: int | None = field(default=None, metadata=_OMIT_NONE)  # gateway-wide only
+
+
+IncidentDetails = (OutageDetails | BuildingOutageDetails | LeakDetails | RoomColdDetails
+                   | SensorFaultDetails | ComplianceDetails | MeterFaultDetails
+                   | MeterCommDetails)
+
+DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
+    "room_cold": RoomColdDetails,
+    "compliance_breach": ComplianceDetails,
+    "sensor_fault": SensorFaultDetails,
+    "meter_fault": MeterFaultDetails,
+    "meter_comm": MeterCommDetails,
+    "outage": OutageDetails,
+    "building_outage": BuildingOutageDetails,
+    "leak": LeakDetails,
+}
+
+
+def details_dict(d: IncidentDetails) -> dict[str, Any]:
+    """The JSON form of a details record (what the column and `--json` hold)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(d):
+        value = getattr(d, f.name)
+        if value is None and f.metadata.get("omit_none"):
+            continue
+        out[f.metadata.get("json", f.name)] = list(value) if isinstance(value, list) else value
+    return out
+
+
+def parse_details(kind: str, raw: Mapping[str, Any]) -> IncidentDetails:
+    """The record of `kind` from its JSON form; keys it does not know are left behind."""
+    cls = DETAILS_BY_KIND.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown incident kind {kind!r}")
+    args = {f.name: raw[f.metadata.get("json", f.name)] for f in dataclasses.fields(cls)
+            if f.metadata.get("json", f.name) in raw}
+    return cls(**args)
+
+
+def check_kind(kind: str, d: IncidentDetails) -> None:
+    """A record of another kind's type is a programming error: fail loudly at the write."""
+    if not isinstance(d, DETAILS_BY_KIND[kind]):
+        raise TypeError(f"{kind} incident with {type(d).__name__}")
