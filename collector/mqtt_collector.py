@@ -148,6 +148,7 @@ class MqttCollector:
         self._last_health = 0.0
         self._health_readings = 0
         self._stalled_since: float | None = None
+        self._health_error = ""
         self._ignore = frozenset(cfg.ignore_kinds)
         self._connected_at = 0.0
         self._quick_drops = 0
@@ -459,5 +460,8 @@ class MqttCollector:
         )
         try:
             self.health_sink(points)
+            self._health_error = ""
         except Exception as e:  # health is best effort; it must never stop the writer
-            log.warning("could not write health: %s", e)
+            if str(e) != self._health_error:  # once per cause, not every interval
+                log.warning("could not write health: %s", e)
+            self._health_error = str(e)

@@ -270,9 +270,20 @@ class SpooledStore:
         return self._refused_lines(lines[:mid]) + self._refused_lines(lines[mid:])
 
     def write_direct(self, readings: Sequence[Reading]) -> None:
-        """Write to InfluxDB now, past the spool (health points: best effort, never spooled)."""
-        if readings:
-            self.store.write_encoded(self.store.encode(readings))
+        """Write past the spool's queue (health points, so they land during a stall); while
+        InfluxDB is away they are spooled, and SpoolFull when the spool is full too."""
+        if not readings:
+            return
+        body = self.store.encode(readings)
+        try:
+            self.store.write_encoded(body)
+            return
+        except StoreUnavailable:
+            pass
+        with self._write_lock:
+            self.spool.append(body)
+        with self._changed:
+            self._changed.notify_all()
 
     def _after_batch(self) -> None:
         """Under the condition: say so once the spool is empty, and wake flush()."""
