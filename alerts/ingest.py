@@ -57,7 +57,7 @@ class Ingest:
             elif isinstance(p, EndBilling):
                 u.billing.end(inc.key, inc.closed_ms or now_ms)
             elif isinstance(p, UpdateCompensation):
-                self.residents.compensate(u, inc, now_ms, only_existing=True)
+                self.residents.compensate(u, inc, now_ms)
             elif isinstance(p, NoteIncidentClosed):
                 for o in u.orders.for_incident(inc.key):
                     # issue 5: the incident closing does not close the order; a crew does
