@@ -85,9 +85,6 @@ class AlertsService:
     def link(self, order: Order) -> str:
         return self.messenger.link(order)
 
-    def _t(self, ms: int | None) -> str:
-        return self.messenger.t(ms)
-
     def write_series(self, now_ms: int) -> int:
         return self.series.write(now_ms)
 
