@@ -344,10 +344,11 @@ class MqttCollector:
 
     def _process(self, batch: _Batch) -> None:
         refused = self._write_durably(batch)
-        self.stats.messages += len(batch.msgs)
+        self._ack(batch.msgs)
+        # counted once acked, so `messages` never runs ahead of `acked` for an observer
         self.stats.readings += len(batch.readings) - refused
         self.stats.batches += 1
-        self._ack(batch.msgs)
+        self.stats.messages += len(batch.msgs)
 
     def _write_durably(self, batch: _Batch) -> int:
         """Readings to the store, refusals to the dead letters; how many the store refused.
