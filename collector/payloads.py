@@ -14,7 +14,8 @@ from district.readings import KINDS, FieldType, FieldValue, Reading
 # The causes a reading can be refused for; each is counted and dead-lettered.
 CAUSES: Final = (
     "too_large",       # payload above the configured size
-    "bad_topic",       # not heat/<kind>/<id>, or an unknown kind
+    "bad_topic",       # not heat/<kind>/<id>
+    "unknown_kind",    # heat/<kind>/<id> with a kind the contract does not know
     "unknown_device",  # the registry does not know the id
     "kind_mismatch",   # the id is known, but as another kind of device
     "bad_json",        # not UTF-8 JSON
@@ -24,8 +25,14 @@ CAUSES: Final = (
     "missing_field",
     "wrong_type",
     "not_finite",      # NaN or infinity
-    "store_rejected",  # the store refused the batch itself (e.g. a field type conflict)
+    "out_of_range",    # a number float64 or int64 cannot hold
+    "parse_error",     # anything else that went wrong parsing this one reading
+    "store_rejected",  # the store refused this reading itself (e.g. a field type conflict)
 )
+
+# int fields are stored as int64 (InfluxDB `i`, SQLite INTEGER)
+INT64_MIN: Final = -(1 << 63)
+INT64_MAX: Final = (1 << 63) - 1
 
 # A timestamp outside this range is a device clock fault, not a reading.
 TS_MIN_S: Final = 946_684_800.0  # 2000-01-01
@@ -70,7 +77,10 @@ def parse_ts_ms(value: Any) -> int:
     if isinstance(value, bool):
         raise _Refused("bad_ts", "ts is a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise _Refused("bad_ts", "ts is outside 2000..2100") from None
         if not math.isfinite(seconds):
             raise _Refused("bad_ts", "ts is not finite")
     elif isinstance(value, str):
@@ -101,11 +111,24 @@ def _field(name: str, value: Any, kind: FieldType) -> FieldValue:
                 raise _Refused("not_finite", f"{name} is {value}")
             if not value.is_integer():
                 raise _Refused("wrong_type", f"{name} must be an integer, got {value}")
-        return int(value)
-    x = float(value)
+        n = int(value)
+        if not INT64_MIN <= n <= INT64_MAX:
+            raise _Refused("out_of_range", f"{name} {_short(n)} does not fit in int64")
+        return n
+    try:
+        x = float(value)
+    except OverflowError:
+        raise _Refused("out_of_range", f"{name} {_short(value)} does not fit in float64") from None
     if not math.isfinite(x):
         raise _Refused("not_finite", f"{name} is {value}")
     return x
+
+
+def _short(n: int | float) -> str:
+    """A number for a message: huge ints by their digit count, not 400 digits."""
+    if isinstance(n, int) and abs(n) >= 10**20:
+        return f"{'-' if n < 0 else ''}({len(str(abs(n)))}-digit integer)"
+    return repr(n)
 
 
 def _reading(kind: str, obj: Any, measurement_tags: Mapping[str, str]) -> Reading:
@@ -135,13 +158,44 @@ def parse_message(
     max_bytes: int = 256 * 1024,
 ) -> tuple[list[Reading], list[Rejection]]:
     """One MQTT message to its valid readings and its refusals; never raises."""
+    readings, _, rejections = parse_indexed(topic, payload, registry, prefix, max_bytes)
+    return readings, rejections
+
+
+def parse_indexed(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str = "heat",
+    max_bytes: int = 256 * 1024,
+) -> tuple[list[Reading], list[int], list[Rejection]]:
+    """As parse_message, plus each reading's element index (0 for a single object)."""
+    try:
+        return _parse(topic, payload, registry, prefix, max_bytes)
+    except Exception as e:  # a bug or an input we did not foresee fails only this message
+        return [], [], [Rejection("parse_error", _describe(e), topic, payload)]
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:500]
+
+
+def _parse(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str,
+    max_bytes: int,
+) -> tuple[list[Reading], list[int], list[Rejection]]:
     try:
         if len(payload) > max_bytes:
             raise _Refused("too_large", f"{len(payload)} bytes > {max_bytes}")
         parts = topic.split("/")
-        if len(parts) != 3 or parts[0] != prefix or parts[1] not in KINDS or not parts[2]:
+        if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
             raise _Refused("bad_topic", f"expected {prefix}/<kind>/<id>")
         kind, device_id = parts[1], parts[2]
+        if kind not in KINDS:
+            raise _Refused("unknown_kind", f"kind {kind!r} is not one of {', '.join(KINDS)}")
         device = registry.get(device_id)
         if device is None:
             raise _Refused("unknown_device", f"{kind} {device_id!r} is not in the records")
@@ -151,20 +205,47 @@ def parse_message(
             # UnicodeDecodeError is a ValueError: not UTF-8 is bad JSON too
             doc = _DECODER.decode(payload.decode("utf-8-sig"))
         except (ValueError, RecursionError) as e:
-            raise _Refused("bad_json", str(e)[:120]) from None
+            raise _Refused("bad_json", str(e)[:500]) from None
     except _Refused as r:
-        return [], [Rejection(r.cause, r.detail, topic, payload)]
+        return [], [], [Rejection(r.cause, r.detail, topic, payload)]
 
     items = doc if isinstance(doc, list) else [doc]
     if isinstance(doc, list) and not doc:
-        return [], [Rejection("bad_shape", "empty array", topic, payload)]
+        return [], [], [Rejection("bad_shape", "empty array", topic, payload)]
     readings: list[Reading] = []
+    indexes: list[int] = []
     rejections: list[Rejection] = []
-    for item in items:
+    for i, item in enumerate(items):
         try:
             readings.append(_reading(kind, item, device.tags))
+            indexes.append(i)
         except _Refused as r:
-            raw = payload if len(items) == 1 else json.dumps(item, ensure_ascii=False,
-                                                             default=str).encode()
-            rejections.append(Rejection(r.cause, r.detail, topic, raw))
-    return readings, rejections
+            rejections.append(Rejection(r.cause, r.detail, topic,
+                                        element_payload(payload, items, i)))
+        except Exception as e:  # e.g. RecursionError on a deeply nested element
+            rejections.append(Rejection("parse_error", _describe(e), topic,
+                                        element_payload(payload, items, i)))
+    return readings, indexes, rejections
+
+
+def element_payload(payload: bytes, items: list[Any], index: int) -> bytes:
+    """What to keep of one element: the message itself, or the element as its own JSON.
+
+    Either is a payload that can be published again on the same topic (a replay).
+    """
+    if len(items) == 1:
+        return payload
+    try:
+        return json.dumps(items[index], ensure_ascii=False, default=str).encode()
+    except (ValueError, RecursionError):
+        return payload
+
+
+def element_of(topic: str, payload: bytes, index: int) -> bytes:
+    """Element `index` of a message as a payload of its own (see element_payload)."""
+    try:
+        doc = _DECODER.decode(payload.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return payload
+    items = doc if isinstance(doc, list) else [doc]
+    return element_payload(payload, items, index) if 0 <= index < len(items) else payload

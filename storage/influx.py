@@ -298,6 +298,9 @@ class InfluxStore:
             self._ready = not self.create_database
             self._ensure()
             status, error, data = self._request("POST", self._write_path, body, headers)
+            if status == 404:
+                # about the server, not the data: keep it (the broker or the spool) and retry
+                raise StoreUnavailable(f"influxdb write: database {self.database!r} not found")
         self._raise_for(status, error, data, "write")
 
     # -- reads ------------------------------------------------------------------------------
