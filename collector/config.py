@@ -35,6 +35,8 @@ class MqttConfig:
 class CollectorConfig:
     batch_size: Annotated[int, Ge(1)] = 5000
     flush_interval_ms: Annotated[int, Ge(1)] = 100
+    # batches written at once; each is acked only after it and every earlier one is stored
+    writes_in_flight: Annotated[int, Interval(ge=1, le=64)] = 4
     health_interval_s: Annotated[float, Gt(0)] = 10.0
     deadletter_path: str = ""  # empty: <data_dir>/deadletter.sqlite
     deadletter_payload_bytes: Annotated[int, Ge(0)] = 64 * 1024
