@@ -363,6 +363,7 @@ class MqttCollector:
         except BaseException as e:
             self.failed = e
             self._connected.clear()
+            self._stop.set()  # writes still in flight give up, unacked
             log.critical("collector writer died (%s: %s); stopping the process so it is "
                          "restarted, unacked messages are redelivered by the broker",
                          type(e).__name__, e, exc_info=True)
