@@ -57,7 +57,7 @@ class Ingest:
             elif isinstance(p, EndBilling):
                 u.billing.end(inc.key, inc.closed_ms or now_ms)
             elif isinstance(p, UpdateCompensation):
-                self.residents.compensate(u, inc, now_ms, only_existing=True)
+                self.residents.compensate(u, inc, now_ms)
             elif isinstance(p, NoteIncidentClosed):
                 for o in u.orders.for_incident(inc.key):
                     # issue 5: the incident closing does not close the order; a crew does
@@ -67,14 +67,19 @@ class Ingest:
     def _open_order(self, u: Repositories, inc: Incident, p: OpenOrder, now_ms: int) -> None:
         if u.orders.for_incident(inc.key, p.kind):
             return  # re-opened incident: the order it already has carries on
-        sid = inc.substation_id or self._substation_of(inc)
+        sid = self.substation_of(inc)
         crew = self.messenger.routing.crew_for(sid)
         oid = u.counters.next_id("order", "WO")
         order = Order(oid, inc.key, inc.kind, p.kind, crew.crew_id, "", "dispatched", sid,
                       inc.building_id, inc.account_id, p.address, p.what, inc.started_ms,
                       now_ms, now_ms, passed=["opened", "dispatched"])
-        # issue 5: deadlines come from the incident's start, not from when we saw it
-        deadlines = deadlines_for(oid, p.kind, inc.started_ms, self.cfg.limits)
+        # seed (接到抢修电话30分钟到达现场): limits run from receipt, i.e. when the analyzer saw
+        # the fault ([alerts.limits] clock_from = "detection", the default), or from the
+        # incident's start ("start"); the residents' notice always runs from the start
+        base_ms = inc.started_ms
+        if self.cfg.limits.clock_from == "detection":
+            base_ms = max(inc.started_ms, inc.detected_ms)
+        deadlines = deadlines_for(oid, p.kind, base_ms, self.cfg.limits)
         if p.notice:
             deadlines.append(Deadline(oid, STEP_NOTICE, inc.started_ms, inc.started_ms + round(
                 self.cfg.limits.outage_notice_h * HOUR_MS)))
@@ -93,7 +98,10 @@ class Ingest:
                 for d in timed) or "立即处理",
             "on_duty": "、".join(on_duty)})
 
-    def _substation_of(self, inc: Incident) -> str:
+    def substation_of(self, inc: Incident) -> str:
+        """The incident's substation, or its building's (or account's building's)."""
+        if inc.substation_id:
+            return inc.substation_id
         b = self.records.buildings.get(inc.building_id)
         if b is None and inc.account_id in self.records.accounts:
             b = self.records.buildings.get(self.records.accounts[inc.account_id].building_id)

@@ -75,20 +75,23 @@ class Residents:
                                          title, body, aid, {"notice_id": nid}), now_ms)
         u.orders.audit(order.order_id, now_ms, SYSTEM, "notify_residents", order.state,
                        order.state, f"{len(accounts)} accounts")
-        self.compensate(u, inc, now_ms, only_existing=False)
+        self.compensate(u, inc, now_ms)
 
-    def compensate(self, u: Repositories, inc: Incident, now_ms: int,
-                   only_existing: bool) -> None:
-        """DOMAIN: refund = daily fee × outage days (part days up), daily fee = season ÷ days."""
+    def compensate(self, u: Repositories, inc: Incident, now_ms: int) -> None:
+        """DOMAIN: refund = daily fee × outage days (part days up), daily fee = season ÷ days.
+
+        An outage is on the residents' records once it has lasted the city's `counts_from_h`
+        (24 h by default, Luoyang 12 h), whether or not it has reached the 24 h notice; the
+        records follow its duration until it closes (then they are final)."""
         if not isinstance(inc.details, OutageDetails | BuildingOutageDetails):
-            return
-        if only_existing and not u.compensation.exists(inc.key):
             return
         end_ms = inc.closed_ms if inc.closed_ms is not None else now_ms
         duration_h = float(inc.details.duration_h or (end_ms - inc.started_ms) / HOUR_MS)
-        season_days = self._season_days(inc.started_ms)
         comp = self.rules.compensation
         days = int(outage_days([duration_h], comp)[0])
+        if days == 0 and not u.compensation.exists(inc.key):
+            return  # shorter than the city counts
+        season_days = self._season_days(inc.started_ms)
         for aid in self.affected_accounts(inc):
             acc = self.records.accounts[aid]
             # DOMAIN: season fee at the area price (90 m² × 24 元/m² = 2,160 元)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from alerts.actions import CrewActions
+from alerts.annotations import AnnotationWriter
 from alerts.channels import Channel, build_channel, guard_logs
 from alerts.config import AlertsConfig
 from alerts.escalation import Escalation
@@ -64,6 +65,9 @@ class AlertsService:
         self.ingest_events = Ingest(cfg, records, db, self.messenger, self.residents, lock)
         self.actions = CrewActions(db, self.messenger, self.escalation, clock_ms, lock)
         self.series = SeriesWriter(db, series_store, series_every_s, lock)
+        # incidents and order state changes on the dashboards' graphs, best-effort
+        self.annotations = (AnnotationWriter(db, series_store, self.ingest_events.substation_of)
+                            if series_store is not None else None)
 
     def ingest(self, now_ms: int, limit: int = 1000) -> int:
         """New incident events into workflow; how many were taken."""
@@ -85,9 +89,6 @@ class AlertsService:
     def link(self, order: Order) -> str:
         return self.messenger.link(order)
 
-    def _t(self, ms: int | None) -> str:
-        return self.messenger.t(ms)
-
     def write_series(self, now_ms: int) -> int:
         return self.series.write(now_ms)
 
@@ -96,6 +97,8 @@ class AlertsService:
         events = self.ingest(now_ms)
         marks = self.sweep(now_ms)
         self.write_series(now_ms)
+        if self.annotations is not None:
+            self.annotations.step()
         self.deliverer.round(now_ms, wait=wait)
         return {"events": events, "escalations": len(marks)}
 

@@ -119,9 +119,10 @@ class Compensation:
     round_up_days: bool = True
     # DOMAIN: Dandong pays 2×
     multiplier: Decimal = Decimal("1")
-    # DOMAIN: Luoyang counts from 12 h; read as "shorter outages are not compensated",
-    # which is what makes the worked example's 30 h give 2 days, not 1
-    counts_from_h: float = 0.0
+    # seed: an outage not restored within 24 h is compensated; DOMAIN: Luoyang counts from
+    # 12 h. Read as "shorter outages are not compensated", which is what makes the worked
+    # example's 30 h give 2 days (35.70 元, and 9.72 元 in Luoyang), not 1
+    counts_from_h: float = 24.0
     # DOMAIN: Luoyang metered accounts get 0.054 元/(m²·day) basic fee back; None = unused
     metered_basic_cny_m2_day: Decimal | None = None
 

@@ -96,19 +96,21 @@ def stat(pid: int, title: str, description: str, grid: tuple[int, int, int, int]
     """A big number on the wall; the last value of each query."""
     opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
             "colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
-            "justifyMode": "center", "orientation": "auto"}
+            "justifyMode": "center", "orientation": "auto", "wideLayout": True,
+            "showPercentChange": False, "percentChangeColorMode": "standard"}
     return panel(pid, "stat", title, description, grid, targets, options=opts, **kw)
 
 
 def table(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
           targets: Sequence[Json], sort_by: str = "", desc: bool = True, **kw: Any) -> Json:
     """Rows per tag group; the time column hidden (a `last` has no meaningful time)."""
-    opts: Json = {"showHeader": True, "cellHeight": "sm",
-                  "footer": {"show": False, "reducer": ["sum"], "fields": ""}}
+    opts: Json = {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
+                  "footer": {"show": False, "reducer": ["sum"], "fields": []}}
     if sort_by:
         opts["sortBy"] = [{"displayName": sort_by, "desc": desc}]
     p = panel(pid, "table", title, description, grid, targets, options=opts,
-              custom={"cellOptions": {"type": "color-text"}, "align": "auto"}, **kw)
+              custom={"cellOptions": {"type": "color-text"}, "align": "auto",
+                      "inspect": False}, **kw)
     p["transformations"] = [{"id": "merge", "options": {}},
                             {"id": "organize", "options": {"excludeByName": {"Time": True}}}]
     return p
@@ -121,7 +123,8 @@ def series(pid: int, title: str, description: str, grid: tuple[int, int, int, in
                     # a gap over an hour breaks the line: data missing, not a flat value
                     "spanNulls": 3_600_000, "showPoints": "never",
                     "thresholdsStyle": {"mode": "dashed" if kw.get("thresholds") else "off"}}
-    opts = {"legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull"]},
+    opts = {"legend": {"showLegend": True, "displayMode": "table", "placement": "right",
+                       "calcs": ["lastNotNull"]},
             "tooltip": {"mode": "multi", "sort": "desc"}}
     p = panel(pid, "timeseries", title, description, grid, targets, options=opts,
               custom=custom, **kw)
@@ -134,27 +137,55 @@ def bargauge(pid: int, title: str, description: str, grid: tuple[int, int, int, 
              targets: Sequence[Json], **kw: Any) -> Json:
     """One bar per series, coloured by thresholds."""
     opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True}
+            "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
+            "valueMode": "color", "namePlacement": "auto", "sizing": "auto",
+            "minVizWidth": 8, "minVizHeight": 16, "maxVizHeight": 300,
+            "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom",
+                       "calcs": []}}
     return panel(pid, "bargauge", title, description, grid, targets, options=opts, **kw)
 
 
 def query_variable(name: str, label: str, query: str) -> Json:
     """A template variable filled from an InfluxQL SHOW query when the dashboard loads."""
     return {"name": name, "label": label, "type": "query", "datasource": dict(DATASOURCE),
-            "query": query, "definition": query, "refresh": 1, "sort": 1, "regex": "",
-            "includeAll": False, "multi": False, "hide": 0, "current": {}, "options": []}
+            "query": query, "refresh": 1, "sort": 1, "regex": "",
+            "includeAll": False, "multi": False, "hide": 0, "options": []}
+
+
+def annotation(name: str, query: str, color: str) -> Json:
+    """An InfluxQL annotation query as the InfluxDB datasource's editor saves it: the row's
+    time is the start, `time_end` the end of a region, `text` the text, and the substation and
+    kind its tags (alerts/annotations.py writes them)."""
+    return {"name": name, "datasource": dict(DATASOURCE), "enable": True, "hide": False,
+            "iconColor": color,
+            "target": {"refId": "Anno", "datasource": dict(DATASOURCE), "rawQuery": True,
+                       "query": query, "resultFormat": "table", "queryType": "tags",
+                       "fromAnnotations": True, "textColumn": "text",
+                       "timeEndColumn": "time_end", "tagsColumn": "substation_id,kind"}}
+
+
+def annotations_of(where: str = "") -> list[Json]:
+    """Incidents (regions while they ran) and order state changes, optionally filtered."""
+    sel = 'SELECT "text", "time_end", "substation_id", "kind" FROM "annotations" WHERE '
+    cond = f"{where} AND " if where else ""
+    return [annotation("事件 Incidents", f"{sel}{cond}\"kind\" != 'order' AND $timeFilter",
+                       "red"),
+            annotation("工单 Work orders", f"{sel}{cond}\"kind\" = 'order' AND $timeFilter",
+                       "blue")]
 
 
 def dashboard(uid: str, title: str, description: str, panels: Sequence[Json],
               variables: Sequence[Json] = (), time_from: str = "now-24h",
-              refresh: str = "1m", tags: Sequence[str] = ()) -> Json:
+              refresh: str = "1m", tags: Sequence[str] = (),
+              annotations: Sequence[Json] = ()) -> Json:
     """A dashboard as Grafana's file provisioning reads it (id null: Grafana assigns one)."""
     return {"id": None, "uid": uid, "title": title, "description": description,
             "tags": ["heatwatch", *tags], "timezone": "browser", "editable": False,
             "graphTooltip": 1, "schemaVersion": SCHEMA_VERSION, "version": 1,
             "refresh": refresh, "time": {"from": time_from, "to": "now"},
             "timepicker": {}, "fiscalYearStartMonth": 0, "liveNow": False, "links": [],
-            "annotations": {"list": []}, "templating": {"list": list(variables)},
+            "annotations": {"list": list(annotations)},
+            "templating": {"list": list(variables)},
             "panels": list(panels)}
 
 
@@ -331,7 +362,8 @@ def control_room() -> Json:
     return dashboard("heatwatch-control-room", "调度中心 Control room",
                      "Dispatch control room wall: substations out, leaks, late work orders, "
                      "compliance, cold rooms, faulty meters, collector and gateway health.",
-                     panels, time_from="now-7d", tags=["control-room"])
+                     panels, time_from="now-7d", tags=["control-room"],
+                     annotations=annotations_of())
 
 
 # -- 2. one substation -----------------------------------------------------------------------
@@ -418,7 +450,8 @@ def substation() -> Json:
     return dashboard("heatwatch-substation", "换热站 Substation",
                      "One substation in detail: temperatures, flow, make-up water, pressure, "
                      "outdoor temperature, its rooms by building and its compliance.",
-                     panels, [var], time_from="now-24h", tags=["substation"])
+                     panels, [var], time_from="now-24h", tags=["substation"],
+                     annotations=annotations_of(IN_SUBSTATION))
 
 
 # -- 3. ingest -------------------------------------------------------------------------------
@@ -520,6 +553,12 @@ def queries(dash: Json) -> Iterator[tuple[Json, Json]]:
     for p in dash["panels"]:
         for t in p["targets"]:
             yield p, t
+
+
+def annotation_queries(dash: Json) -> Iterator[tuple[Json, Json]]:
+    """Every (annotation, target) of a dashboard."""
+    for a in dash["annotations"]["list"]:
+        yield a, a["target"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,14 +9,20 @@ import math
 import secrets
 import shutil
 import sys
+import threading
 import time
+import urllib.request
 from collections import Counter
+from contextlib import nullcontext
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.http import serve_in_thread
+from alerts.orders import OrderError
 from alerts.service import build_service
 from analyzer.runner import Runner, Watermarks
 from collector.deadletter import DeadLetters
@@ -31,6 +37,7 @@ from heatwatch.config import Config, load_config
 from heatwatch.errors import UserError
 from heatwatch.services import modbus_poller, simulator_mqtt
 from simulators.clock import VirtualClock
+from simulators.crews import CrewLog, CustomerService, SimulatedCrew
 from simulators.district import DistrictSim, SimSummary
 from simulators.scenario import Scenario, load_scenario
 from storage.base import Store
@@ -38,8 +45,10 @@ from workflow.incidents import IncidentStore
 
 MARKER = "# written by heatwatch demo: points the commands at the demo's data"
 
-# The analyzer runs every few district hours, as `heatwatch analyze` does every 5 minutes.
-ANALYZE_EVERY_H = 2
+# The alerts service runs after each hourly meter poll, the analyzer after every second one
+# (`heatwatch analyze` runs every 5 minutes; in the demo an analysis costs the district's
+# time, which waits for it).
+ANALYZE_EVERY_H = 2.0
 
 # A few payloads a misbehaving device might send, to show refusals counted by cause.
 BAD_PAYLOADS = [
@@ -61,19 +70,53 @@ class DemoWorkflow:
         self.marks = Watermarks(path)
         self.runner = Runner(store, records, self.incidents,
                              analyzer_config(cfg), tz, self.marks)
+        # the district clock once the simulation runs: crews' taps are stamped with it
+        self.district: VirtualClock | None = None
         self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
-                                    clock_ms=lambda: self.now_ms, store=store,
+                                    clock_ms=self.clock_ms, store=store,
                                     rules=cfg.analyzer.rules(), workflow_path=path)
         self.now_ms = 0
         self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
         self.last_analyzed_ms = 0
+        # the meter poll and the alerts ticker both step: one at a time, never back in time
+        self._lock = threading.Lock()
+        # the simulated crews' phones, by crew id (set once they listen)
+        self.phones: dict[str, SimulatedCrew] = {}
+
+    def clock_ms(self) -> int:
+        return int(self.district.now() * 1000) if self.district is not None else self.now_ms
 
     def step(self, now_ms: int, analyze: bool = False) -> None:
-        self.now_ms = now_ms
-        if analyze or now_ms - self.last_analyzed_ms >= self.every_ms:
-            self.runner.run_cycle(now_ms)
-            self.last_analyzed_ms = now_ms
-        self.alerts.step(now_ms, wait=True)
+        with self._lock:
+            now_ms = max(now_ms, self.now_ms)
+            self.now_ms = now_ms
+            # the district waits for the analysis: a busy machine shows the same district,
+            # and an order reaches its crew at the district time it was opened
+            with self.district.held() if self.district is not None else nullcontext():
+                if analyze or now_ms - self.last_analyzed_ms >= self.every_ms:
+                    self.runner.run_cycle(now_ms)
+                    self.last_analyzed_ms = now_ms
+                self.alerts.step(now_ms, wait=True)
+                self._until_phones_ring(now_ms)
+
+    def _until_phones_ring(self, now_ms: int, timeout_s: float = 5.0) -> None:
+        """Hold the district until the orders opened now reach their crews' phones: the
+        embedded broker, busy with the district's devices, must not make crews late."""
+        waiting = [(o.order_id, self.phones[o.crew]) for o in self.alerts.db.orders.find()
+                   if o.opened_ms == now_ms and o.crew in self.phones]
+        deadline = time.monotonic() + timeout_s
+        while any(oid not in phone.received for oid, phone in waiting):
+            if time.monotonic() > deadline:
+                return  # a phone that missed it hears at the next retry; the district goes on
+            time.sleep(0.01)
+
+    def act(self, order_id: str, action: str, actor: str) -> bool:
+        """A dispatcher's action (`heatwatch orders <action>`); False when it is refused."""
+        try:
+            self.alerts.act(order_id, action, actor)
+        except OrderError:
+            return False
+        return True
 
     def close(self) -> None:
         self.alerts.close()
@@ -81,8 +124,13 @@ class DemoWorkflow:
         self.incidents.close()
 
 
-def _demo_crews(cfg: Config, records: Records) -> None:
-    """One crew per substation, orders and escalations on the embedded broker."""
+def _demo_crews(cfg: Config, records: Records, http_port: int) -> None:
+    """One crew per substation, orders and escalations on the embedded broker; the links in
+    their messages point at the crews' HTTP endpoint on loopback."""
+    cfg.alerts.http.enabled = True
+    cfg.alerts.http.host = "127.0.0.1"
+    cfg.alerts.http.port = http_port
+    cfg.alerts.http.base_url = f"http://127.0.0.1:{http_port}"
     channel = {"kind": "mqtt", "host": cfg.mqtt.host, "port": cfg.mqtt.port}
     cfg.alerts.channel = [{"name": "crews-mqtt", **channel},
                           {"name": "supervisor-mqtt", **channel,
@@ -93,11 +141,25 @@ def _demo_crews(cfg: Config, records: Records) -> None:
          "members": [f"{sid.lower()}-a", f"{sid.lower()}-b"], "channels": ["crews-mqtt"],
          "token": secrets.token_urlsafe(12)}
         for sid, s in records.substations.items()
+    ] + [
+        # no substations: the catch-all, e.g. a whole Modbus gateway gone quiet
+        {"id": "crew-network", "name": "通讯维护班组", "members": ["net-a"],
+         "channels": ["crews-mqtt"], "token": secrets.token_urlsafe(12)}
     ]
 
 
-def _print_workflow(cfg: Config, data: Path) -> None:
-    """What the incidents caused: orders, escalations, resident notices, compensation."""
+@dataclasses.dataclass(slots=True)
+class CrewReport:
+    """What the simulated crews and customer service did."""
+
+    crews: dict[str, CrewLog]
+    customer_service: Counter[str]
+
+
+def _print_workflow(cfg: Config, data: Path, report: CrewReport, end_s: float) -> None:
+    """What the incidents caused: orders, crews' actions, escalations, notices, compensation,
+    and last the repair-timeliness KPI."""
+    from heatwatch.commands.alerts import kpi_command
     from workflow.unit import WorkflowDb
 
     print("\nincidents the analyzer found:")
@@ -111,8 +173,19 @@ def _print_workflow(cfg: Config, data: Path) -> None:
         rows = store.deadlines.find()
         warned = [d for d in rows if d.warned_ms is not None]
         breached = [d for d in rows if d.breached_ms is not None]
+        print("\ncrews' phones (simulated, through the crew HTTP endpoint from the link in "
+              "each message):")
+        for crew_id, log in sorted(report.crews.items()):
+            taps = ", ".join(f"{a} {log.taps[a]}" for a in ("accept", "contact", "arrive",
+                                                             "resolve"))
+            refused = sum(log.refused.values())
+            print(f"  {crew_id:<10} {taps}; not taken {log.ignored}"
+                  + (f"; refused {refused}" if refused else ""))
+        cs = report.customer_service
+        print(f"return visits by customer service: {cs['visit']}, orders closed: "
+              f"{cs['close']} (the others' visits fall due after the demo)")
         print(f"\nescalations to the supervisor: {len(warned)} at 80 % of a limit, "
-              f"{len(breached)} at breach (no crew acted in the demo)")
+              f"{len(breached)} at breach")
         notices = store.notices.find()
         print(f"\nresident notices (outage over 24 h): {len(notices)}")
         for n in notices[:5]:
@@ -127,6 +200,11 @@ def _print_workflow(cfg: Config, data: Path) -> None:
             print(f"compensation records: {len(comp)}, {total} 元 in all")
     finally:
         store.close()
+    config = data / "heatwatch.toml"
+    print(f"\nrepair timeliness, orders decided by the end (heatwatch kpi --by crew "
+          f"--config {config}):")
+    kpi_command(cfg, "crew", "all", False, at=end_s)
+    kpi_command(cfg, "all", "all", False, at=end_s)
 
 
 class ProgressBar:
@@ -174,13 +252,28 @@ async def _poll_on_clock(poller: ModbusPoller, clock: VirtualClock, poll_at: Pol
     t = math.ceil(poll_at.t_s / interval_s) * interval_s
     while t <= end_s:
         await clock.sleep_until(t)
-        poll_at.t_s = t
-        readings = await poller.run_once(at=t)
-        faults.update(r.tags.get("cause", "") for r in readings
-                      if r.measurement == COMM_FAULT_MEASUREMENT)
-        await asyncio.to_thread(store.write, readings)
-        await asyncio.to_thread(workflow.step, int(t * 1000))
+        # the district waits for the poll and the analysis after it (however long they take
+        # on a busy machine), so it never runs ahead of what the workflow has seen
+        with clock.held():
+            poll_at.t_s = t
+            readings = await poller.run_once(at=t)
+            faults.update(r.tags.get("cause", "") for r in readings
+                          if r.measurement == COMM_FAULT_MEASUREMENT)
+            await asyncio.to_thread(store.write, readings)
+            await asyncio.to_thread(workflow.step, int(t * 1000))
         t += interval_s
+
+
+def _wait_http(url: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the crews' HTTP endpoint did not start: {url}") from None
+            time.sleep(0.05)
 
 
 def _publish_bad(port: int) -> int:
@@ -230,7 +323,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     broker = EmbeddedBroker(free_port())
     broker.start()
     cfg.mqtt.host, cfg.mqtt.port = broker.host, broker.port
-    _demo_crews(cfg, records)
+    _demo_crews(cfg, records, free_port())
     say = (lambda *a: None) if quiet else print
     say(f"heatwatch demo: scenario {scenario.name!r}, {len(records.accounts)} households, "
         f"{len(records.devices)} devices, {scenario.duration_s / 3600:g} district hours "
@@ -242,19 +335,23 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
                               opened.store, deadletters)
     workflow = DemoWorkflow(cfg, records, opened.store)
     wall_start = time.monotonic()
+    server = serve_in_thread(workflow.alerts.actions)
     try:
+        _wait_http(f"{cfg.alerts.http.base_url}/health")
         collector.start()
         if not collector.wait_connected(30):
             raise RuntimeError("the collector could not connect to the embedded broker")
-        sim_summary, faults, bound = asyncio.run(_simulate(cfg, scenario, records, opened.store,
-                                                           workflow, quiet))
+        sim_summary, faults, bound, report = asyncio.run(_simulate(
+            cfg, scenario, records, opened.store, workflow, quiet))
         published = sum(sim_summary.messages.values()) + _publish_bad(broker.port)
         deadline = time.monotonic() + 60
         while collector.stats.messages < published and time.monotonic() < deadline:
             time.sleep(0.1)
         # the last evaluation, once every reading is in: as of the end of the scenario
+        workflow.district = None
         workflow.step(int(scenario.end_s * 1000), analyze=True)
     finally:
+        server.should_exit = True
         workflow.close()
         collector.stop()
         broker.stop()
@@ -262,7 +359,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     if not quiet:
         _print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
                        collector)
-        _print_workflow(cfg, data)
+        _print_workflow(cfg, data, report, scenario.end_s)
     opened.store.close()
     deadletters.close()
     return 0
@@ -270,8 +367,22 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
 
 async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: Store,
                     workflow: DemoWorkflow, quiet: bool
-                    ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str]]:
+                    ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str], CrewReport]:
     clock = VirtualClock(scenario.start_s, scenario.speed)
+    workflow.district = clock
+    # each crew's phones on its MQTT topic; customer service calls back after each repair
+    service = CustomerService(workflow.act, clock, scenario.seed)
+    crews = [SimulatedCrew(c.crew_id, c.members, clock, scenario.seed, cfg.mqtt.host,
+                           cfg.mqtt.port, on_resolved=service.resolved)
+             for c in workflow.alerts.cfg.crews() if c.channels]
+    loop = asyncio.get_running_loop()
+    for c in crews:
+        # listening before the first order is dispatched, or its message is lost
+        await asyncio.to_thread(c.listen, loop)
+    side: list[asyncio.Task[Any]] = [asyncio.create_task(c.run(scenario.end_s))
+                                     for c in crews]
+    workflow.phones = {c.crew_id: c for c in crews}
+    side.append(asyncio.create_task(service.run(scenario.end_s)))
     sim = DistrictSim(records, scenario, clock, simulator_mqtt(cfg),
                       cfg.simulator.gateway_host, free_ports=True)
     await sim.start()
@@ -289,7 +400,10 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
             await _poll_on_clock(poller, clock, poll_at, scenario.end_s, cfg.modbus.interval_s,
                                  store, faults, workflow)
         summary = await run
+        await asyncio.gather(*side)
     finally:
+        for task in side:
+            task.cancel()
         if poller is not None:
             poller.close()
         await sim.stop()
@@ -300,7 +414,8 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
     if poller is not None:
         for key, st in poller.stats().items():
             by_gateway[bound_to_record.get(key, key)] = st.faults
-    return summary, by_gateway, summary.gateways
+    report = CrewReport({c.crew_id: c.log for c in crews}, service.done)
+    return summary, by_gateway, summary.gateways, report
 
 
 def _print_summary(store: Store, deadletters: DeadLetters, sim: SimSummary,

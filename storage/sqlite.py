@@ -36,7 +36,9 @@ def series_key(tags: dict[str, str]) -> str:
                     for k, v in sorted(tags.items()))
 
 
-def _value(name: str, v: FieldValue) -> float | int:
+def _value(name: str, v: FieldValue | str) -> float | int | str:
+    if isinstance(v, str):
+        return v  # a string field (the alerts' annotations), as InfluxDB keeps it
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, int):

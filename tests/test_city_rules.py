@@ -11,25 +11,27 @@ import pytest
 from alerts.sla import HOUR_MS
 from heatwatch.commands.alerts import _service
 from heatwatch.config import load_config
-from tests.test_alerts_support import ms, raise_incident, write_records
+from tests.test_alerts_support import ms, raise_incident, reconcile, write_records
+from workflow.details import OutageDetails
 
 
-def _compensation(tmp_path: Path, analyzer: str) -> dict[str, dict[str, object]]:
-    """A 30 h outage at S1, restored, through the service `heatwatch alerts` builds."""
+def _compensation(tmp_path: Path, analyzer: str,
+                  hours: float = 30.0) -> dict[str, dict[str, object]]:
+    """An outage at S1 of `hours`, restored, through the service `heatwatch alerts` builds."""
     cfg_path = tmp_path / "heatwatch.toml"
     cfg_path.write_text(f'[site]\nrecords_dir = "{write_records(tmp_path / "rec")}"\n'
                         f'data_dir = "{tmp_path / "var"}"\n{analyzer}', encoding="utf-8")
     svc = _service(load_config(cfg_path, env={}))
     try:
         start = ms("2024-12-02 08:00")
-        inc = raise_incident(svc.incidents, "outage", "S1", start, start, substation_id="S1",
-                             details={"duration_h": 0.0, "ongoing": True})
+        inc = raise_incident(svc.db, "outage", "S1", start, start, substation_id="S1",
+                             details=OutageDetails(duration_h=0.0, ongoing=True))
         svc.step(start + HOUR_MS, wait=True)
-        inc.closed_ms = start + 30 * HOUR_MS
-        inc.details = {"duration_h": 30.0, "ongoing": False, "over_24h": True}
-        svc.incidents.reconcile([inc], inc.closed_ms, ["outage"])
-        svc.step(start + 31 * HOUR_MS, wait=True)
-        return {str(c["account_id"]): c for c in svc.store.compensation()}
+        inc.closed_ms = start + round(hours * HOUR_MS)
+        inc.details = OutageDetails(duration_h=hours, ongoing=False, over_24h=hours >= 24)
+        reconcile(svc.db, inc, inc.closed_ms)
+        svc.step(inc.closed_ms + HOUR_MS, wait=True)
+        return {str(c["account_id"]): c for c in svc.db.compensation.find()}
     finally:
         svc.close()
 
@@ -47,11 +49,30 @@ def _compensation(tmp_path: Path, analyzer: str) -> dict[str, dict[str, object]]
     # compensated), which keeps DOMAIN's 9.72 元 = 0.054 × 90 × 2 days for the 30 h outage
     ("[analyzer.outages]\ncounts_from_h = 12.0\n", "35.70", 2, 121),
     # a threshold above the outage: the configured rule, not the default, decides
-    ("[analyzer.outages]\ncounts_from_h = 36.0\n", "0.00", 0, 121),
+    ("[analyzer.outages]\ncounts_from_h = 36.0\n", None, 0, 121),
 ])
 def test_configured_city_rules_reach_the_compensation_record(
-        tmp_path: Path, analyzer: str, amount: str, days: int, season_days: int) -> None:
+        tmp_path: Path, analyzer: str, amount: str | None, days: int, season_days: int) -> None:
     comp = _compensation(tmp_path, analyzer)
+    if amount is None:  # shorter than the city counts: nothing is owed, no record
+        assert comp == {}
+        return
     a1 = comp["A1"]  # 90 m², area tariff, at S1
     assert Decimal(str(a1["amount_cny"])) == Decimal(amount)
     assert (a1["days"], a1["season_days"]) == (days, season_days)
+
+
+@pytest.mark.parametrize(("analyzer", "expected"), [
+    ("", None),  # seed: restored within 24 h, nothing is owed
+    # DOMAIN: Luoyang counts from 12 h: a 14 h outage is one day, 2,160 / 121
+    ("[analyzer.outages]\ncounts_from_h = 12.0\n", ("17.85", 1)),
+])
+def test_a_city_that_counts_from_12h_compensates_a_14h_outage(
+        tmp_path: Path, analyzer: str, expected: tuple[str, int] | None) -> None:
+    comp = _compensation(tmp_path, analyzer, hours=14.0)
+    if expected is None:
+        assert comp == {}
+        return
+    a1 = comp["A1"]
+    assert (Decimal(str(a1["amount_cny"])), a1["days"], a1["final"]) == (
+        Decimal(expected[0]), expected[1], 1)

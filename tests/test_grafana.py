@@ -162,12 +162,19 @@ def test_dashboard_is_valid_for_file_provisioning(name: str) -> None:
             assert "$timeFilter" in t["query"], (p["title"], t["query"])
             if "GROUP BY time(" in t["query"]:
                 assert "time($__interval)" in t["query"], t["query"]
+    for a, t in gd.annotation_queries(dash):
+        assert a["datasource"] == t["datasource"] == {"type": "influxdb", "uid": ds_uid}
+        assert t["rawQuery"] is True and t["query"].startswith("SELECT"), a["name"]
+        assert "$timeFilter" in t["query"] and 'FROM "annotations"' in t["query"]
     for v in dash["templating"]["list"]:
         assert v["datasource"]["uid"] == ds_uid and v["query"].startswith("SHOW ")
     # a variable is used as a regex, anchored, so "S1" does not also match "S10"
     if "$substation" in json.dumps(dash):
-        assert all("=~ /^$substation$/" in t["query"] for _, t in gd.queries(dash)
+        assert all("=~ /^$substation$/" in t["query"]
+                   for _, t in [*gd.queries(dash), *gd.annotation_queries(dash)]
                    if "$substation" in t["query"])
+        # the substation's annotations too: a dashboard per substation shows only its own
+        assert all("$substation" in t["query"] for _, t in gd.annotation_queries(dash))
         assert [v["name"] for v in dash["templating"]["list"]] == ["substation"]
 
 

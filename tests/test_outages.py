@@ -101,7 +101,8 @@ def test_substation_running_resampled_to_the_hour() -> None:
 
 
 def test_outage_days_rounding_offset_and_multiplier() -> None:
-    assert outage_days([0.0, 0.5, 24.0, 24.1, 30.0, 49.0]).tolist() == [0, 1, 1, 2, 2, 3]
+    # seed: outages not restored within 24 h are compensated; part days round up
+    assert outage_days([0.0, 0.5, 23.9, 24.0, 24.1, 30.0, 49.0]).tolist() == [0, 0, 0, 1, 2, 2, 3]
     assert outage_days([11.9, 12.0, 30.0], LUOYANG).tolist() == [0, 1, 2]
     assert outage_days([30.0], Compensation(round_up_days=False)).tolist() == [1]
     assert outage_refund_cny(30.0, Decimal("2160"), 121, DANDONG) == Decimal("71.40")
@@ -111,4 +112,5 @@ def test_outage_days_rounding_offset_and_multiplier() -> None:
 def test_compensation_per_affected_account() -> None:
     got = compensation_cny([30.0, 30.0, 5.0], [2160.0, 1200.0, 2160.0], 121)
     # 2 × 1,200 / 121 = 19.834…
-    assert got == [Decimal("35.70"), Decimal("19.83"), Decimal("17.85")]
+    # seed: a 5 h outage, restored within 24 h, is not compensated
+    assert got == [Decimal("35.70"), Decimal("19.83"), Decimal("0.00")]

@@ -156,3 +156,26 @@ def test_details_keep_their_json_form(tmp_path: Path) -> None:
     wrong = Incident(incident_key("leak", "S1", 0), "leak", "S1", 0, details=fault)
     with pytest.raises(TypeError, match="leak incident with MeterFaultDetails"), db.unit() as u:
         u.incidents.reconcile([wrong], 2, ["leak"])
+
+
+def test_reading_a_field_no_detector_writes_fails_the_type_check(tmp_path: Path) -> None:
+    """issue 8: `mean_c` and `expected_restore_ms` were read but never written; now mypy says so."""
+    from mypy import api
+
+    src = tmp_path / "reader.py"
+    src.write_text(
+        "from workflow.details import OutageDetails, RoomColdDetails\n"
+        "from workflow.incidents import Incident\n\n\n"
+        "def read(inc: Incident) -> object:\n"
+        "    if isinstance(inc.details, RoomColdDetails):\n"
+        "        return inc.details.mean_c\n"
+        "    if isinstance(inc.details, OutageDetails):\n"
+        "        return inc.details.expected_restore_ms\n"
+        "    return inc.details.duration_h\n", encoding="utf-8")
+    out, _err, status = api.run(["--strict", "--no-incremental", "--follow-imports=silent",
+                                 str(src)])
+    assert status == 1
+    assert '"RoomColdDetails" has no attribute "mean_c"' in out
+    assert '"OutageDetails" has no attribute "expected_restore_ms"' in out
+    # a field only some kinds write needs the narrowing too
+    assert 'has no attribute "duration_h"' in out

@@ -173,6 +173,12 @@ class Orders:
         return [_order(r) for r in self._c.rows(
             f"SELECT {_ORDER_COLS} FROM alert_order {where} ORDER BY opened_ms, order_id")]
 
+    def audit_after(self, seq: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """The audit log after a cursor, oldest first (the annotations follow it)."""
+        rows = self._c.rows(f"SELECT {', '.join(_AUDIT_COLS)}, order_id FROM order_audit "
+                            "WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        return [dict(zip((*_AUDIT_COLS, "order_id"), r, strict=True)) for r in rows]
+
     def history(self, order_id: str) -> list[dict[str, Any]]:
         rows = self._c.rows(f"SELECT {', '.join(_AUDIT_COLS)} FROM order_audit "
                             "WHERE order_id = ? ORDER BY seq", (order_id,))

@@ -53,7 +53,7 @@ def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
     finally:
         opened.store.close()
     open_orders = svc.db.orders.find()
-    print(f"alerts as of {svc._t(at_ms)}: {len(open_orders)} open orders, "
+    print(f"alerts as of {svc.messenger.t(at_ms)}: {len(open_orders)} open orders, "
           f"{len(svc.db.notices.find())} notices, {len(svc.db.outbox.find('pending'))} messages "
           "waiting")
     return 0
@@ -77,7 +77,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
             else:
                 print(f"{order.order_id} {order.kind} {order.state} owner={order.owner or '-'}")
                 for h in history:
-                    print(f"  {svc._t(h['at_ms'])} {h['actor']}: {h['action']} "
+                    print(f"  {svc.messenger.t(h['at_ms'])} {h['actor']}: {h['action']} "
                           f"{h['from_state']}->{h['to_state']} {h['note']}")
             return 0
         try:
@@ -95,7 +95,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
     print(f"{'order':10} {'kind':11} {'state':17} {'crew':10} {'owner':8} {'opened':11} address")
     for o in orders:
         print(f"{o.order_id:10} {o.kind:11} {o.state:17} {o.crew:10} {o.owner or '-':8} "
-              f"{svc._t(o.opened_ms):11} {o.address}")
+              f"{svc.messenger.t(o.opened_ms):11} {o.address}")
     return 0
 
 
@@ -109,7 +109,7 @@ def notices_command(cfg: Config, json_: bool) -> int:
     print(f"{'notice':22} {'account':10} {'building':10} {'at':11} {'via':6} reason")
     for n in notices:
         print(f"{n['notice_id']:22} {n['account_id']:10} {n['building_id']:10} "
-              f"{svc._t(n['at_ms']):11} {n['delivery']:6} {n['reason']}")
+              f"{svc.messenger.t(n['at_ms']):11} {n['delivery']:6} {n['reason']}")
     return 0
 
 
