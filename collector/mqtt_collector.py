@@ -10,8 +10,10 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -20,9 +22,10 @@ from paho.mqtt.properties import Properties
 
 from collector.config import CollectorConfig, MqttConfig
 from collector.deadletter import DeadLetters
-from collector.payloads import Registered, Rejection, element_of, parse_indexed
+from collector.payloads import Registered, Rejection, element_of, parse_indexed, parse_lines
 from district.readings import Reading
-from storage.base import Store, StoreRejected, StoreUnavailable
+from storage.base import LineStore, Store, StoreRejected, StoreUnavailable
+from storage.lineprotocol import LineEncoder
 
 log = logging.getLogger("heatwatch.collector")
 
@@ -40,7 +43,10 @@ _CONNECT_FAIL_LOG_EVERY_S = 60.0
 _DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
 
 
-def split_write(write: Callable[[list[Reading]], None], readings: list[Reading],
+T = TypeVar("T")
+
+
+def split_write(write: Callable[[list[T]], None], readings: list[T],
                 offset: int = 0) -> list[tuple[int, str]]:
     """Write, halving a refused batch; the refused readings' indexes and causes.
 
@@ -82,10 +88,13 @@ class _Message:
 
 @dataclass(slots=True)
 class _Batch:
-    """Messages taken together, their readings, and which message each reading came from."""
+    """Messages taken together, their readings, and which message each reading came from.
+
+    Readings are lines of line protocol for a LineStore (InfluxDB), Reading objects else.
+    """
 
     msgs: list[_Message] = field(default_factory=list)
-    readings: list[Reading] = field(default_factory=list)
+    readings: list[Any] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     # for each message with readings: where its readings start, and their element indexes
     starts: list[int] = field(default_factory=list)
@@ -155,6 +164,9 @@ class MqttCollector:
         self._connect_fails = 0
         self._connect_fail_cause = ""
         self._connect_fail_logged = 0.0
+        # InfluxDB takes lines built straight from the payloads: no Reading per point
+        self._lines = isinstance(store, LineStore)
+        self._encoder = LineEncoder()
         self._client = self._make_client()
 
     # -- paho wiring -------------------------------------------------------------------------
@@ -200,7 +212,11 @@ class MqttCollector:
         prefix = self.mqtt_cfg.topic_prefix
         # the whole prefix, not heat/<kind>/+: an unknown kind or a malformed topic is seen
         # and refused with a cause; ignore_kinds are other services' subtrees (heat/orders)
-        client.subscribe([(f"{prefix}/#", int(self.mqtt_cfg.qos))])
+        topic = f"{prefix}/#"
+        if self.mqtt_cfg.share_group:
+            # the broker hands each message to one collector of the group
+            topic = f"$share/{self.mqtt_cfg.share_group}/{topic}"
+        client.subscribe([(topic, int(self.mqtt_cfg.qos))])
         log.info("connected to %s:%d (session present: %s)", self.mqtt_cfg.host,
                  self.mqtt_cfg.port, flags.session_present)
         self._connected.set()
@@ -275,12 +291,12 @@ class MqttCollector:
         self._client.loop_stop()
 
     # -- the writer loop ---------------------------------------------------------------------
-    def _take_batch(self) -> _Batch:
+    def _take_batch(self, idle_wait_s: float = 0.2) -> _Batch:
         """Messages parsed in arrival order, until batch_size readings or the flush interval."""
         batch = _Batch()
         inbox = self._inbox
         if not inbox:
-            self._wake.wait(0.2)
+            self._wake.wait(idle_wait_s)
             self._wake.clear()
             if not inbox:
                 return batch
@@ -304,8 +320,13 @@ class MqttCollector:
             if len(parts) > 1 and parts[0] == prefix and parts[1] in self._ignore:
                 self.stats.ignored += 1
                 return
-        good, indexes, bad = parse_indexed(m.topic, m.payload, self.registry, prefix,
-                                           self.mqtt_cfg.max_payload_bytes)
+        good: list[Any]
+        if self._lines:
+            good, indexes, bad = parse_lines(m.topic, m.payload, self.registry, self._encoder,
+                                             prefix, self.mqtt_cfg.max_payload_bytes)
+        else:
+            good, indexes, bad = parse_indexed(m.topic, m.payload, self.registry, prefix,
+                                               self.mqtt_cfg.max_payload_bytes)
         if good:
             batch.starts.append(len(batch.readings))
             batch.origins.append((m, indexes))
@@ -317,47 +338,66 @@ class MqttCollector:
         batch = _Batch()
         for topic, payload in messages:
             self._parse_into(batch, _Message(0, 0, topic, payload, self._generation))
-        self._process(batch)
+        self._finish(batch, self._store_batch(batch))
 
     def _run(self) -> None:
+        """Parse batches and write up to writes_in_flight of them at once; ack in order.
+
+        A batch is acked only once its own write is durable and every batch taken before
+        it has been acked: a write that fails or never returns holds back the acks of all
+        that came after it, so the broker redelivers them.
+        """
+        in_flight = self.cfg.writes_in_flight
+        pending: deque[tuple[_Batch, Future[list[tuple[int, str]]]]] = deque()
+        pool = ThreadPoolExecutor(in_flight, thread_name_prefix="collector-write")
         try:
             while True:
-                batch = self._take_batch()
+                batch = self._take_batch(0.01 if pending else 0.2)
                 if batch.msgs:
-                    self._process(batch)
-                elif self._stop.is_set():
+                    pending.append((batch, pool.submit(self._store_batch, batch)))
+                elif self._stop.is_set() and not self._inbox:
                     break
+                self._settle(pending, block=len(pending) >= in_flight)
                 self._write_health()
-            # drain what arrived before we stopped accepting
-            while self._inbox:
-                self._process(self._take_batch())
+            while pending:  # what was taken before we stopped accepting
+                self._settle(pending, block=True)
         except _Abandoned:
             log.warning("stopped while the store was unavailable: %d messages left unacked "
-                        "for the broker to redeliver", len(self._inbox))
+                        "for the broker to redeliver",
+                        len(self._inbox) + sum(len(b.msgs) for b, _ in pending))
         except BaseException as e:
             self.failed = e
             self._connected.clear()
+            self._stop.set()  # writes still in flight give up, unacked
             log.critical("collector writer died (%s: %s); stopping the process so it is "
                          "restarted, unacked messages are redelivered by the broker",
                          type(e).__name__, e, exc_info=True)
             self.on_fatal(e)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
-    def _process(self, batch: _Batch) -> None:
-        refused = self._write_durably(batch)
-        self._ack(batch.msgs)
-        # counted once acked, so `messages` never runs ahead of `acked` for an observer
-        self.stats.readings += len(batch.readings) - refused
-        self.stats.batches += 1
-        self.stats.messages += len(batch.msgs)
+    def _settle(self, pending: deque[tuple[_Batch, Future[list[tuple[int, str]]]]],
+                block: bool) -> None:
+        """Finish the written batches at the head of the line, in the order they were taken;
+        with block, wait for the oldest first. A failed write raises here."""
+        while pending:
+            batch, written = pending[0]
+            if not written.done():
+                if not block:
+                    return
+                wait_futures([written])
+            refused = written.result()  # raises what the write raised: nothing more is acked
+            pending.popleft()
+            self._finish(batch, refused)
+            block = False
 
-    def _write_durably(self, batch: _Batch) -> int:
-        """Readings to the store, refusals to the dead letters; how many the store refused.
+    def _store_batch(self, batch: _Batch) -> list[tuple[int, str]]:
+        """Write the batch durably (in a pool thread); the refused readings' indexes."""
+        return split_write(self._write_waiting, batch.readings)
 
-        A batch the store refuses is split until only the refused readings are left; each
-        goes to the dead letters with its message's topic and payload, so it can be replayed.
-        """
+    def _finish(self, batch: _Batch, refused: list[tuple[int, str]]) -> None:
+        """After a durable write: dead letters committed, counts, then the acks."""
         rejections = batch.rejections
-        refused = split_write(self._write_waiting, batch.readings)
         if refused:
             self.stats.split_writes += 1
             rejections = rejections + [self._store_rejection(batch, i, detail)
@@ -371,7 +411,11 @@ class MqttCollector:
                 log.warning("rejected %s on %s: %s (further %s rejections are counted, "
                             "not logged)", r.cause, r.topic, r.detail, r.cause)
         self.deadletters.add(rejections, round(self.clock() * 1000))
-        return len(refused)
+        self._ack(batch.msgs)
+        # counted once acked, so `messages` never runs ahead of `acked` for an observer
+        self.stats.readings += len(batch.readings) - len(refused)
+        self.stats.batches += 1
+        self.stats.messages += len(batch.msgs)
 
     def _store_rejection(self, batch: _Batch, i: int, detail: str) -> Rejection:
         k = bisect.bisect_right(batch.starts, i) - 1
@@ -379,12 +423,15 @@ class MqttCollector:
         return Rejection("store_rejected", detail, m.topic,
                          element_of(m.topic, m.payload, indexes[i - batch.starts[k]]))
 
-    def _write_waiting(self, readings: list[Reading]) -> None:
+    def _write_waiting(self, readings: list[Any]) -> None:
         """store.write, waiting out StoreUnavailable (not acked: the broker keeps the data)."""
         delay = 0.5
         while True:
             try:
-                self.store.write(readings)
+                if self._lines:
+                    self.store.write_lines(readings)  # type: ignore[attr-defined]
+                else:
+                    self.store.write(readings)
                 self._stalled_since = None
                 return
             except StoreUnavailable as e:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from district.readings import KINDS, FieldType, FieldValue, Reading
+from storage.lineprotocol import LineEncoder
 
 # The causes a reading can be refused for; each is counted and dead-lettered.
 CAUSES: Final = (
@@ -180,13 +181,14 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:500]
 
 
-def _parse(
+def _header(
     topic: str,
     payload: bytes,
     registry: Mapping[str, Registered],
     prefix: str,
     max_bytes: int,
-) -> tuple[list[Reading], list[int], list[Rejection]]:
+) -> tuple[str, Registered, list[Any]] | Rejection:
+    """The message's kind, device and elements, or the refusal of the whole message."""
     try:
         if len(payload) > max_bytes:
             raise _Refused("too_large", f"{len(payload)} bytes > {max_bytes}")
@@ -207,11 +209,23 @@ def _parse(
         except (ValueError, RecursionError) as e:
             raise _Refused("bad_json", str(e)[:500]) from None
     except _Refused as r:
-        return [], [], [Rejection(r.cause, r.detail, topic, payload)]
-
-    items = doc if isinstance(doc, list) else [doc]
+        return Rejection(r.cause, r.detail, topic, payload)
     if isinstance(doc, list) and not doc:
-        return [], [], [Rejection("bad_shape", "empty array", topic, payload)]
+        return Rejection("bad_shape", "empty array", topic, payload)
+    return kind, device, doc if isinstance(doc, list) else [doc]
+
+
+def _parse(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str,
+    max_bytes: int,
+) -> tuple[list[Reading], list[int], list[Rejection]]:
+    head = _header(topic, payload, registry, prefix, max_bytes)
+    if isinstance(head, Rejection):
+        return [], [], [head]
+    kind, device, items = head
     readings: list[Reading] = []
     indexes: list[int] = []
     rejections: list[Rejection] = []
@@ -226,6 +240,113 @@ def _parse(
             rejections.append(Rejection("parse_error", _describe(e), topic,
                                         element_payload(payload, items, i)))
     return readings, indexes, rejections
+
+
+# -- straight to line protocol ---------------------------------------------------------------
+# Per kind, each field's name, type and whether it is required, in the order _reading and
+# the line encoder use (required, then optional, in schema order).
+_PLANS: Final = {
+    kind: tuple((name, ftype, True) for name, ftype in schema.required.items())
+    + tuple((name, ftype, False) for name, ftype in schema.optional.items())
+    for kind, schema in KINDS.items()
+}
+# integers below 2**53 convert to float64 exactly; larger ones take the reference path
+_EXACT: Final = 1 << 53
+_TS_MIN_I: Final = int(TS_MIN_S)
+_TS_MAX_I: Final = int(TS_MAX_S)
+_FLOAT, _INT, _BOOL = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
+
+
+def _fast_line(series: str, plan: tuple[tuple[str, FieldType, bool], ...], obj: Any
+               ) -> str | None:
+    """The line of a plainly valid element, or None for anything _reading must judge.
+
+    Accepts only what _reading accepts and yields what the encoder writes for it (the
+    property test in tests/test_payloads_lines.py holds the two together); every doubtful
+    value (bool for a number, NaN, huge ints, RFC 3339 times, ...) goes the reference way.
+    """
+    if type(obj) is not dict:
+        return None
+    ts = obj.get("ts")
+    if type(ts) is int:
+        if not _TS_MIN_I <= ts < _TS_MAX_I:
+            return None
+        ts_ms = ts * 1000
+    elif type(ts) is float:
+        if not TS_MIN_S <= ts < TS_MAX_S:  # NaN fails too
+            return None
+        ts_ms = round(ts * 1000)
+    else:
+        return None
+    out = []
+    for name, ftype, required in plan:
+        v = obj.get(name)
+        if v is None:
+            if required:
+                return None
+            continue
+        t = type(v)
+        if ftype is _FLOAT:
+            if t is float:
+                if v - v != 0.0:  # inf or NaN
+                    return None
+                out.append(f"{name}={v!r}")
+            elif t is int and -_EXACT < v < _EXACT:
+                out.append(f"{name}={float(v)!r}")
+            else:
+                return None
+        elif ftype is _INT:
+            if t is not int or not INT64_MIN <= v <= INT64_MAX:
+                return None
+            out.append(f"{name}={v}i")
+        elif t is bool:
+            out.append(f"{name}={'true' if v else 'false'}")
+        else:
+            return None
+    return f"{series} {','.join(out)} {ts_ms}"
+
+
+def parse_lines(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    encoder: LineEncoder,
+    prefix: str = "heat",
+    max_bytes: int = 256 * 1024,
+) -> tuple[list[str], list[int], list[Rejection]]:
+    """As parse_indexed, but each valid reading as its line of line protocol; never raises.
+
+    No Reading object per element: the common shapes are checked and written in one pass;
+    anything else goes through _reading, the one reference of what is valid.
+    """
+    try:
+        head = _header(topic, payload, registry, prefix, max_bytes)
+        if isinstance(head, Rejection):
+            return [], [], [head]
+        kind, device, items = head
+        series = encoder.series(kind, device.tags)
+        plan = _PLANS[kind]
+        lines: list[str] = []
+        indexes: list[int] = []
+        rejections: list[Rejection] = []
+        for i, item in enumerate(items):
+            line = _fast_line(series, plan, item)
+            if line is None:
+                try:
+                    line = encoder.line(_reading(kind, item, device.tags))
+                except _Refused as r:
+                    rejections.append(Rejection(r.cause, r.detail, topic,
+                                                element_payload(payload, items, i)))
+                    continue
+                except Exception as e:  # e.g. RecursionError on a deeply nested element
+                    rejections.append(Rejection("parse_error", _describe(e), topic,
+                                                element_payload(payload, items, i)))
+                    continue
+            lines.append(line)
+            indexes.append(i)
+        return lines, indexes, rejections
+    except Exception as e:  # a bug or an input we did not foresee fails only this message
+        return [], [], [Rejection("parse_error", _describe(e), topic, payload)]
 
 
 def element_payload(payload: bytes, items: list[Any], index: int) -> bytes:

@@ -281,6 +281,11 @@ class InfluxStore:
         if rejected:
             raise StoreRejected("; ".join(rejected))
 
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Store lines of line protocol (from LineEncoder), as write does with readings."""
+        if lines:
+            self.write_encoded(("\n".join(lines) + "\n").encode("utf-8"))
+
     def write_encoded(self, body: bytes) -> None:
         """Store a line-protocol body (from `encode`), split into requests of bounded size."""
         rejected: list[str] = []

@@ -197,19 +197,26 @@ class SpooledStore:
     # -- writes -----------------------------------------------------------------------------
     def write(self, readings: Sequence[Reading]) -> None:
         """Returns once the batch is in InfluxDB or in the spool; SpoolFull when neither."""
-        if not readings:
-            return
-        body = self.store.encode(readings)
+        if readings:
+            self._write_body(self.store.encode(readings))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """As write, for lines of line protocol."""
+        if lines:
+            self._write_body(("\n".join(lines) + "\n").encode("utf-8"))
+
+    def _write_body(self, body: bytes) -> None:
+        # several writers may be in flight at once (the collector's pipeline): they go to
+        # InfluxDB concurrently, outside the lock; while anything is spooled new batches
+        # queue behind it, so the drainer writes them back in the order they came
+        if self.spool.depth_batches == 0:
+            try:
+                self.store.write_encoded(body)
+                return
+            except StoreUnavailable as e:
+                log.warning("influxdb unavailable (%s); spooling to %s", e, self.spool.directory)
+                self._last_log = time.monotonic()
         with self._write_lock:
-            # while anything is spooled new batches queue behind it, keeping write order
-            if self.spool.depth_batches == 0:
-                try:
-                    self.store.write_encoded(body)
-                    return
-                except StoreUnavailable as e:
-                    log.warning("influxdb unavailable (%s); spooling to %s", e,
-                                self.spool.directory)
-                    self._last_log = time.monotonic()
             self.spool.append(body)
         with self._changed:
             self._changed.notify_all()
