@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector.deadletter import DeadLetters
 from collector.payloads import Registered
+from district.readings import Reading
 from district.records import Records, load_records
 from heatwatch.config import Config
 from storage.base import Store
@@ -17,6 +18,8 @@ from storage.base import Store
 class OpenedStore:
     store: Store
     spool_stats: Callable[[], Mapping[str, float]] | None
+    # where the collector's health goes: past the spool, so it is written during a stall
+    health_sink: Callable[[Sequence[Reading]], None] | None = None
 
 
 def registry(records: Records) -> dict[str, Registered]:
@@ -28,17 +31,19 @@ def records(cfg: Config) -> Records:
     return load_records(cfg.records_path())
 
 
-def open_store(cfg: Config) -> OpenedStore:
-    """The configured store; InfluxDB always behind the on-disk spool."""
+def open_store(cfg: Config, spool: bool = True) -> OpenedStore:
+    """The configured store; InfluxDB behind the on-disk spool unless spool=False."""
     if cfg.store.backend == "influxdb":
         from storage.influx import InfluxStore
         from storage.spool import SpooledStore
 
         influx = InfluxStore.from_config(cfg.store.influxdb)
+        if not spool:
+            return OpenedStore(influx, None)
         spool_dir = cfg.data_path(cfg.store.spool.dir, "spool")
         spooled = SpooledStore(influx, spool_dir, max_bytes=cfg.store.spool.max_bytes,
                                retry_s=cfg.store.spool.retry_s)
-        return OpenedStore(spooled, spooled.stats)
+        return OpenedStore(spooled, spooled.stats, spooled.write_direct)
     from storage.sqlite import SqliteStore
 
     path = cfg.data_path(cfg.store.sqlite.path, "readings.sqlite")
