@@ -34,10 +34,12 @@ def records(cfg: Config) -> Records:
 def open_store(cfg: Config, spool: bool = True) -> OpenedStore:
     """The configured store; InfluxDB behind the on-disk spool unless spool=False."""
     if cfg.store.backend == "influxdb":
+        from storage.arrivals import ArrivalsLog
         from storage.influx import InfluxStore
         from storage.spool import SpooledStore
 
-        influx = InfluxStore.from_config(cfg.store.influxdb)
+        # every write logs the hours it touched, so analyzers re-read only those
+        influx = ArrivalsLog(InfluxStore.from_config(cfg.store.influxdb))
         if not spool:
             return OpenedStore(influx, None)
         spool_dir = cfg.data_path(cfg.store.spool.dir, "spool")
