@@ -159,13 +159,16 @@ class Runner:
         """Evaluate [from_ms, to_ms] a window at a time, in order, then as of to_ms: the same
         incidents as cycles run live over that time."""
         lookback_ms = int(self.cfg.lookback_h * HOUR_MS)
+        # with the trailing state each step reads only what is new: step as live cycles do
+        # (catchup_step_h), in one window's memory; without it, a window at a time
+        step_ms = int(self.cfg.catchup_step_h * HOUR_MS) if self.state else lookback_ms
         steps: list[int] = []
-        if to_ms - from_ms > lookback_ms:
+        if to_ms - from_ms > step_ms:
             # each window reaches back to the midnight before its lookback: they overlap
-            t = from_ms + lookback_ms
+            t = from_ms + (step_ms if self.state else lookback_ms)
             while t < to_ms:
                 steps.append(t)
-                t += lookback_ms
+                t += step_ms
         for i, t in enumerate(steps):
             if self.progress is not None:
                 self.progress(i, len(steps))

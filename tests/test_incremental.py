@@ -69,9 +69,10 @@ def test_incremental_equals_full_reread_after_late_arrivals_and_restart(
         tmp_path: Path, influxd_shared: Influxd) -> None:
     sc = load_scenario(SAMPLE)
     records = load_records(sc.records_dir)
-    cfg = load_config(write_config(tmp_path / "heatwatch.toml", records=ROOT / "district" / "sample",
-                                   data_dir=tmp_path / "var", mqtt_port=1883,
-                                   influx_url=influxd_shared.url, database="incremental"), env={})
+    cfg = load_config(write_config(
+        tmp_path / "heatwatch.toml", records=ROOT / "district" / "sample",
+        data_dir=tmp_path / "var", mqtt_port=1883, influx_url=influxd_shared.url,
+        database="incremental"), env={})
     store = bootstrap.open_store(cfg, spool=False).store  # InfluxDB behind the arrivals log
     start, end = int(sc.start_s * 1000), int(sc.end_s * 1000)
     readings = sorted(district_readings(sc, records), key=lambda r: r.ts_ms)
@@ -104,7 +105,8 @@ def test_incremental_equals_full_reread_after_late_arrivals_and_restart(
         if n == 2:
             # a restart: the incremental analyzer comes back with its state from disk
             inc = make("incremental", True)
-            assert set(inc.state.slabs) == {"substation", "weather", "room", "meter"}  # type: ignore[union-attr]
+            assert inc.state is not None
+            assert set(inc.state.slabs) == {"substation", "weather", "room", "meter"}
         a, b = inc.run_cycle(at), full.run_cycle(at)
         assert facts(inc.workflow.find(include_closed=True)) == \
             facts(full.workflow.find(include_closed=True))
