@@ -127,7 +127,8 @@ def test_leak_order_and_outage_notices_follow_the_substation_cycle(
     collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records), store,
                               bootstrap.open_deadletters(cfg))
     svc = build_service(AlertsConfig.from_mapping(crews(mosquitto.port)), records,
-                        str(tmp_path / "var"), workflow_path=wf_path, rules=SCENARIO_ANALYZER.rules())
+                        str(tmp_path / "var"), workflow_path=wf_path,
+                        rules=SCENARIO_ANALYZER.rules())
     stop = threading.Event()
     threads = [threading.Thread(target=run_forever, args=(runner, cfg.analyzer, TZ, stop)),
                threading.Thread(target=run_loop, args=(svc, stop))]
