@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from district.records import Records
-from workflow.details import MeterFaultDetails, OutageDetails, RoomColdDetails
+from workflow.details import (
+    BuildingOutageDetails,
+    MeterCommDetails,
+    MeterFaultDetails,
+    OutageDetails,
+    RoomColdDetails,
+)
 from workflow.incidents import Incident
 
 WHAT = {
@@ -87,6 +93,14 @@ def describe(inc: Incident) -> str:
         what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
     elif isinstance(d, OutageDetails) and d.reason:
         what += f"（{d.reason}）"
+    if isinstance(d, OutageDetails | BuildingOutageDetails) and (
+            d.cold_room_count or d.meters_without_flow_count):
+        # its consequences are on this order, not orders of their own
+        what += (f"（室温低于18℃ {d.cold_room_count} 间，"
+                 f"无流量热表 {d.meters_without_flow_count} 块）")
+    elif isinstance(d, MeterCommDetails) and d.devices:
+        more = "…" if len(d.devices) > 5 else ""
+        what += f"（{len(d.devices)} 块表：{'、'.join(d.devices[:5])}{more}）"
     return f"{what} [{inc.subject}]"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from alerts.handlers import describe
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
 from heatwatch.cli import main
@@ -68,6 +69,11 @@ def test_backfill_from_to_equals_72_hourly_cycles(readings_db: tuple[Path, int, 
     assert abs((trip.closed_ms - trip.started_ms) / H_MS - 30) <= 0.25
     assert isinstance(trip.details, OutageDetails)
     assert trip.details.over_24h is True and trip.details.compensation_days == 2
+    # its consequences are listed in it and counted on its order, not raised on their own
+    assert trip.details.cold_room_count == len(trip.details.cold_rooms) > 0
+    assert trip.details.meters_without_flow_count > 0
+    assert not [i for i in live if i.kind == "room_cold" and i.substation_id == "S2"]
+    assert f"室温低于18℃ {trip.details.cold_room_count} 间" in describe(trip)
 
     data = tmp_path / "backfill"
     data.mkdir()
