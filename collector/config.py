@@ -29,6 +29,13 @@ class MqttConfig:
     # MQTT 5: a 32-bit number of seconds
     session_expiry_s: Annotated[int, Interval(ge=0, le=2**32 - 1)] = 7 * 24 * 3600
     max_payload_bytes: Annotated[int, Ge(1)] = 256 * 1024
+    # several collectors share the load: each message goes to one member of the group
+    # (MQTT shared subscription $share/<group>/<prefix>/#); empty: this one takes all
+    share_group: str = ""
+
+    def __post_init__(self) -> None:
+        if any(c in self.share_group for c in "/+#"):
+            raise ValueError("share_group must not contain '/', '+' or '#'")
 
 
 @dataclass(slots=True)

@@ -211,7 +211,11 @@ class MqttCollector:
         prefix = self.mqtt_cfg.topic_prefix
         # the whole prefix, not heat/<kind>/+: an unknown kind or a malformed topic is seen
         # and refused with a cause; ignore_kinds are other services' subtrees (heat/orders)
-        client.subscribe([(f"{prefix}/#", int(self.mqtt_cfg.qos))])
+        topic = f"{prefix}/#"
+        if self.mqtt_cfg.share_group:
+            # the broker hands each message to one collector of the group
+            topic = f"$share/{self.mqtt_cfg.share_group}/{topic}"
+        client.subscribe([(topic, int(self.mqtt_cfg.qos))])
         log.info("connected to %s:%d (session present: %s)", self.mqtt_cfg.host,
                  self.mqtt_cfg.port, flags.session_present)
         self._connected.set()
@@ -363,6 +367,7 @@ class MqttCollector:
         except BaseException as e:
             self.failed = e
             self._connected.clear()
+            self._stop.set()  # writes still in flight give up, unacked
             log.critical("collector writer died (%s: %s); stopping the process so it is "
                          "restarted, unacked messages are redelivered by the broker",
                          type(e).__name__, e, exc_info=True)
