@@ -158,11 +158,12 @@ def run_forever(runner: Runner, ac: AnalyzerConfig, tz: dt.tzinfo, stop: threadi
                     _report(runner.run_kind(int(now * 1000), kind), tz, log.info, kind)
                     schedule.ran(kind, now)
         except StoreError as e:
-            # the store may be back next cycle; the watermark makes up the gap
+            # the store may be back next cycle; the watermark makes up the gap: the next pass
+            # is a whole cycle again, which replays it
             log.warning("analyzer cycle skipped: %s", e)
-            if not caught_up:
-                stop.wait(min(ac.substation_interval_s, ac.interval_s))
-                continue
+            caught_up = False
+            stop.wait(min(ac.substation_interval_s, ac.interval_s))
+            continue
         stop.wait(ac.interval_s if not ac.incremental else max(schedule.wait_s(clock()), 0.05))
 
 
