@@ -39,13 +39,31 @@ _COMPENSATION_KEYS = tuple(f.name for f in dataclasses.fields(Compensation))  # 
 
 @dataclass(slots=True)
 class AnalyzerConfig:
-    interval_s: Annotated[float, Gt(0)] = 300.0  # how often `heatwatch analyze` runs a cycle
+    interval_s: Annotated[float, Gt(0)] = 300.0  # incremental = false: a whole cycle this often
     lookback_h: Annotated[float, Gt(0)] = 48.0  # each cycle re-reads this plus the current day
     max_catchup_h: Annotated[float, Gt(0)] = 168.0  # after downtime, replay at most this far
     write_back: bool = True
+    # each kind at its own pace (issue 11): the fast path (outages, leaks), rooms, and meters
+    # once an hour after the poll has landed (meter_delay_s past the hour)
+    substation_interval_s: Annotated[float, Gt(0)] = 60.0
+    room_interval_s: Annotated[float, Gt(0)] = 600.0
+    meter_interval_s: Annotated[float, Gt(0)] = 3600.0
+    meter_delay_s: float = 300.0
+    incremental: bool = True  # keep the window between cycles; read only what is new
+    catchup_step_h: Annotated[float, Gt(0)] = 6.0  # catch-up evaluates this often (incremental)
+    # this analyzer's share of the district: "k/n" (substations by a stable hash), or a list
+    shard: str = ""
+    substations: list[str] = field(default_factory=list)
     city: CityRules = field(default_factory=CityRules)
 
     def __post_init__(self) -> None:
+        if self.shard:
+            parse_shard(self.shard)
+            if self.substations:
+                raise ValueError("[analyzer] shard: give shard or substations, not both")
+        if not 0 <= self.meter_delay_s < self.meter_interval_s:
+            raise ValueError("[analyzer] meter_delay_s: must be at least 0 and less than "
+                             "meter_interval_s")
         if self.max_catchup_h < self.lookback_h:
             raise ValueError("[analyzer] max_catchup_h: must be at least lookback_h")
         if self.lookback_h < self.city.rooms.stuck_h:
@@ -65,14 +83,27 @@ class AnalyzerConfig:
         return self.city.outages
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """ "k/n" as (k, n), 1 <= k <= n; ValueError naming the key otherwise."""
+    try:
+        k, n = (int(p) for p in text.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"[analyzer] shard: {text!r} is not k/n with 1 <= k <= n") from None
+    return k, n
+
+
 def _names(kind: type) -> list[str]:
     return [f.name for f in dataclasses.fields(kind)]
 
 
 def toml_shape() -> dict[str, Any]:
     """Every key the `[analyzer]` table takes: a leaf is None, a sub-table a dict."""
-    top: dict[str, Any] = {k: None for k in ("interval_s", "lookback_h", "max_catchup_h",
-                                             "write_back")}
+    top: dict[str, Any] = {k: None for k in (
+        "interval_s", "lookback_h", "max_catchup_h", "write_back", "substation_interval_s",
+        "room_interval_s", "meter_interval_s", "meter_delay_s", "incremental", "catchup_step_h",
+        "shard", "substations")}
     top["season"] = {"start": None, "end": None}
     for name, kind in _TABLES.items():
         top[name] = dict.fromkeys(_names(kind))

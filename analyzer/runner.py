@@ -29,6 +29,7 @@ from analyzer.grid import HOUR_MS
 from analyzer.index import DistrictIndex
 from analyzer.outages import outage_days
 from analyzer.rules import CityRules
+from analyzer.state import PLANS, WindowState
 from analyzer.window import Window, WindowReader
 from district.readings import Reading
 from district.records import Records
@@ -121,7 +122,9 @@ class Runner:
 
     def __init__(self, store: Store, records: Records, workflow: IncidentStore,
                  cfg: AnalyzerConfig, tz: dt.tzinfo, watermarks: Watermarks | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 state: WindowState | None | bool = None, mark: str = "cycle",
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.store = store
         self.records = records
         self.workflow = workflow
@@ -132,6 +135,10 @@ class Runner:
         self.first_seen: dict[str, int] = watermarks.first_seen() if watermarks else {}
         self.index = DistrictIndex.from_records(records)
         self.reader = WindowReader(store, self.index)
+        # the trailing state (issue 11): True keeps it in memory only, a WindowState on disk
+        self.state = WindowState(self.reader) if state is True else (state or None)
+        self.mark = mark  # the watermark's name (one per analyzer shard)
+        self.progress = progress
         self.context = Context(self.index, records, self.rules, tz, cfg.write_back)
         self.log = log or (lambda _m: None)
 
@@ -142,7 +149,7 @@ class Runner:
         With no watermark (a first run, a fresh workflow store) the catch-up starts at the
         earliest time it may look back to, so an event older than one window keeps its start.
         """
-        last = self.watermarks.get("cycle") if self.watermarks else None
+        last = self.watermarks.get(self.mark) if self.watermarks else None
         if last is None:
             return self.backfill(self.earliest_ms(at_ms), at_ms)
         # the analyzer was down longer than a window: replay the gap, at most max_catchup_h
@@ -152,15 +159,22 @@ class Runner:
         """Evaluate [from_ms, to_ms] a window at a time, in order, then as of to_ms: the same
         incidents as cycles run live over that time."""
         lookback_ms = int(self.cfg.lookback_h * HOUR_MS)
+        # with the trailing state each step reads only what is new: step as live cycles do
+        # (catchup_step_h), in one window's memory; without it, a window at a time
+        step_ms = int(self.cfg.catchup_step_h * HOUR_MS) if self.state else lookback_ms
         steps: list[int] = []
-        if to_ms - from_ms > lookback_ms:
+        if to_ms - from_ms > step_ms:
             # each window reaches back to the midnight before its lookback: they overlap
-            t = from_ms + lookback_ms
+            t = from_ms + (step_ms if self.state else lookback_ms)
             while t < to_ms:
                 steps.append(t)
-                t += lookback_ms
-        for t in steps:
+                t += step_ms
+        for i, t in enumerate(steps):
+            if self.progress is not None:
+                self.progress(i, len(steps))
             self._apply(self.evaluate(t))
+        if self.progress is not None and steps:
+            self.progress(len(steps), len(steps))
         ev = self.evaluate(to_ms)
         events = self._apply(ev)
         return CycleResult(ev, events, len(steps))
@@ -188,8 +202,8 @@ class Runner:
                 self.watermarks.saw(new)
         ev.timings_s["write"] = time.perf_counter() - t
         if self.watermarks is not None:
-            prev = self.watermarks.get("cycle")
-            self.watermarks.set("cycle", max(ev.at_ms, prev or 0))
+            prev = self.watermarks.get(self.mark)
+            self.watermarks.set(self.mark, max(ev.at_ms, prev or 0))
         return events
 
     def _carry_over(self, ev: Evaluation) -> list[Incident]:
@@ -234,14 +248,25 @@ class Runner:
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
         return int(midnight.timestamp() * 1000)
 
-    def evaluate(self, at_ms: int) -> Evaluation:
+    def run_kind(self, at_ms: int, cycle: str) -> CycleResult:
+        """One cycle of a kind (`substation`, `room`, `meter`; `all` is run_cycle's): reads
+        what its plan says, runs its detectors, reconciles only their incident kinds."""
+        ev = self.evaluate(at_ms, cycle)
+        return CycleResult(ev, self._apply(ev))
+
+    def evaluate(self, at_ms: int, cycle: str = "all") -> Evaluation:
         """Everything the detectors find in the window ending at at_ms (deterministic)."""
         t0 = self.window_start_ms(at_ms)
         ev = Evaluation(at_ms, t0)
         if (at_ms - t0) // HOUR_MS <= 0:
             return ev
         clock = time.perf_counter()
-        w = self.reader.read(t0, at_ms, self.cfg.outages.step_s * 1000)
+        if self.state is not None:
+            self.state.plan = PLANS[cycle]
+            w = self.state.read(t0, at_ms, self.cfg.outages.step_s * 1000)
+            self.state.save(g for g, how in PLANS[cycle].items() if how != "none")
+        else:
+            w = self.reader.read(t0, at_ms, self.cfg.outages.step_s * 1000)
         seen = dict(self.first_seen)
         for d, t in w.first_readings(self.index).items():
             seen[d] = min(t, seen.get(d, t))
@@ -249,28 +274,29 @@ class Runner:
         ev.first_seen_ms = seen
         ev.timings_s["read"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        for found in self.detect(w):
+        for found in self.detect(w, cycle):
             ev.add(found)
         ev.timings_s["kernels"] = time.perf_counter() - clock
         return ev
 
-    def detect(self, w: Window) -> list[Found]:
-        """Every detector over one window; outages first, since the others respect them."""
+    def detect(self, w: Window, cycle: str = "all") -> list[Found]:
+        """Every detector of a cycle kind over one window; outages first, since the others
+        respect them (a meter cycle reconciles only the meters)."""
         ctx = self.context
         outages, sub_affected = detect_outages(ctx, w)
         buildings, not_normal = detect_building_outages_in(ctx, w, sub_affected)
         rooms = judge_rooms(ctx, w, not_normal.of_rooms(ctx))
         for found in (outages, buildings):
             attach_consequences(ctx, w, found, None if rooms is None else rooms.held)
-        return [
-            outages,
-            buildings,
-            detect_leak_incidents(ctx, w),
-            detect_cold_rooms(ctx, rooms),
-            detect_sensor_faults(ctx, w, rooms),
-            detect_compliance_breaches(ctx, rooms),
-            detect_meter_incidents(ctx, w, not_normal.of_meters(ctx)),
-        ]
+        out = [] if cycle == "meter" else [outages, buildings]
+        if cycle in ("all", "substation"):
+            out.append(detect_leak_incidents(ctx, w))
+        if cycle in ("all", "room"):
+            out += [detect_cold_rooms(ctx, rooms), detect_sensor_faults(ctx, w, rooms),
+                    detect_compliance_breaches(ctx, rooms)]
+        if cycle in ("all", "meter"):
+            out.append(detect_meter_incidents(ctx, w, not_normal.of_meters(ctx)))
+        return out
 
 
 def all_kinds() -> tuple[str, ...]:

@@ -136,23 +136,17 @@ class WindowReader:
                 sub_axis: TimeAxis) -> tuple[FloatGrid, FloatGrid | None]:
         """Outdoor daily mean per substation: its own sensor, else the weather stations' mean;
         and the stations' hourly grid."""
+        stations = self.stations(axis)
+        return outdoor_daily(len(self.index.substations), axis, stations, subs, sub_axis), \
+            stations
+
+    def stations(self, axis: TimeAxis) -> FloatGrid | None:
+        """Each weather station's hourly outdoor temperature; None if none reported."""
         fr = self.store.read_aggregate("weather", axis.t0_ms, _end(axis), 3600, ["outdoor_c"],
                                        "mean", tags=("device_id",))
-        n_sub = len(self.index.substations)
-        city = np.full((1, axis.n_slots), np.nan)
-        stations = None
-        if len(fr):
-            stations = frame_grid(fr, self.index.weather_stations, "device_id", "outdoor_c", axis)
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an hour no station reported
-                city = np.nanmean(stations, axis=0, keepdims=True)
-        city_daily, _ = daily_mean(city, axis.slots_per_day)
-        out = np.broadcast_to(city_daily, (n_sub, city_daily.shape[1])).copy()
-        if subs is not None:
-            own_daily, count = daily_mean(subs["outdoor_c"], sub_axis.slots_per_day)
-            k = min(out.shape[1], own_daily.shape[1])
-            out[:, :k] = np.where(count[:, :k] > 0, own_daily[:, :k], out[:, :k])
-        return np.asarray(out, dtype=np.float64), stations
+        if len(fr) == 0:
+            return None
+        return frame_grid(fr, self.index.weather_stations, "device_id", "outdoor_c", axis)
 
     def rooms(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
         # hourly mean, min and max in one pass over the rooms, in the store
@@ -164,6 +158,13 @@ class WindowReader:
                 for fn in ROOM_FNS}
 
     def meters(self, axis: TimeAxis) -> MeterWindow | None:
+        parts = self.meter_parts(axis)
+        return None if parts is None else assemble_meters(*parts)
+
+    def meter_parts(self, axis: TimeAxis) -> tuple[dict[str, FloatGrid], BoolGrid,
+                                                   dict[tuple[int, int], str]] | None:
+        """Hourly meter fields, failed polls as read, and each failed poll's cause by
+        (row, slot); None when neither was read."""
         end = _end(axis)
         fr = self.store.read_window("meter", axis.t0_ms, end, METER_FIELDS)
         comm = self.store.read_window(COMM_FAULT_MEASUREMENT, axis.t0_ms, end, ["ok"],
@@ -174,14 +175,43 @@ class WindowReader:
         # meters are read hourly: the last reading of each hour is the hour's reading
         fields = {f: frame_grid(fr, ids, "device_id", f, axis, "last") for f in METER_FIELDS}
         comm_grid = np.zeros((len(ids), axis.n_slots), dtype=bool)
-        causes: dict[int, str] = {}
+        causes: dict[tuple[int, int], str] = {}
         if len(comm):
             row = index_ids(comm.device_id, np.array(ids, dtype=np.str_))
             slot = axis.slot_of(comm.ts_ms)
             keep = (row >= 0) & (slot >= 0) & (slot < axis.n_slots)
             comm_grid[row[keep], slot[keep]] = True
-            for r, c in zip(row[keep], comm.tags["cause"][keep], strict=True):
-                causes[int(r)] = str(c)
-        # a reading that arrived in the same hour as a failed poll wins
-        comm_grid &= np.isnan(fields["energy_kwh"])
-        return MeterWindow(fields, comm_grid, causes)
+            order = np.argsort(np.asarray(comm.ts_ms)[keep], kind="stable")
+            for r, s, c in zip(row[keep][order], slot[keep][order],
+                               comm.tags["cause"][keep][order], strict=True):
+                causes[(int(r), int(s))] = str(c)  # the latest poll of the slot wins
+        return fields, comm_grid, causes
+
+
+def assemble_meters(fields: dict[str, FloatGrid], comm: BoolGrid,
+                    causes: Mapping[tuple[int, int], str]) -> MeterWindow:
+    """The meter window: each meter's latest poll cause; a reading that arrived in the same
+    hour as a failed poll wins."""
+    last: dict[int, tuple[int, str]] = {}
+    for (r, s), c in causes.items():
+        if r not in last or s >= last[r][0]:
+            last[r] = (s, c)
+    return MeterWindow(fields, comm & np.isnan(fields["energy_kwh"]),
+                       {r: c for r, (_, c) in last.items()})
+
+
+def outdoor_daily(n_sub: int, axis: TimeAxis, stations: FloatGrid | None,
+                  subs: dict[str, FloatGrid] | None, sub_axis: TimeAxis) -> FloatGrid:
+    """Outdoor daily mean per substation: its own sensor, else the weather stations' mean."""
+    city = np.full((1, axis.n_slots), np.nan)
+    if stations is not None:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an hour no station reported
+            city = np.nanmean(stations, axis=0, keepdims=True)
+    city_daily, _ = daily_mean(city, axis.slots_per_day)
+    out = np.broadcast_to(city_daily, (n_sub, city_daily.shape[1])).copy()
+    if subs is not None:
+        own_daily, count = daily_mean(subs["outdoor_c"], sub_axis.slots_per_day)
+        k = min(out.shape[1], own_daily.shape[1])
+        out[:, :k] = np.where(count[:, :k] > 0, own_daily[:, :k], out[:, :k])
+    return np.asarray(out, dtype=np.float64)

@@ -1,12 +1,15 @@
-"""One full analyzer cycle reading from a real InfluxDB: read vs kernel vs write-back time.
+"""Analyzer cycles reading from a real InfluxDB, the old full-window cycle and the incremental
+one (issue 11) side by side: the steady substation cycle, the room cycle, the hourly meter cycle,
+the first cycle (the state's build) and each side's peak RSS (each side in its own process).
 
     .venv/bin/python -m bench.analyze_cycle [--rooms 10000 --meters 10000 --substations 50]
     .venv/bin/python -m bench.analyze_cycle --scale 10%   # 30%, 100%: of the city
     .venv/bin/python -m bench.analyze_cycle --scale 100% --load-only
 
 Starts its own influxd (tests.services.Influxd) on loopback, writes a synthetic 48 h district
-(rooms hourly, meters hourly, substations every 5 min, with a few faults), then times
-`Runner.run_cycle` once (and a second, idempotent, cycle).
+(rooms hourly, meters hourly, substations every 5 min, with a few faults). The old side runs
+one full cycle an hour later; the new side builds its state, then the next hour lands (through
+the arrivals log) and each kind's cycle runs at its time.
 
 The district is loaded as raw line protocol straight to influxd's /write (several requests
 in flight), hour by hour so memory stays flat; the lines are exactly those the Store would
@@ -17,21 +20,26 @@ through `InfluxStore.write` instead, as a baseline for the loader's rate.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import shutil
 import tempfile
 import threading
 import time
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from analyzer.config import AnalyzerConfig
 from analyzer.runner import Runner, Watermarks
+from analyzer.state import WindowState
 from district.readings import Reading
 from district.records import load_records
+from storage.arrivals import ArrivalsLog
 from storage.config import InfluxConfig
 from storage.influx import InfluxStore
 from tests.services import Influxd
@@ -134,7 +142,7 @@ def _joined(prefixes: list[bytes], suffix: bytes) -> bytes:
 
 
 def line_chunks(rooms: int, meters: int, subs: int, hours: int,
-                lines_per_chunk: int = 0) -> Iterator[tuple[bytes, int]]:
+                lines_per_chunk: int = 0, first_hour: int = 0) -> Iterator[tuple[bytes, int]]:
     """`readings()` as line-protocol bodies of at most lines_per_chunk lines, with their count.
 
     Built per hour from cached series prefixes: only the values that change are formatted,
@@ -154,6 +162,8 @@ def line_chunks(rooms: int, meters: int, subs: int, hours: int,
         ts = T0_MS + h * H
         temp = np.round(20.5 + rng.normal(0, 0.3, rooms), 1)
         temp[:5] = 15.0  # five cold rooms
+        if h < first_hour:
+            continue
         room_lines = [f"weather,device_id=WX outdoor_c=-5.0 {ts}"]
         room_lines += [p + repr(t) + f" {ts}" for p, t in zip(room_prefixes, temp.tolist(),
                                                              strict=True)]
@@ -242,6 +252,85 @@ def load_through_store(store: InfluxStore, rooms: int, meters: int, subs: int,
     return len(data)
 
 
+def _in_child(fn: Callable[[Path, str, argparse.Namespace, Any], None], tmp: Path, url: str,
+              a: argparse.Namespace) -> dict[str, float]:
+    """Run one side in a forked process, so each reports its own peak RSS."""
+    ctx = multiprocessing.get_context("fork")
+    q: Any = ctx.Queue()
+    proc = ctx.Process(target=fn, args=(tmp, url, a, q))
+    proc.start()
+    out = dict(q.get())
+    proc.join()
+    if proc.exitcode != 0:
+        raise SystemExit(f"bench side {fn.__name__} failed ({proc.exitcode})")
+    return out
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _runner(tmp: Path, url: str, name: str, at_ms: int) -> Runner:
+    rec = load_records(tmp / "records")
+    store = ArrivalsLog(InfluxStore.from_config(InfluxConfig(url=url, database="bench")))
+    path = tmp / f"{name}.sqlite"
+    marks = Watermarks(path)
+    marks.set("cycle", at_ms - 300_000)  # a running analyzer: no catch-up in the figure
+    return Runner(store, rec, IncidentStore(path), AnalyzerConfig(),
+                  zoneinfo.ZoneInfo("Asia/Shanghai"), marks)
+
+
+def _old_cycle(tmp: Path, url: str, a: argparse.Namespace, q: Any) -> None:
+    """The old analyzer: every cycle reads the whole window (as of the meter cycle's time)."""
+    at = T0_MS + (a.hours + 1) * H + 5 * 60_000
+    runner = _runner(tmp, url, "old", at)
+    t = time.perf_counter()
+    res = runner.run_cycle(at)
+    full = time.perf_counter() - t
+    ts = res.evaluation.timings_s
+    print(f"old full cycle: read {ts['read']:.2f} s, kernels {ts['kernels']:.2f} s, write "
+          f"{ts['write']:.2f} s; {len(res.evaluation.incidents)} incidents")
+    q.put({"full": full, "rss_mib": _rss_mib()})
+
+
+def _new_cycles(tmp: Path, url: str, a: argparse.Namespace, q: Any) -> None:
+    """The incremental analyzer: build the state once, then the next hour lands piece by piece
+    (through the arrivals log) and each kind's cycle runs at its time."""
+    at = T0_MS + a.hours * H
+    runner = _runner(tmp, url, "new", at)
+    runner.state = WindowState(runner.reader, tmp / "state")
+    store: Any = runner.store
+    t = time.perf_counter()
+    runner.run_cycle(at)
+    out = {"build": time.perf_counter() - t}
+    # the next hour's data, by kind, as the collectors would store it
+    parts: dict[str, list[bytes]] = {"substation": [], "room": [], "meter": []}
+    for body, _ in line_chunks(a.rooms, a.meters, a.substations, a.hours + 1,
+                               first_hour=a.hours):
+        kind = "room" if body.startswith((b"room", b"weather")) else \
+            "meter" if body.startswith(b"meter") else "substation"
+        parts[kind].append(body)
+    plan = [("substation", at + H + 60_000, "substation"),
+            (None, at + H + 120_000, "substation"),  # steady: nothing new but the last slots
+            ("room", at + H + 180_000, "room"), ("meter", at + H + 300_000, "meter")]
+    for write, when, kind in plan:
+        if write is not None:
+            for body in parts[write]:
+                store.write_encoded(body)
+        t = time.perf_counter()
+        res = runner.run_kind(when, kind)
+        took = time.perf_counter() - t
+        if write != "substation":  # the first substation cycle reads the hour it missed
+            out[kind] = took
+            out[kind + "_read"] = res.evaluation.timings_s["read"]
+        print(f"incremental {kind} cycle at +{(when - at) // 60_000} min: read "
+              f"{res.evaluation.timings_s['read']:.2f} s, kernels "
+              f"{res.evaluation.timings_s['kernels']:.2f} s, write "
+              f"{res.evaluation.timings_s['write']:.2f} s, total {took:.2f} s")
+    out["rss_mib"] = _rss_mib()
+    q.put(out)
+
+
 def _scaled(text: str) -> float:
     share = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     if not 0 < share <= 1:
@@ -267,7 +356,6 @@ def main() -> None:
                                             for k in ("rooms", "meters", "substations"))
     tmp = Path(tempfile.mkdtemp(prefix="analyze-cycle-"))
     write_records(tmp / "records", a.rooms, a.meters, a.substations)
-    rec = load_records(tmp / "records")
     influxd = BenchInfluxd(tmp / "influxd")
     influxd.start()
     try:
@@ -283,22 +371,18 @@ def main() -> None:
         if a.load_only:
             store.close()
             return
-        wf = IncidentStore(tmp / "workflow.sqlite")
-        runner = Runner(store, rec, wf, AnalyzerConfig(), zoneinfo.ZoneInfo("Asia/Shanghai"),
-                        Watermarks(tmp / "workflow.sqlite"))
-        at = T0_MS + a.hours * H
-        for label in ("first cycle", "second cycle (idempotent)"):
-            t = time.perf_counter()
-            res = runner.run_cycle(at)
-            wall = time.perf_counter() - t
-            ts = res.evaluation.timings_s
-            print(f"{label}: {a.rooms:,} rooms, {a.meters:,} meters, {a.substations} substations, "
-                  f"{a.hours} h: read {ts['read']:.2f} s, kernels {ts['kernels']:.2f} s, "
-                  f"write-back {ts['write']:.2f} s ({len(res.evaluation.derived):,} points, "
-                  f"reconcile included), total {wall:.2f} s; "
-                  f"{len(res.evaluation.incidents)} incidents, {len(res.events)} events")
         store.close()
-        wf.close()
+        old = _in_child(_old_cycle, tmp, influxd.url, a)
+        new = _in_child(_new_cycles, tmp, influxd.url, a)
+        print(f"\n{a.rooms:,} rooms, {a.meters:,} meters, {a.substations:,} substations, "
+              f"{a.hours} h look-back (old: one full-window cycle for every kind)")
+        print(f"{'':34}{'old full-window':>18}{'incremental':>14}")
+        for key, what in (("substation", "steady substation cycle"),
+                          ("room", "room cycle"), ("meter", "hourly meter cycle")):
+            print(f"{what:34}{old['full']:>16.2f} s{new[key]:>12.2f} s"
+                  f"   (incremental read {new[key + '_read']:.2f} s)")
+        print(f"{'first cycle / state build':34}{old['full']:>16.2f} s{new['build']:>12.2f} s")
+        print(f"{'peak RSS':34}{old['rss_mib']:>14,.0f} MiB{new['rss_mib']:>10,.0f} MiB")
     finally:
         influxd.kill()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -68,10 +68,12 @@ def open_store(cfg: Config, read_only: bool = False, spool: bool = True) -> Open
     commands): no spool, and a SQLite store that is not there is an error, not a new file;
     `spool=False` (a dead-letter replay): InfluxDB written directly."""
     if cfg.store.backend == "influxdb":
+        from storage.arrivals import ArrivalsLog
         from storage.influx import InfluxStore
         from storage.spool import SpooledStore
 
-        influx = InfluxStore.from_config(cfg.store.influxdb)
+        # every write logs the hours it touched, so analyzers re-read only those
+        influx = ArrivalsLog(InfluxStore.from_config(cfg.store.influxdb))
         if read_only or not spool:
             return OpenedStore(influx, None)
         spool_dir = cfg.data_path(cfg.store.spool.dir, "spool")

@@ -7,13 +7,14 @@ import datetime as dt
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 import zoneinfo
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -25,10 +26,13 @@ from analyzer.billing import (
     day_labels,
     degree_days,
 )
-from analyzer.config import AnalyzerConfig
+from analyzer.config import AnalyzerConfig, parse_shard
 from analyzer.grid import DAY_MS
 from analyzer.rules import Cause
 from analyzer.runner import CycleResult, Runner, Watermarks
+from analyzer.schedule import KINDS, Schedule
+from analyzer.shard import label, select
+from analyzer.state import WindowState
 from heatwatch.config import Config
 from storage.base import StoreError
 from workflow.details import MeterFaultDetails, details_dict, parse_details
@@ -64,13 +68,15 @@ def _iso(ms: int, tz: dt.tzinfo) -> str:
 
 # -- analyze ------------------------------------------------------------------------------------
 
-def _report(res: CycleResult, tz: dt.tzinfo, say: Callable[[str], None]) -> None:
+def _report(res: CycleResult, tz: dt.tzinfo, say: Callable[[str], None],
+            kind: str = "") -> None:
     ev = res.evaluation
     t = ev.timings_s
     counts: dict[str, int] = {}
     for e in res.events:
         counts[e.event] = counts.get(e.event, 0) + 1
-    say(f"analyzed as of {_iso(ev.at_ms, tz)} (window from {_iso(ev.window_start_ms, tz)}): "
+    what = f"analyzed {kind}" if kind else "analyzed"
+    say(f"{what} as of {_iso(ev.at_ms, tz)} (window from {_iso(ev.window_start_ms, tz)}): "
         f"{len(ev.incidents)} incidents found; "
         + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no changes")
         + f"; read {t.get('read', 0):.2f} s, kernels {t.get('kernels', 0):.2f} s, "
@@ -87,13 +93,22 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
 
     ac = analyzer_config(cfg)
     tz = timezone(cfg)
-    records = bootstrap.records(cfg)
+    shard = parse_shard(ac.shard) if ac.shard else None
+    try:
+        records = select(bootstrap.records(cfg), shard, ac.substations)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    name = label(shard, ac.substations)
     opened = bootstrap.open_store(cfg)
     path = workflow_path(cfg)
     workflow = IncidentStore(path)
     marks = Watermarks(path)
     store = opened.store
-    runner = Runner(store, records, workflow, ac, tz, marks)
+    runner = Runner(store, records, workflow, ac, tz, marks,
+                    mark="cycle" if not name else f"cycle {name}", progress=progress_bar())
+    if ac.incremental:
+        state_dir = cfg.data_path("", "analyzer_state" + (f"_{name}" if name else ""))
+        runner.state = WindowState(runner.reader, state_dir)
     try:
         if from_ is not None:
             end = time.time() if to is None else to
@@ -109,13 +124,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
         previous = {s: signal.signal(s, lambda *_: stop.set())
                     for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            while not stop.is_set():
-                try:
-                    _report(runner.run_cycle(int(time.time() * 1000)), tz, log.info)
-                except StoreError as e:
-                    # the store may be back next cycle; the watermark makes up the gap
-                    log.warning("analyzer cycle skipped: %s", e)
-                stop.wait(ac.interval_s)
+            run_forever(runner, ac, tz, stop)
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
@@ -127,6 +136,53 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
         opened.store.close()
         marks.close()
         workflow.close()
+
+
+def run_forever(runner: Runner, ac: AnalyzerConfig, tz: dt.tzinfo, stop: threading.Event,
+                clock: Callable[[], float] = time.time) -> None:
+    """Catch up (a whole cycle), then each kind at its own pace until `stop` (issue 11); with
+    incremental = false, a whole cycle every interval_s."""
+    caught_up = False
+    schedule = Schedule.from_config(ac)
+    while not stop.is_set():
+        try:
+            if not caught_up or not ac.incremental:
+                _report(runner.run_cycle(int(clock() * 1000)), tz, log.info)
+                caught_up = True
+                now = clock()
+                for kind in KINDS:
+                    schedule.ran(kind, now)
+            else:
+                for kind in schedule.due(clock()):
+                    now = clock()
+                    _report(runner.run_kind(int(now * 1000), kind), tz, log.info, kind)
+                    schedule.ran(kind, now)
+        except StoreError as e:
+            # the store may be back next cycle; the watermark makes up the gap: the next pass
+            # is a whole cycle again, which replays it
+            log.warning("analyzer cycle skipped: %s", e)
+            caught_up = False
+            stop.wait(min(ac.substation_interval_s, ac.interval_s))
+            continue
+        stop.wait(ac.interval_s if not ac.incremental else max(schedule.wait_s(clock()), 0.05))
+
+
+def progress_bar(out: TextIO | None = None, width: int = 30) -> Callable[[int, int], None]:
+    """A catch-up progress bar on stderr: `catch-up [#####-----] 12/24 steps`."""
+
+    def show(done: int, total: int) -> None:
+        if done <= 0:
+            return  # nothing done yet: an error before the first step stays one line
+        stream = out or sys.stderr
+        filled = width * done // max(total, 1)
+        bar = f"catch-up [{'#' * filled}{'-' * (width - filled)}] {done}/{total} steps"
+        if stream.isatty():
+            stream.write(f"\r{bar}" + ("\n" if done >= total else ""))
+        elif done >= total or done * 10 // max(total, 1) != (done - 1) * 10 // max(total, 1):
+            stream.write(f"{bar}\n")  # a log: a line at each tenth, no carriage returns
+        stream.flush()
+
+    return show
 
 
 # -- incidents ------------------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""The arrivals log: which (measurement, hour) each stored batch touched, so an analyzer can
+re-read only those hours (a reading that arrives late, up to its look-back, included).
+
+`ArrivalsLog` wraps the InfluxDB store under the spool: every body it writes carries, in the
+same request, one `heatwatch_arrivals` point per (measurement, hour) the body touches
+(tags `writer`, `measurement`; field `hour`, the hour's start in epoch hours; time, the
+writer's clock in ms, made unique per writer). A 204 stores both or neither, so an arrival
+is never logged without its readings, nor readings stored without their arrival; a spooled
+batch is logged when it is drained. `touched_hours` reads the log back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from district.readings import Reading
+from storage.base import Frame
+
+ARRIVALS = "heatwatch_arrivals"
+WATCHED = ("room", "meter", "meter_comm", "substation", "weather")
+HOUR_MS = 3_600_000
+
+# a line of line protocol: its measurement (up to the first unescaped ',' or ' ') and its
+# trailing timestamp; one pass in C over the whole body
+_LINE = re.compile(rb"^((?:[^,\s\\]|\\.)+)[,\s][^\n]* (-?\d+)\r?$", re.M)
+_WATCHED = frozenset(m.encode() for m in WATCHED)
+
+
+class _Inner(Protocol):
+    def encode(self, readings: Sequence[Reading]) -> bytes: ...
+
+    def write_encoded(self, body: bytes) -> None: ...
+
+    def query_csv(self, q: str) -> list[dict[str, str]]: ...
+
+    def read_window(self, measurement: str, start_ms: int, end_ms: int,
+                    fields: Sequence[str] | None = None,
+                    tags: Sequence[str] = ("device_id",)) -> Frame: ...
+
+    def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame: ...
+
+    def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
+                       fields: Sequence[str], fn: str | Sequence[str] = "mean",
+                       tags: Sequence[str] = ("device_id",), offset_s: int = 0) -> Frame: ...
+
+    def close(self) -> None: ...
+
+
+def hours_of(body: bytes) -> dict[bytes, set[int]]:
+    """The epoch hours each watched measurement's lines in a body fall in (ms timestamps)."""
+    out: dict[bytes, set[int]] = {}
+    for m, ts in _LINE.findall(body):
+        if m in _WATCHED:
+            out.setdefault(m, set()).add(int(ts) // HOUR_MS)
+    return out
+
+
+class ArrivalsLog:
+    """A store (InfluxDB, ms precision) whose every write also logs the hours it touched."""
+
+    def __init__(self, store: Any, writer: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store: _Inner = store
+        self.writer = writer or f"{socket.gethostname()}-{os.getpid()}-{id(self) % 10_000}"
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_ms = 0
+
+    def _stamp(self) -> int:
+        with self._lock:
+            self._last_ms = max(int(self._clock() * 1000), self._last_ms + 1)
+            return self._last_ms
+
+    def arrival_lines(self, body: bytes) -> bytes:
+        """The arrivals points for a body (empty if it touches no watched measurement)."""
+        out = []
+        w = self.writer.replace(" ", r"\ ").replace(",", r"\,").replace("=", r"\=")
+        for m, hours in sorted(hours_of(body).items()):
+            for h in sorted(hours):
+                out.append(b"%s,measurement=%s,writer=%s hour=%di %d" % (
+                    ARRIVALS.encode(), m, w.encode(), h, self._stamp()))
+        return b"".join(line + b"\n" for line in out)
+
+    # -- writes (the EncodedStore the spool drives) -----------------------------------------
+    def encode(self, readings: Sequence[Reading]) -> bytes:
+        return self.store.encode(readings)
+
+    def write_encoded(self, body: bytes) -> None:
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        self.store.write_encoded(body + self.arrival_lines(body))
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        if readings:
+            self.write_encoded(self.encode(readings))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        if lines:
+            self.write_encoded(("\n".join(lines) + "\n").encode("utf-8"))
+
+    # -- reads ------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def read_window(self, measurement: str, start_ms: int, end_ms: int,
+                    fields: Sequence[str] | None = None,
+                    tags: Sequence[str] = ("device_id",)) -> Frame:
+        return self.store.read_window(measurement, start_ms, end_ms, fields, tags)
+
+    def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame:
+        return self.store.latest(measurement, tags)
+
+    def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
+                       fields: Sequence[str], fn: str | Sequence[str] = "mean",
+                       tags: Sequence[str] = ("device_id",), offset_s: int = 0) -> Frame:
+        return self.store.read_aggregate(measurement, start_ms, end_ms, every_s, fields, fn,
+                                         tags, offset_s)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def touched_hours(store: Any, since_ms: int,
+                  measurements: Iterable[str] = WATCHED) -> dict[str, set[int]] | None:
+    """The hours (start, epoch ms) of each measurement touched by writes logged after
+    since_ms; None when the store keeps no arrivals log (the caller must re-read all)."""
+    while not isinstance(store, ArrivalsLog) and hasattr(store, "store"):
+        store = store.store  # the spool wraps the log
+    if not isinstance(store, ArrivalsLog):
+        return None
+    query = store.store.query_csv
+    wanted = set(measurements)
+    rows = query(f'SELECT DISTINCT("hour") FROM "{ARRIVALS}" WHERE time > {int(since_ms)}ms '
+                 f'GROUP BY "measurement"')
+    out: dict[str, set[int]] = {m: set() for m in wanted}
+    for row in rows:
+        tags = row.get("tags", "")
+        m = next((p.split("=", 1)[1] for p in tags.split(",") if p.startswith("measurement=")),
+                 "")
+        if m in wanted and row.get("distinct"):
+            out[m].add(int(float(row["distinct"])) * HOUR_MS)
+    return out
+
+
+def chunked(hours: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted hour starts (ms) as [start, end) ranges of consecutive hours."""
+    out: list[tuple[int, int]] = []
+    for _, grp in itertools.groupby(enumerate(sorted(set(hours))),
+                                    key=lambda p: p[1] - p[0] * HOUR_MS):
+        g = [h for _, h in grp]
+        out.append((g[0], g[-1] + HOUR_MS))
+    return out
