@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from alerts.templates import bundled, cause_text
+from analyzer.rules import OUTAGE_REASONS
 from district.records import Records
-from workflow.details import MeterFaultDetails, OutageDetails, RoomColdDetails
+from workflow.details import (
+    MeterCommDetails,
+    MeterFaultDetails,
+    OutageDetails,
+    RoomColdDetails,
+    SensorFaultDetails,
+)
 from workflow.incidents import Incident
 
 WHAT = {
@@ -75,19 +83,44 @@ def address_of(inc: Incident, rec: Records) -> str:
     return inc.subject
 
 
-def describe(inc: Incident) -> str:
-    """What happened, in words a crew reads on a phone."""
+_REASON_CODES = {text: code for code, text in OUTAGE_REASONS.items()}
+
+
+def outage_reason(reason: str, causes: dict[str, str] | None = None) -> str:
+    """An outage's reason in words: the analyzer's through the templates' [causes]; a reason
+    a dispatcher wrote stays as written."""
+    causes = bundled().causes if causes is None else causes
+    code = _REASON_CODES.get(reason.strip(), "")
+    return cause_text(causes, code) if code else reason
+
+
+def subject_text(inc: Incident) -> str:
+    """The incident's subject as an id (a gateway is named 网关 and its address)."""
+    if inc.subject.startswith("gateway "):
+        return "网关 " + inc.subject.removeprefix("gateway ")
+    return inc.subject
+
+
+def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
+    """What happened, in words a crew reads on a phone (causes from the templates)."""
+    causes = bundled().causes if causes is None else causes
     what = WHAT.get(inc.kind, inc.kind)
     d = inc.details
     if isinstance(d, MeterFaultDetails):
         human = "人为原因，需稽查" if d.human else "非人为原因，需更换"
-        what += f"（{inc.cause or d.cause}；{human}）"
+        names = d.causes or [inc.cause or d.cause]
+        text = "、".join(cause_text(causes, c) for c in names if c)
+        what += f"（{text}；{human}）" if text else f"（{human}）"
+    elif isinstance(d, MeterCommDetails | SensorFaultDetails):
+        cause = (d.cause if isinstance(d, MeterCommDetails) else "") or inc.cause
+        if cause and cause != "comm":
+            what += f"（{cause_text(causes, cause)}）"
     elif isinstance(d, RoomColdDetails) and d.lowest_trailing_mean_c is not None:
         # the runner writes the lowest trailing mean (never a plain mean)
         what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
     elif isinstance(d, OutageDetails) and d.reason:
-        what += f"（{d.reason}）"
-    return f"{what} [{inc.subject}]"
+        what += f"（{outage_reason(d.reason, causes)}）"
+    return f"{what} [{subject_text(inc)}]"
 
 
 def dispatch_order(kind: str, notice: bool = False) -> Handler:

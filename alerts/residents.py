@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from alerts.config import AlertsConfig
+from alerts.handlers import outage_reason
 from alerts.messages import Messenger
 from alerts.sla import HOUR_MS
 from analyzer.outages import outage_days, outage_refund_cny
@@ -54,6 +55,8 @@ class Residents:
             return  # restored within 24 h: no notice, no compensation
         d = self.messenger.templates.defaults
         reason = inc.details.reason if isinstance(inc.details, OutageDetails) else ""
+        # the analyzer's words become the templates' Chinese phrase
+        reason = outage_reason(reason, self.messenger.templates.causes) if reason else ""
         reason = reason or str(d.get("reason", ""))
         # nothing estimates a restore time (see OutageDetails): the template's words say it
         restore = d.get("expected_restore", "")

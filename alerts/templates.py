@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ class Templates:
     kinds: dict[str, str]
     steps: dict[str, str]
     defaults: dict[str, str]
+    causes: dict[str, str] = field(default_factory=dict)
 
     def render(self, kind: str, fields: dict[str, Any]) -> tuple[str, str]:
         """(title, body) of one message."""
@@ -41,6 +43,27 @@ class Templates:
 
     def step_text(self, step: str) -> str:
         return self.steps.get(step, step)
+
+    def cause_text(self, cause: str) -> str:
+        """A cause code in words (exception_<n> names its code); unknown codes stay as they
+        are, so a test can catch them."""
+        return cause_text(self.causes, cause)
+
+
+def cause_text(causes: dict[str, str], cause: str) -> str:
+    """One cause code (meter fault, comm fault, sensor fault, outage reason) in words."""
+    code = cause.strip().lower()
+    if code in causes:
+        return causes[code]
+    if code.startswith("exception_") and "exception" in causes:
+        return f"{causes['exception']}（代码{code.removeprefix('exception_')}）"
+    return cause
+
+
+@lru_cache(maxsize=1)
+def bundled() -> Templates:
+    """The bundled Chinese templates (for texts made where no configured set is at hand)."""
+    return load_templates()
 
 
 def load_templates(path: Path | str | None = None) -> Templates:
@@ -60,7 +83,7 @@ def load_templates(path: Path | str | None = None) -> Templates:
             raise TemplateError(f"templates: [{kind}] needs a title and a body")
         messages[kind] = (entry["title"], entry["body"])
     return Templates(messages, dict(data.get("kinds", {})), dict(data.get("steps", {})),
-                     dict(data.get("defaults", {})))
+                     dict(data.get("defaults", {})), dict(data.get("causes", {})))
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -76,9 +76,21 @@ def verification_limit_pct(
     flow_cap_pct: float | Decimal = Decimal(5),
 ) -> Decimal:
     """The class-2 limit for a verification (校表), exact in decimal: 4.4 % in example 7."""
+    return sum(verification_limit_parts(dtheta_k, dtheta_min_k, qp_over_q, flow_cap_pct),
+               Decimal(0))
+
+
+def verification_limit_parts(
+    dtheta_k: float | Decimal,
+    dtheta_min_k: float | Decimal = Decimal(3),
+    qp_over_q: float | Decimal = Decimal(1),
+    flow_cap_pct: float | Decimal = Decimal(5),
+) -> tuple[Decimal, Decimal, Decimal]:
+    """The class-2 limit's three parts: flow, temperature pair, calculator (2.2, 1.4, 0.8)."""
     ratio = to_decimal(dtheta_min_k) / to_decimal(dtheta_k)
+    # DOMAIN: EN 1434 class 2, flow ±(2 + 0.02·qp/q) % capped at 5 %
     flow = min(Decimal(2) + Decimal("0.02") * to_decimal(qp_over_q), to_decimal(flow_cap_pct))
-    return flow + (Decimal("0.5") + 3 * ratio) + (Decimal("0.5") + ratio)
+    return flow, Decimal("0.5") + 3 * ratio, Decimal("0.5") + ratio
 
 
 @dataclass(frozen=True, slots=True)

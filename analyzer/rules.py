@@ -188,6 +188,14 @@ CAUSE_TEXT: Final[dict[Cause, str]] = {
 }
 
 
+# Why a substation is out: code -> the analyzer's words (residents read them in Chinese, from
+# the templates' [causes])
+OUTAGE_REASONS: Final[dict[str, str]] = {
+    "pump_stopped": "circulation pump stopped",
+    "low_supply": "secondary supply below 35 °C with supply−return under 2 K",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MeterRules:
     """Heat-meter fault signs (DOMAIN.md) and the class-2 error limit (EN 1434)."""

@@ -13,6 +13,7 @@ from alerts.templates import TemplateError
 from collector.modbus_plan import PlanError
 from collector.profiles import ProfileError
 from district.records import RecordsError
+from documents.browser import BrowserError
 from heatwatch.commands.alerts import AlertsCliError, add_alerts_parsers
 from heatwatch.commands.analyze import CommandError
 from heatwatch.config import Config, ConfigError, load_config
@@ -85,7 +86,13 @@ def cmd_dispute(args: argparse.Namespace) -> int:
 
     return dispute_command(_config(args), args.account, args.season, args.out, args.json,
                            args.error_pct, args.dtheta_k, args.dtheta_min_k, args.qp_over_q,
-                           args.billed_kwh)
+                           args.billed_kwh, format_=args.format)
+
+
+def cmd_refunds(args: argparse.Namespace) -> int:
+    from heatwatch.commands.refunds import refunds_command
+
+    return refunds_command(_config(args), args.season, args.csv, args.json)
 
 
 def cmd_records(args: argparse.Namespace) -> int:
@@ -176,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--season", type=int, required=True, metavar="YYYY",
                     help="the season starting in this year")
     sp.add_argument("--out", default=None, metavar="FILE", help="write here (default: stdout)")
-    sp.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    sp.add_argument("--json", action="store_true", help="the same as --format json")
+    sp.add_argument("--format", choices=("html", "pdf", "md", "json"), default=None,
+                    help="html or pdf (printable, A4, with charts), md (default) or json")
     sp.add_argument("--error-pct", type=float, default=None, metavar="X",
                     help="measured error of the verification (校表), in percent")
     sp.add_argument("--dtheta-k", type=float, default=10.0, help="Δθ of the verification, K")
@@ -184,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--qp-over-q", type=float, default=10.0, help="qp / q of the verification")
     sp.add_argument("--billed-kwh", type=float, default=None,
                     help="energy in dispute (default: the season's metered kWh)")
+    sp = command("refunds", cmd_refunds, "what each household is owed this season: outage "
+                 "compensation and under-temperature refunds, with totals")
+    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
+                    help="the season starting in this year")
+    sp.add_argument("--csv", default=None, metavar="FILE", help="also write a CSV "
+                    "(UTF-8 with BOM, for spreadsheets)")
+    sp.add_argument("--json", action="store_true")
     add_alerts_parsers(command, _instant_arg, _config)
     return p
 
@@ -213,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
     except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
-            TemplateError, CommandError) as e:
+            TemplateError, CommandError, BrowserError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -66,6 +66,18 @@ class Store(Protocol):
         """The newest point of each device of a measurement."""
         ...
 
+    def read_device(
+        self,
+        measurement: str,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        fields: Sequence[str] | None = None,
+    ) -> Frame:
+        """One device's points with start_ms <= time < end_ms, oldest first (its raw
+        readings, for evidence); all fields when `fields` is None."""
+        ...
+
     def read_aggregate(
         self,
         measurement: str,

@@ -45,6 +45,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def quote_literal(value: str) -> str:
+    """An InfluxQL string literal: single quotes, backslash and quote escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def parse_tags(text: str) -> dict[str, str]:
     """Decode InfluxDB's series tag string `k1=v1,k2=v2` (`\\` escapes `,`, `=` and space).
 
@@ -341,6 +346,24 @@ class InfluxStore:
              f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms")
         frame = self._frame(self.query_tables(q), fields, want, tag_columns=True)
         return _project(sort_frame(frame, ["device_id"]), tags)
+
+    def read_device(
+        self,
+        measurement: str,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        fields: Sequence[str] | None = None,
+    ) -> Frame:
+        """One device's points with start_ms <= time < end_ms, oldest first."""
+        if fields is not None and not fields:
+            return empty_frame(fields, ("device_id",))
+        select = "*::field" if fields is None else ", ".join(quote_ident(f) for f in fields)
+        q = (f"SELECT {select}, \"device_id\"::tag FROM {self._source(measurement)} "
+             f"WHERE \"device_id\" = {quote_literal(device_id)} "
+             f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms")
+        frame = self._frame(self.query_tables(q), fields, ["device_id"], tag_columns=True)
+        return sort_frame(frame, ["device_id"])
 
     def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame:
         """The newest point of each device."""

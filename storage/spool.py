@@ -150,6 +150,9 @@ class EncodedStore(Protocol):
 
     def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame: ...
 
+    def read_device(self, measurement: str, device_id: str, start_ms: int, end_ms: int,
+                    fields: Sequence[str] | None = None) -> Frame: ...
+
     def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
                        fields: Sequence[str], fn: str | Sequence[str] = "mean",
                        tags: Sequence[str] = ("device_id",), offset_s: int = 0) -> Frame: ...
@@ -297,6 +300,11 @@ class SpooledStore:
     def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame:
         """The newest point of each device in InfluxDB."""
         return self.store.latest(measurement, tags)
+
+    def read_device(self, measurement: str, device_id: str, start_ms: int, end_ms: int,
+                    fields: Sequence[str] | None = None) -> Frame:
+        """One device's points from InfluxDB, oldest first."""
+        return self.store.read_device(measurement, device_id, start_ms, end_ms, fields)
 
     def read_aggregate(self, measurement: str, start_ms: int, end_ms: int, every_s: int,
                        fields: Sequence[str], fn: str | Sequence[str] = "mean",

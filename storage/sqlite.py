@@ -208,6 +208,32 @@ class SqliteStore:
                f"WHERE {where} ORDER BY {_order(have, ['device_id'])}")
         return _frame(self._select(sql, (int(start_ms), int(end_ms))), names, tags)
 
+    def read_device(
+        self,
+        measurement: str,
+        device_id: str,
+        start_ms: int,
+        end_ms: int,
+        fields: Sequence[str] | None = None,
+    ) -> Frame:
+        """One device's points with start_ms <= time < end_ms, oldest first."""
+        tags = ("device_id",)
+        have = self._columns(self._conn(), measurement)
+        if have is None or DEVICE_COLUMN not in have:
+            return empty_frame(fields, tags)
+        names = _field_names(have) if fields is None else list(fields)
+        present = [f for f in names if FIELD_PREFIX + f in have]
+        if not present:
+            return empty_frame(names, tags)
+        where = f"{quote(DEVICE_COLUMN)} = ? AND ts_ms >= ? AND ts_ms < ?"
+        if fields is not None:
+            # as read_window: a point none of whose selected fields is set is not returned
+            where += " AND (" + " OR ".join(
+                f"{quote(FIELD_PREFIX + f)} IS NOT NULL" for f in present) + ")"
+        sql = (f"SELECT ts_ms, {_exprs(have, tags, names)} FROM {quote(measurement)} "
+               f"WHERE {where} ORDER BY ts_ms")
+        return _frame(self._select(sql, (device_id, int(start_ms), int(end_ms))), names, tags)
+
     def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame:
         """The newest point of each device."""
         have = self._columns(self._conn(), measurement)

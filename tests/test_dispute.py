@@ -240,20 +240,21 @@ def test_mask_phone() -> None:
 
 def test_a_falling_total_is_flagged() -> None:
     t0 = int(dt.datetime(2024, 11, 15, tzinfo=TZ).timestamp() * 1000)
-    day_ms = 86_400_000
-    names = [f"{g}_{f}" for f in ("energy_kwh", "volume_m3", "supply_c", "return_c")
-             for g in ("min", "max", "mean", "count")]
-    # day -1 ends at 100 kWh; day 0 reads 90..95 (the total went down); day 1 missing
-    vals = {n: np.array([0.0, 0.0]) for n in names}
-    vals["max_energy_kwh"] = np.array([100.0, 95.0])
-    vals["min_energy_kwh"] = np.array([99.0, 90.0])
-    vals["count_energy_kwh"] = np.array([24.0, 24.0])
-    vals["max_volume_m3"] = np.array([5.0, 6.0])
-    vals["min_volume_m3"] = np.array([4.0, 5.5])
-    agg = Frame(np.array([t0 - day_ms, t0], dtype=np.int64),
-                {"device_id": np.array(["M", "M"])}, vals)
-    comm = Frame(np.zeros(0, dtype=np.int64), {"device_id": np.array([], dtype=str)},
-                 {"cause_code": np.zeros(0)})
-    rows = daily_readings("M", agg, comm, t0, 2, dt.date(2024, 11, 15))
-    assert rows[0]["total_went_down"] is True and rows[0]["kwh"] == -5.0
+    hour = 3_600_000
+    # the day before ends at 100 kWh; day 0 reads 99 then 95 (the total went down) at 08:00
+    # and 20:00; day 1 has no reading
+    ts = np.array([t0 - 2 * hour, t0 + 8 * hour, t0 + 20 * hour], dtype=np.int64)
+    nan = np.nan
+    meter = Frame(ts, {"device_id": np.array(["M"] * 3)}, {
+        "energy_kwh": np.array([100.0, 99.0, 95.0]), "volume_m3": np.array([5.0, 5.5, 6.0]),
+        "supply_c": np.array([50.0, 52.0, nan]), "return_c": np.array([40.0, 41.0, 42.0]),
+        "flow_m3h": np.array([0.2, 0.3, 0.1])})
+    comm = Frame(np.zeros(0, dtype=np.int64), {}, {"cause_code": np.zeros(0)})
+    rows = daily_readings(meter, comm, t0, 2, dt.date(2024, 11, 15), TZ, np.array([-3.0, nan]))
+    r = rows[0]
+    assert r["total_went_down"] is True and r["kwh"] == -5.0
+    assert (r["first_at"], r["last_at"]) == ("08:00", "20:00")
+    assert (r["first_energy_kwh"], r["last_energy_kwh"]) == (99.0, 95.0)
+    assert (r["mean_supply_c"], r["mean_flow_m3h"], r["outdoor_mean_c"]) == (52.0, 0.2, -3.0)
     assert rows[1]["missing"] is True and rows[1]["kwh"] is None
+    assert rows[1]["first_at"] is None and rows[1]["outdoor_mean_c"] is None

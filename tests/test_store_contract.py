@@ -268,3 +268,28 @@ def test_parse_tags_undoes_influx_escaping():
         "device_id": "r 1,a=b", "room_type": "bed room"}
     assert parse_tags("device_id=") == {"device_id": ""}
     assert parse_tags("") == {}
+
+
+def test_read_device_is_one_devices_raw_points_oldest_first(store):
+    meter = {"building_id": "b1", "account_id": "a1", "substation_id": "s1"}
+    store.write([
+        Reading("meter", {**meter, "device_id": "m1"}, {"energy_kwh": 12.0, "flow_m3h": 0.4},
+                T0 + 2 * HOUR),
+        Reading("meter", {**meter, "device_id": "m1"}, {"energy_kwh": 10.0, "flow_m3h": 0.3},
+                T0),
+        Reading("meter", {**meter, "device_id": "m2"}, {"energy_kwh": 99.0}, T0 + HOUR),
+        # a device id that needs quoting in a query is still one device
+        Reading("meter", {**meter, "device_id": "m'3 x"}, {"energy_kwh": 5.0}, T0 + HOUR),
+        Reading("meter", {**meter, "device_id": "m1"}, {"energy_kwh": 14.0}, T0 + 5 * HOUR),
+    ])
+
+    frame = store.read_device("meter", "m1", T0, T0 + 5 * HOUR)
+
+    assert frame.ts_ms.tolist() == [T0, T0 + 2 * HOUR]
+    assert frame.device_id.tolist() == ["m1", "m1"]
+    assert frame.fields["energy_kwh"].tolist() == [10.0, 12.0]
+    assert frame.fields["flow_m3h"].tolist() == [0.3, 0.4]
+    only = store.read_device("meter", "m'3 x", T0, T0 + 5 * HOUR, fields=["energy_kwh"])
+    assert only.fields["energy_kwh"].tolist() == [5.0]
+    assert len(store.read_device("meter", "nobody", T0, T0 + 5 * HOUR)) == 0
+    assert len(store.read_device("no_such_measurement", "m1", T0, T0 + HOUR)) == 0

@@ -15,6 +15,7 @@ from analyzer.outages import (
     outage_days,
     substation_out_slots,
 )
+from analyzer.rules import OUTAGE_REASONS
 from analyzer.window import Window
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
@@ -46,8 +47,8 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
 
 def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: bool) -> Incident:
     sid = ctx.index.substations[o.row]
-    reason = ("circulation pump stopped" if pump_off
-              else "secondary supply below 35 °C with supply−return under 2 K")
+    # the analyzer's words; residents and crews read them in Chinese (templates' [causes])
+    reason = OUTAGE_REASONS["pump_stopped" if pump_off else "low_supply"]
     days = int(outage_days(np.array([o.duration_h]), ctx.rules.compensation)[0])
     return incident(
         "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "", substation_id=sid,

@@ -102,14 +102,23 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
 def notices_command(cfg: Config, json_: bool) -> int:
     """`heatwatch notices [--json]`: resident notices (account ids only, never phones)."""
     svc = _service(cfg)
-    notices = svc.db.notices.find()
+    # the compensation owed for the notice's outage (running until the outage ends)
+    owed = {(c["incident_key"], c["account_id"]): c for c in svc.db.compensation.find()}
+    notices = [{**n, "compensation_days": c["days"] if c else None,
+                "amount_cny": c["amount_cny"] if c else None,
+                "amount_final": bool(c["final"]) if c else None}
+               for n in svc.db.notices.find()
+               for c in [owed.get((n["incident_key"], n["account_id"]))]]
     if json_:
         print(json.dumps(notices, ensure_ascii=False))
         return 0
-    print(f"{'notice':22} {'account':10} {'building':10} {'at':11} {'via':6} reason")
+    print(f"{'notice':22} {'account':10} {'building':10} {'at':11} {'via':6} {'refund 元':>10} "
+          "reason")
     for n in notices:
+        amount = "-" if n["amount_cny"] is None else (
+            n["amount_cny"] + ("" if n["amount_final"] else "+"))
         print(f"{n['notice_id']:22} {n['account_id']:10} {n['building_id']:10} "
-              f"{svc.messenger.t(n['at_ms']):11} {n['delivery']:6} {n['reason']}")
+              f"{svc.messenger.t(n['at_ms']):11} {n['delivery']:6} {amount:>10} {n['reason']}")
     return 0
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,11 @@ import numpy as np
 
 from analyzer.billing import day_increments
 from analyzer.grid import DAY_MS
-from analyzer.meters import settle_verification, verification_limit_pct
+from analyzer.meters import (
+    settle_verification,
+    verification_limit_parts,
+    verification_limit_pct,
+)
 from analyzer.money import fen
 from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Account, Device
@@ -29,8 +35,7 @@ from workflow.incidents import Incident, IncidentStore
 # (error_pct, dtheta_k, dtheta_min_k, qp_over_q) of a verification (校表)
 VerificationArgs = tuple[float, float, float, float]
 
-_FIELDS = ("energy_kwh", "volume_m3", "supply_c", "return_c")
-_FNS = ("min", "max", "mean", "count")
+_FIELDS = ("energy_kwh", "volume_m3", "supply_c", "return_c", "flow_m3h")
 
 BASIS_ZH = {"metered": "计量 metered", "area": "面积 area", "estimated": "估算 estimated",
             "inspection": "稽查 inspection"}
@@ -61,56 +66,82 @@ def _num(x: float, digits: int) -> float | None:
     return None if not np.isfinite(x) else round(float(x), digits)
 
 
-def daily_readings(meter_id: str, agg: Frame, comm: Frame, start_ms: int, n_days: int,
-                   first_day: dt.date) -> list[dict[str, Any]]:
-    """One row per season day from the store's daily min/max/mean/count of the raw readings.
+def daily_readings(meter: Frame, comm: Frame, start_ms: int, n_days: int,
+                   first_day: dt.date, tz: dt.tzinfo,
+                   outdoor_c: np.ndarray[Any, np.dtype[np.float64]] | None = None
+                   ) -> list[dict[str, Any]]:
+    """One row per season day from the meter's raw readings (the store's per-device read).
 
-    `agg` starts one day before the season (the previous total), `comm` at the season start.
-    The totals only rise on a working meter, so the day's min/max are its first/last reading;
-    a day whose total went down is flagged instead (its min/max are not first/last).
+    `meter` holds one meter's points oldest first, from one day before the season (its last
+    total is the first day's previous reading); `comm` its daily failed-poll counts from the
+    season start. First and last are the day's actual first and last readings, with times;
+    the day's kWh and m³ are the billing's day increments of them.
     """
-    first_ms = start_ms - DAY_MS
-    rows = np.full((n_days + 1, len(_FIELDS) * len(_FNS)), np.nan)
-    if len(agg):
-        mine = agg.device_id == meter_id
-        idx = (agg.ts_ms[mine] - first_ms) // DAY_MS
-        ok = (idx >= 0) & (idx <= n_days)
-        for j, (f, g) in enumerate((f, g) for f in _FIELDS for g in _FNS):
-            rows[idx[ok], j] = agg.fields[f"{g}_{f}"][mine][ok]
+    ts = meter.ts_ms
+    day = (ts - start_ms) // DAY_MS if len(meter) else np.zeros(0, dtype=np.int64)
+    f = {k: meter.fields.get(k, np.full(len(meter), np.nan)) for k in _FIELDS}
     comm_n = np.zeros(n_days, dtype=np.int64)
     if len(comm):
-        mine = comm.device_id == meter_id
-        idx = (comm.ts_ms[mine] - start_ms) // DAY_MS
+        idx = (comm.ts_ms - start_ms) // DAY_MS
         ok = (idx >= 0) & (idx < n_days)
-        comm_n[idx[ok]] = np.nan_to_num(comm.fields["cause_code"][mine][ok]).astype(np.int64)
+        comm_n[idx[ok]] = np.nan_to_num(comm.fields["cause_code"][ok]).astype(np.int64)
+    # slices of each day's points; index 0 is the day before the season
+    lo = np.searchsorted(day, np.arange(-1, n_days), side="left")
+    hi = np.searchsorted(day, np.arange(-1, n_days), side="right")
 
-    def col(f: str, g: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return rows[:, _FIELDS.index(f) * len(_FNS) + _FNS.index(g)]
+    def ends(name: str) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
+                                 np.ndarray[Any, np.dtype[np.float64]]]:
+        """(first, last) finite value of a field per day, NaN on a day without one."""
+        first, last = np.full(n_days + 1, np.nan), np.full(n_days + 1, np.nan)
+        for d in range(n_days + 1):
+            x = f[name][lo[d]:hi[d]]
+            x = x[np.isfinite(x)]
+            if len(x):
+                first[d], last[d] = x[0], x[-1]
+        return first, last
 
-    # heat of the day: from the previous day's last total, or within the day at first
-    e_min, e_max = col("energy_kwh", "min"), col("energy_kwh", "max")
-    v_min, v_max = col("volume_m3", "min"), col("volume_m3", "max")
-    kwh = day_increments(e_min[None, 1:], e_max[None, 1:], e_max[:1])[0]
-    m3 = day_increments(v_min[None, 1:], v_max[None, 1:], v_max[:1])[0]
+    e_first, e_last = ends("energy_kwh")
+    v_first, v_last = ends("volume_m3")
+    # heat of the day: from the latest total before it, or within the day at first
+    kwh = day_increments(e_first[None, 1:], e_last[None, 1:], e_last[:1])[0]
+    m3 = day_increments(v_first[None, 1:], v_last[None, 1:], v_last[:1])[0]
+
+    def clock(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M")
+
+    def down(x: np.ndarray[Any, np.dtype[np.float64]], before: float) -> bool:
+        x = x[np.isfinite(x)]
+        return bool(len(x) and ((np.isfinite(before) and x[0] < before)
+                                or bool((np.diff(x) < 0).any())))
+
     out: list[dict[str, Any]] = []
-    prev_e, prev_v = e_max[0], v_max[0]
+    prev_e, prev_v = e_last[0], v_last[0]
     for d in range(1, n_days + 1):
-        n = int(np.nan_to_num(col("energy_kwh", "count")[d]))
-        e0, e1, v0, v1 = e_min[d], e_max[d], v_min[d], v_max[d]
-        went_down = bool(n and ((np.isfinite(prev_e) and e0 < prev_e)
-                                or (np.isfinite(prev_v) and v0 < prev_v)))
+        a, b = lo[d], hi[d]
+        n = int(b - a)
+        went_down = bool(n and (down(f["energy_kwh"][a:b], prev_e)
+                                or down(f["volume_m3"][a:b], prev_v)))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a day without the field
+            sup = float(np.nanmean(f["supply_c"][a:b])) if n else np.nan
+            ret = float(np.nanmean(f["return_c"][a:b])) if n else np.nan
+            flow = float(np.nanmean(f["flow_m3h"][a:b])) if n else np.nan
         out.append({
             "date": (first_day + dt.timedelta(days=d - 1)).isoformat(),
             "readings": n, "missing": n == 0, "comm_faults": int(comm_n[d - 1]),
-            "first_energy_kwh": _num(e0, 2), "last_energy_kwh": _num(e1, 2),
-            "first_volume_m3": _num(v0, 3), "last_volume_m3": _num(v1, 3),
+            "first_at": clock(int(ts[a])) if n else None,
+            "last_at": clock(int(ts[b - 1])) if n else None,
+            "first_energy_kwh": _num(e_first[d], 2), "last_energy_kwh": _num(e_last[d], 2),
+            "first_volume_m3": _num(v_first[d], 3), "last_volume_m3": _num(v_last[d], 3),
             "kwh": _num(kwh[d - 1], 2) if n else None, "m3": _num(m3[d - 1], 3) if n else None,
-            "mean_supply_c": _num(col("supply_c", "mean")[d], 2),
-            "mean_return_c": _num(col("return_c", "mean")[d], 2),
+            "mean_supply_c": _num(sup, 2), "mean_return_c": _num(ret, 2),
+            "mean_flow_m3h": _num(flow, 3),
+            "outdoor_mean_c": (None if outdoor_c is None else _num(float(outdoor_c[d - 1]), 1)),
             "total_went_down": went_down,
         })
         if n:
-            prev_e, prev_v = e1, v1
+            prev_e = e_last[d] if np.isfinite(e_last[d]) else prev_e
+            prev_v = v_last[d] if np.isfinite(v_last[d]) else prev_v
     return out
 
 
@@ -165,7 +196,11 @@ def verification_doc(billed_kwh: Decimal, energy_cny_kwh: Decimal, error_pct: fl
         raise CommandError("--error-pct must be above -100")
     limit = verification_limit_pct(dec(dtheta_k), dec(dtheta_min_k), dec(qp_over_q))
     v = settle_verification(billed_kwh, dec(error_pct), limit)
+    parts = verification_limit_parts(dec(dtheta_k), dec(dtheta_min_k), dec(qp_over_q))
     return {
+        "limit_parts_pct": {k: _plain(x.quantize(Decimal("0.01"))) for k, x in
+                            zip(("flow", "temperature_pair", "calculator"), parts,
+                                strict=True)},
         "error_pct": _plain(v.error_pct), "limit_pct": _plain(limit.quantize(Decimal("0.01"))),
         "dtheta_k": _plain(dec(dtheta_k)), "dtheta_min_k": _plain(dec(dtheta_min_k)),
         "qp_over_q": _plain(dec(qp_over_q)), "passes": v.passes, "payer": v.payer,
@@ -248,7 +283,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
             continue
         for d in run:
             mark = " ⚠ 无读数 missing" if d["missing"] else ""
-            mark += " ⚠ 累计值下降 total went down (min/max shown)" if d["total_went_down"] else ""
+            mark += " ⚠ 累计值下降 total went down" if d["total_went_down"] else ""
             add(f"| {d['date']}{mark} | {_cell(d['first_energy_kwh'])} | "
                 f"{_cell(d['last_energy_kwh'])} | {_cell(d['first_volume_m3'])} | "
                 f"{_cell(d['last_volume_m3'])} | {_cell(d['kwh'])} | {_cell(d['m3'])} | "
@@ -397,11 +432,21 @@ def _header(account: Account, address: str, device: Device, bill: dict[str, Any]
     }
 
 
-def dispute_evidence(cfg: Config, account_id: str, season: int,
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The dispute as plain data (`doc`, what JSON and Markdown show), and the meter's raw
+    readings over the season for the charts of the printed dossier."""
+
+    doc: dict[str, Any]
+    meter: Frame
+    tz: dt.tzinfo
+
+
+def collect_evidence(cfg: Config, account_id: str, season: int,
                      verification: VerificationArgs | None = None, *,
                      billed_kwh: float | None = None,
-                     clock: Callable[[], float] = time.time) -> dict[str, Any]:
-    """Everything a dispute needs for one account and season, as plain data.
+                     clock: Callable[[], float] = time.time) -> Evidence:
+    """Everything a dispute needs for one account and season.
 
     `verification` is (error_pct, dtheta_k, dtheta_min_k, qp_over_q); `billed_kwh` is the
     energy in dispute (default: the season's metered kWh from the bill).
@@ -425,17 +470,25 @@ def dispute_evidence(cfg: Config, account_id: str, season: int,
 
     opened = bootstrap.open_store(cfg)
     try:
-        # daily figures pushed down to the store, as season_bill does; the day before the
-        # season gives the first day's previous total
-        agg = opened.store.read_aggregate(
-            "meter", start_ms - DAY_MS, end_ms, 86400, list(_FIELDS), list(_FNS),
-            tags=("device_id",), offset_s=offset_s)
+        # the meter's own raw readings (the day before the season gives the previous total)
+        meter = opened.store.read_device("meter", device.device_id, start_ms - DAY_MS, end_ms,
+                                         list(_FIELDS))
         comm = opened.store.read_aggregate(
             COMM_FAULT_MEASUREMENT, start_ms, end_ms, 86400, ["cause_code"], "count",
             tags=("device_id",), offset_s=offset_s)
+        wx = opened.store.read_aggregate("weather", start_ms, end_ms, 86400, ["outdoor_c"],
+                                         "mean", tags=(), offset_s=offset_s)
     finally:
         opened.store.close()
-    readings = daily_readings(device.device_id, agg, comm, start_ms, n_days, start)
+    if len(comm):
+        comm = Frame(comm.ts_ms[comm.device_id == device.device_id], {},
+                     {"cause_code": comm.fields["cause_code"][comm.device_id == device.device_id]})
+    outdoor = np.full(n_days, np.nan)
+    if len(wx):
+        idx = (wx.ts_ms - start_ms) // DAY_MS
+        ok = (idx >= 0) & (idx < n_days)
+        outdoor[idx[ok]] = wx.fields["outdoor_c"][ok]
+    readings = daily_readings(meter, comm, start_ms, n_days, start, tz, outdoor)
 
     incidents, have_wf = _meter_incidents(cfg, device, start_ms, end_ms)
     ver = None
@@ -453,7 +506,7 @@ def dispute_evidence(cfg: Config, account_id: str, season: int,
          else f"incidents: {workflow_path(cfg)} not found — no fault interval known"),
         "billing: heatwatch billing (same data; each day's basis and reason)",
     ]
-    return {
+    doc = {
         "header": _header(account, building.address if building else "", device, bill,
                           generated),
         "sources": sources,
@@ -468,27 +521,61 @@ def dispute_evidence(cfg: Config, account_id: str, season: int,
             {"role": "用户 resident", "name": None, "date": None},
         ],
     }
+    season_meter = meter
+    if len(meter):
+        keep = meter.ts_ms >= start_ms
+        season_meter = Frame(meter.ts_ms[keep], {k: v[keep] for k, v in meter.tags.items()},
+                             {k: v[keep] for k, v in meter.fields.items()})
+    return Evidence(doc, season_meter, tz)
+
+
+def dispute_evidence(cfg: Config, account_id: str, season: int,
+                     verification: VerificationArgs | None = None, *,
+                     billed_kwh: float | None = None,
+                     clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    """Everything a dispute needs for one account and season, as plain data."""
+    return collect_evidence(cfg, account_id, season, verification, billed_kwh=billed_kwh,
+                            clock=clock).doc
+
+
+# the printed dossier: evidence and format (html, pdf) in, the file's bytes out
+# (documents.dossier.render unless a test passes another)
+DocumentRenderer = Callable[[Evidence, str], bytes]
+FORMATS = ("md", "json", "html", "pdf")
 
 
 def dispute_command(cfg: Config, account_id: str, season: int, out: str | None, json_: bool,
                     error_pct: float | None, dtheta_k: float = 10.0, dtheta_min_k: float = 3.0,
                     qp_over_q: float = 10.0, billed_kwh: float | None = None,
                     say: Callable[[str], None] = print,
-                    clock: Callable[[], float] = time.time) -> int:
-    """Write the evidence file (Markdown, or JSON) to `out` or stdout."""
+                    clock: Callable[[], float] = time.time, format_: str | None = None,
+                    render: DocumentRenderer | None = None) -> int:
+    """Write the evidence file (Markdown, JSON, HTML or PDF) to `out` or stdout."""
+    fmt = format_ or ("json" if json_ else "md")
+    if fmt not in FORMATS:
+        raise CommandError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "pdf" and out is None:
+        raise CommandError("--format pdf needs --out FILE.pdf")
     if billed_kwh is not None and error_pct is None:
         raise CommandError("--billed-kwh only applies with --error-pct (a verification)")
     if billed_kwh is not None and billed_kwh < 0:
         raise CommandError("--billed-kwh must not be negative")
     ver = None if error_pct is None else (error_pct, dtheta_k, dtheta_min_k, qp_over_q)
-    doc = dispute_evidence(cfg, account_id, season, ver, billed_kwh=billed_kwh, clock=clock)
-    text = (json.dumps(doc, ensure_ascii=False, indent=2) if json_
-            else render_markdown(doc))
+    ev = collect_evidence(cfg, account_id, season, ver, billed_kwh=billed_kwh, clock=clock)
+    if fmt in ("html", "pdf"):
+        if render is None:
+            # matplotlib and Chromium only for the printed formats
+            from documents.dossier import render as printed
+            render = printed
+        data = render(ev, fmt)
+    else:
+        data = ((json.dumps(ev.doc, ensure_ascii=False, indent=2) if fmt == "json"
+                 else render_markdown(ev.doc)) + "\n").encode("utf-8")
     if out is None:
-        say(text)
+        say(data.decode("utf-8").rstrip("\n"))
         return 0
     try:
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        Path(out).write_bytes(data)
     except OSError as e:
         raise CommandError(f"cannot write {out}: {e.strerror or e}") from None
     say(f"dispute evidence for {account_id}, season {season}: {out}")

@@ -1,0 +1,377 @@
+"""`heatwatch refunds`: what each household is owed for the season, for finance: outage
+compensation (from the compensation records, by the analyzer's arithmetic) and
+under-temperature refunds by band (DOMAIN worked examples 1 and 3), with totals."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
+from analyzer.money import daily_fee_cny, fen
+from analyzer.outages import metered_outage_refund_cny, outage_days, outage_refund_cny
+from analyzer.rooms import RoomState, assess_rooms, refund_share, under_temperature_refunds_cny
+from analyzer.rules import CityRules
+from district.records import Records
+from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
+from heatwatch.config import Config
+from storage.base import Store
+from workflow.unit import WorkflowDb
+
+FloatGrid = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Season:
+    """One season's days on the district clock."""
+
+    year: int
+    first: dt.date
+    n_days: int
+    start_ms: int
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.n_days * DAY_MS
+
+    def date(self, day: int) -> str:
+        return (self.first + dt.timedelta(days=day)).isoformat()
+
+
+def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> Season:
+    if not 1970 <= year <= 9998:
+        raise CommandError(f"--season {year} is not a year")
+    first = rules.season.start(year)
+    start_ms = int(dt.datetime(first.year, first.month, first.day, tzinfo=tz).timestamp()
+                   * 1000)
+    return Season(year, first, rules.season.days(year), start_ms)
+
+
+def band_label(lo_k: float, hi_k: float) -> str:
+    """0–2 K, 2–6 K, > 6 K."""
+    return f"> {lo_k:g} K" if not np.isfinite(hi_k) else f"{lo_k:g}–{hi_k:g} K"
+
+
+# -- outages: the compensation records, recomputed by the city's rules ----------------------
+
+def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: CityRules,
+                   season: Season, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
+    """Per account, its compensated outages in the season with days and amount."""
+    comp = rules.compensation
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if not season.start_ms <= int(r["started_ms"]) < season.end_ms:
+            continue
+        acc = records.accounts.get(str(r["account_id"]))
+        if acc is None:
+            continue  # an account since removed from the records: not ours to pay
+        duration_h = float(r["duration_h"])
+        # DOMAIN: season fee at the area price (90 m² × 24 元/m² = 2,160 元)
+        fee = Decimal(repr(acc.area_m2)) * rules.tariff.area_cny_m2_season
+        if acc.tariff == "metered" and comp.metered_basic_cny_m2_day is not None:
+            # DOMAIN: Luoyang-style metered rule, the basic fee per m² and day back
+            amount = metered_outage_refund_cny(duration_h, acc.area_m2, comp)
+        else:
+            amount = outage_refund_cny(duration_h, fee, season.n_days, comp)
+        started = dt.datetime.fromtimestamp(int(r["started_ms"]) / 1000, tz)
+        out.setdefault(acc.account_id, []).append({
+            "incident_key": r["incident_key"],
+            "started": started.isoformat(timespec="minutes"),
+            "duration_h": round(duration_h, 2),
+            "days": int(outage_days(np.array([duration_h]), comp)[0]),
+            "amount_cny": str(amount),
+            "recorded_cny": str(r["amount_cny"]),
+            "closed": bool(r["final"]),
+        })
+    return out
+
+
+def outage_day_mask(outages: Sequence[dict[str, Any]], season: Season) -> npt.NDArray[np.bool_]:
+    """The season days an account's compensated outages touch (not refunded twice)."""
+    mask = np.zeros(season.n_days, dtype=bool)
+    for o in outages:
+        s = int(dt.datetime.fromisoformat(o["started"]).timestamp() * 1000)
+        e = s + int(o["duration_h"] * HOUR_MS)
+        d0 = max((s - season.start_ms) // DAY_MS, 0)
+        d1 = min((max(e - 1, s) - season.start_ms) // DAY_MS, season.n_days - 1)
+        if d1 >= d0:
+            mask[d0:d1 + 1] = True
+    return mask
+
+
+# -- under-temperature: room days by the analyzer's rules, refunded by band ------------------
+
+def _outdoor_daily(store: Store, subs: list[str], season: Season, offset_s: int) -> FloatGrid:
+    """(substations, days) outdoor daily mean: the station's own sensor, else the weather."""
+    out = np.full((len(subs), season.n_days), np.nan)
+    wx = store.read_aggregate("weather", season.start_ms, season.end_ms, 86400, ["outdoor_c"],
+                              "mean", tags=(), offset_s=offset_s)
+    if len(wx):
+        idx = (wx.ts_ms - season.start_ms) // DAY_MS
+        ok = (idx >= 0) & (idx < season.n_days)
+        out[:, idx[ok]] = wx.fields["outdoor_c"][ok]
+    own = store.read_aggregate("substation", season.start_ms, season.end_ms, 86400,
+                               ["outdoor_c"], "mean", tags=("substation_id",),
+                               offset_s=offset_s)
+    if len(own):
+        row = index_ids(own.tags["substation_id"], np.array(subs, dtype=np.str_))
+        idx = (own.ts_ms - season.start_ms) // DAY_MS
+        val = own.fields["outdoor_c"]
+        ok = (row >= 0) & (idx >= 0) & (idx < season.n_days) & np.isfinite(val)
+        out[row[ok], idx[ok]] = val[ok]
+    return out
+
+
+def account_daily_means(store: Store, records: Records, rules: CityRules, season: Season,
+                        offset_s: int) -> dict[str, FloatGrid]:
+    """Per account with room sensors: its bedrooms' and living rooms' daily mean (°C) on days
+    that count (NaN on sensor-fault days, days colder than design, and days without data)."""
+    rooms = sorted(d.device_id for d in records.devices_of("room"))
+    if not rooms:
+        return {}
+    subs = sorted(records.substations)
+    sub_i = {s: i for i, s in enumerate(subs)}
+    dev = records.devices
+    axis = TimeAxis(season.start_ms, HOUR_MS, season.n_days * 24)
+    fns = ("mean", "min", "max")
+    fr = store.read_aggregate("room", season.start_ms, season.end_ms, 3600, ["temp_c"], fns)
+    if len(fr) == 0:
+        return {}
+    row = index_ids(fr.device_id, np.array(rooms, dtype=np.str_))
+    g = {fn: np.asarray(to_grid(row, fr.ts_ms, fr.fields[f"{fn}_temp_c"], len(rooms), axis,
+                                dtype=np.float64), dtype=np.float64) for fn in fns}
+    rr = rules.rooms
+    with np.errstate(invalid="ignore"):
+        below, above = g["min"] < rr.valid_min_c, g["max"] > rr.valid_max_c
+    # an hour holding an out-of-range sample carries it, so the kernel sees it (as the runner)
+    temp = np.where(below, g["min"], np.where(above, g["max"], g["mean"]))
+    room_sub = np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp)
+    counted = np.array([dev[r].room_type in ("bedroom", "living") for r in rooms])
+    design = np.array([records.substations[s].design_outdoor_c for s in subs])
+    days = assess_rooms(temp, axis, counted, room_sub,
+                        _outdoor_daily(store, subs, season, offset_s), design, rr)
+    # DOMAIN: only a measured day of a working sensor on a normal day counts
+    ok = (days.state == RoomState.PASS) | (days.state == RoomState.COLD)
+    by_account: dict[str, list[int]] = {}
+    for i, r in enumerate(rooms):
+        if counted[i] and dev[r].account_id:
+            by_account.setdefault(dev[r].account_id, []).append(i)
+    out: dict[str, FloatGrid] = {}
+    for aid, idx in by_account.items():
+        vals = np.where(ok[idx], days.daily_mean_c[idx], np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a day no room counts: NaN
+            out[aid] = np.asarray(np.nanmean(vals, axis=0), dtype=np.float64)
+    return out
+
+
+def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, season: Season
+                ) -> dict[str, Any]:
+    """The days in each band below the minimum, and the refund (worked example 3)."""
+    refund = rules.refund
+    share = refund_share(daily_mean_c[None, :], refund)[0]
+    below = refund.min_c - daily_mean_c
+    bands = []
+    lo = 0.0
+    for b in refund.bands:
+        with np.errstate(invalid="ignore"):
+            in_band = (below > lo) & (below <= b.max_below_k) & (share > 0)
+        days = np.flatnonzero(in_band)
+        if len(days):
+            bands.append({"band": band_label(lo, b.max_below_k),
+                          "share_pct": round(b.share * 100, 2), "days": len(days),
+                          "dates": [season.date(int(d)) for d in days]})
+        lo = b.max_below_k
+    (amount,) = under_temperature_refunds_cny(np.array([area_m2]), daily_mean_c[None, :],
+                                              season.n_days, rules.tariff, refund)
+    return {"days": int(np.count_nonzero(share > 0)), "bands": bands, "amount_cny": str(amount)}
+
+
+# -- the list ------------------------------------------------------------------------------------
+
+def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
+    """Every account owed anything this season, what for, and the totals, as plain data."""
+    from heatwatch import bootstrap
+
+    rules = analyzer_config(cfg).rules()
+    tz = timezone(cfg)
+    season = season_of(rules, year, tz)
+    records = bootstrap.records(cfg)
+    offset_s = int(-(dt.datetime.fromtimestamp(season.start_ms / 1000, tz).utcoffset()
+                     or dt.timedelta()).total_seconds()) % 86400
+
+    path = cfg.workflow_path()
+    rows: list[dict[str, Any]] = []
+    if path.exists():
+        wf = WorkflowDb(path)
+        try:
+            rows = wf.compensation.find()
+        finally:
+            wf.close()
+    outages = outage_refunds(rows, records, rules, season, tz)
+
+    opened = bootstrap.open_store(cfg)
+    try:
+        means = account_daily_means(opened.store, records, rules, season, offset_s)
+    finally:
+        opened.store.close()
+
+    accounts = []
+    for aid in sorted(set(outages) | set(means)):
+        acc = records.accounts.get(aid)
+        if acc is None:
+            continue
+        b = records.buildings[acc.building_id]
+        mine = outages.get(aid, [])
+        under = None
+        if aid in means:
+            # outage days are paid by the outage compensation, not again by the band rule
+            daily = np.where(outage_day_mask(mine, season), np.nan, means[aid])
+            under = band_refund(acc.area_m2, daily, rules, season)
+        outage_cny = sum((Decimal(o["amount_cny"]) for o in mine), Decimal("0.00"))
+        under_cny = Decimal(under["amount_cny"]) if under else Decimal("0.00")
+        if outage_cny + under_cny <= 0:
+            continue
+        accounts.append({
+            "account_id": aid, "substation_id": b.substation_id, "building_id": b.building_id,
+            "address": b.address, "unit": acc.unit, "area_m2": acc.area_m2,
+            "tariff": acc.tariff,
+            "daily_fee_cny": str(fen(daily_fee_cny(
+                Decimal(repr(acc.area_m2)) * rules.tariff.area_cny_m2_season, season.n_days))),
+            "outages": mine, "outage_days": sum(o["days"] for o in mine),
+            "outage_cny": str(outage_cny),
+            "under_temperature": under or {"days": 0, "bands": [], "amount_cny": "0.00"},
+            "under_temperature_cny": str(under_cny),
+            "total_cny": str(outage_cny + under_cny),
+        })
+    final = now_ms >= season.end_ms and all(o["closed"] for a in accounts for o in a["outages"])
+    return {
+        "season": year, "season_start": season.first.isoformat(),
+        "season_end": season.date(season.n_days - 1), "season_days": season.n_days,
+        "as_of": dt.datetime.fromtimestamp(now_ms / 1000, tz).isoformat(timespec="seconds"),
+        "status": "final" if final else "running",
+        "accounts": accounts,
+        "totals": totals(accounts, records),
+    }
+
+
+def totals(accounts: Sequence[dict[str, Any]], records: Records) -> dict[str, Any]:
+    """Sums by substation and for the company; each line adds up to its parts."""
+    zero = Decimal("0.00")
+    by_sub: dict[str, dict[str, Any]] = {}
+    company: dict[str, Any] = {"accounts": 0, "outage_cny": zero, "under_temperature_cny": zero,
+               "total_cny": zero}
+    for a in accounts:
+        s = by_sub.setdefault(a["substation_id"], {
+            "substation_id": a["substation_id"],
+            "name": records.substations[a["substation_id"]].name, "accounts": 0,
+            "outage_cny": zero, "under_temperature_cny": zero, "total_cny": zero})
+        for t in (s, company):
+            t["accounts"] += 1
+            for k in ("outage_cny", "under_temperature_cny", "total_cny"):
+                t[k] += Decimal(a[k])
+
+    def plain(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in d.items()}
+
+    return {"by_substation": [plain(by_sub[k]) for k in sorted(by_sub)],
+            "company": plain(company)}
+
+
+# -- output -------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    ("account_id", "户号 account"), ("substation_id", "换热站 substation"),
+    ("building_id", "楼栋 building"), ("address", "地址 address"), ("unit", "房号 unit"),
+    ("area_m2", "面积 area_m2"), ("tariff", "计费方式 tariff"),
+    ("daily_fee_cny", "日热费 daily_fee_cny"), ("outage_count", "停暖次数 outages"),
+    ("outage_days", "停暖天数 outage_days"), ("outage_cny", "停暖退费 outage_cny"),
+    ("under_temperature_days", "低温天数 under_temperature_days"),
+    ("under_temperature_bands", "低温档位 bands"),
+    ("under_temperature_cny", "低温退费 under_temperature_cny"),
+    ("total_cny", "合计 total_cny"), ("status", "状态 status"),
+)
+
+
+def _bands_text(under: dict[str, Any]) -> str:
+    return "; ".join(f"{b['band']} {b['share_pct']:g}% × {b['days']} 天" for b in under["bands"])
+
+
+def to_csv(doc: dict[str, Any]) -> str:
+    """One row per account, then the substation and company totals; UTF-8 with BOM when
+    written, so a spreadsheet opens the Chinese correctly."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([label for _, label in CSV_COLUMNS])
+    for a in doc["accounts"]:
+        u = a["under_temperature"]
+        w.writerow([a["account_id"], a["substation_id"], a["building_id"], a["address"],
+                    a["unit"], f"{a['area_m2']:g}", a["tariff"], a["daily_fee_cny"],
+                    len(a["outages"]), a["outage_days"], a["outage_cny"], u["days"],
+                    _bands_text(u), a["under_temperature_cny"], a["total_cny"], doc["status"]])
+    for s in doc["totals"]["by_substation"]:
+        w.writerow([f"小计 {s['substation_id']}", s["substation_id"], "", s["name"], "", "", "",
+                    "", "", "", s["outage_cny"], "", "", s["under_temperature_cny"],
+                    s["total_cny"], doc["status"]])
+    c = doc["totals"]["company"]
+    w.writerow(["合计 company", "", "", "", "", "", "", "", "", "", c["outage_cny"], "", "",
+                c["under_temperature_cny"], c["total_cny"], doc["status"]])
+    return buf.getvalue()
+
+
+def to_table(doc: dict[str, Any]) -> list[str]:
+    status = ("最终 final (the season has ended)" if doc["status"] == "final"
+              else "进行中 running (the season or an outage is not over; amounts may grow)")
+    lines = [f"refunds, season {doc['season']} ({doc['season_start']} — {doc['season_end']}, "
+             f"{doc['season_days']} days), as of {doc['as_of']}: {status}"]
+    if not doc["accounts"]:
+        lines.append("no household is owed a refund")
+        return lines
+    lines.append(f"{'account':<12}{'station':<8}{'area':>7}  {'outage d':>8}{'outage 元':>11}  "
+                 f"{'cold d':>6}{'cold 元':>10}{'total 元':>11}  bands")
+    for a in doc["accounts"]:
+        u = a["under_temperature"]
+        lines.append(f"{a['account_id']:<12}{a['substation_id']:<8}{a['area_m2']:>7g}  "
+                     f"{a['outage_days']:>8}{a['outage_cny']:>11}  {u['days']:>6}"
+                     f"{a['under_temperature_cny']:>10}{a['total_cny']:>11}  {_bands_text(u)}")
+    lines.append("totals by substation:")
+    for s in doc["totals"]["by_substation"]:
+        lines.append(f"  {s['substation_id']:<6} {s['name']:<10} {s['accounts']:>5} households  "
+                     f"outage {s['outage_cny']:>10}  cold {s['under_temperature_cny']:>10}  "
+                     f"total {s['total_cny']:>10} 元")
+    c = doc["totals"]["company"]
+    lines.append(f"company: {c['accounts']} households, outage {c['outage_cny']} 元, "
+                 f"under-temperature {c['under_temperature_cny']} 元, total {c['total_cny']} 元")
+    return lines
+
+
+def refunds_command(cfg: Config, season: int, csv_path: str | None, json_: bool,
+                    say: Callable[[str], None] = print,
+                    clock: Callable[[], float] = time.time) -> int:
+    """`heatwatch refunds --season YYYY [--csv FILE] [--json]`."""
+    doc = season_refunds(cfg, season, int(clock() * 1000))
+    if csv_path is not None:
+        try:
+            Path(csv_path).write_text(to_csv(doc), encoding="utf-8-sig", newline="")
+        except OSError as e:
+            raise CommandError(f"cannot write {csv_path}: {e.strerror or e}") from None
+    if json_:
+        say(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        for line in to_table(doc):
+            say(line)
+        if csv_path is not None:
+            say(f"CSV (UTF-8 with BOM): {csv_path}")
+    return 0
