@@ -334,3 +334,17 @@ def test_mailed_once_per_day_across_passes_and_a_restart(district: Config,
     # the report it mailed was also kept on disk
     assert (Path(district.site.data_dir) / "reports" / f"report-{DAY}.html").exists()
 
+
+
+def test_send_now_mails_once(district: Config, smtp: SmtpSink,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    conf = str(district.source)
+    day = DAY + dt.timedelta(days=1)
+    before = len(smtp.messages)
+    for _ in range(2):
+        assert main(["report", "--day", day.isoformat(), "--send", "managers", "--config",
+                     conf]) == 0
+    out = capsys.readouterr().out
+    assert "sent to managers" in out and "already sent to managers" in out
+    (msg,) = smtp.messages[before:]
+    assert msg["Subject"] == f"供热运行日报 {day}" and msg["To"] == "boss@heatwatch.test"
