@@ -240,15 +240,16 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
         elif i.kind == "meter_comm":
             rep.meter_comm += 1
     timings = order_timings(db)
-    tzname = str(getattr(tz, "key", "Asia/Shanghai"))
+    tzname = str(getattr(tz, "key", tz))  # a ZoneInfo's name, as [site] timezone gives it
     suffix = " " + day.isoformat()
     by_crew = [t for t in timeliness(timings, as_of, "crew", "day", kpi_target, tzname)
                if t.group.endswith(suffix)]
     rep.kpi_by_crew = [Timeliness(t.group.removesuffix(suffix), t.orders, t.late, t.target)
                        for t in by_crew]
-    rep.kpi = next((t for t in timeliness(timings, as_of, "all", "day", kpi_target, tzname)
-                    if t.group.endswith(suffix)), Timeliness("all", 0, 0, kpi_target))
-    rep.kpi = Timeliness("all", rep.kpi.orders, rep.kpi.late, kpi_target)
+    day_all = [t for t in timeliness(timings, as_of, "all", "day", kpi_target, tzname)
+               if t.group.endswith(suffix)]
+    rep.kpi = Timeliness("all", sum(t.orders for t in day_all), sum(t.late for t in day_all),
+                         kpi_target)
     late = {t.group: t.late for t in rep.kpi_by_crew}
     crews: dict[str, list[int]] = {}
     for o in orders:
