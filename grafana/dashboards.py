@@ -2,6 +2,10 @@
 
 `python -m grafana.dashboards --write` regenerates grafana/dashboards/*.json (provisioned
 read-only); `--check` exits non-zero when the committed files differ from this code.
+
+Over 400 lines on purpose: it is the dashboards' data (every panel's title, description,
+grid position and InfluxQL), one short function per group of panels; the builders are in
+grafana/panels.py.
 """
 
 from __future__ import annotations
@@ -11,14 +15,23 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-Json = dict[str, Any]
+from grafana.panels import (
+    Json,
+    annotations_of,
+    bargauge,
+    dashboard,
+    last_by,
+    query_variable,
+    series,
+    stat,
+    steps,
+    table,
+    target,
+    value_map,
+)
 
-# grafana/provisioning/datasources/influxdb.yml: every panel and target names this uid
-DATASOURCE: Final[Json] = {"type": "influxdb", "uid": "heatwatch-influxdb"}
-# Grafana 11.6 (docker-compose.yml) reads and migrates this schema
-SCHEMA_VERSION: Final = 39
 DASHBOARDS_DIR: Final = Path(__file__).resolve().parent / "dashboards"
 
 # DOMAIN: rooms must be >= 18 °C; a sensor outside -30…60 °C is a fault, not a cold room
@@ -36,164 +49,21 @@ SUBSTATION_VAR: Final = 'SHOW TAG VALUES FROM "substation" WITH KEY = "substatio
 IN_SUBSTATION: Final = '"substation_id" =~ /^$substation$/'
 VALID_ROOM: Final = f'"temp_c" >= {SENSOR_LOW_C} AND "temp_c" <= {SENSOR_HIGH_C}'
 
+# shared by the dashboards' panels
+RED_FROM_1: Final[Json] = {"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                         {"color": "red", "value": 1}]}
+SUB_FROM: Final = f'FROM "substation" WHERE {IN_SUBSTATION} AND $timeFilter'
+EVERY: Final = "GROUP BY time($__interval) fill(null)"
+# DOMAIN: substations report every 1–5 min; a finer bucket is mostly empty
+REPORT: Final = "5m"
+COLL_FROM: Final = 'FROM "heatwatch_collector" WHERE $timeFilter'
+MB_FROM: Final = 'FROM "heatwatch_modbus" WHERE $timeFilter'
+PER_COLL: Final = 'GROUP BY time($__interval), "collector" fill(null)'
+PER_GW: Final = 'GROUP BY time($__interval), "gateway" fill(null)'
+
 # meter_fault_state.state (analyzer/derived.py)
 METER_STATES: Final = ((1, "故障 fault", "orange"), (2, "人为 human", "purple"),
                        (3, "通讯 comm", "blue"))
-
-
-# -- builders --------------------------------------------------------------------------------
-def target(ref_id: str, query: str, alias: str = "", table: bool = False) -> Json:
-    """One raw InfluxQL query of a panel."""
-    t: Json = {"refId": ref_id, "datasource": dict(DATASOURCE), "rawQuery": True,
-               "query": query, "resultFormat": "table" if table else "time_series"}
-    if alias:
-        t["alias"] = alias
-    return t
-
-
-def steps(base: str, *points: tuple[float, str]) -> Json:
-    """Absolute thresholds: the base colour, then (value, colour) from that value up."""
-    return {"mode": "absolute", "steps": [{"color": base, "value": None}]
-            + [{"color": c, "value": v} for v, c in points]}
-
-
-def value_map(*pairs: tuple[int | str, str, str]) -> list[Json]:
-    """A value mapping: raw value → text and colour."""
-    return [{"type": "value", "options": {
-        str(v): {"text": text, "color": color, "index": i}
-        for i, (v, text, color) in enumerate(pairs)}}]
-
-
-def panel(pid: int, kind: str, title: str, description: str, grid: tuple[int, int, int, int],
-          targets: Sequence[Json], unit: str = "short", thresholds: Json | None = None,
-          options: Json | None = None, interval: str = "", no_value: str = "",
-          decimals: int | None = None, mappings: Sequence[Json] = (),
-          overrides: Sequence[Json] = (), custom: Json | None = None) -> Json:
-    """One panel at (x, y, w, h) on the 24-column grid."""
-    x, y, w, h = grid
-    defaults: Json = {"unit": unit, "thresholds": thresholds or steps("green"),
-                      "color": {"mode": "thresholds" if thresholds else "palette-classic"},
-                      "mappings": list(mappings)}
-    if no_value:
-        defaults["noValue"] = no_value
-    if decimals is not None:
-        defaults["decimals"] = decimals
-    if custom:
-        defaults["custom"] = custom
-    p: Json = {"id": pid, "type": kind, "title": title, "description": description,
-               "gridPos": {"x": x, "y": y, "w": w, "h": h}, "datasource": dict(DATASOURCE),
-               "targets": list(targets),
-               "fieldConfig": {"defaults": defaults, "overrides": list(overrides)},
-               "options": options or {}}
-    if interval:
-        # the panel's minimum $__interval: coarser than the datasource's 1m
-        p["interval"] = interval
-    return p
-
-
-def stat(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
-         targets: Sequence[Json], **kw: Any) -> Json:
-    """A big number on the wall; the last value of each query."""
-    opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
-            "justifyMode": "center", "orientation": "auto", "wideLayout": True,
-            "showPercentChange": False, "percentChangeColorMode": "standard"}
-    return panel(pid, "stat", title, description, grid, targets, options=opts, **kw)
-
-
-def table(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
-          targets: Sequence[Json], sort_by: str = "", desc: bool = True, **kw: Any) -> Json:
-    """Rows per tag group; the time column hidden (a `last` has no meaningful time)."""
-    opts: Json = {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
-                  "footer": {"show": False, "reducer": ["sum"], "fields": []}}
-    if sort_by:
-        opts["sortBy"] = [{"displayName": sort_by, "desc": desc}]
-    p = panel(pid, "table", title, description, grid, targets, options=opts,
-              custom={"cellOptions": {"type": "color-text"}, "align": "auto",
-                      "inspect": False}, **kw)
-    p["transformations"] = [{"id": "merge", "options": {}},
-                            {"id": "organize", "options": {"excludeByName": {"Time": True}}}]
-    return p
-
-
-def series(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
-           targets: Sequence[Json], bars: bool = False, **kw: Any) -> Json:
-    """A time series; threshold lines drawn dashed when thresholds are given."""
-    custom: Json = {"drawStyle": "bars" if bars else "line", "lineWidth": 1, "fillOpacity": 10,
-                    # a gap over an hour breaks the line: data missing, not a flat value
-                    "spanNulls": 3_600_000, "showPoints": "never",
-                    "thresholdsStyle": {"mode": "dashed" if kw.get("thresholds") else "off"}}
-    opts = {"legend": {"showLegend": True, "displayMode": "table", "placement": "right",
-                       "calcs": ["lastNotNull"]},
-            "tooltip": {"mode": "multi", "sort": "desc"}}
-    p = panel(pid, "timeseries", title, description, grid, targets, options=opts,
-              custom=custom, **kw)
-    # lines keep their palette colour; thresholds only draw the dashed lines
-    p["fieldConfig"]["defaults"]["color"] = {"mode": "palette-classic"}
-    return p
-
-
-def bargauge(pid: int, title: str, description: str, grid: tuple[int, int, int, int],
-             targets: Sequence[Json], **kw: Any) -> Json:
-    """One bar per series, coloured by thresholds."""
-    opts = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
-            "valueMode": "color", "namePlacement": "auto", "sizing": "auto",
-            "minVizWidth": 8, "minVizHeight": 16, "maxVizHeight": 300,
-            "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom",
-                       "calcs": []}}
-    return panel(pid, "bargauge", title, description, grid, targets, options=opts, **kw)
-
-
-def query_variable(name: str, label: str, query: str) -> Json:
-    """A template variable filled from an InfluxQL SHOW query when the dashboard loads."""
-    return {"name": name, "label": label, "type": "query", "datasource": dict(DATASOURCE),
-            "query": query, "refresh": 1, "sort": 1, "regex": "",
-            "includeAll": False, "multi": False, "hide": 0, "options": []}
-
-
-def annotation(name: str, query: str, color: str) -> Json:
-    """An InfluxQL annotation query as the InfluxDB datasource's editor saves it: the row's
-    time is the start, `time_end` the end of a region, `text` the text, and the substation and
-    kind its tags (alerts/annotations.py writes them)."""
-    return {"name": name, "datasource": dict(DATASOURCE), "enable": True, "hide": False,
-            "iconColor": color,
-            "target": {"refId": "Anno", "datasource": dict(DATASOURCE), "rawQuery": True,
-                       "query": query, "resultFormat": "table", "queryType": "tags",
-                       "fromAnnotations": True, "textColumn": "text",
-                       "timeEndColumn": "time_end", "tagsColumn": "substation_id,kind"}}
-
-
-def annotations_of(where: str = "") -> list[Json]:
-    """Incidents (regions while they ran) and order state changes, optionally filtered."""
-    sel = 'SELECT "text", "time_end", "substation_id", "kind" FROM "annotations" WHERE '
-    cond = f"{where} AND " if where else ""
-    return [annotation("事件 Incidents", f"{sel}{cond}\"kind\" != 'order' AND $timeFilter",
-                       "red"),
-            annotation("工单 Work orders", f"{sel}{cond}\"kind\" = 'order' AND $timeFilter",
-                       "blue")]
-
-
-def dashboard(uid: str, title: str, description: str, panels: Sequence[Json],
-              variables: Sequence[Json] = (), time_from: str = "now-24h",
-              refresh: str = "1m", tags: Sequence[str] = (),
-              annotations: Sequence[Json] = ()) -> Json:
-    """A dashboard as Grafana's file provisioning reads it (id null: Grafana assigns one)."""
-    return {"id": None, "uid": uid, "title": title, "description": description,
-            "tags": ["heatwatch", *tags], "timezone": "browser", "editable": False,
-            "graphTooltip": 1, "schemaVersion": SCHEMA_VERSION, "version": 1,
-            "refresh": refresh, "time": {"from": time_from, "to": "now"},
-            "timepicker": {}, "fiscalYearStartMonth": 0, "liveNow": False, "links": [],
-            "annotations": {"list": list(annotations)},
-            "templating": {"list": list(variables)},
-            "panels": list(panels)}
-
-
-def last_by(measurement: str, fields: Sequence[str], tags: Sequence[str]) -> str:
-    """Subquery: each tag group's newest value of the fields within the time range."""
-    cols = ", ".join(f'last("{f}") AS "{f}"' for f in fields)
-    group = ", ".join(f'"{t}"' for t in tags)
-    return f'SELECT {cols} FROM "{measurement}" WHERE $timeFilter GROUP BY {group}'
 
 
 # -- queries shared by several panels -------------------------------------------------------
@@ -212,29 +82,29 @@ COLLECTORS_LAST = last_by("heatwatch_collector", ["readings_per_s", "queue_depth
                                                   "spool_batches", "connected"], ["collector"])
 
 
+
 def outage_hours_thresholds() -> Json:
     h8, h12, h24 = OUTAGE_ESCALATION_H
     return steps("yellow", (h8, "orange"), (h12, "dark-orange"), (h24, "red"))
 
 
 # -- 1. control room -------------------------------------------------------------------------
-def control_room() -> Json:
-    """调度中心: what is out of standard now, across the company."""
-    red_from_1 = steps("green", (1, "red"))
-    panels = [
+def _control_room_now() -> list[Json]:
+    """The wall's top row: what is out of standard right now, as counts."""
+    return [
         stat(1, "停热换热站 Substations out",
              "Substations whose latest outage_state is out (pump stopped, or supply below "
              "~35 °C with ΔT under 2 K for ≥ 30 min).",
              (0, 0, 3, 4),
              [target("A", f'SELECT sum("out") FROM ({OUTAGE_LAST})', "out")],
-             thresholds=red_from_1, no_value="0", decimals=0),
+             thresholds=RED_FROM_1, no_value="0", decimals=0),
         stat(2, "低于18°C房间 Rooms below 18 °C",
              "Rooms whose latest reading is below 18 °C; readings outside −30…60 °C are "
              "sensor faults and not counted.",
              (3, 0, 3, 4),
              [target("A", f'SELECT count("temp_c") FROM ({ROOMS_LAST}) WHERE {COLD_NOW}',
                      "rooms")],
-             thresholds=red_from_1, no_value="0", decimals=0),
+             thresholds=RED_FROM_1, no_value="0", decimals=0),
         stat(3, "故障表计 Meters in fault",
              "Heat meters whose latest state is a fault: non-human (billed by area), human "
              "(tamper, cover: to inspection), or communication loss.",
@@ -248,7 +118,7 @@ def control_room() -> Json:
              (12, 0, 3, 4),
              [target("A", f'SELECT count("connected") FROM ({GATEWAYS_LAST}) '
                           f'WHERE "connected" = 0', "gateways")],
-             thresholds=red_from_1, no_value="0", decimals=0),
+             thresholds=RED_FROM_1, no_value="0", decimals=0),
         stat(5, "采集速率 Readings/s",
              "Readings stored per second, summed over collectors (latest health point).",
              (15, 0, 3, 4),
@@ -269,6 +139,12 @@ def control_room() -> Json:
              (21, 0, 3, 4),
              [target("A", f'SELECT sum("spool_batches") FROM ({COLLECTORS_LAST})', "batches")],
              thresholds=steps("green", (1, "orange")), no_value="0", decimals=0),
+    ]
+
+
+def _control_room_heat() -> list[Json]:
+    """Outages, compliance and cold rooms."""
+    return [
         table(8, "停热中 Outages running",
               "Substations out now and for how long; escalate at 8 / 12 / 24 h, notify "
               "residents and compensate from 24 h.",
@@ -308,6 +184,12 @@ def control_room() -> Json:
                       table=True)],
               sort_by="temp_c", desc=False, unit="celsius", decimals=1,
               thresholds=steps("red", (ROOM_MIN_C - 2, "orange"))),
+    ]
+
+
+def _control_room_faults() -> list[Json]:
+    """Faulty meters, gateways down and leaks."""
+    return [
         table(13, "故障表计清单 Faulty meters",
               "Meters whose latest state is not ok; cause_code as analyzer/meters.py.",
               (0, 20, 12, 8),
@@ -338,12 +220,18 @@ def control_room() -> Json:
               overrides=[{"matcher": {"id": "byName", "options": "sag_mpa"},
                           "properties": [{"id": "unit", "value": "suffix: MPa"},
                                          {"id": "decimals", "value": 3}]}]),
+    ]
+
+
+def _control_room_orders() -> list[Json]:
+    """Work orders against their limits."""
+    return [
         stat(16, "超时工单 Late work orders",
              "Open work orders with a step past its limit and not done (leak on site 30 min; "
              "other repairs contact 30 min, on site 2 h), summed over crews.",
              (8, 28, 4, 4),
              [target("A", f'SELECT sum("late") FROM ({ORDERS_LAST})', "late")],
-             thresholds=red_from_1, no_value="0", decimals=0),
+             thresholds=RED_FROM_1, no_value="0", decimals=0),
         stat(17, "在办工单 Open work orders",
              "Work orders not yet closed or cancelled, summed over crews.",
              (8, 32, 4, 4),
@@ -357,8 +245,14 @@ def control_room() -> Json:
                            f'({ORDERS_LAST}) GROUP BY "crew", "substation_id"', table=True)],
               sort_by="late", decimals=0,
               overrides=[{"matcher": {"id": "byName", "options": "late"},
-                          "properties": [{"id": "thresholds", "value": red_from_1}]}]),
+                          "properties": [{"id": "thresholds", "value": RED_FROM_1}]}]),
     ]
+
+
+def control_room() -> Json:
+    """调度中心: what is out of standard now, across the company."""
+    panels = (_control_room_now() + _control_room_heat() + _control_room_faults()
+              + _control_room_orders())
     return dashboard("heatwatch-control-room", "调度中心 Control room",
                      "Dispatch control room wall: substations out, leaks, late work orders, "
                      "compliance, cold rooms, faulty meters, collector and gateway health.",
@@ -367,60 +261,62 @@ def control_room() -> Json:
 
 
 # -- 2. one substation -----------------------------------------------------------------------
-def substation() -> Json:
-    """换热站: one substation in detail, chosen with $substation."""
-    sub = f'FROM "substation" WHERE {IN_SUBSTATION} AND $timeFilter'
-    every = "GROUP BY time($__interval) fill(null)"
-    # DOMAIN: substations report every 1–5 min; a finer bucket is mostly empty
-    report = "5m"
-    panels = [
+def _substation_hydraulics() -> list[Json]:
+    """The substation's own signals: temperatures, ΔT, outage, flow."""
+    return [
         series(1, "供回水温度 Supply / return °C",
                "Secondary supply and return (typically ~55/45 °C); an outage is supply "
                "below ~35 °C with ΔT under 2 K.",
                (0, 0, 12, 8),
                [target("A", f'SELECT mean("supply_c") AS "supply_c", mean("return_c") AS '
-                            f'"return_c" {sub} {every}', "$col")],
-               interval=report, unit="celsius", decimals=1,
+                            f'"return_c" {SUB_FROM} {EVERY}', "$col")],
+               interval=REPORT, unit="celsius", decimals=1,
                thresholds=steps("transparent", (35, "red"))),
         series(2, "温差 ΔT (K)", "Supply minus return.",
                (12, 0, 6, 8),
                [target("A", f'SELECT mean("supply_c") - mean("return_c") AS "delta_t_k" '
-                            f'{sub} {every}', "ΔT")],
-               interval=report, unit="suffix: K", decimals=1,
+                            f'{SUB_FROM} {EVERY}', "ΔT")],
+               interval=REPORT, unit="suffix: K", decimals=1,
                thresholds=steps("transparent", (2, "red"))),
         series(3, "停热 Outage",
                "Hours the running outage has lasted (outage_state.hours; 0 when not out).",
                (18, 0, 6, 8),
                [target("A", f'SELECT max("hours") AS "hours" FROM "outage_state" WHERE '
-                            f'{IN_SUBSTATION} AND $timeFilter {every}', "hours")],
-               interval=report, unit="h", decimals=1, thresholds=outage_hours_thresholds()),
+                            f'{IN_SUBSTATION} AND $timeFilter {EVERY}', "hours")],
+               interval=REPORT, unit="h", decimals=1, thresholds=outage_hours_thresholds()),
         series(4, "循环流量 Flow (m³/h)", "Circulating flow.",
                (0, 8, 8, 8),
-               [target("A", f'SELECT mean("flow_m3h") AS "flow_m3h" {sub} {every}', "flow")],
-               interval=report, unit="suffix: m³/h", decimals=1),
+               [target("A", f'SELECT mean("flow_m3h") AS "flow_m3h" {SUB_FROM} {EVERY}', "flow")],
+               interval=REPORT, unit="suffix: m³/h", decimals=1),
+    ]
+
+
+def _substation_rooms() -> list[Json]:
+    """Make-up, pressure, outdoor and its rooms."""
+    return [
         series(5, "补水率 Make-up water / flow",
                "Make-up water as a share of circulating flow; above 2 % means a leak "
                "(on site within 30 min).",
                (8, 8, 8, 8),
                [target("A", f'SELECT mean("makeup_m3h") / mean("flow_m3h") AS '
-                            f'"makeup_share" {sub} {every}', "make-up share")],
-               interval=report, unit="percentunit", decimals=2,
+                            f'"makeup_share" {SUB_FROM} {EVERY}', "make-up share")],
+               interval=REPORT, unit="percentunit", decimals=2,
                thresholds=steps("transparent", (MAKEUP_LEAK_SHARE, "red"))),
         series(6, "供回水压力 Supply / return pressure (MPa)",
                "A sagging pressure-holding point (e.g. 0.35 → 0.25 MPa) is a leak sign.",
                (16, 8, 8, 8),
                [target("A", f'SELECT mean("supply_mpa") AS "supply_mpa", mean("return_mpa") '
-                            f'AS "return_mpa" {sub} {every}', "$col")],
-               interval=report, unit="suffix: MPa", decimals=3),
+                            f'AS "return_mpa" {SUB_FROM} {EVERY}', "$col")],
+               interval=REPORT, unit="suffix: MPa", decimals=3),
         series(7, "室外温度 Outdoor °C",
                "Weather stations (all) and the substation's own sensor if it has one; a day "
                "colder than design is excluded from compliance.",
                (0, 16, 8, 8),
                [target("A", f'SELECT mean("outdoor_c") AS "weather" FROM "weather" WHERE '
-                            f'$timeFilter {every}', "weather stations"),
-                target("B", f'SELECT mean("outdoor_c") AS "substation" {sub} {every}',
+                            f'$timeFilter {EVERY}', "weather stations"),
+                target("B", f'SELECT mean("outdoor_c") AS "substation" {SUB_FROM} {EVERY}',
                        "substation")],
-               interval=report, unit="celsius", decimals=1),
+               interval=REPORT, unit="celsius", decimals=1),
         series(8, "楼栋室温 Room temperature by building",
                "Hourly mean and minimum of the substation's rooms per building; sensor "
                "faults (outside −30…60 °C) left out.",
@@ -446,6 +342,11 @@ def substation() -> Json:
               sort_by="temp_c", desc=False, unit="celsius", decimals=1,
               thresholds=steps("red", (ROOM_MIN_C - 2, "orange"))),
     ]
+
+
+def substation() -> Json:
+    """换热站: one substation in detail, chosen with $substation."""
+    panels = _substation_hydraulics() + _substation_rooms()
     var = query_variable("substation", "换热站 Substation", SUBSTATION_VAR)
     return dashboard("heatwatch-substation", "换热站 Substation",
                      "One substation in detail: temperatures, flow, make-up water, pressure, "
@@ -455,34 +356,30 @@ def substation() -> Json:
 
 
 # -- 3. ingest -------------------------------------------------------------------------------
-def ingest() -> Json:
-    """数据采集: the collector and the Modbus gateways."""
-    coll = 'FROM "heatwatch_collector" WHERE $timeFilter'
-    mb = 'FROM "heatwatch_modbus" WHERE $timeFilter'
-    per_coll = 'GROUP BY time($__interval), "collector" fill(null)'
-    per_gw = 'GROUP BY time($__interval), "gateway" fill(null)'
-    panels = [
+def _ingest_collectors() -> list[Json]:
+    """The MQTT collectors: rate, queue, broker, spool, rejections."""
+    return [
         series(1, "采集速率 Readings/s", "Readings stored per second, per collector.",
                (0, 0, 12, 8),
-               [target("A", f'SELECT mean("readings_per_s") {coll} {per_coll}',
+               [target("A", f'SELECT mean("readings_per_s") {COLL_FROM} {PER_COLL}',
                        "$tag_collector")],
                unit="short", decimals=0),
         series(2, "队列 Queue depth", "Messages received but not yet written.",
                (12, 0, 6, 8),
-               [target("A", f'SELECT max("queue_depth") {coll} {per_coll}',
+               [target("A", f'SELECT max("queue_depth") {COLL_FROM} {PER_COLL}',
                        "$tag_collector")],
                unit="short", decimals=0),
         series(3, "MQTT 连接 Broker connected", "1 connected, 0 not (per collector).",
                (18, 0, 6, 8),
-               [target("A", f'SELECT min("connected") {coll} {per_coll}', "$tag_collector")],
+               [target("A", f'SELECT min("connected") {COLL_FROM} {PER_COLL}', "$tag_collector")],
                unit="short", decimals=0, thresholds=steps("red", (1, "green"))),
         series(4, "缓存 Spool batches / bytes",
                "The on-disk spool while InfluxDB is unreachable; the spool full stops "
                "acknowledgements.",
                (0, 8, 8, 8),
-               [target("A", f'SELECT max("spool_batches") AS "batches" {coll} {per_coll}',
+               [target("A", f'SELECT max("spool_batches") AS "batches" {COLL_FROM} {PER_COLL}',
                        "$tag_collector batches"),
-                target("B", f'SELECT max("spool_bytes") AS "bytes" {coll} {per_coll}',
+                target("B", f'SELECT max("spool_bytes") AS "bytes" {COLL_FROM} {PER_COLL}',
                        "$tag_collector bytes")],
                unit="short", decimals=0,
                overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
@@ -490,7 +387,7 @@ def ingest() -> Json:
                                           {"id": "custom.axisPlacement", "value": "right"}]}]),
         series(5, "缓存最久 Spool oldest batch age", "Seconds since the oldest spooled batch.",
                (8, 8, 8, 8),
-               [target("A", f'SELECT max("spool_oldest_age_s") {coll} {per_coll}',
+               [target("A", f'SELECT max("spool_oldest_age_s") {COLL_FROM} {PER_COLL}',
                        "$tag_collector")],
                unit="s", decimals=0, thresholds=steps("transparent", (300, "orange"))),
         series(6, "拒收 Rejections by cause",
@@ -502,17 +399,23 @@ def ingest() -> Json:
                             'time($__interval), "cause", "collector" fill(none)',
                        "$tag_cause")],
                unit="short", decimals=0, bars=True),
+    ]
+
+
+def _ingest_modbus() -> list[Json]:
+    """The Modbus poller: gateways, skew, duration, faults."""
+    return [
         series(7, "网关连接 Modbus gateways connected", "1 connected, 0 not (per gateway).",
                (0, 16, 8, 8),
-               [target("A", f'SELECT min("connected") {mb} {per_gw}', "$tag_gateway")],
+               [target("A", f'SELECT min("connected") {MB_FROM} {PER_GW}', "$tag_gateway")],
                unit="short", decimals=0, thresholds=steps("red", (1, "green"))),
         series(8, "轮询偏差 Poll skew", "Start of a poll minus its scheduled start.",
                (8, 16, 8, 8),
-               [target("A", f'SELECT max("last_skew_s") {mb} {per_gw}', "$tag_gateway")],
+               [target("A", f'SELECT max("last_skew_s") {MB_FROM} {PER_GW}', "$tag_gateway")],
                unit="s", decimals=2),
         series(9, "轮询时长 Poll duration", "How long one poll of every meter took.",
                (16, 16, 8, 8),
-               [target("A", f'SELECT max("last_duration_s") {mb} {per_gw}', "$tag_gateway")],
+               [target("A", f'SELECT max("last_duration_s") {MB_FROM} {PER_GW}', "$tag_gateway")],
                unit="s", decimals=2),
         series(10, "表计故障 Meter poll faults",
                "Failed meter polls per interval (timeouts, exceptions, garbage).",
@@ -531,6 +434,11 @@ def ingest() -> Json:
                           "properties": [{"id": "mappings", "value": value_map(
                               (0, "断线 down", "red"), (1, "在线 up", "green"))}]}]),
     ]
+
+
+def ingest() -> Json:
+    """数据采集: the collector and the Modbus gateways."""
+    panels = _ingest_collectors() + _ingest_modbus()
     return dashboard("heatwatch-ingest", "数据采集 Ingest",
                      "The collector (readings/s, queue, spool, rejections) and the Modbus "
                      "gateways (connected, skew, duration, faults).",

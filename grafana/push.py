@@ -15,7 +15,8 @@ from typing import Any
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaException
 
-from grafana.dashboards import Json, build_all
+from grafana.dashboards import build_all
+from grafana.panels import Json
 
 TOKEN_ENV = "HEATWATCH_GRAFANA_TOKEN"
 MESSAGE = "heatwatch: grafana/dashboards.py"
