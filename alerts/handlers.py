@@ -9,6 +9,7 @@ from alerts.templates import bundled, cause_text
 from analyzer.rules import OUTAGE_REASONS
 from district.records import Records
 from workflow.details import (
+    BuildingOutageDetails,
     MeterCommDetails,
     MeterFaultDetails,
     OutageDetails,
@@ -120,6 +121,14 @@ def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
         what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
     elif isinstance(d, OutageDetails) and d.reason:
         what += f"（{outage_reason(d.reason, causes)}）"
+    if isinstance(d, OutageDetails | BuildingOutageDetails) and (
+            d.cold_room_count or d.meters_without_flow_count):
+        # its consequences are on this order, not orders of their own
+        what += (f"（室温低于18℃ {d.cold_room_count} 间，"
+                 f"无流量热表 {d.meters_without_flow_count} 块）")
+    elif isinstance(d, MeterCommDetails) and d.devices:
+        more = "…" if len(d.devices) > 5 else ""
+        what += f"（{len(d.devices)} 块表：{'、'.join(d.devices[:5])}{more}）"
     return f"{what} [{subject_text(inc)}]"
 
 

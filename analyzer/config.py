@@ -25,13 +25,14 @@ from analyzer.rules import (
     OutageRules,
     RoomRules,
     Season,
+    SignalRules,
     Tariff,
     UnderTemperatureRefund,
 )
 
 # TOML table -> the rule type its keys fill (besides the keys mapped below)
 _TABLES: dict[str, type] = {"rooms": RoomRules, "meters": MeterRules, "outages": OutageRules,
-                            "leaks": LeakRules, "tariff": Tariff}
+                            "leaks": LeakRules, "tariff": Tariff, "signals": SignalRules}
 _REFUND_KEYS = ("refund_bands_k", "refund_shares")  # [analyzer.rooms] -> refund.bands
 _COMPENSATION_KEYS = tuple(f.name for f in dataclasses.fields(Compensation))  # [analyzer.outages]
 
@@ -47,6 +48,9 @@ class AnalyzerConfig:
     def __post_init__(self) -> None:
         if self.max_catchup_h < self.lookback_h:
             raise ValueError("[analyzer] max_catchup_h: must be at least lookback_h")
+        if self.lookback_h < self.city.rooms.stuck_h:
+            # a stuck stretch must fit in one window to be seen
+            raise ValueError("[analyzer] lookback_h: must be at least rooms.stuck_h")
         check_rules(self.city)
 
     def rules(self) -> CityRules:
@@ -215,6 +219,7 @@ def check_rules(c: CityRules) -> None:
                          f"{comp.multiplier}")
     if not 0 <= comp.counts_from_h < math.inf:
         raise ValueError("[analyzer.outages] counts_from_h: must not be negative")
+    _check_signals(c)
     _positive(lk.window_h, "[analyzer.leaks] window_h")
     _share(lk.makeup_share, "[analyzer.leaks] makeup_share")
     _finite(lk.sag_mpa, "[analyzer.leaks] sag_mpa")
@@ -222,6 +227,17 @@ def check_rules(c: CityRules) -> None:
         price = getattr(c.tariff, name)
         if not (price.is_finite() and price >= 0):
             raise ValueError(f"[analyzer.tariff] {name}: must be a price, not {price}")
+
+
+def _check_signals(c: CityRules) -> None:
+    """The keys of issue 9: staleness, merge gap, grace period, a flat building."""
+    for name in ("substation_stale_min", "room_stale_h", "meter_stale_h", "merge_gap_min",
+                 "never_reported_grace_h"):
+        value = getattr(c.signals, name)
+        if not 0 <= value < math.inf:
+            raise ValueError(f"[analyzer.signals] {name}: must not be negative, got {value!r}")
+    _share(c.rooms.flat_building_share, "[analyzer.rooms] flat_building_share")
+    _finite(c.rooms.flat_building_range_c, "[analyzer.rooms] flat_building_range_c")
 
 
 class AnalyzerConfigError(ValueError):

@@ -22,8 +22,11 @@ class DistrictIndex:
     design_outdoor_c: FloatGrid
     buildings: list[str]
     building_sub: npt.NDArray[np.intp]
+    substation_device: list[str]  # each substation's own device ("" if none)
+    weather_stations: list[str]
     rooms: list[str]
     room_sub: npt.NDArray[np.intp]
+    room_building: npt.NDArray[np.intp]
     room_counted: BoolGrid
     meters: list[str]
     meter_building: npt.NDArray[np.intp]
@@ -50,13 +53,19 @@ class DistrictIndex:
         for i, m in enumerate(meters):
             billed.setdefault(dev[m].account_id, i)
         accounts = sorted(billed)
+        own: dict[str, str] = {}
+        for d in sorted(rec.devices_of("substation"), key=lambda d: d.device_id):
+            own.setdefault(d.substation_id, d.device_id)
         return cls(
             substations=subs,
             design_outdoor_c=np.array([rec.substations[s].design_outdoor_c for s in subs]),
             buildings=bld,
             building_sub=np.array([sub_i[rec.buildings[b].substation_id] for b in bld],
                                   dtype=np.intp),
+            substation_device=[own.get(s, "") for s in subs],
+            weather_stations=sorted(d.device_id for d in rec.devices_of("weather")),
             rooms=rooms,
+            room_building=np.array([bld_i[dev[r].building_id] for r in rooms], dtype=np.intp),
             room_sub=np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp),
             # DOMAIN: only bedrooms and living rooms are held to 18 °C
             room_counted=np.array([dev[r].room_type in ("bedroom", "living") for r in rooms]),

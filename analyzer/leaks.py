@@ -9,8 +9,9 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis
-from analyzer.rules import DEFAULT_LEAKS, LeakRules
-from analyzer.runs import intervals, runs_at_least
+from analyzer.rules import DEFAULT_LEAKS, DEFAULT_SIGNALS, LeakRules, SignalRules
+from analyzer.runs import Intervals, intervals, runs_at_least
+from analyzer.signals import close_gaps, confirmed_runs, hold_state
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]
@@ -57,8 +58,9 @@ class Leaks:
         ]
 
 
-def trailing_sum(grid: FloatGrid, window: int) -> FloatGrid:
-    """Sum over the trailing `window` slots; NaN unless every slot in it has a value."""
+def trailing_sum(grid: FloatGrid, window: int, min_count: int | None = None) -> FloatGrid:
+    """Sum over the trailing `window` slots; NaN unless `min_count` of them (default: all)
+    have a value."""
     n, t = grid.shape
     valid = ~np.isnan(grid)
     cs = np.zeros((n, t + 1), dtype=np.float64)
@@ -67,22 +69,81 @@ def trailing_sum(grid: FloatGrid, window: int) -> FloatGrid:
     np.cumsum(valid, axis=1, out=cc[:, 1:])
     hi = np.arange(1, t + 1)
     lo = np.maximum(hi - window, 0)
-    full = (cc[:, hi] - cc[:, lo] == window) & (hi >= window)
+    need = window if min_count is None else min_count
+    full = (cc[:, hi] - cc[:, lo] >= need) & (hi >= window)
     out: FloatGrid = np.where(full, cs[:, hi] - cs[:, lo], np.nan)
     return out
 
 
 def makeup_share(
-    flow_m3h: FloatGrid, makeup_m3h: FloatGrid, axis: TimeAxis, rules: LeakRules = DEFAULT_LEAKS
+    flow_m3h: FloatGrid, makeup_m3h: FloatGrid, axis: TimeAxis, rules: LeakRules = DEFAULT_LEAKS,
+    min_coverage: float = 1.0,
 ) -> FloatGrid:
-    """Make-up water as a share of circulating flow over the trailing window (NaN until full)."""
+    """Make-up water as a share of circulating flow over the trailing window (NaN until the
+    window holds `min_coverage` of its slots, over the slots holding both)."""
     w = axis.slots_for(rules.window_h * 60)
-    m = trailing_sum(makeup_m3h, w)
-    f = trailing_sum(flow_m3h, w)
+    need = None
+    if min_coverage < 1.0:
+        need = max(int(np.ceil(min_coverage * w - 1e-9)), 1)
+        both = ~np.isnan(flow_m3h) & ~np.isnan(makeup_m3h)
+        flow_m3h, makeup_m3h = (np.where(both, flow_m3h, np.nan),
+                                np.where(both, makeup_m3h, np.nan))
+    m = trailing_sum(makeup_m3h, w, need)
+    f = trailing_sum(flow_m3h, w, need)
     with np.errstate(invalid="ignore", divide="ignore"):
         out: FloatGrid = np.where(f > 0, m / f, np.nan)
     # summation order must not decide the 2 % threshold
     return np.round(out, 9)
+
+
+def holding_reference(hold_mpa: FloatGrid) -> FloatGrid:
+    """Each substation's median holding pressure over the grid."""
+    # a leak shorter than half the window cannot move the median, so it stays the baseline
+    gaps = np.isnan(hold_mpa).any(axis=1)
+    ref = np.full(hold_mpa.shape[0], np.nan)
+    ref[~gaps] = np.median(hold_mpa[~gaps], axis=1)
+    some = gaps & ~np.isnan(hold_mpa).all(axis=1)
+    if some.any():
+        # nanmedian is slow; only rows with gaps need it
+        ref[some] = np.nanmedian(hold_mpa[some], axis=1)
+    return ref
+
+
+def held_leaks(
+    flow_m3h: FloatGrid,
+    makeup_m3h: FloatGrid,
+    hold_mpa: FloatGrid,
+    axis: TimeAxis,
+    rules: LeakRules = DEFAULT_LEAKS,
+    signals: SignalRules = DEFAULT_SIGNALS,
+) -> Leaks:
+    """Suspected leaks on grids whose readings are held while fresh: the trailing hour confirms
+    make-up above its share, the slots' own share dates the leak's start and end; unknown slots
+    keep the last known state and clearances up to the merge gap are one leak."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
+        share = np.round(np.where(flow_m3h > 0, makeup_m3h / flow_m3h, np.nan), 9)
+        # a lost report leaves a slot unknown: half the hour's slots are enough to judge it
+        confirm = makeup_share(flow_m3h, makeup_m3h, axis, rules, 0.5) > rules.makeup_share
+        over = share > rules.makeup_share
+        # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
+        sag = (holding_reference(hold_mpa)[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9
+    gap = int(signals.merge_gap_min * 60_000 // axis.step_ms)
+    makeup = confirmed_runs(hold_state(over, ~np.isnan(share)), confirm)
+    makeup = close_gaps(makeup, gap)
+    sag = close_gaps(hold_state(sag, ~np.isnan(hold_mpa)), gap)
+    sag = runs_at_least(sag, axis.slots_for(rules.sag_min_duration_min))
+    return _leaks(intervals(makeup), intervals(sag), axis)
+
+
+def _leaks(a: Intervals, b: Intervals, axis: TimeAxis) -> Leaks:
+    row = np.concatenate([a.row, b.row])
+    start = np.concatenate([a.start, b.start])
+    end = np.concatenate([a.end, b.end])
+    sign = np.concatenate([np.full(len(a), LeakSign.MAKEUP, np.int8),
+                           np.full(len(b), LeakSign.PRESSURE_SAG, np.int8)])
+    order = np.lexsort((sign, start, row))
+    return Leaks(row[order], start[order], end[order], sign[order], axis)
 
 
 def detect_leaks(
@@ -98,26 +159,11 @@ def detect_leaks(
         # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
         makeup = makeup_share(flow_m3h, makeup_m3h, axis, rules) > rules.makeup_share
     if reference_mpa is None:
-        # a leak shorter than half the window cannot move the median, so it stays the baseline
-        gaps = np.isnan(hold_mpa).any(axis=1)
-        ref = np.full(hold_mpa.shape[0], np.nan)
-        ref[~gaps] = np.median(hold_mpa[~gaps], axis=1)
-        some = gaps & ~np.isnan(hold_mpa).all(axis=1)
-        if some.any():
-            # nanmedian is slow; only rows with gaps need it
-            ref[some] = np.nanmedian(hold_mpa[some], axis=1)
+        ref = holding_reference(hold_mpa)
     else:
         ref = np.asarray(reference_mpa, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
         sag = (ref[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9
     sag = runs_at_least(sag, axis.slots_for(rules.sag_min_duration_min))
-    a = intervals(makeup)
-    b = intervals(sag)
-    row = np.concatenate([a.row, b.row])
-    start = np.concatenate([a.start, b.start])
-    end = np.concatenate([a.end, b.end])
-    sign = np.concatenate([np.full(len(a), LeakSign.MAKEUP, np.int8),
-                           np.full(len(b), LeakSign.PRESSURE_SAG, np.int8)])
-    order = np.lexsort((sign, start, row))
-    return Leaks(row[order], start[order], end[order], sign[order], axis)
+    return _leaks(intervals(makeup), intervals(sag), axis)

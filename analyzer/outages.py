@@ -10,8 +10,16 @@ import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, group_sum
 from analyzer.money import daily_fee_cny, fen, to_decimal
-from analyzer.rules import DEFAULT_COMPENSATION, DEFAULT_OUTAGES, Compensation, OutageRules
+from analyzer.rules import (
+    DEFAULT_COMPENSATION,
+    DEFAULT_OUTAGES,
+    DEFAULT_SIGNALS,
+    Compensation,
+    OutageRules,
+    SignalRules,
+)
 from analyzer.runs import intervals, runs_at_least
+from analyzer.signals import close_gaps, hold_state
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]
@@ -87,6 +95,18 @@ def _outages(out_slots: BoolGrid, axis: TimeAxis, rules: OutageRules) -> Outages
     long = runs_at_least(out_slots, axis.slots_for(rules.min_duration_min))
     iv = intervals(long)
     return Outages(iv.row, iv.start, iv.end, axis, rules)
+
+
+def held_outages(out_slots: BoolGrid, known: BoolGrid, axis: TimeAxis,
+                 rules: OutageRules = DEFAULT_OUTAGES,
+                 signals: SignalRules = DEFAULT_SIGNALS) -> Outages:
+    """Outages on slots with unknown ones bridged and short clearances merged: an outage stays
+    open across a stretch without fresh readings, and one that clears for at most the merge
+    gap and comes back is one outage."""
+    state = hold_state(out_slots, known)
+    # DOMAIN: one physical event is one incident, whatever the reporting cadence
+    merged = close_gaps(state, int(signals.merge_gap_min * 60_000 // axis.step_ms))
+    return _outages(merged, axis, rules)
 
 
 def substation_out_slots(

@@ -19,7 +19,8 @@ from analyzer.rules import (
     Tariff,
     UnderTemperatureRefund,
 )
-from analyzer.runs import first_true, runs_at_least
+from analyzer.runs import ffill_index, first_true, intervals, runs_at_least
+from analyzer.signals import hold_state
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]
@@ -77,6 +78,52 @@ def stuck_slots(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules) -> BoolGrid
     return stuck
 
 
+def stuck_in_building(temp_c: FloatGrid, axis: TimeAxis, building: IntArray, n_buildings: int,
+                      rules: RoomRules = DEFAULT_ROOMS) -> BoolGrid:
+    """Slots inside a stretch of at least `stuck_h` where each reading repeats the previous one
+    (within the tolerance, across missing slots), unless the room's building is flat as a
+    whole over that stretch: most of its other rooms within `flat_building_range_c` too is an
+    outage or a steady building, not a broken sensor."""
+    need = axis.slots_for(rules.stuck_h * 60)
+    runs = np.zeros(temp_c.shape, dtype=bool)
+    present_all = ~np.isnan(temp_c)
+    with np.errstate(invalid="ignore"):
+        flat = np.zeros(temp_c.shape, dtype=bool)
+        flat[:, 1:] = ~(np.abs(np.diff(temp_c, axis=1)) > rules.stuck_tolerance_c)
+    # a stuck stretch holds need - 1 slots that repeat or miss: only such rows are worked out
+    rows = np.flatnonzero(np.count_nonzero(flat, axis=1) >= need - 1)
+    if rows.size == 0:
+        return runs
+    sub, present = temp_c[rows], present_all[rows]
+    prev_idx = np.full(sub.shape, -1, dtype=np.int32)
+    prev_idx[:, 1:] = ffill_index(present)[:, :-1]
+    prev = np.take_along_axis(sub, np.maximum(prev_idx, 0), axis=1)
+    with np.errstate(invalid="ignore"):
+        same = present & (prev_idx >= 0) & (np.abs(sub - prev) <= rules.stuck_tolerance_c)
+    # a run of k repeating readings spans k + 1 readings: the first one counts too
+    held = runs_at_least(hold_state(same, present), max(need - 1, 1))
+    held[:, :-1] |= held[:, 1:] & present[:, :-1]
+    runs[rows] = held
+    b = np.asarray(building, dtype=np.intp)
+    iv = intervals(runs)
+    if len(iv) == 0:
+        return runs
+    order = np.argsort(b, kind="stable")
+    bounds = np.searchsorted(b[order], np.arange(n_buildings + 1))
+    for r, s, e in zip(iv.row, iv.start, iv.end, strict=True):
+        members = order[bounds[b[r]]:bounds[b[r] + 1]]
+        others = members[members != r]
+        seg = temp_c[others, s:e]
+        seen = ~np.isnan(seg).all(axis=1)
+        if not seen.any():
+            continue
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(seg[seen], axis=1) - np.nanmin(seg[seen], axis=1)
+        if (spread <= rules.flat_building_range_c + 1e-9).mean() >= rules.flat_building_share:
+            runs[r, s:e] = False
+    return runs
+
+
 def assess_rooms(
     temp_c: FloatGrid,
     axis: TimeAxis,
@@ -85,11 +132,13 @@ def assess_rooms(
     outdoor_daily_c: FloatGrid,
     design_outdoor_c: FloatGrid,
     rules: RoomRules = DEFAULT_ROOMS,
+    stuck: BoolGrid | None = None,
 ) -> RoomDays:
     """Label every room day PASS / COLD / SENSOR_FAULT / EXCLUDED / NOT_COUNTED.
 
     `temp_c` is (rooms, slots); `counted` marks bedrooms and living rooms; `outdoor_daily_c`
-    is (substations, days) and `design_outdoor_c` (substations,).
+    is (substations, days) and `design_outdoor_c` (substations,); `stuck` the stuck slots
+    when the caller knows better than `stuck_slots` (the building around each room).
     """
     spd = axis.slots_per_day
     with np.errstate(invalid="ignore"):
@@ -103,10 +152,11 @@ def assess_rooms(
     n_days = mean.shape[1]
     slots_in_day = np.minimum(spd, axis.n_slots - np.arange(n_days) * spd)
     silent = count < np.ceil(rules.min_day_coverage * slots_in_day - 1e-9)
-    stuck = by_day(stuck_slots(valid, axis, rules), spd).any(axis=2)
+    stuck_day = by_day(stuck_slots(valid, axis, rules) if stuck is None else stuck,
+                       spd).any(axis=2)
     oor = by_day(out_of_range, spd).any(axis=2)
     fault = (
-        silent * SensorFault.SILENT + stuck * SensorFault.STUCK + oor * SensorFault.OUT_OF_RANGE
+        silent * SensorFault.SILENT + stuck_day * SensorFault.STUCK + oor * SensorFault.OUT_OF_RANGE
     ).astype(np.int8)
 
     sub = np.asarray(substation, dtype=np.intp)

@@ -54,6 +54,11 @@ class RoomRules:
     stuck_h: float = 24.0
     # DOMAIN: 0.1 °C resolution, so values closer than half of it are "unchanged"
     stuck_tolerance_c: float = 0.05
+    # a room holding its value is not stuck while at least this share of its building's other
+    # rooms stayed within flat_building_range_c over the same stretch: the building is flat
+    # (an outage, a steady building), not the sensor
+    flat_building_share: float = 0.5
+    flat_building_range_c: float = 0.2
     # DOMAIN: sensors sample every 10–60 min, so this many hours without one is silence
     silent_h: float = 3.0
 
@@ -231,6 +236,22 @@ class MeterRules:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalRules:
+    """How readings hold between reports, when two stretches are one event, when silence counts."""
+
+    # a reading stands for its device until it is this old; after that the slot is unknown
+    # DOMAIN: substations report every 1–15 min, rooms every 10–60 min, meters hourly
+    substation_stale_min: float = 20.0
+    room_stale_h: float = 2.0
+    meter_stale_h: float = 2.0
+    # a condition that clears for at most this long and comes back is the same incident
+    merge_gap_min: float = 30.0
+    # DOMAIN: devices are commissioned over weeks; one never heard from is raised only after
+    # this long since the district's first reading (or its own commissioned date)
+    never_reported_grace_h: float = 24.0
+
+
+@dataclass(frozen=True, slots=True)
 class CityRules:
     """Everything one city configures, with DOMAIN.md defaults."""
 
@@ -242,6 +263,7 @@ class CityRules:
     compensation: Compensation = field(default_factory=Compensation)
     leaks: LeakRules = field(default_factory=LeakRules)
     meters: MeterRules = field(default_factory=MeterRules)
+    signals: SignalRules = field(default_factory=SignalRules)
 
 
 # Module-level defaults, so signatures can name them (the dataclasses are frozen).
@@ -252,3 +274,4 @@ DEFAULT_OUTAGES: Final = OutageRules()
 DEFAULT_COMPENSATION: Final = Compensation()
 DEFAULT_LEAKS: Final = LeakRules()
 DEFAULT_METERS: Final = MeterRules()
+DEFAULT_SIGNALS: Final = SignalRules()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,11 @@ from analyzer.detectors.base import Context, Found
 from analyzer.detectors.compliance import detect_compliance_breaches
 from analyzer.detectors.leaks import detect_leak_incidents
 from analyzer.detectors.meters import detect_meter_incidents
-from analyzer.detectors.outages import detect_building_outages_in, detect_outages
+from analyzer.detectors.outages import (
+    attach_consequences,
+    detect_building_outages_in,
+    detect_outages,
+)
 from analyzer.detectors.room_days import judge_rooms
 from analyzer.detectors.rooms import detect_cold_rooms
 from analyzer.detectors.sensors import detect_sensor_faults
@@ -48,7 +52,22 @@ class Watermarks:
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS analyzer_watermark "
                          "(name TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS analyzer_first_seen "
+                         "(device_id TEXT PRIMARY KEY, first_ms INTEGER NOT NULL)")
         self._db.commit()
+
+    def first_seen(self) -> dict[str, int]:
+        """Each device's first reading ever, as far as the analyzer has seen."""
+        return {str(d): int(t) for d, t in
+                self._db.execute("SELECT device_id, first_ms FROM analyzer_first_seen")}
+
+    def saw(self, first_ms: Mapping[str, int]) -> None:
+        """Keep the earliest first reading of each device."""
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO analyzer_first_seen (device_id, first_ms) VALUES (?, ?) "
+                "ON CONFLICT(device_id) DO UPDATE SET first_ms = "
+                "min(first_ms, excluded.first_ms)", [(d, int(t)) for d, t in first_ms.items()])
 
     def get(self, name: str) -> int | None:
         row = self._db.execute("SELECT at_ms FROM analyzer_watermark WHERE name = ?",
@@ -78,6 +97,7 @@ class Evaluation:
     scope: dict[str, set[str]] = field(default_factory=dict)
     derived: list[Reading] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    first_seen_ms: dict[str, int] = field(default_factory=dict)
 
     def add(self, found: Found) -> None:
         """Take in one detector's result."""
@@ -109,6 +129,7 @@ class Runner:
         self.rules: CityRules = cfg.rules()
         self.tz = tz
         self.watermarks = watermarks
+        self.first_seen: dict[str, int] = watermarks.first_seen() if watermarks else {}
         self.index = DistrictIndex.from_records(records)
         self.reader = WindowReader(store, self.index)
         self.context = Context(self.index, records, self.rules, tz, cfg.write_back)
@@ -116,21 +137,43 @@ class Runner:
 
     # -- the cycle ----------------------------------------------------------------------------
     def run_cycle(self, at_ms: int) -> CycleResult:
-        """Catch up on missed time (bounded), evaluate as of at_ms, reconcile, write back."""
-        lookback_ms = int(self.cfg.lookback_h * HOUR_MS)
+        """Catch up on unseen time (bounded), evaluate as of at_ms, reconcile, write back.
+
+        With no watermark (a first run, a fresh workflow store) the catch-up starts at the
+        earliest time it may look back to, so an event older than one window keeps its start.
+        """
         last = self.watermarks.get("cycle") if self.watermarks else None
+        if last is None:
+            return self.backfill(self.earliest_ms(at_ms), at_ms)
+        # the analyzer was down longer than a window: replay the gap, at most max_catchup_h
+        return self.backfill(max(last, at_ms - int(self.cfg.max_catchup_h * HOUR_MS)), at_ms)
+
+    def backfill(self, from_ms: int, to_ms: int) -> CycleResult:
+        """Evaluate [from_ms, to_ms] a window at a time, in order, then as of to_ms: the same
+        incidents as cycles run live over that time."""
+        lookback_ms = int(self.cfg.lookback_h * HOUR_MS)
         steps: list[int] = []
-        if last is not None and at_ms - last > lookback_ms:
-            # the analyzer was down longer than a window: replay the gap a window at a time
-            t = max(last, at_ms - int(self.cfg.max_catchup_h * HOUR_MS)) + lookback_ms
-            while t < at_ms:
+        if to_ms - from_ms > lookback_ms:
+            # each window reaches back to the midnight before its lookback: they overlap
+            t = from_ms + lookback_ms
+            while t < to_ms:
                 steps.append(t)
                 t += lookback_ms
         for t in steps:
             self._apply(self.evaluate(t))
-        ev = self.evaluate(at_ms)
+        ev = self.evaluate(to_ms)
         events = self._apply(ev)
         return CycleResult(ev, events, len(steps))
+
+    def earliest_ms(self, at_ms: int) -> int:
+        """How far a first run looks back: max_catchup_h, but not before the season start."""
+        season = self.rules.season
+        day = dt.datetime.fromtimestamp(at_ms / 1000, self.tz).date()
+        year = day.year if (day.month, day.day) >= (season.start_month, season.start_day) \
+            else day.year - 1
+        s = season.start(year)
+        start = int(dt.datetime(s.year, s.month, s.day, tzinfo=self.tz).timestamp() * 1000)
+        return max(at_ms - int(self.cfg.max_catchup_h * HOUR_MS), min(start, at_ms))
 
     def _apply(self, ev: Evaluation) -> list[IncidentEvent]:
         t = time.perf_counter()
@@ -138,6 +181,11 @@ class Runner:
         events = self.workflow.reconcile(found, ev.at_ms, ev.kinds, ev.scope)
         if self.cfg.write_back and ev.derived:
             self.store.write(ev.derived)
+        new = {d: t for d, t in ev.first_seen_ms.items() if self.first_seen.get(d, t + 1) > t}
+        if new:
+            self.first_seen.update(new)
+            if self.watermarks is not None:
+                self.watermarks.saw(new)
         ev.timings_s["write"] = time.perf_counter() - t
         if self.watermarks is not None:
             prev = self.watermarks.get("cycle")
@@ -194,6 +242,11 @@ class Runner:
             return ev
         clock = time.perf_counter()
         w = self.reader.read(t0, at_ms, self.cfg.outages.step_s * 1000)
+        seen = dict(self.first_seen)
+        for d, t in w.first_readings(self.index).items():
+            seen[d] = min(t, seen.get(d, t))
+        w = replace(w, first_seen_ms=seen).held(self.rules.signals)
+        ev.first_seen_ms = seen
         ev.timings_s["read"] = time.perf_counter() - clock
         clock = time.perf_counter()
         for found in self.detect(w):
@@ -204,16 +257,19 @@ class Runner:
     def detect(self, w: Window) -> list[Found]:
         """Every detector over one window; outages first, since the others respect them."""
         ctx = self.context
-        outages, affected = detect_outages(ctx, w)
-        rooms = judge_rooms(ctx, w, affected)
+        outages, sub_affected = detect_outages(ctx, w)
+        buildings, not_normal = detect_building_outages_in(ctx, w, sub_affected)
+        rooms = judge_rooms(ctx, w, not_normal.of_rooms(ctx))
+        for found in (outages, buildings):
+            attach_consequences(ctx, w, found, None if rooms is None else rooms.held)
         return [
             outages,
+            buildings,
             detect_leak_incidents(ctx, w),
             detect_cold_rooms(ctx, rooms),
-            detect_sensor_faults(ctx, rooms),
+            detect_sensor_faults(ctx, w, rooms),
             detect_compliance_breaches(ctx, rooms),
-            detect_meter_incidents(ctx, w, affected),
-            detect_building_outages_in(ctx, w, affected),
+            detect_meter_incidents(ctx, w, not_normal.of_meters(ctx)),
         ]
 
 

@@ -3,14 +3,17 @@ meters and outdoor temperature hourly. The detectors take these grids; none read
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import HOUR_MS, TimeAxis, daily_mean, index_ids, to_grid
 from analyzer.index import DistrictIndex
+from analyzer.rules import SignalRules
+from analyzer.signals import carry_forward, stale_slots
 from district.readings import COMM_FAULT_MEASUREMENT
 from storage.base import Frame, Store
 
@@ -42,6 +45,47 @@ class Window:
     outdoor_daily_c: FloatGrid  # (substations, days)
     rooms: dict[str, FloatGrid] | None  # hourly mean, min and max
     meters: MeterWindow | None
+    sub_known: BoolGrid | None = None  # substation slots with a fresh reading (after `held`)
+    weather: FloatGrid | None = None  # each weather station's hourly outdoor temperature
+    # each device's first reading ever (what the analyzer has seen, this window included)
+    first_seen_ms: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def data_start_ms(self) -> int | None:
+        """The district's first reading ever, as far as the analyzer knows."""
+        return min(self.first_seen_ms.values()) if self.first_seen_ms else None
+
+    def held(self, signals: SignalRules) -> Window:
+        """The substation grids with each reading carried forward while fresh."""
+        if self.substations is None:
+            return self
+        k = stale_slots(signals.substation_stale_min * 60_000, self.steps.step_ms)
+        subs = {f: carry_forward(g, k) for f, g in self.substations.items()}
+        known = ~np.isnan(subs["pump_on"]) | (~np.isnan(subs["supply_c"])
+                                              & ~np.isnan(subs["return_c"]))
+        return replace(self, substations=subs, sub_known=known)
+
+    def first_readings(self, index: DistrictIndex) -> dict[str, int]:
+        """Each device's first reading in this window (rooms, meters, substations)."""
+        out: dict[str, int] = {}
+        grids: list[tuple[list[str], FloatGrid | None, TimeAxis]] = [
+            (index.rooms, None if self.rooms is None else self.rooms["mean"], self.hours),
+            (index.meters, None if self.meters is None else self.meters.fields["energy_kwh"],
+             self.hours),
+            # substation grids are by substation: each row's device
+            (index.substation_device,
+             None if self.substations is None else self.substations["supply_c"], self.steps),
+            (index.weather_stations, self.weather, self.hours)]
+        for ids, grid, axis in grids:
+            if grid is None:
+                continue
+            present = ~np.isnan(grid)
+            rows = np.flatnonzero(present.any(axis=1))
+            first = np.argmax(present[rows], axis=1)
+            for r, s in zip(rows, first, strict=True):
+                if ids[int(r)]:
+                    out[ids[int(r)]] = int(axis.ts_ms(int(s)))
+        return out
 
 
 def frame_grid(frame: Frame, ids: Sequence[str], key: str, name: str, axis: TimeAxis,
@@ -70,8 +114,9 @@ class WindowReader:
         hours = TimeAxis(t0_ms, HOUR_MS, max(int((at_ms - t0_ms) // HOUR_MS), 0))
         steps = TimeAxis(t0_ms, step_ms, max(int((at_ms - t0_ms) // step_ms), 0))
         subs = self.substations(steps)
-        return Window(at_ms, hours, steps, subs, self.outdoor(hours, subs, steps),
-                      self.rooms(hours), self.meters(hours))
+        outdoor, weather = self.outdoor(hours, subs, steps)
+        return Window(at_ms, hours, steps, subs, outdoor, self.rooms(hours), self.meters(hours),
+                      weather=weather)
 
     def substations(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
         end = _end(axis)
@@ -88,22 +133,26 @@ class WindowReader:
         return out
 
     def outdoor(self, axis: TimeAxis, subs: dict[str, FloatGrid] | None,
-                sub_axis: TimeAxis) -> FloatGrid:
-        """Outdoor daily mean per substation: its own sensor, else the weather stations' mean."""
+                sub_axis: TimeAxis) -> tuple[FloatGrid, FloatGrid | None]:
+        """Outdoor daily mean per substation: its own sensor, else the weather stations' mean;
+        and the stations' hourly grid."""
         fr = self.store.read_aggregate("weather", axis.t0_ms, _end(axis), 3600, ["outdoor_c"],
-                                       "mean", tags=())
+                                       "mean", tags=("device_id",))
         n_sub = len(self.index.substations)
         city = np.full((1, axis.n_slots), np.nan)
+        stations = None
         if len(fr):
-            city = to_grid(np.zeros(len(fr), dtype=np.intp), fr.ts_ms, fr.fields["outdoor_c"],
-                           1, axis, "mean", np.float64)
+            stations = frame_grid(fr, self.index.weather_stations, "device_id", "outdoor_c", axis)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an hour no station reported
+                city = np.nanmean(stations, axis=0, keepdims=True)
         city_daily, _ = daily_mean(city, axis.slots_per_day)
         out = np.broadcast_to(city_daily, (n_sub, city_daily.shape[1])).copy()
         if subs is not None:
             own_daily, count = daily_mean(subs["outdoor_c"], sub_axis.slots_per_day)
             k = min(out.shape[1], own_daily.shape[1])
             out[:, :k] = np.where(count[:, :k] > 0, own_daily[:, :k], out[:, :k])
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(out, dtype=np.float64), stations
 
     def rooms(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
         # hourly mean, min and max in one pass over the rooms, in the store

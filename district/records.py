@@ -1,8 +1,14 @@
-"""The heating company's records: four CSV files, checked whole before anything runs."""
+"""The heating company's records: four CSV files, checked whole before anything runs.
+
+`devices.csv` may end with an optional `commissioned` column (a date `YYYY-MM-DD`, empty for
+none): from when the device is expected to report. Its silence counts from that date;
+without it, from the device's first reading ever.
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +23,9 @@ DEVICE_COLUMNS = (
     "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
     "protocol", "host", "port", "unit", "profile",
 )
+# optional last column of devices.csv: the date (YYYY-MM-DD) from which the device is expected
+# to report; before it, and before its first reading, its silence is not a fault
+DEVICE_OPTIONAL_COLUMNS = ("commissioned",)
 DEVICE_KINDS = ("room", "meter", "substation", "weather")
 ROOM_TYPES = ("bedroom", "living", "other")
 TARIFFS = ("area", "metered")
@@ -70,6 +79,7 @@ class Device:
     port: int | None
     unit: int | None
     profile: str
+    commissioned: dt.date | None = None
 
     def tags(self) -> dict[str, str]:
         """The tags every reading of this device is stored with."""
@@ -287,7 +297,20 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
             problems.append(f"{where}: a modbus device needs a profile")
     elif row["host"] or row["port"] or row["unit"]:
         problems.append(f"{where}: host/port/unit apply only to modbus devices")
+    commissioned = _commissioned(row, where, problems)
     if did is None or len(problems) > before:
         return None
     return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
-                  row["host"], port, unit, row["profile"])
+                  row["host"], port, unit, row["profile"], commissioned)
+
+
+def _commissioned(row: dict[str, str], where: str, problems: list[str]) -> dt.date | None:
+    """The optional commissioned date: from when the device is expected to report."""
+    text = row.get("commissioned", "")
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"{where}: commissioned {text!r} is not a date YYYY-MM-DD")
+        return None

@@ -66,7 +66,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from heatwatch.commands.analyze import analyze_command
 
-    return analyze_command(_config(args), args.once, args.at)
+    if args.to is not None and args.from_ is None:
+        raise UserError("--to needs --from (a back-fill over [--from, --to])")
+    if args.from_ is not None and (args.once or args.at is not None):
+        raise UserError("--from/--to is a back-fill; it does not take --once or --at")
+    return analyze_command(_config(args), args.once, args.at, from_=args.from_, to=args.to)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from heatwatch.commands.devices import devices_command
+
+    return devices_command(_config(args), args.never, args.json)
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
@@ -177,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("analyze", cmd_analyze, "find cold rooms, meter faults, leaks and outages")
     sp.add_argument("--once", action="store_true", help="one evaluation, then exit")
     sp.add_argument("--at", type=_instant_arg, default=None, help="as of this RFC 3339 instant")
+    sp.add_argument("--from", dest="from_", type=_instant_arg, default=None,
+                    help="back-fill from this RFC 3339 instant (the same incidents as live)")
+    sp.add_argument("--to", type=_instant_arg, default=None,
+                    help="end of the back-fill (default: now)")
+    sp = command("devices", cmd_devices, "every device and when it first reported; "
+                 "--never: those never heard from")
+    sp.add_argument("--never", action="store_true")
+    sp.add_argument("--json", action="store_true")
     sp = command("incidents", cmd_incidents, "what is open (or --all), as a table or --json")
     sp.add_argument("--all", action="store_true")
     sp.add_argument("--json", action="store_true")

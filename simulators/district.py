@@ -69,6 +69,7 @@ class SimSummary:
     messages: Counter[str] = field(default_factory=Counter)  # per kind
     readings: Counter[str] = field(default_factory=Counter)  # per kind, array members counted
     backlog_flushes: int = 0
+    lost: Counter[str] = field(default_factory=Counter)  # per kind, messages lost in the field
     withheld: Counter[str] = field(default_factory=Counter)  # per behaviour name
     meter_updates: int = 0
     gateway_outages: int = 0
@@ -151,6 +152,7 @@ class DistrictSim:
         self.behaviours = scenario.build_behaviours(records)
         self.t = scenario.start_s
         self._noise = np.random.default_rng([scenario.seed, 7])
+        self._loss = np.random.default_rng([scenario.seed, 11])
         self._last_meter_update = -np.inf
         self.summary_ = SimSummary(scenario.name, scenario.start_s, scenario.end_s,
                                    scenario.start_s)
@@ -314,6 +316,10 @@ class DistrictSim:
             self.summary_.backlog_flushes += 1
             dev.backlog = []
         if not batch or self.sink is None:
+            return
+        if not flushing and self.scenario.loss and self._loss.random() < self.scenario.loss:
+            # lost between device and broker; a backlog is flushed over a live session (QoS 1)
+            self.summary_.lost[dev.device.kind] += 1
             return
         # a flushed backlog is an array even when it holds one reading
         payload = encode_payload_array(batch) if flushing else encode_payload(batch)

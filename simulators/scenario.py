@@ -18,7 +18,7 @@ from simulators.physics import Weather
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
 SAMPLE_RECORDS_DIR = Path(district.__file__).parent / "sample"
 _TOP_KEYS = ("name", "start", "duration", "speed", "seed", "records", "step", "meter_update",
-             "weather", "intervals", "behaviour")
+             "loss", "weather", "intervals", "behaviour")
 _INTERVAL_KEYS = ("room", "substation", "weather", "meter")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
 _UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
@@ -69,6 +69,8 @@ class Scenario:
     intervals: Intervals = field(default_factory=Intervals)
     behaviours: tuple[BehaviourSpec, ...] = ()
     source: str = "<scenario>"
+    # share of the MQTT devices' live messages lost on the way to the broker (seeded)
+    loss: float = 0.0
 
     @property
     def end_s(self) -> float:
@@ -192,6 +194,10 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path | None =
                                 f"(known: {', '.join(_INTERVAL_KEYS)})")
     intervals = _intervals(idata, f"{source}: [intervals]")
 
+    loss = data.get("loss", 0.0)
+    if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 1:
+        raise ScenarioError(f"{source}: loss must be a share from 0 to below 1, got {loss!r}")
+
     raw = data.get("behaviour", [])
     if not isinstance(raw, list):
         raise ScenarioError(f"{source}: behaviour must be written as [[behaviour]] entries")
@@ -203,6 +209,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path | None =
         meter_update_s=parse_duration_s(data.get("meter_update", 300), f"{source}: meter_update")
         or 300.0,
         weather=weather, intervals=intervals, behaviours=specs, source=source,
+        loss=float(loss),
     )
 
 

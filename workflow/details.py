@@ -32,6 +32,11 @@ class OutageDetails:
     reason: str = ""  # why, in the words a notice quotes: pump stopped, or cold supply
     affected_accounts: int = 0
     compensation_days: int = 0
+    # its consequences, listed here rather than raised as incidents of their own
+    cold_rooms: list[str] = field(default_factory=list)
+    cold_room_count: int = 0
+    meters_without_flow: list[str] = field(default_factory=list)
+    meters_without_flow_count: int = 0
 
 
 @dataclass(slots=True)
@@ -43,6 +48,10 @@ class BuildingOutageDetails:
     ongoing: bool = False
     escalations_h: list[float] = field(default_factory=list)
     over_24h: bool = False
+    cold_rooms: list[str] = field(default_factory=list)
+    cold_room_count: int = 0
+    meters_without_flow: list[str] = field(default_factory=list)
+    meters_without_flow_count: int = 0
 
 
 @dataclass(slots=True)
@@ -67,10 +76,12 @@ class RoomColdDetails:
 
 @dataclass(slots=True)
 class SensorFaultDetails:
-    """A room thermometer silent, stuck or out of range (the cause is the incident's)."""
+    """A room thermometer silent, stuck or out of range (the cause is the incident's); or, with
+    cause never_reported, the rooms of a building never heard from since go-live."""
 
     hours: float = 0.0
     ongoing: bool = False
+    devices: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -98,13 +109,15 @@ class MeterFaultDetails:
 
 @dataclass(slots=True)
 class MeterCommDetails:
-    """A meter (or, with `meters`, a whole gateway) not read for >= 2 expected intervals."""
+    """A meter (or, with `meters`, a whole gateway) not read for >= 2 expected intervals; or,
+    with cause never_reported, the meters of a gateway or building never heard from."""
 
     gateway: str = ""
     ongoing: bool = False
     cause: str = ""
     hours: float = 0.0
     meters: int | None = field(default=None, metadata=_OMIT_NONE)  # gateway-wide only
+    devices: list[str] = field(default_factory=list)  # a gateway's (or building's) meters
 
 
 IncidentDetails = (OutageDetails | BuildingOutageDetails | LeakDetails | RoomColdDetails

@@ -8,14 +8,13 @@ import numpy as np
 from analyzer import derived
 from analyzer.detectors.base import (
     Context,
-    FloatGrid,
     Found,
     incident,
     merge_spans,
     nan_max,
     rounded,
 )
-from analyzer.leaks import LeakSign, detect_leaks, makeup_share
+from analyzer.leaks import LeakSign, held_leaks, holding_reference, makeup_share
 from analyzer.window import Window
 from workflow.details import LeakDetails
 
@@ -29,7 +28,9 @@ def detect_leak_incidents(ctx: Context, w: Window) -> Found:
     ix, axis, rules = ctx.index, w.steps, ctx.rules.leaks
     found.examined("leak", set(ix.substations))
     hold = subs["return_mpa"]
-    leaks = detect_leaks(subs["flow_m3h"], subs["makeup_m3h"], hold, axis, rules)
+    leaks = held_leaks(subs["flow_m3h"], subs["makeup_m3h"], hold, axis, rules,
+                       ctx.rules.signals)
+    gap = int(ctx.rules.signals.merge_gap_min * 60_000 // axis.step_ms)
     share = makeup_share(subs["flow_m3h"], subs["makeup_m3h"], axis, rules)
     by_sub: dict[int, list[tuple[int, int, int]]] = {}
     for r, s, e, sign in zip(leaks.substation, leaks.start, leaks.end, leaks.sign,
@@ -37,27 +38,19 @@ def detect_leak_incidents(ctx: Context, w: Window) -> Found:
         by_sub.setdefault(int(r), []).append((int(s), int(e), int(sign)))
     leaking = np.zeros(hold.shape, dtype=bool)
     for r, spans in sorted(by_sub.items()):
-        for s, e in merge_spans([(a, b) for a, b, _ in spans]):
+        for s, e in merge_spans([(a, b) for a, b, _ in spans], gap):
             leaking[r, s:e] = True
             signs = sorted({LeakSign(k).name.lower() for a, b, k in spans if a < e and b > s})
+            seg = share[r, s:e]
             sid = ix.substations[r]
             ongoing = e == axis.n_slots
             found.incidents.append(incident(
                 "leak", sid, int(axis.ts_ms(s)), None if ongoing else int(axis.ts_ms(e)), "",
                 substation_id=sid, open_at_start=s == 0,
                 details=LeakDetails(signs=signs, ongoing=ongoing,
-                                    makeup_share_max=rounded(nan_max(share[r, s:e]), 4),
+                                    makeup_share_max=rounded(nan_max(seg), 4),
                                     holding_mpa_min=rounded(-nan_max(-hold[r, s:e]), 3))))
     if ctx.write_back:
         sag = holding_reference(hold)[:, None] - hold
         found.derived += derived.leak_state_readings(ix.substations, axis, leaking, share, sag)
     return found
-
-
-def holding_reference(hold_mpa: FloatGrid) -> FloatGrid:
-    """Each substation's median holding pressure in the window, as the leak kernel takes it."""
-    ref = np.full(hold_mpa.shape[0], np.nan)
-    some = ~np.isnan(hold_mpa).all(axis=1)
-    if some.any():
-        ref[some] = np.nanmedian(hold_mpa[some], axis=1)
-    return ref

@@ -1,5 +1,7 @@
-"""Heat-meter incidents: faults with their cause and class, communication loss (one incident per
-gateway when all its meters went quiet together); the meter state and billing-day series."""
+"""Heat-meter incidents: faults with their cause and class, communication loss counted from each
+meter's first reading (one incident for a gateway whose meters all went quiet, listing them),
+meters never heard from (one incident per gateway or building); the meter state and
+billing-day series."""
 
 from __future__ import annotations
 
@@ -10,10 +12,21 @@ import numpy.typing as npt
 
 from analyzer import derived
 from analyzer.billing import FaultSpan, billing_days
-from analyzer.detectors.base import BoolGrid, Context, Found, incident, merge_spans
-from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last
+from analyzer.detectors.base import (
+    BoolGrid,
+    Context,
+    Found,
+    expected_slots,
+    incident,
+    merge_spans,
+    never_reported,
+    runs_of,
+    since,
+)
+from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last, group_sum
 from analyzer.meters import MeterGrid, detect_meter_faults
 from analyzer.rules import CAUSE_TEXT, Cause
+from analyzer.runs import runs_at_least
 from analyzer.window import MeterWindow, Window
 from district.readings import Reading
 from workflow.details import MeterCommDetails, MeterFaultDetails
@@ -21,17 +34,18 @@ from workflow.details import MeterCommDetails, MeterFaultDetails
 
 @dataclass(slots=True)
 class MeterSpans:
-    """The window's fault intervals sorted out: comm loss apart, the rest per meter and class."""
+    """The window's fault intervals per meter and class, and each slot's state and cause."""
 
-    first_slot: int  # the first slot any meter reported in
     state: npt.NDArray[np.int8]
     cause: npt.NDArray[np.int16]
-    comm: list[tuple[int, int, int]] = field(default_factory=list)
     faults: dict[tuple[int, bool], list[tuple[int, int, int]]] = field(default_factory=dict)
 
 
-def detect_meter_incidents(ctx: Context, w: Window, affected: BoolGrid) -> Found:
-    """Meter-fault and comm-loss incidents, and the meter_fault_state and billing_day series."""
+def detect_meter_incidents(ctx: Context, w: Window, not_normal: BoolGrid) -> Found:
+    """Meter-fault and comm-loss incidents, and the meter_fault_state and billing_day series.
+
+    `not_normal` is (meters, hours): the meter's substation or building is out.
+    """
     found = Found()
     mw = w.meters
     if mw is None:
@@ -39,41 +53,43 @@ def detect_meter_incidents(ctx: Context, w: Window, affected: BoolGrid) -> Found
     ix, axis = ctx.index, w.hours
     gateways = {gw for gw in ix.meter_gateway if gw}
     found.examined("meter_fault", set(ix.meters))
-    found.examined("meter_comm", set(ix.meters) | {f"gateway {gw}" for gw in gateways})
-    sp = _spans(ctx, mw, axis, affected)
+    found.examined("meter_comm", set(ix.meters) | {f"gateway {gw}" for gw in gateways}
+                   | {f"building {b}" for b in ix.buildings})
+    sp = _spans(ctx, mw, axis, not_normal)
     billed = _fault_incidents(ctx, found, sp, axis)
-    _comm_incidents(ctx, found, axis, sp.comm, mw.comm_cause)
+    expected = expected_slots(ctx, w, ix.meters, axis)
+    _comm_incidents(ctx, found, mw, axis, expected, sp)
+    _never_reported(ctx, found, w)
     if ctx.write_back:
         found.derived += derived.meter_state_readings(ix.meters, ix.meter_tags, axis, sp.state,
                                                       sp.cause)
-        found.derived += _billing_readings(ctx, mw, axis, billed, sp.first_slot)
+        first = int(expected.min(initial=axis.n_slots))
+        found.derived += _billing_readings(ctx, mw, axis, billed, first)
     return found
 
 
-def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, affected: BoolGrid) -> MeterSpans:
-    ix, mr = ctx.index, ctx.rules.meters
+def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid) -> MeterSpans:
+    mr = ctx.rules.meters
     g = mw.fields
     mg = MeterGrid(g["energy_kwh"], g["volume_m3"], g["flow_m3h"], g["supply_c"],
                    g["return_c"], np.nan_to_num(g["status"]).astype(np.int64), mw.comm)
-    any_data = (~np.isnan(g["energy_kwh"]) | mw.comm).any(axis=0)
-    first = int(np.argmax(any_data)) if any_data.any() else axis.n_slots
+    present = ~np.isnan(g["energy_kwh"])
     faults = detect_meter_faults(mg, axis, mr)
-    not_normal = affected[ix.building_sub[ix.meter_building]]
     n, t = mg.shape
-    sp = MeterSpans(first, np.zeros((n, t), dtype=np.int8), np.full((n, t), -1, dtype=np.int16))
+    sp = MeterSpans(np.zeros((n, t), dtype=np.int8), np.full((n, t), -1, dtype=np.int16))
     for m, s, e, c, h in zip(faults.meter, faults.start, faults.end, faults.cause,
                              faults.human, strict=True):
         m, s, e, c, h = int(m), int(s), int(e), int(c), bool(h)
         if c == Cause.COMM_LOSS:
-            s = max(s, first)  # before the first reading anywhere, nothing is known
-            if e - s >= mr.comm_loss_intervals:
-                sp.comm.append((m, s, e))
-                sp.state[m, s:e] = np.maximum(sp.state[m, s:e], derived.STATE_COMM)
-            continue
+            continue  # counted from each meter's first reading, below
         if c == Cause.ENERGY_MISMATCH and not_normal[m, s:e].all():
             # DOMAIN: a substation outage is not a meter fault; the loop restarting
             # upsets ΔV·Δθ·k for an hour or two on every meter it feeds
             continue
+        # a fault holds across hours without a reading: it ends on a reading that no longer
+        # shows it (an unknown hour is neither faulty nor repaired)
+        while e < t and not present[m, e]:
+            e += 1
         sp.faults.setdefault((m, h), []).append((s, e, c))
         sp.state[m, s:e] = derived.STATE_HUMAN if h else np.maximum(sp.state[m, s:e],
                                                                     derived.STATE_FAULT)
@@ -107,41 +123,68 @@ def _fault_incidents(ctx: Context, found: Found, sp: MeterSpans,
     return per_meter
 
 
-def _comm_incidents(ctx: Context, found: Found, axis: TimeAxis,
-                    spans: list[tuple[int, int, int]], causes: dict[int, str]) -> None:
-    """One incident per meter, or one per gateway when all its meters went quiet together."""
+def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
+                    expected: npt.NDArray[np.intp], sp: MeterSpans) -> None:
+    """Comm loss from each meter's first reading: one incident per gateway while every meter
+    expected behind it is silent (its meters listed), else one per meter."""
+    ix, mr = ctx.index, ctx.rules.meters
+    gws = sorted({gw for gw in ix.meter_gateway if gw})
+    gi = {gw: i for i, gw in enumerate(gws)}
+    group = np.array([gi.get(gw, len(gws)) for gw in ix.meter_gateway], dtype=np.intp)
+    due = since(expected, axis.n_slots)
+    # DOMAIN: no reading for >= 2 expected intervals = communication loss
+    missing = np.isnan(mw.fields["energy_kwh"]) & due
+    n_due = group_sum(due, group, len(gws) + 1)[:len(gws)]
+    n_missing = group_sum(missing, group, len(gws) + 1)[:len(gws)]
+    gw_silent = runs_at_least((n_due >= 2) & (n_missing == n_due), mr.comm_loss_intervals)
+    covered = np.zeros(missing.shape, dtype=bool)
+    for g, s, e in runs_of(gw_silent):
+        members = np.flatnonzero((group == g) & due[:, s])
+        covered[members, s:e] = True
+        ongoing = e == axis.n_slots
+        found.incidents.append(incident(
+            "meter_comm", f"gateway {gws[g]}", int(axis.ts_ms(s)),
+            None if ongoing else int(axis.ts_ms(e)), "comm", open_at_start=s == 0,
+            details=MeterCommDetails(
+                gateway=gws[g], meters=len(members), ongoing=ongoing,
+                devices=[ix.meters[int(m)] for m in members],
+                cause=mw.comm_cause.get(int(members[0]), "missing"),
+                hours=(e - s) * axis.step_ms / HOUR_MS)))
+    alone = runs_at_least(missing & ~covered, mr.comm_loss_intervals)
+    comm = alone | covered
+    sp.state[comm] = np.maximum(sp.state[comm], derived.STATE_COMM)
+    for m, s, e in runs_of(alone):
+        mid = ix.meters[m]
+        dev = ctx.records.devices[mid]
+        ongoing = e == axis.n_slots
+        found.incidents.append(incident(
+            "meter_comm", mid, int(axis.ts_ms(s)), None if ongoing else int(axis.ts_ms(e)),
+            "comm", substation_id=dev.substation_id, building_id=dev.building_id,
+            account_id=dev.account_id, open_at_start=s == 0,
+            details=MeterCommDetails(gateway=ix.meter_gateway[m], ongoing=ongoing,
+                                     cause=mw.comm_cause.get(m, "missing"),
+                                     hours=(e - s) * axis.step_ms / HOUR_MS)))
+
+
+def _never_reported(ctx: Context, found: Found, w: Window) -> None:
+    """Meters never heard from since go-live: one incident per gateway, or per building."""
     ix = ctx.index
-    per_gw: dict[str, list[int]] = {}
-    for i, gw in enumerate(ix.meter_gateway):
-        if gw:
-            per_gw.setdefault(gw, []).append(i)
-    by_start: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
-    for m, s, e in spans:
-        by_start.setdefault((ix.meter_gateway[m], s), []).append((m, s, e))
-    for (gw, s), items in sorted(by_start.items()):
-        members = per_gw.get(gw, [])
-        if gw and len(members) >= 2 and len(items) == len(members):
-            e = max(x[2] for x in items)
-            ongoing = e == axis.n_slots
-            found.incidents.append(incident(
-                "meter_comm", f"gateway {gw}", int(axis.ts_ms(s)),
-                None if ongoing else int(axis.ts_ms(e)), "comm", open_at_start=s == 0,
-                details=MeterCommDetails(gateway=gw, meters=len(items), ongoing=ongoing,
-                                         cause=causes.get(items[0][0], "missing"),
-                                         hours=(e - s) * axis.step_ms / HOUR_MS)))
-            continue
-        for m, s2, e in items:
-            mid = ix.meters[m]
-            dev = ctx.records.devices[mid]
-            ongoing = e == axis.n_slots
-            found.incidents.append(incident(
-                "meter_comm", mid, int(axis.ts_ms(s2)),
-                None if ongoing else int(axis.ts_ms(e)), "comm",
-                substation_id=dev.substation_id, building_id=dev.building_id,
-                account_id=dev.account_id, open_at_start=s2 == 0,
-                details=MeterCommDetails(gateway=gw, ongoing=ongoing,
-                                         cause=causes.get(m, "missing"),
-                                         hours=(e - s2) * axis.step_ms / HOUR_MS)))
+    gw_of = dict(zip(ix.meters, ix.meter_gateway, strict=True))
+
+    def group(d: str) -> str:
+        gw = gw_of[d]
+        return f"gateway {gw}" if gw else f"building {ctx.records.devices[d].building_id}"
+
+    due, groups = never_reported(ctx, w, ix.meters, group)
+    for subject, meters in sorted(groups.items()):
+        dev = ctx.records.devices[meters[0]]
+        found.incidents.append(incident(
+            "meter_comm", subject, due, None, "never_reported",
+            substation_id=dev.substation_id,
+            building_id=dev.building_id if subject.startswith("building") else "",
+            details=MeterCommDetails(gateway=gw_of[meters[0]], ongoing=True,
+                                     cause="never_reported", meters=len(meters),
+                                     devices=meters)))
 
 
 def _billing_readings(ctx: Context, mw: MeterWindow, axis: TimeAxis,

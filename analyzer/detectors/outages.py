@@ -1,24 +1,48 @@
 """Outage incidents: substations that stopped heating, buildings without flow while theirs runs;
-and the hours each substation's system is "not normal", which the other detectors respect."""
+the hours each substation's and building's system is "not normal", which the other detectors
+respect; and the consequences (cold rooms, meters without flow) listed in their outage."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from analyzer import derived
 from analyzer.detectors.base import BoolGrid, Context, FloatGrid, Found, incident
-from analyzer.grid import HOUR_MS, TimeAxis, by_day
+from analyzer.grid import HOUR_MS, TimeAxis, by_day, group_sum
 from analyzer.outages import (
     Outage,
-    detect_building_outages,
-    detect_substation_outages,
+    building_out_slots,
+    held_outages,
     outage_days,
     substation_out_slots,
 )
 from analyzer.rules import OUTAGE_REASONS
+from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NotNormal:
+    """Hours a substation or a building is out, and the trailing window after (DOMAIN: rooms
+    are held to 18 °C only while the system is normal)."""
+
+    substation: BoolGrid  # (substations, hours)
+    building: BoolGrid  # (buildings, hours)
+
+    def of_rooms(self, ctx: Context) -> BoolGrid:
+        ix = ctx.index
+        out: BoolGrid = self.substation[ix.room_sub] | self.building[ix.room_building]
+        return out
+
+    def of_meters(self, ctx: Context) -> BoolGrid:
+        ix = ctx.index
+        b = ix.meter_building
+        out: BoolGrid = self.substation[ix.building_sub[b]] | self.building[b]
+        return out
 
 
 def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
@@ -26,14 +50,15 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
     found = Found()
     ix, rules = ctx.index, ctx.rules
     affected = np.zeros((len(ix.substations), w.hours.n_slots), dtype=bool)
-    subs = w.substations
-    if subs is None:
+    subs, known = w.substations, w.sub_known
+    if subs is None or known is None:
         return found, affected
     found.examined("outage", set(ix.substations))
     axis = w.steps
     pump, sup, ret = subs["pump_on"], subs["supply_c"], subs["return_c"]
+    raw_out = substation_out_slots(pump, sup, ret, rules.outages)
     out_mask = np.zeros(pump.shape, dtype=bool)
-    for o in detect_substation_outages(pump, sup, ret, axis, rules.outages).items():
+    for o in held_outages(raw_out, known, axis, rules.outages, rules.signals).items():
         s, e = int(axis.slot_of(o.start_ms)), int(axis.slot_of(o.end_ms))
         out_mask[o.row, s:e] = True
         with np.errstate(invalid="ignore"):
@@ -41,8 +66,7 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
         found.incidents.append(_outage_incident(ctx, o, s == 0, pump_off))
     if ctx.write_back:
         found.derived += derived.outage_state_readings(ix.substations, axis, out_mask)
-    raw_out = substation_out_slots(pump, sup, ret, rules.outages) | out_mask
-    return found, _not_normal(ctx, raw_out, axis, w.hours)
+    return found, _spread(ctx, raw_out | out_mask, axis, w.hours)
 
 
 def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: bool) -> Incident:
@@ -60,14 +84,11 @@ def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: boo
             compensation_days=days))
 
 
-def _not_normal(ctx: Context, raw_out: BoolGrid, axis: TimeAxis,
-                hours: TimeAxis) -> BoolGrid:
-    """Hours a substation is out, and the trailing window after, per substation."""
-    # DOMAIN: rooms are held to 18 °C only while the system is normal; an outage and the
-    # trailing window after it are "not normal" for that substation's rooms
-    affected = np.zeros((raw_out.shape[0], hours.n_slots), dtype=bool)
+def _spread(ctx: Context, out: BoolGrid, axis: TimeAxis, hours: TimeAxis) -> BoolGrid:
+    """Hours holding an out slot, and the rooms' trailing window after them."""
+    affected = np.zeros((out.shape[0], hours.n_slots), dtype=bool)
     per_h = HOUR_MS // axis.step_ms
-    hourly = np.asarray(by_day(raw_out, per_h).any(axis=2), dtype=bool)[:, :hours.n_slots]
+    hourly = np.asarray(by_day(out, per_h).any(axis=2), dtype=bool)[:, :hours.n_slots]
     affected[:, :hourly.shape[1]] = hourly
     recover = hours.slots_for(ctx.rules.rooms.trailing_h * 60)
     spread = affected.copy()
@@ -76,22 +97,34 @@ def _not_normal(ctx: Context, raw_out: BoolGrid, axis: TimeAxis,
     return spread
 
 
-def detect_building_outages_in(ctx: Context, w: Window, affected: BoolGrid) -> Found:
+def held_meter_fields(ctx: Context, w: Window) -> dict[str, FloatGrid]:
+    """Meter flow and temperatures, each reading carried forward while fresh."""
+    assert w.meters is not None
+    k = stale_slots(ctx.rules.signals.meter_stale_h * HOUR_MS, w.hours.step_ms)
+    return {f: carry_forward(w.meters.fields[f], k) for f in ("flow_m3h", "supply_c", "return_c")}
+
+
+def detect_building_outages_in(ctx: Context, w: Window,
+                               affected: BoolGrid) -> tuple[Found, NotNormal]:
     """Buildings whose meters show no flow / no ΔT while their substation runs."""
     found = Found()
-    if w.meters is None:
-        return found
     ix = ctx.index
+    building = np.zeros((len(ix.buildings), w.hours.n_slots), dtype=bool)
+    if w.meters is None:
+        return found, NotNormal(affected, building)
     found.examined("building_outage", set(ix.buildings))
-    g: dict[str, FloatGrid] = w.meters.fields
+    g = held_meter_fields(ctx, w)
     # DOMAIN: a building is out when its meters show no flow / no ΔT while its substation
     # runs; a substation outage is its own incident
     running = ~affected[ix.building_sub]
-    bo = detect_building_outages(g["flow_m3h"], g["supply_c"], g["return_c"],
-                                 ix.meter_building, len(ix.buildings), running, w.hours,
-                                 ctx.rules.outages)
-    for o in bo.items():
+    out = building_out_slots(g["flow_m3h"], g["supply_c"], g["return_c"], ix.meter_building,
+                             len(ix.buildings), running, ctx.rules.outages)
+    known = group_sum(~np.isnan(g["flow_m3h"]), ix.meter_building, len(ix.buildings)) > 0
+    outs = held_outages(out, known, w.hours, ctx.rules.outages, ctx.rules.signals)
+    for o in outs.items():
         bid = ix.buildings[o.row]
+        s, e = int(w.hours.slot_of(o.start_ms)), int(w.hours.slot_of(o.end_ms))
+        building[o.row, s:e] = True
         found.incidents.append(incident(
             "building_outage", bid, o.start_ms, None if o.ongoing else o.end_ms, "",
             substation_id=ix.substations[ix.building_sub[o.row]], building_id=bid,
@@ -99,4 +132,41 @@ def detect_building_outages_in(ctx: Context, w: Window, affected: BoolGrid) -> F
             details=BuildingOutageDetails(
                 duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
                 escalations_h=list(o.escalations_h), over_24h=o.over_24h)))
-    return found
+    return found, NotNormal(affected, _spread(ctx, building, w.hours, w.hours))
+
+
+def attach_consequences(ctx: Context, w: Window, outages: Found,
+                        rooms_held: FloatGrid | None) -> None:
+    """List in each outage the rooms that went cold and the meters without flow behind it:
+    they are its consequences, not incidents (nor orders) of their own."""
+    ix, rr, orules = ctx.index, ctx.rules.rooms, ctx.rules.outages
+    meter_dead = None
+    if w.meters is not None:
+        g = held_meter_fields(ctx, w)
+        with np.errstate(invalid="ignore"):
+            meter_dead = (g["flow_m3h"] <= orules.no_flow_m3h) | (
+                (g["supply_c"] - g["return_c"]) < orules.min_dt_k)
+    room_cold = None
+    if rooms_held is not None:
+        with np.errstate(invalid="ignore"):
+            room_cold = rooms_held < rr.min_c
+    sub_i = {s: i for i, s in enumerate(ix.substations)}
+    bld_i = {b: i for i, b in enumerate(ix.buildings)}
+    for inc in outages.incidents:
+        if inc.kind == "outage":
+            rooms = ix.room_sub == sub_i[inc.subject]
+            meters = ix.building_sub[ix.meter_building] == sub_i[inc.subject]
+        else:
+            rooms = ix.room_building == bld_i[inc.subject]
+            meters = ix.meter_building == bld_i[inc.subject]
+        end = inc.closed_ms if inc.closed_ms is not None else w.at_ms
+        s = max(int(w.hours.slot_of(inc.started_ms)), 0)
+        e = min(int(w.hours.slot_of(end - 1)) + 1, w.hours.n_slots)
+        cold = [] if room_cold is None else [
+            ix.rooms[int(r)] for r in np.flatnonzero(rooms & room_cold[:, s:e].any(axis=1))]
+        dead = [] if meter_dead is None else [
+            ix.meters[int(m)] for m in np.flatnonzero(meters & meter_dead[:, s:e].any(axis=1))]
+        d = inc.details
+        assert isinstance(d, OutageDetails | BuildingOutageDetails)
+        d.cold_rooms, d.cold_room_count = cold, len(cold)
+        d.meters_without_flow, d.meters_without_flow_count = dead, len(dead)

@@ -79,9 +79,10 @@ def _report(res: CycleResult, tz: dt.tzinfo, say: Callable[[str], None]) -> None
 
 
 def analyze_command(cfg: Config, once: bool, at: float | None,
-                    say: Callable[[str], None] = print) -> int:
-    """One evaluation as of `at` (epoch s; default now), or a cycle every interval_s until
-    SIGTERM."""
+                    say: Callable[[str], None] = print, from_: float | None = None,
+                    to: float | None = None) -> int:
+    """One evaluation as of `at` (epoch s; default now), a back-fill over [from_, to], or a
+    cycle every interval_s until SIGTERM."""
     from heatwatch import bootstrap
 
     ac = analyzer_config(cfg)
@@ -94,6 +95,12 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
     store = opened.store
     runner = Runner(store, records, workflow, ac, tz, marks)
     try:
+        if from_ is not None:
+            end = time.time() if to is None else to
+            if from_ >= end:
+                raise CommandError("--from must be before --to")
+            _report(runner.backfill(int(round(from_ * 1000)), int(round(end * 1000))), tz, say)
+            return 0
         if once:
             at_ms = int(round((time.time() if at is None else at) * 1000))
             _report(runner.run_cycle(at_ms), tz, say)
