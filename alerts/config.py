@@ -61,6 +61,12 @@ class HttpConfig:
     port: Annotated[int, Interval(ge=1, le=65535)] = 8765
     # what the links in messages start with; empty: http://<host>:<port>
     base_url: str = ""
+    # signs each member's link; written as ${ENV}; empty: a key file the service makes in
+    # its data dir (alerts-link.key, 0600)
+    link_secret: str = ""
+    link_ttl_h: Annotated[float, Gt(0)] = 72.0  # a link opens its order this long
+    # a request body larger than this is refused (413) before it is read
+    max_body_bytes: Annotated[int, Interval(ge=256, le=1 << 20)] = 16384
 
 
 @dataclass(slots=True)
@@ -82,8 +88,14 @@ class Crew:
     substations: tuple[str, ...] = ()  # empty: a catch-all crew for unrouted substations
     members: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
-    token: str = ""
+    token: str = ""  # no longer used: each member's link is signed (alerts/links.py)
     roster: tuple[Shift, ...] = ()
+
+    def people(self) -> tuple[str, ...]:
+        """Everyone in the crew: its members and whoever its roster names, in that order."""
+        out = list(self.members)
+        out += [s.member for s in self.roster if s.member not in out]
+        return tuple(out)
 
 
 @dataclass(slots=True)
@@ -273,6 +285,10 @@ def _crew(d: Mapping[str, Any], i: int, resolve: bool) -> Crew:
         if not 0 <= start_h <= 24 or not 0 <= end_h <= 24:
             raise AlertsConfigError(f"{where} roster #{j + 1}: hours are 0..24")
         roster.append(Shift(s["member"], tuple(days), start_h, end_h))
+    for name in (*_strs(d, "members", where), *(s.member for s in roster)):
+        # a member's name is signed into their link and shown on their page
+        if not name.strip() or any(ord(c) < 32 for c in name):
+            raise AlertsConfigError(f"{where}: member {name!r} is not a name")
     return Crew(crew_id, str(d.get("name", crew_id)), _strs(d, "substations", where),
                 _strs(d, "members", where), _strs(d, "channels", where), token, tuple(roster))
 

@@ -8,6 +8,7 @@ work_orders), `messages` (rendering into the outbox); this module wires them and
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -16,10 +17,11 @@ from pathlib import Path
 from alerts.actions import CrewActions
 from alerts.annotations import AnnotationWriter
 from alerts.channels import Channel, build_channel, guard_logs
-from alerts.config import AlertsConfig
+from alerts.config import AlertsConfig, AlertsConfigError, secret
 from alerts.escalation import Escalation
 from alerts.http import serve_in_thread
 from alerts.ingest import Ingest
+from alerts.links import LinkSigner, load_key
 from alerts.messages import Messenger
 from alerts.outbox import Deliverer
 from alerts.residents import Residents
@@ -49,7 +51,10 @@ class AlertsService:
                  channels: Mapping[str, Channel], clock_ms: Clock = wall_clock_ms,
                  tz: str = "Asia/Shanghai", templates: Templates | None = None,
                  rules: CityRules | None = None, series_store: Store | None = None,
-                 series_every_s: float = SERIES_EVERY_S) -> None:
+                 series_every_s: float = SERIES_EVERY_S,
+                 link_key: bytes | Callable[[], bytes] | None = None) -> None:
+        """`link_key` signs the crews' links, or makes the key when first needed (None: a key
+        for this process only)."""
         guard_logs()
         self.cfg = cfg
         self.records = records
@@ -57,7 +62,8 @@ class AlertsService:
         self.clock_ms = clock_ms
         self.routing = Routing(cfg.crews(), tz)
         self.templates = templates or load_templates(cfg.templates_path or None)
-        self.messenger = Messenger(cfg, self.routing, self.templates, tz)
+        signer = LinkSigner(link_key or secrets.token_bytes(32), cfg.http.link_ttl_h * 3600)
+        self.messenger = Messenger(cfg, self.routing, self.templates, tz, signer)
         self.deliverer = Deliverer(db, channels, cfg.delivery, clock_ms)
         lock = threading.RLock()
         self.residents = Residents(cfg, records, self.messenger, rules or CityRules())
@@ -88,8 +94,13 @@ class AlertsService:
     def affected_accounts(self, inc: Incident) -> list[str]:
         return self.residents.affected_accounts(inc)
 
-    def link(self, order: Order) -> str:
-        return self.messenger.link(order)
+    def links(self, order: Order, now_ms: int | None = None) -> dict[str, str]:
+        """Each crew member's own signed link to the order, as of now_ms."""
+        return self.messenger.links(order, self.clock_ms() if now_ms is None else now_ms)
+
+    def phone_of(self, account_id: str) -> str:
+        acc = self.records.accounts.get(account_id)
+        return acc.phone if acc else ""
 
     def write_series(self, now_ms: int) -> int:
         return self.series.write(now_ms)
@@ -121,6 +132,9 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
     `rules` are the city's (compensation, tariff, season), the same object the analyzer uses;
     `workflow_path` defaults to <data_dir>/workflow.sqlite."""
     cfg_alerts.check()
+    link_secret = secret(cfg_alerts.http.link_secret, "[alerts.http] link_secret")
+    if link_secret and len(link_secret) < 16:
+        raise AlertsConfigError("[alerts.http] link_secret must be at least 16 characters")
     db = WorkflowDb(workflow_path or Path(data_dir) / "workflow.sqlite")
 
     def phone_of(account_id: str) -> str:
@@ -131,7 +145,8 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
                 for s in cfg_alerts.channels()}
     return AlertsService(cfg_alerts, records, db, channels, clock_ms, tz,
                          rules=rules, series_store=store,
-                         series_every_s=series_every_s or cfg_alerts.series_every_s)
+                         series_every_s=series_every_s or cfg_alerts.series_every_s,
+                         link_key=lambda: load_key(link_secret, data_dir))
 
 
 def run_loop(svc: AlertsService, stop: threading.Event, once_at_ms: int | None = None) -> int:
@@ -140,7 +155,10 @@ def run_loop(svc: AlertsService, stop: threading.Event, once_at_ms: int | None =
         r = svc.step(once_at_ms, wait=True)
         log.info("alerts: %d events, %d escalations", r["events"], r["escalations"])
         return 0
-    server = serve_in_thread(svc.actions) if svc.cfg.http.enabled else None
+    if any(c.token for c in svc.cfg.crews(resolve=False)):
+        log.warning("[[alerts.crew]] token is no longer used: each member's link is signed "
+                    "([alerts.http] link_secret); remove it")
+    server = serve_in_thread(svc.actions, svc.phone_of) if svc.cfg.http.enabled else None
     try:
         while not stop.is_set():
             svc.step(svc.clock_ms(), wait=False)

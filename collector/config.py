@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Interval, MinLen
@@ -29,15 +29,27 @@ class MqttConfig:
     # MQTT 5: a 32-bit number of seconds
     session_expiry_s: Annotated[int, Interval(ge=0, le=2**32 - 1)] = 7 * 24 * 3600
     max_payload_bytes: Annotated[int, Ge(1)] = 256 * 1024
+    # several collectors share the load: each message goes to one member of the group
+    # (MQTT shared subscription $share/<group>/<prefix>/#); empty: this one takes all
+    share_group: str = ""
+
+    def __post_init__(self) -> None:
+        if any(c in self.share_group for c in "/+#"):
+            raise ValueError("share_group must not contain '/', '+' or '#'")
 
 
 @dataclass(slots=True)
 class CollectorConfig:
     batch_size: Annotated[int, Ge(1)] = 5000
     flush_interval_ms: Annotated[int, Ge(1)] = 100
+    # batches written at once; each is acked only after it and every earlier one is stored
+    writes_in_flight: Annotated[int, Interval(ge=1, le=64)] = 4
     health_interval_s: Annotated[float, Gt(0)] = 10.0
     deadletter_path: str = ""  # empty: <data_dir>/deadletter.sqlite
     deadletter_payload_bytes: Annotated[int, Ge(0)] = 64 * 1024
+    # <prefix>/<kind>/.. subtrees other services publish in (alerts: heat/orders/<crew>):
+    # acked and left alone; any other unknown kind is dead-lettered as unknown_kind
+    ignore_kinds: list[str] = field(default_factory=lambda: ["orders"])
 
 
 @dataclass(slots=True)

@@ -32,6 +32,12 @@ class DeadLetter:
     detail: str
     payload_bytes: int
     payload: bytes
+    id: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Only the first keep_payload_bytes were kept: it cannot be replayed."""
+        return len(self.payload) < self.payload_bytes
 
 
 class DeadLetters:
@@ -60,6 +66,18 @@ class DeadLetters:
                 rows,
             )
 
+    def settle(self, replayed: Sequence[int],
+               refused: Sequence[tuple[Rejection, int]]) -> None:
+        """One transaction: forget replayed dead letters, keep what their replay refused."""
+        with self._lock, self._db:
+            self._db.executemany("DELETE FROM deadletter WHERE id = ?",
+                                 [(i,) for i in replayed])
+            self._db.executemany(
+                "INSERT INTO deadletter (received_ms, cause, topic, detail, payload_bytes, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(ms, r.cause, r.topic, r.detail, len(r.raw), r.raw[: self.keep_payload_bytes])
+                 for r, ms in refused])
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute(
@@ -68,7 +86,8 @@ class DeadLetters:
         return {cause: int(n) for cause, n in rows}
 
     def recent(self, limit: int = 20, cause: str | None = None) -> list[DeadLetter]:
-        q = "SELECT received_ms, cause, topic, detail, payload_bytes, payload FROM deadletter"
+        q = ("SELECT received_ms, cause, topic, detail, payload_bytes, payload, id "
+             "FROM deadletter")
         args: tuple[object, ...] = ()
         if cause:
             q += " WHERE cause = ?"
@@ -76,7 +95,18 @@ class DeadLetters:
         q += " ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(q, (*args, limit)).fetchall()
-        return [DeadLetter(int(a), b, c, d, int(e), bytes(f)) for a, b, c, d, e, f in rows]
+        return [DeadLetter(int(a), b, c, d, int(e), bytes(f), int(g))
+                for a, b, c, d, e, f, g in rows]
+
+    def oldest(self, cause: str, after_id: int = 0, limit: int = 1000) -> list[DeadLetter]:
+        """Dead letters of one cause in the order they came, from after_id on."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT received_ms, cause, topic, detail, payload_bytes, payload, id "
+                "FROM deadletter WHERE cause = ? AND id > ? ORDER BY id LIMIT ?",
+                (cause, after_id, limit)).fetchall()
+        return [DeadLetter(int(a), b, c, d, int(e), bytes(f), int(g))
+                for a, b, c, d, e, f, g in rows]
 
     def close(self) -> None:
         with self._lock:

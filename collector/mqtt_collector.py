@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
+import os
+import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -17,14 +22,59 @@ from paho.mqtt.properties import Properties
 
 from collector.config import CollectorConfig, MqttConfig
 from collector.deadletter import DeadLetters
-from collector.payloads import Registered, Rejection, parse_message
-from district.readings import KINDS, Reading
-from storage.base import Store, StoreRejected, StoreUnavailable
+from collector.payloads import Registered, Rejection, element_of, parse_indexed, parse_lines
+from district.readings import Reading
+from storage.base import LineStore, Store, StoreRejected, StoreUnavailable
+from storage.lineprotocol import LineEncoder
 
 log = logging.getLogger("heatwatch.collector")
 
 HEALTH_MEASUREMENT = "heatwatch_collector"
 REJECTIONS_MEASUREMENT = "heatwatch_rejections"
+# exit status of a collector whose writer thread died: the supervisor restarts it
+EXIT_WRITER_DIED = 70
+# a connection the broker closes this soon after it was made, this many times in a row,
+# is another client taking our session over (MQTT 3.1.1 does not say so itself)
+_TAKEOVER_WITHIN_S = 5.0
+_TAKEOVER_COUNT = 3
+_CONNECT_FAIL_LOG_EVERY_S = 60.0
+
+# what a write may raise about the data itself rather than the store: refusals of the batch
+_DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
+
+
+T = TypeVar("T")
+
+
+def split_write(write: Callable[[list[T]], None], readings: list[T],
+                offset: int = 0) -> list[tuple[int, str]]:
+    """Write, halving a refused batch; the refused readings' indexes and causes.
+
+    InfluxDB keeps the good points of a refused (400) batch and SQLite none, so the halves
+    are written again either way; the same series and time overwrite, so nothing doubles.
+    """
+    if not readings:
+        return []
+    try:
+        write(readings)
+        return []
+    except _DATA_ERRORS as e:
+        detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
+        if len(readings) == 1:
+            return [(offset, detail[:1000])]
+    mid = len(readings) // 2
+    return (split_write(write, readings[:mid], offset)
+            + split_write(write, readings[mid:], offset + mid))
+
+
+class _Abandoned(Exception):
+    """Stopping while the store is away: the batch is not acked, the broker keeps it."""
+
+
+def _exit_process(error: BaseException) -> None:
+    """The default for a dead writer: leave now, loudly, so systemd or compose restarts us."""
+    logging.shutdown()
+    os._exit(EXIT_WRITER_DIED)
 
 
 @dataclass(slots=True)
@@ -34,6 +84,21 @@ class _Message:
     topic: str
     payload: bytes
     generation: int
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Messages taken together, their readings, and which message each reading came from.
+
+    Readings are lines of line protocol for a LineStore (InfluxDB), Reading objects else.
+    """
+
+    msgs: list[_Message] = field(default_factory=list)
+    readings: list[Any] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    # for each message with readings: where its readings start, and their element indexes
+    starts: list[int] = field(default_factory=list)
+    origins: list[tuple[_Message, list[int]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -48,6 +113,8 @@ class CollectorStats:
     stale_acks_dropped: int = 0
     store_retries: int = 0
     connects: int = 0
+    ignored: int = 0
+    split_writes: int = 0
 
 
 class MqttCollector:
@@ -62,6 +129,8 @@ class MqttCollector:
         deadletters: DeadLetters,
         clock: Callable[[], float] = time.time,
         spool_stats: Callable[[], Mapping[str, float]] | None = None,
+        health_sink: Callable[[Sequence[Reading]], None] | None = None,
+        on_fatal: Callable[[BaseException], None] = _exit_process,
     ) -> None:
         self.mqtt_cfg = mqtt_cfg
         self.cfg = cfg
@@ -70,6 +139,10 @@ class MqttCollector:
         self.deadletters = deadletters
         self.clock = clock
         self.spool_stats = spool_stats
+        # health goes here: past the spool, so it is written even while batches stall
+        self.health_sink = health_sink or store.write
+        self.on_fatal = on_fatal
+        self.failed: BaseException | None = None
         self.stats = CollectorStats()
         # a deque, not a Queue: paho's thread appends and the writer drains in bulk, so the
         # two threads do not hand over the GIL (and a lock) once per message
@@ -83,6 +156,17 @@ class MqttCollector:
         self._worker: threading.Thread | None = None
         self._last_health = 0.0
         self._health_readings = 0
+        self._stalled_since: float | None = None
+        self._health_error = ""
+        self._ignore = frozenset(cfg.ignore_kinds)
+        self._connected_at = 0.0
+        self._quick_drops = 0
+        self._connect_fails = 0
+        self._connect_fail_cause = ""
+        self._connect_fail_logged = 0.0
+        # InfluxDB takes lines built straight from the payloads: no Reading per point
+        self._lines = isinstance(store, LineStore)
+        self._encoder = LineEncoder()
         self._client = self._make_client()
 
     # -- paho wiring -------------------------------------------------------------------------
@@ -99,6 +183,7 @@ class MqttCollector:
         if self.mqtt_cfg.username:
             c.username_pw_set(self.mqtt_cfg.username, self.mqtt_cfg.password or None)
         c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -115,23 +200,60 @@ class MqttCollector:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
         if reason.is_failure:
-            log.error("broker refused connection: %s", reason)
+            log.error("broker %s:%d refused the connection: %s", self.mqtt_cfg.host,
+                      self.mqtt_cfg.port, reason)
             return
         self._generation += 1
         self.stats.connects += 1
+        self._connected_at = time.monotonic()
+        if self._connect_fails:
+            log.info("connected after %d failed attempt(s)", self._connect_fails)
+        self._connect_fails, self._connect_fail_cause = 0, ""
         prefix = self.mqtt_cfg.topic_prefix
-        # '#' rather than '+' so a malformed topic under a kind is seen and refused with a
-        # cause; other subtrees of the prefix (heat/orders/<crew>) are not ours
-        client.subscribe([(f"{prefix}/{kind}/#", int(self.mqtt_cfg.qos)) for kind in KINDS])
+        # the whole prefix, not heat/<kind>/+: an unknown kind or a malformed topic is seen
+        # and refused with a cause; ignore_kinds are other services' subtrees (heat/orders)
+        topic = f"{prefix}/#"
+        if self.mqtt_cfg.share_group:
+            # the broker hands each message to one collector of the group
+            topic = f"$share/{self.mqtt_cfg.share_group}/{topic}"
+        client.subscribe([(topic, int(self.mqtt_cfg.qos))])
         log.info("connected to %s:%d (session present: %s)", self.mqtt_cfg.host,
                  self.mqtt_cfg.port, flags.session_present)
         self._connected.set()
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError`, so the cause is the active exception
+        error = sys.exc_info()[1]
+        cause = f"{type(error).__name__}: {error}" if error else "unknown cause"
+        self._connect_fails += 1
+        now = time.monotonic()
+        if cause != self._connect_fail_cause or (
+                now - self._connect_fail_logged >= _CONNECT_FAIL_LOG_EVERY_S):
+            log.error("cannot connect to broker %s:%d: %s (attempt %d; retrying)",
+                      self.mqtt_cfg.host, self.mqtt_cfg.port, cause, self._connect_fails)
+            self._connect_fail_cause, self._connect_fail_logged = cause, now
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
+        was_connected = self._connected.is_set()
         self._connected.clear()
-        if not self._stop.is_set():
-            log.warning("disconnected from broker (%s); reconnecting", reason)
+        if self._stop.is_set():
+            return
+        name = reason.getName() if hasattr(reason, "getName") else str(reason)
+        if name == "Session taken over":
+            log.error("client id %r was taken over by another connection: two collectors "
+                      "(or another client) use the same client id; give each its own "
+                      "[mqtt] client_id", self.mqtt_cfg.client_id)
+            return
+        quick = was_connected and time.monotonic() - self._connected_at < _TAKEOVER_WITHIN_S
+        self._quick_drops = self._quick_drops + 1 if quick else 0
+        if self._quick_drops >= _TAKEOVER_COUNT:
+            log.error("client id %r: the broker closed the connection %d times within %.0f s "
+                      "of connecting (%s): probably a client-id takeover, another client "
+                      "uses the same client id; give each its own [mqtt] client_id",
+                      self.mqtt_cfg.client_id, self._quick_drops, _TAKEOVER_WITHIN_S, name)
+        else:
+            log.warning("disconnected from broker (%s); reconnecting", name)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if not self._accepting:
@@ -169,85 +291,161 @@ class MqttCollector:
         self._client.loop_stop()
 
     # -- the writer loop ---------------------------------------------------------------------
-    def _take_batch(self) -> tuple[list[_Message], list[Reading], list[Rejection]]:
+    def _take_batch(self, idle_wait_s: float = 0.2) -> _Batch:
         """Messages parsed in arrival order, until batch_size readings or the flush interval."""
-        msgs: list[_Message] = []
-        readings: list[Reading] = []
-        rejections: list[Rejection] = []
+        batch = _Batch()
         inbox = self._inbox
         if not inbox:
-            self._wake.wait(0.2)
+            self._wake.wait(idle_wait_s)
             self._wake.clear()
             if not inbox:
-                return msgs, readings, rejections
+                return batch
         deadline = time.monotonic() + self.cfg.flush_interval_ms / 1000
-        prefix, limit = self.mqtt_cfg.topic_prefix, self.mqtt_cfg.max_payload_bytes
-        while len(readings) + len(rejections) < self.cfg.batch_size:
+        while len(batch.readings) + len(batch.rejections) < self.cfg.batch_size:
             if inbox:
-                m = inbox.popleft()
-                good, bad = parse_message(m.topic, m.payload, self.registry, prefix, limit)
-                msgs.append(m)
-                readings.extend(good)
-                rejections.extend(bad)
+                self._parse_into(batch, inbox.popleft())
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._stop.is_set():
                 break
             # let the batch gather: short sleeps, not a wake-up per message
             time.sleep(min(remaining, 0.005))
-        return msgs, readings, rejections
+        return batch
+
+    def _parse_into(self, batch: _Batch, m: _Message) -> None:
+        prefix = self.mqtt_cfg.topic_prefix
+        batch.msgs.append(m)
+        if self._ignore:
+            parts = m.topic.split("/", 2)
+            if len(parts) > 1 and parts[0] == prefix and parts[1] in self._ignore:
+                self.stats.ignored += 1
+                return
+        good: list[Any]
+        if self._lines:
+            good, indexes, bad = parse_lines(m.topic, m.payload, self.registry, self._encoder,
+                                             prefix, self.mqtt_cfg.max_payload_bytes)
+        else:
+            good, indexes, bad = parse_indexed(m.topic, m.payload, self.registry, prefix,
+                                               self.mqtt_cfg.max_payload_bytes)
+        if good:
+            batch.starts.append(len(batch.readings))
+            batch.origins.append((m, indexes))
+            batch.readings.extend(good)
+        batch.rejections.extend(bad)
+
+    def process(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Parse, store and dead-letter these messages now, in this thread (not acked)."""
+        batch = _Batch()
+        for topic, payload in messages:
+            self._parse_into(batch, _Message(0, 0, topic, payload, self._generation))
+        self._finish(batch, self._store_batch(batch))
 
     def _run(self) -> None:
-        while True:
-            msgs, readings, rejections = self._take_batch()
-            if msgs:
-                self._process(msgs, readings, rejections)
-            elif self._stop.is_set():
-                break
-            self._write_health()
-        # drain what arrived before we stopped accepting
-        while self._inbox:
-            self._process(*self._take_batch())
+        """Parse batches and write up to writes_in_flight of them at once; ack in order.
 
-    def _process(self, batch: list[_Message], readings: list[Reading],
-                 rejections: list[Rejection]) -> None:
-        rejections = self._write_durably(readings, rejections)
-        self.stats.messages += len(batch)
-        self.stats.readings += len(readings) - sum(r.cause == "store_rejected" for r in rejections)
-        self.stats.batches += 1
+        A batch is acked only once its own write is durable and every batch taken before
+        it has been acked: a write that fails or never returns holds back the acks of all
+        that came after it, so the broker redelivers them.
+        """
+        in_flight = self.cfg.writes_in_flight
+        pending: deque[tuple[_Batch, Future[list[tuple[int, str]]]]] = deque()
+        pool = ThreadPoolExecutor(in_flight, thread_name_prefix="collector-write")
+        try:
+            while True:
+                batch = self._take_batch(0.01 if pending else 0.2)
+                if batch.msgs:
+                    pending.append((batch, pool.submit(self._store_batch, batch)))
+                elif self._stop.is_set() and not self._inbox:
+                    break
+                self._settle(pending, block=len(pending) >= in_flight)
+                self._write_health()
+            while pending:  # what was taken before we stopped accepting
+                self._settle(pending, block=True)
+        except _Abandoned:
+            log.warning("stopped while the store was unavailable: %d messages left unacked "
+                        "for the broker to redeliver",
+                        len(self._inbox) + sum(len(b.msgs) for b, _ in pending))
+        except BaseException as e:
+            self.failed = e
+            self._connected.clear()
+            self._stop.set()  # writes still in flight give up, unacked
+            log.critical("collector writer died (%s: %s); stopping the process so it is "
+                         "restarted, unacked messages are redelivered by the broker",
+                         type(e).__name__, e, exc_info=True)
+            self.on_fatal(e)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _settle(self, pending: deque[tuple[_Batch, Future[list[tuple[int, str]]]]],
+                block: bool) -> None:
+        """Finish the written batches at the head of the line, in the order they were taken;
+        with block, wait for the oldest first. A failed write raises here."""
+        while pending:
+            batch, written = pending[0]
+            if not written.done():
+                if not block:
+                    return
+                wait_futures([written])
+            refused = written.result()  # raises what the write raised: nothing more is acked
+            pending.popleft()
+            self._finish(batch, refused)
+            block = False
+
+    def _store_batch(self, batch: _Batch) -> list[tuple[int, str]]:
+        """Write the batch durably (in a pool thread); the refused readings' indexes."""
+        return split_write(self._write_waiting, batch.readings)
+
+    def _finish(self, batch: _Batch, refused: list[tuple[int, str]]) -> None:
+        """After a durable write: dead letters committed, counts, then the acks."""
+        rejections = batch.rejections
+        if refused:
+            self.stats.split_writes += 1
+            rejections = rejections + [self._store_rejection(batch, i, detail)
+                                       for i, detail in refused]
+            log.error("store refused %d of %d readings; the rest are stored (first: %s)",
+                      len(refused), len(batch.readings), refused[0][1])
         for r in rejections:
             self.stats.rejected[r.cause] += 1
             if r.cause not in self._logged_causes:
                 self._logged_causes.add(r.cause)
                 log.warning("rejected %s on %s: %s (further %s rejections are counted, "
                             "not logged)", r.cause, r.topic, r.detail, r.cause)
-        self._ack(batch)
+        self.deadletters.add(rejections, round(self.clock() * 1000))
+        self._ack(batch.msgs)
+        # counted once acked, so `messages` never runs ahead of `acked` for an observer
+        self.stats.readings += len(batch.readings) - len(refused)
+        self.stats.batches += 1
+        self.stats.messages += len(batch.msgs)
 
-    def _write_durably(self, readings: list[Reading], rejections: list[Rejection]
-                       ) -> list[Rejection]:
-        """Readings to the store, refusals to the dead letters; returns the refusals."""
+    def _store_rejection(self, batch: _Batch, i: int, detail: str) -> Rejection:
+        k = bisect.bisect_right(batch.starts, i) - 1
+        m, indexes = batch.origins[k]
+        return Rejection("store_rejected", detail, m.topic,
+                         element_of(m.topic, m.payload, indexes[i - batch.starts[k]]))
+
+    def _write_waiting(self, readings: list[Any]) -> None:
+        """store.write, waiting out StoreUnavailable (not acked: the broker keeps the data)."""
         delay = 0.5
         while True:
             try:
-                if readings:
+                if self._lines:
+                    self.store.write_lines(readings)  # type: ignore[attr-defined]
+                else:
                     self.store.write(readings)
-                break
-            except StoreRejected as e:
-                # the store refused the data itself: keep it as dead letters, do not loop
-                log.error("store rejected a batch of %d readings: %s", len(readings), e)
-                rejections = rejections + [
-                    Rejection("store_rejected", str(e)[:200], r.measurement, repr(r).encode())
-                    for r in readings
-                ]
-                break
+                self._stalled_since = None
+                return
             except StoreUnavailable as e:
-                # not acked: nothing is lost; the broker keeps it and we try again
                 self.stats.store_retries += 1
+                if self._stalled_since is None:
+                    self._stalled_since = time.monotonic()
                 log.warning("store unavailable (%s); retrying in %.1fs", e, delay)
-                time.sleep(delay)
+                # health keeps being written (and logged) while we wait
+                wake = time.monotonic() + delay
+                while (left := wake - time.monotonic()) > 0:
+                    if self._stop.wait(min(left, 0.5)):
+                        raise _Abandoned() from e
+                    self._write_health()
                 delay = min(delay * 2, 10.0)
-        self.deadletters.add(rejections, round(self.clock() * 1000))
-        return rejections
 
     def _ack(self, batch: list[_Message]) -> None:
         current = self._generation
@@ -271,6 +469,9 @@ class MqttCollector:
             "readings_per_s": new / elapsed_s if elapsed_s > 0 else 0.0,
             "queue_depth": len(self._inbox),
             "connected": int(self._connected.is_set()),
+            "stalled_s": (0.0 if self._stalled_since is None
+                          else time.monotonic() - self._stalled_since),
+            "ignored_total": self.stats.ignored,
         }
         if self.spool_stats:
             for k, v in self.spool_stats().items():
@@ -297,12 +498,18 @@ class MqttCollector:
             for cause, n in sorted(self.stats.rejected.items())
         ]
         log.info(
-            "health: %.0f readings/s, %d readings, %d rejected %s, queue %d%s",
+            "health: %.0f readings/s, %d readings, %d rejected %s, queue %d, %s%s%s",
             fields["readings_per_s"], self.stats.readings, fields["rejected_total"],
             dict(self.stats.rejected) or "", fields["queue_depth"],
+            "connected" if fields["connected"] else "NOT CONNECTED",
+            f", STALLED {fields['stalled_s']:.0f} s (store unavailable)"
+            if fields["stalled_s"] else "",
             "".join(f", {k} {v:g}" for k, v in fields.items() if k.startswith("spool_")),
         )
         try:
-            self.store.write(points)
-        except (StoreUnavailable, StoreRejected) as e:
-            log.warning("could not write health: %s", e)
+            self.health_sink(points)
+            self._health_error = ""
+        except Exception as e:  # health is best effort; it must never stop the writer
+            if str(e) != self._health_error:  # once per cause, not every interval
+                log.warning("could not write health: %s", e)
+            self._health_error = str(e)

@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from district.readings import KINDS, FieldType, FieldValue, Reading
+from storage.lineprotocol import LineEncoder
 
 # The causes a reading can be refused for; each is counted and dead-lettered.
 CAUSES: Final = (
     "too_large",       # payload above the configured size
-    "bad_topic",       # not heat/<kind>/<id>, or an unknown kind
+    "bad_topic",       # not heat/<kind>/<id>
+    "unknown_kind",    # heat/<kind>/<id> with a kind the contract does not know
     "unknown_device",  # the registry does not know the id
     "kind_mismatch",   # the id is known, but as another kind of device
     "bad_json",        # not UTF-8 JSON
@@ -24,8 +26,14 @@ CAUSES: Final = (
     "missing_field",
     "wrong_type",
     "not_finite",      # NaN or infinity
-    "store_rejected",  # the store refused the batch itself (e.g. a field type conflict)
+    "out_of_range",    # a number float64 or int64 cannot hold
+    "parse_error",     # anything else that went wrong parsing this one reading
+    "store_rejected",  # the store refused this reading itself (e.g. a field type conflict)
 )
+
+# int fields are stored as int64 (InfluxDB `i`, SQLite INTEGER)
+INT64_MIN: Final = -(1 << 63)
+INT64_MAX: Final = (1 << 63) - 1
 
 # A timestamp outside this range is a device clock fault, not a reading.
 TS_MIN_S: Final = 946_684_800.0  # 2000-01-01
@@ -70,7 +78,10 @@ def parse_ts_ms(value: Any) -> int:
     if isinstance(value, bool):
         raise _Refused("bad_ts", "ts is a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise _Refused("bad_ts", "ts is outside 2000..2100") from None
         if not math.isfinite(seconds):
             raise _Refused("bad_ts", "ts is not finite")
     elif isinstance(value, str):
@@ -101,11 +112,24 @@ def _field(name: str, value: Any, kind: FieldType) -> FieldValue:
                 raise _Refused("not_finite", f"{name} is {value}")
             if not value.is_integer():
                 raise _Refused("wrong_type", f"{name} must be an integer, got {value}")
-        return int(value)
-    x = float(value)
+        n = int(value)
+        if not INT64_MIN <= n <= INT64_MAX:
+            raise _Refused("out_of_range", f"{name} {_short(n)} does not fit in int64")
+        return n
+    try:
+        x = float(value)
+    except OverflowError:
+        raise _Refused("out_of_range", f"{name} {_short(value)} does not fit in float64") from None
     if not math.isfinite(x):
         raise _Refused("not_finite", f"{name} is {value}")
     return x
+
+
+def _short(n: int | float) -> str:
+    """A number for a message: huge ints by their digit count, not 400 digits."""
+    if isinstance(n, int) and abs(n) >= 10**20:
+        return f"{'-' if n < 0 else ''}({len(str(abs(n)))}-digit integer)"
+    return repr(n)
 
 
 def _reading(kind: str, obj: Any, measurement_tags: Mapping[str, str]) -> Reading:
@@ -135,13 +159,45 @@ def parse_message(
     max_bytes: int = 256 * 1024,
 ) -> tuple[list[Reading], list[Rejection]]:
     """One MQTT message to its valid readings and its refusals; never raises."""
+    readings, _, rejections = parse_indexed(topic, payload, registry, prefix, max_bytes)
+    return readings, rejections
+
+
+def parse_indexed(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str = "heat",
+    max_bytes: int = 256 * 1024,
+) -> tuple[list[Reading], list[int], list[Rejection]]:
+    """As parse_message, plus each reading's element index (0 for a single object)."""
+    try:
+        return _parse(topic, payload, registry, prefix, max_bytes)
+    except Exception as e:  # a bug or an input we did not foresee fails only this message
+        return [], [], [Rejection("parse_error", _describe(e), topic, payload)]
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:500]
+
+
+def _header(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str,
+    max_bytes: int,
+) -> tuple[str, Registered, list[Any]] | Rejection:
+    """The message's kind, device and elements, or the refusal of the whole message."""
     try:
         if len(payload) > max_bytes:
             raise _Refused("too_large", f"{len(payload)} bytes > {max_bytes}")
         parts = topic.split("/")
-        if len(parts) != 3 or parts[0] != prefix or parts[1] not in KINDS or not parts[2]:
+        if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
             raise _Refused("bad_topic", f"expected {prefix}/<kind>/<id>")
         kind, device_id = parts[1], parts[2]
+        if kind not in KINDS:
+            raise _Refused("unknown_kind", f"kind {kind!r} is not one of {', '.join(KINDS)}")
         device = registry.get(device_id)
         if device is None:
             raise _Refused("unknown_device", f"{kind} {device_id!r} is not in the records")
@@ -151,20 +207,166 @@ def parse_message(
             # UnicodeDecodeError is a ValueError: not UTF-8 is bad JSON too
             doc = _DECODER.decode(payload.decode("utf-8-sig"))
         except (ValueError, RecursionError) as e:
-            raise _Refused("bad_json", str(e)[:120]) from None
+            raise _Refused("bad_json", str(e)[:500]) from None
     except _Refused as r:
-        return [], [Rejection(r.cause, r.detail, topic, payload)]
-
-    items = doc if isinstance(doc, list) else [doc]
+        return Rejection(r.cause, r.detail, topic, payload)
     if isinstance(doc, list) and not doc:
-        return [], [Rejection("bad_shape", "empty array", topic, payload)]
+        return Rejection("bad_shape", "empty array", topic, payload)
+    return kind, device, doc if isinstance(doc, list) else [doc]
+
+
+def _parse(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str,
+    max_bytes: int,
+) -> tuple[list[Reading], list[int], list[Rejection]]:
+    head = _header(topic, payload, registry, prefix, max_bytes)
+    if isinstance(head, Rejection):
+        return [], [], [head]
+    kind, device, items = head
     readings: list[Reading] = []
+    indexes: list[int] = []
     rejections: list[Rejection] = []
-    for item in items:
+    for i, item in enumerate(items):
         try:
             readings.append(_reading(kind, item, device.tags))
+            indexes.append(i)
         except _Refused as r:
-            raw = payload if len(items) == 1 else json.dumps(item, ensure_ascii=False,
-                                                             default=str).encode()
-            rejections.append(Rejection(r.cause, r.detail, topic, raw))
-    return readings, rejections
+            rejections.append(Rejection(r.cause, r.detail, topic,
+                                        element_payload(payload, items, i)))
+        except Exception as e:  # e.g. RecursionError on a deeply nested element
+            rejections.append(Rejection("parse_error", _describe(e), topic,
+                                        element_payload(payload, items, i)))
+    return readings, indexes, rejections
+
+
+# -- straight to line protocol ---------------------------------------------------------------
+# Per kind, each field's name, type and whether it is required, in the order _reading and
+# the line encoder use (required, then optional, in schema order).
+_PLANS: Final = {
+    kind: tuple((name, ftype, True) for name, ftype in schema.required.items())
+    + tuple((name, ftype, False) for name, ftype in schema.optional.items())
+    for kind, schema in KINDS.items()
+}
+# integers below 2**53 convert to float64 exactly; larger ones take the reference path
+_EXACT: Final = 1 << 53
+_TS_MIN_I: Final = int(TS_MIN_S)
+_TS_MAX_I: Final = int(TS_MAX_S)
+_FLOAT, _INT, _BOOL = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
+
+
+def _fast_line(series: str, plan: tuple[tuple[str, FieldType, bool], ...], obj: Any
+               ) -> str | None:
+    """The line of a plainly valid element, or None for anything _reading must judge.
+
+    Accepts only what _reading accepts and yields what the encoder writes for it (the
+    property test in tests/test_payloads_lines.py holds the two together); every doubtful
+    value (bool for a number, NaN, huge ints, RFC 3339 times, ...) goes the reference way.
+    """
+    if type(obj) is not dict:
+        return None
+    ts = obj.get("ts")
+    if type(ts) is int:
+        if not _TS_MIN_I <= ts < _TS_MAX_I:
+            return None
+        ts_ms = ts * 1000
+    elif type(ts) is float:
+        if not TS_MIN_S <= ts < TS_MAX_S:  # NaN fails too
+            return None
+        ts_ms = round(ts * 1000)
+    else:
+        return None
+    out = []
+    for name, ftype, required in plan:
+        v = obj.get(name)
+        if v is None:
+            if required:
+                return None
+            continue
+        t = type(v)
+        if ftype is _FLOAT:
+            if t is float:
+                if v - v != 0.0:  # inf or NaN
+                    return None
+                out.append(f"{name}={v!r}")
+            elif t is int and -_EXACT < v < _EXACT:
+                out.append(f"{name}={float(v)!r}")
+            else:
+                return None
+        elif ftype is _INT:
+            if t is not int or not INT64_MIN <= v <= INT64_MAX:
+                return None
+            out.append(f"{name}={v}i")
+        elif t is bool:
+            out.append(f"{name}={'true' if v else 'false'}")
+        else:
+            return None
+    return f"{series} {','.join(out)} {ts_ms}"
+
+
+def parse_lines(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    encoder: LineEncoder,
+    prefix: str = "heat",
+    max_bytes: int = 256 * 1024,
+) -> tuple[list[str], list[int], list[Rejection]]:
+    """As parse_indexed, but each valid reading as its line of line protocol; never raises.
+
+    No Reading object per element: the common shapes are checked and written in one pass;
+    anything else goes through _reading, the one reference of what is valid.
+    """
+    try:
+        head = _header(topic, payload, registry, prefix, max_bytes)
+        if isinstance(head, Rejection):
+            return [], [], [head]
+        kind, device, items = head
+        series = encoder.series(kind, device.tags)
+        plan = _PLANS[kind]
+        lines: list[str] = []
+        indexes: list[int] = []
+        rejections: list[Rejection] = []
+        for i, item in enumerate(items):
+            line = _fast_line(series, plan, item)
+            if line is None:
+                try:
+                    line = encoder.line(_reading(kind, item, device.tags))
+                except _Refused as r:
+                    rejections.append(Rejection(r.cause, r.detail, topic,
+                                                element_payload(payload, items, i)))
+                    continue
+                except Exception as e:  # e.g. RecursionError on a deeply nested element
+                    rejections.append(Rejection("parse_error", _describe(e), topic,
+                                                element_payload(payload, items, i)))
+                    continue
+            lines.append(line)
+            indexes.append(i)
+        return lines, indexes, rejections
+    except Exception as e:  # a bug or an input we did not foresee fails only this message
+        return [], [], [Rejection("parse_error", _describe(e), topic, payload)]
+
+
+def element_payload(payload: bytes, items: list[Any], index: int) -> bytes:
+    """What to keep of one element: the message itself, or the element as its own JSON.
+
+    Either is a payload that can be published again on the same topic (a replay).
+    """
+    if len(items) == 1:
+        return payload
+    try:
+        return json.dumps(items[index], ensure_ascii=False, default=str).encode()
+    except (ValueError, RecursionError):
+        return payload
+
+
+def element_of(topic: str, payload: bytes, index: int) -> bytes:
+    """Element `index` of a message as a payload of its own (see element_payload)."""
+    try:
+        doc = _DECODER.decode(payload.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return payload
+    items = doc if isinstance(doc, list) else [doc]
+    return element_payload(payload, items, index) if 0 <= index < len(items) else payload

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,11 +163,40 @@ def _integer(
     return x
 
 
+# MQTT topic levels cannot hold these (wildcards, the level separator)
+_TOPIC_CHARS = frozenset("/+#")
+MAX_ID_CHARS = 200
+
+
+def wire_problem(value: str) -> str | None:
+    """Why an id cannot travel as an MQTT topic level and an InfluxDB tag value, or None.
+
+    Line protocol has no escape for a newline, and a trailing backslash escapes the
+    separator after it; MQTT topics refuse wildcards, '/' splits levels, NUL is forbidden.
+    """
+    bad = sorted({c for c in value if c in _TOPIC_CHARS})
+    if bad:
+        return f"contains {' '.join(repr(c) for c in bad)} (MQTT topics cannot carry it)"
+    ctrl = sorted({c for c in value if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")})
+    if ctrl:
+        return (f"contains control character(s) {', '.join(f'U+{ord(c):04X}' for c in ctrl)}"
+                " (neither MQTT topics nor line protocol carry them)")
+    if value.endswith("\\"):
+        return "ends with a backslash (line protocol would read it as an escape)"
+    if len(value) > MAX_ID_CHARS:
+        return f"is {len(value)} characters long (at most {MAX_ID_CHARS})"
+    return None
+
+
 def _id(row: dict[str, str], key: str, where: str, seen: Mapping[str, object], kind: str,
         problems: list[str]) -> str | None:
     value = row[key]
     if not value:
         problems.append(f"{where}: empty {key}")
+        return None
+    problem = wire_problem(value)
+    if problem:
+        problems.append(f"{where}: {key} {value!r} {problem}")
         return None
     if value in seen:
         problems.append(f"{where}: duplicate {kind} id {value!r}")

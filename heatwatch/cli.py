@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NoReturn
 
 from alerts.templates import TemplateError
 from collector.modbus_plan import PlanError
@@ -19,6 +21,7 @@ from heatwatch.commands.analyze import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
 from simulators.scenario import ScenarioError
+from storage.base import StoreError
 
 log = logging.getLogger("heatwatch")
 
@@ -126,19 +129,31 @@ def cmd_records(args: argparse.Namespace) -> int:
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
     from heatwatch.bootstrap import open_deadletters
 
-    dl = open_deadletters(_config(args))
+    cfg = _config(args)
+    if args.action == "replay":
+        return _replay_deadletters(cfg, args.cause)
+    dl = open_deadletters(cfg, read_only=True)
     try:
         counts = dl.counts()
         recent = dl.recent(args.limit, args.cause)
     finally:
         dl.close()
+    zone = ZoneInfo(cfg.site.timezone)
+
+    def when(ms: int) -> str:
+        # the site's time, as every other command shows it
+        return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec="seconds")
+
     if args.json:
         print(json.dumps({
             "counts": counts,
-            "recent": [{"received_ms": d.received_ms, "cause": d.cause, "topic": d.topic,
-                        "detail": d.detail, "payload_bytes": d.payload_bytes,
+            "recent": [{"id": d.id, "received_ms": d.received_ms, "received": when(d.received_ms),
+                        "cause": d.cause, "topic": d.topic, "detail": d.detail,
+                        "payload_bytes": d.payload_bytes,
                         "payload": d.payload[:512].decode("utf-8", "replace")} for d in recent],
         }, ensure_ascii=False, indent=2))
         return 0
@@ -148,16 +163,49 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     print("rejections by cause:")
     for cause, n in counts.items():
         print(f"  {cause:<16} {n}")
-    print(f"\nlatest {len(recent)}:")
+    print(f"\nlatest {len(recent)} ({cfg.site.timezone}):")
     for d in recent:
-        when = datetime.fromtimestamp(d.received_ms / 1000).astimezone().isoformat(
-            timespec="seconds")
-        print(f"  {when}  {d.cause:<16} {d.topic:<32} {d.detail[:60]}")
+        print(f"  {when(d.received_ms)}  {d.cause:<16} {d.topic:<32} {d.detail}")
     return 0
 
 
+def _replay_deadletters(cfg: Config, cause: str | None) -> int:
+    from collector.payloads import CAUSES
+    from collector.replay import replay
+    from heatwatch.bootstrap import open_deadletters, open_store, records, registry
+    from storage.base import StoreUnavailable
+
+    if not cause:
+        raise UserError("deadletters replay needs --cause C (see `heatwatch deadletters`)")
+    if cause not in CAUSES:
+        raise UserError(f"--cause {cause!r} is not a cause ({', '.join(CAUSES)})")
+    reg = registry(records(cfg))
+    # straight to the store, not through the spool: the running collector owns the spool
+    opened = open_store(cfg, spool=False)
+    dl = open_deadletters(cfg)
+    try:
+        result = replay(dl, cause, reg, opened.store, cfg.mqtt.topic_prefix,
+                        cfg.mqtt.max_payload_bytes)
+    except StoreUnavailable as e:
+        print(f"heatwatch: error: store unavailable, replay stopped (what was replayed "
+              f"before stays stored): {e}", file=sys.stderr)
+        return 1
+    finally:
+        dl.close()
+        opened.store.close()
+    print(result.line(cause))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake as one line like every other mistake."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="heatwatch", description=__doc__)
+    p = _Parser(prog="heatwatch", description=__doc__)
     p.add_argument("--log-level", default=None,
                    help="DEBUG, INFO, WARNING or ERROR (default INFO; the demo: WARNING)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -180,7 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scenario", default=None, help="bundled scenario name or TOML path")
     sp.add_argument("--speed", type=float, default=None, help="district seconds per second")
     command("records", cmd_records, "check the heating company's records and summarise them")
-    sp = command("deadletters", cmd_deadletters, "refused readings: counts by cause, latest")
+    sp = command("deadletters", cmd_deadletters,
+                 "refused readings: counts by cause, latest; `replay --cause C` stores them "
+                 "again once the cause is fixed")
+    sp.add_argument("action", nargs="?", choices=["replay"], default=None,
+                    help="replay: parse and store the dead letters of --cause again")
     sp.add_argument("--cause", default=None)
     sp.add_argument("--limit", type=int, default=20)
     sp.add_argument("--json", action="store_true")
@@ -247,7 +299,33 @@ def _instant_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def store_line(e: StoreError) -> str:
+    """A store error as one line, with the cause's words instead of its repr."""
+    text = str(e)
+    cause = e.__cause__
+    if cause is not None:
+        words = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        text = text.replace(repr(cause), words or type(cause).__name__)
+    if isinstance(cause, OSError):
+        text += " (is it running? [store.influxdb] url)"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closes the pipe (`| head`) ends it quietly."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Python docs, "Note on SIGPIPE": point stdout at devnull so the flush at exit
+        # cannot fail again, and stop without a word: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
@@ -267,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
             TemplateError, CommandError, BrowserError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
+        return 2
+    except StoreError as e:
+        print(f"heatwatch: error: {store_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import math
-import secrets
 import shutil
 import sys
 import threading
@@ -138,13 +137,12 @@ def _demo_crews(cfg: Config, records: Records, http_port: int) -> None:
     cfg.alerts.supervisor_channels = ["supervisor-mqtt"]
     cfg.alerts.crew = [
         {"id": f"crew-{sid.lower()}", "name": f"{s.name}维修班组", "substations": [sid],
-         "members": [f"{sid.lower()}-a", f"{sid.lower()}-b"], "channels": ["crews-mqtt"],
-         "token": secrets.token_urlsafe(12)}
+         "members": [f"{sid.lower()}-a", f"{sid.lower()}-b"], "channels": ["crews-mqtt"]}
         for sid, s in records.substations.items()
     ] + [
         # no substations: the catch-all, e.g. a whole Modbus gateway gone quiet
         {"id": "crew-network", "name": "通讯维护班组", "members": ["net-a"],
-         "channels": ["crews-mqtt"], "token": secrets.token_urlsafe(12)}
+         "channels": ["crews-mqtt"]}
     ]
 
 
@@ -356,7 +354,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
                               opened.store, deadletters)
     workflow = DemoWorkflow(cfg, records, opened.store)
     wall_start = time.monotonic()
-    server = serve_in_thread(workflow.alerts.actions)
+    server = serve_in_thread(workflow.alerts.actions, workflow.alerts.phone_of)
     try:
         _wait_http(f"{cfg.alerts.http.base_url}/health")
         collector.start()

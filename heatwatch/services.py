@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from collector.modbus_plan import build_plan
 from collector.modbus_poller import ModbusPoller, Sink
-from collector.mqtt_collector import MqttCollector
+from collector.mqtt_collector import EXIT_WRITER_DIED, MqttCollector
 from collector.profiles import load_profiles
 from district.readings import Reading
 from district.records import Records
@@ -129,8 +130,20 @@ def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:
     opened = bootstrap.open_store(cfg)
     poller = modbus_poller(cfg, records, opened.store.write)
     deadletters = bootstrap.open_deadletters(cfg)
+    failed: list[BaseException] = []
+
+    def writer_died(error: BaseException) -> None:
+        # never live on half-dead: stop everything and exit non-zero so we are restarted;
+        # a shutdown that hangs is cut short
+        failed.append(error)
+        timer = threading.Timer(60.0, os._exit, (EXIT_WRITER_DIED,))
+        timer.daemon = True
+        timer.start()
+        stop.set()
+
     collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records), opened.store,
-                              deadletters, spool_stats=opened.spool_stats)
+                              deadletters, spool_stats=opened.spool_stats,
+                              health_sink=opened.health_sink, on_fatal=writer_died)
     collector.start()
     poller_thread = (_run_poller_until(poller, stop, opened.store.write,
                                        cfg.collector.health_interval_s) if poller else None)
@@ -148,4 +161,8 @@ def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:
         log.info("collector stopped: %d readings, %d rejected, %d acked",
                  collector.stats.readings, sum(collector.stats.rejected.values()),
                  collector.stats.acked)
+    if failed:
+        log.critical("collector exits with status %d: its writer died (%s)", EXIT_WRITER_DIED,
+                     failed[0])
+        return EXIT_WRITER_DIED
     return 0

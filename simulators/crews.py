@@ -3,12 +3,14 @@ each message and acts through the crew HTTP endpoint (accept, contact, arrive, r
 district times drawn from its habits; customer service makes the return visit and closes.
 
 A crew is named and seeded, so a scenario gives the same plan every run. It never builds an
-endpoint URL: every action goes to the link its message carried, plus `/<action>`.
+endpoint URL: every action goes to the acting member's own link from the message (`links`,
+by member), plus `/<action>`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import json
 import logging
@@ -193,10 +195,13 @@ class SimulatedCrew:
     async def _read_orders(self) -> None:
         while not self._inbox.empty():
             msg = self._inbox.get_nowait()
-            oid, link = str(msg.get("order_id", "")), str(msg.get("link", ""))
+            oid, links = str(msg.get("order_id", "")), msg.get("links")
             # a new order once; escalations and return-visit reminders are for the record
-            if msg.get("kind") != "order_new" or not link or oid in self._seen:
+            if msg.get("kind") != "order_new" or not isinstance(links, dict) or not links \
+                    or oid in self._seen:
                 continue
+            # each member has their own link; any of them opens the order to read it
+            link = str(next(iter(links.values())))
             self._seen.add(oid)
             try:
                 # a phone's request takes no district time (the wall time is the machine's)
@@ -205,8 +210,10 @@ class SimulatedCrew:
             except (OSError, ValueError) as e:
                 log.warning("crew %s: cannot open %s: %s", self.crew_id, oid, e)
                 continue
-            taps = plan_order(order, link, self.habits, self.rng, self.members,
-                              self.clock.now())
+            taps = [dataclasses.replace(p, url=action_url(str(links.get(p.member, link)),
+                                                          p.action))
+                    for p in plan_order(order, link, self.habits, self.rng, self.members,
+                                        self.clock.now())]
             if not taps:
                 self.log.ignored += 1
             for p in taps:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -95,4 +95,14 @@ class Store(Protocol):
         ...
 
     def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class LineStore(Protocol):
+    """A store that takes line protocol as it is (InfluxDB and its spool): the collector
+    writes lines built straight from the payloads, with no Reading per point."""
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Store the lines (one point each, precision ms) durably before returning."""
         ...

@@ -281,6 +281,11 @@ class InfluxStore:
         if rejected:
             raise StoreRejected("; ".join(rejected))
 
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Store lines of line protocol (from LineEncoder), as write does with readings."""
+        if lines:
+            self.write_encoded(("\n".join(lines) + "\n").encode("utf-8"))
+
     def write_encoded(self, body: bytes) -> None:
         """Store a line-protocol body (from `encode`), split into requests of bounded size."""
         rejected: list[str] = []
@@ -303,6 +308,9 @@ class InfluxStore:
             self._ready = not self.create_database
             self._ensure()
             status, error, data = self._request("POST", self._write_path, body, headers)
+            if status == 404:
+                # about the server, not the data: keep it (the broker or the spool) and retry
+                raise StoreUnavailable(f"influxdb write: database {self.database!r} not found")
         self._raise_for(status, error, data, "write")
 
     # -- reads ------------------------------------------------------------------------------

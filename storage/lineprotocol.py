@@ -46,15 +46,19 @@ class LineEncoder:
         self._prefixes: dict[tuple[str, int], tuple[Mapping[str, str], str]] = {}
 
     def prefix(self, r: Reading) -> str:
-        key = (r.measurement, id(r.tags))
+        return self.series(r.measurement, r.tags)
+
+    def series(self, measurement: str, tags: Mapping[str, str]) -> str:
+        """The escaped `measurement,tag=value,...` of a series, cached by its tags object."""
+        key = (measurement, id(tags))
         hit = self._prefixes.get(key)
-        if hit is not None and hit[0] is r.tags:
+        if hit is not None and hit[0] is tags:
             return hit[1]
-        p = _prefix(r.measurement, r.tags)
+        p = _prefix(measurement, tags)
         if len(self._prefixes) >= _PREFIX_CACHE_MAX:
             self._prefixes.clear()
         # the cache holds the tags object itself, so its id cannot be reused meanwhile
-        self._prefixes[key] = (r.tags, p)
+        self._prefixes[key] = (tags, p)
         return p
 
     def line(self, r: Reading) -> str:

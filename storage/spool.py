@@ -107,13 +107,17 @@ class Spool:
             self._path(seq).unlink(missing_ok=True)
             self._forget(seq)
 
-    def reject(self, seq: int) -> Path:
-        """Move a batch the store refused into rejected/ for inspection; its new path."""
+    def reject(self, seq: int, refused: bytes | None = None) -> Path:
+        """Set a refused batch aside in rejected/ (only its `refused` lines when given)."""
         with self._lock:
             target_dir = self.directory / REJECTED_DIR
             target_dir.mkdir(exist_ok=True)
             target = target_dir / self._path(seq).name
-            os.replace(self._path(seq), target)
+            if refused is not None:
+                target.write_bytes(refused)
+                self._path(seq).unlink(missing_ok=True)
+            else:
+                os.replace(self._path(seq), target)
             self._forget(seq)
             return target
 
@@ -193,19 +197,26 @@ class SpooledStore:
     # -- writes -----------------------------------------------------------------------------
     def write(self, readings: Sequence[Reading]) -> None:
         """Returns once the batch is in InfluxDB or in the spool; SpoolFull when neither."""
-        if not readings:
-            return
-        body = self.store.encode(readings)
+        if readings:
+            self._write_body(self.store.encode(readings))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """As write, for lines of line protocol."""
+        if lines:
+            self._write_body(("\n".join(lines) + "\n").encode("utf-8"))
+
+    def _write_body(self, body: bytes) -> None:
+        # several writers may be in flight at once (the collector's pipeline): they go to
+        # InfluxDB concurrently, outside the lock; while anything is spooled new batches
+        # queue behind it, so the drainer writes them back in the order they came
+        if self.spool.depth_batches == 0:
+            try:
+                self.store.write_encoded(body)
+                return
+            except StoreUnavailable as e:
+                log.warning("influxdb unavailable (%s); spooling to %s", e, self.spool.directory)
+                self._last_log = time.monotonic()
         with self._write_lock:
-            # while anything is spooled new batches queue behind it, keeping write order
-            if self.spool.depth_batches == 0:
-                try:
-                    self.store.write_encoded(body)
-                    return
-                except StoreUnavailable as e:
-                    log.warning("influxdb unavailable (%s); spooling to %s", e,
-                                self.spool.directory)
-                    self._last_log = time.monotonic()
             self.spool.append(body)
         with self._changed:
             self._changed.notify_all()
@@ -227,12 +238,20 @@ class SpooledStore:
             try:
                 self.store.write_encoded(body)
             except StoreRejected as e:
-                # poison: set it aside and go on, never retry it forever
+                # poison: write the lines it does take, set the refused ones aside, go on;
+                # never retry it forever
+                try:
+                    refused = self._refused_lines([ln for ln in body.split(b"\n") if ln])
+                except StoreUnavailable:
+                    self._sleep(delay)
+                    delay = min(delay * 2, self.max_backoff_s)
+                    continue
                 with self._changed:
-                    path = self.spool.reject(seq)
+                    path = self.spool.reject(seq, b"".join(ln + b"\n" for ln in refused))
                     self.rejected += 1
                     self._after_batch()
-                log.error("influxdb rejected spooled batch %s (moved to %s): %s", seq, path, e)
+                log.error("influxdb refused %d line(s) of spooled batch %s (kept in %s; the "
+                          "rest is stored): %s", len(refused), seq, path, e)
                 continue
             except StoreUnavailable:
                 self._sleep(delay)
@@ -248,6 +267,33 @@ class SpooledStore:
                 self.drained += 1
                 self._after_batch()
             delay = self.retry_s
+
+    def _refused_lines(self, lines: list[bytes]) -> list[bytes]:
+        """Write the lines, halving refused pieces; the lines the store refuses one by one."""
+        try:
+            self.store.write_encoded(b"\n".join(lines) + b"\n")
+            return []
+        except StoreRejected:
+            if len(lines) <= 1:
+                return lines
+        mid = len(lines) // 2
+        return self._refused_lines(lines[:mid]) + self._refused_lines(lines[mid:])
+
+    def write_direct(self, readings: Sequence[Reading]) -> None:
+        """Write past the spool's queue (health points, so they land during a stall); while
+        InfluxDB is away they are spooled, and SpoolFull when the spool is full too."""
+        if not readings:
+            return
+        body = self.store.encode(readings)
+        try:
+            self.store.write_encoded(body)
+            return
+        except StoreUnavailable:
+            pass
+        with self._write_lock:
+            self.spool.append(body)
+        with self._changed:
+            self._changed.notify_all()
 
     def _after_batch(self) -> None:
         """Under the condition: say so once the spool is empty, and wake flush()."""

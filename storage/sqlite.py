@@ -42,7 +42,10 @@ def _value(name: str, v: FieldValue | str) -> float | int | str:
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, int):
-        return v
+        if -(1 << 63) <= v < (1 << 63):
+            return v
+        # SQLite INTEGER is int64, as InfluxDB's `i` fields
+        raise StoreRejected(f"field {name}={v} does not fit in int64")
     if isinstance(v, float) and math.isfinite(v):
         return v
     # same refusal as InfluxDB's line protocol, so both backends hold the same data
@@ -174,6 +177,10 @@ class SqliteStore:
             except sqlite3.OperationalError as e:
                 # locked, disk full, I/O error: the same write may succeed later
                 raise StoreUnavailable(f"sqlite {self.path}: {e}") from e
+            except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError,
+                    OverflowError, ValueError, TypeError) as e:
+                # about the data (a value SQLite cannot bind or hold): refuse the batch
+                raise StoreRejected(f"sqlite {self.path}: {type(e).__name__}: {e}") from e
             except sqlite3.Error as e:
                 raise StoreError(f"sqlite {self.path}: {e}") from e
 

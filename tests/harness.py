@@ -55,9 +55,12 @@ def _acked(info: mqtt.MQTTMessageInfo) -> bool:
 class Publisher:
     """A device-side QoS 1 publisher whose unacked messages survive a broker restart."""
 
-    def __init__(self, port: int, client_id: str = "test-devices") -> None:
+    def __init__(self, port: int, client_id: str = "test-devices", username: str = "",
+                 password: str = "") -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False, protocol=mqtt.MQTTv311)
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 2)

@@ -61,7 +61,11 @@ def test_webhook_wecom_dingtalk_payloads(tmp_path: Path, receiver: Receiver) -> 
                    substation_id="S1", building_id="B1", account_id="A1")
     svc.step(clock.now_ms)
     (order,) = svc.db.orders.find()
-    link = f"https://heat.example.cn/o/{order.order_id}?t=tok-north"
+    links = svc.links(order)
+    assert set(links) == {"wang", "li"} and all(
+        u.startswith(f"https://heat.example.cn/o/{order.order_id}/") and "?" not in u
+        for u in links.values())
+    link = "wang（本人专用）：https://heat.example.cn/o/" + order.order_id
 
     (hook,) = receiver.accepted("/crew")
     # apprise json:// format: version, title, message, type

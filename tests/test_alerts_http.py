@@ -1,78 +1,323 @@
-"""Crews act from their phones: the Starlette endpoint under uvicorn on loopback, and the CLI."""
+"""Crews act from their phones (issue 10, item 6): the Starlette endpoint under uvicorn on
+loopback, reached by the per-member signed link each crew message carries; and the CLI."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import logging
+import re
+import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from alerts.http import serve_in_thread
+from alerts.http import PHONE_SHOWN, serve_in_thread
 from alerts.service import AlertsService
 from tests.services import free_port, wait_port
-from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident
+from tests.test_alerts_support import (
+    PHONE_1,
+    ManualClock,
+    Receiver,
+    alerts_table,
+    make_service,
+    ms,
+    raise_incident,
+)
+
+
+@dataclass
+class Served:
+    svc: AlertsService
+    port: int
+    clock: ManualClock
+    order_id: str
+    links: dict[str, str]  # member -> the link their message carried
+    receiver: Receiver
+
+    def path(self, member: str) -> str:
+        return urllib.parse.urlsplit(self.links[member]).path
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[AlertsService, int]]:
+def served(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Served]:
+    """Crew north (wang, li) on S1, crew west (zhao) on S2; a cold room at A1 (who has a
+    phone) opens an order for north, whose message goes to a real webhook receiver."""
+    caplog.set_level(logging.DEBUG)
     clock = ManualClock(ms("2024-12-02 09:00"))
     port = free_port()
-    svc = make_service(tmp_path, {
-        "http": {"host": "127.0.0.1", "port": port},
-        "crew": [{"id": "north", "substations": ["S1"], "token": "tok-north"},
-                 {"id": "west", "substations": ["S2"], "token": "tok-west"}]}, clock)
+    receiver = Receiver()
+    table = alerts_table(receiver, http={"host": "127.0.0.1", "port": port,
+                                         "max_body_bytes": 4096, "link_ttl_h": 72.0})
+    svc = make_service(tmp_path, table, clock)
     raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
                    substation_id="S1", building_id="B1", account_id="A1")
     svc.step(clock.now_ms)
-    server = serve_in_thread(svc.actions)
+    (order,) = svc.db.orders.find()
+    (msg,) = receiver.accepted("/crew")
+    server = serve_in_thread(svc.actions, svc.phone_of)
     wait_port(port)
-    yield svc, port
+    # the links as the crew's phones see them: in the message that was delivered
+    body = msg["body"]["message"]
+    links = dict(re.findall(r"^(\w+)（本人专用）：(http\S+)$", body, re.M))
+    yield Served(svc, port, clock, order.order_id, links, receiver)
     server.should_exit = True
     time.sleep(0.2)
+    receiver.close()
+    # the resident's phone never reached a log line, whatever happened
+    assert PHONE_1 not in caplog.text
 
 
-def _post(port: int, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    data = urllib.parse.urlencode(form).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST")
+def request(port: int, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
 
 
-def test_crew_actions_over_http(served: tuple[AlertsService, int]) -> None:
-    svc, port = served
-    (order,) = svc.db.orders.find()
-    link = svc.link(order)
-    assert link == f"http://127.0.0.1:{port}/o/{order.order_id}?t=tok-north"
-    with urllib.request.urlopen(link, timeout=10) as r:
-        page = r.read().decode()
-    assert order.order_id in page and "东风路1号楼" in page and "接单" in page
+def post(port: int, path: str, form: dict[str, str] | None = None,
+         accept: str = "application/json") -> tuple[int, dict[str, Any]]:
+    status, data = request(port, "POST", path, urllib.parse.urlencode(form or {}).encode(),
+                           {"Content-Type": "application/x-www-form-urlencoded",
+                            "Accept": accept})
+    return status, json.loads(data)
 
-    base = f"/o/{order.order_id}"
-    assert _post(port, f"{base}/accept", {"t": "tok-west", "member": "zhao"})[0] == 403
-    assert _post(port, f"{base}/accept", {"t": "wrong", "member": "zhao"})[0] == 403
-    status, body = _post(port, f"{base}/accept", {"t": "tok-north", "member": "wang"})
+
+def get(port: int, path: str, accept: str = "text/html") -> tuple[int, str]:
+    status, data = request(port, "GET", path, headers={"Accept": accept})
+    return status, data.decode()
+
+
+# -- the links ---------------------------------------------------------------------------------
+
+def test_each_member_has_their_own_signed_link_in_the_message(served: Served) -> None:
+    s = served
+    assert set(s.links) == {"wang", "li"}
+    base = f"http://127.0.0.1:{s.port}/o/{s.order_id}/"
+    assert all(link.startswith(base) for link in s.links.values())
+    assert s.links["wang"] != s.links["li"]
+    for link in s.links.values():
+        u = urllib.parse.urlsplit(link)
+        assert not u.query and "tok-north" not in link  # no shared crew token, no query
+    (msg,) = s.receiver.accepted("/crew")
+    assert msg["body"]["message"].count(base) == 2
+    assert PHONE_1 not in json.dumps(msg, ensure_ascii=False)
+
+
+def test_crew_actions_over_http(served: Served) -> None:
+    s = served
+    status, page = get(s.port, s.path("wang"))
+    assert status == 200
+    assert s.order_id in page and "东风路1号楼" in page and "接单" in page and "wang" in page
+    assert 'name="member"' not in page and "tel:" not in page  # not the owner yet
+
+    status, body = post(s.port, s.path("wang") + "/accept")
     assert (status, body["state"], body["owner"]) == (200, "accepted", "wang")
-    assert _post(port, f"{base}/contact", {"t": "tok-north"})[1]["state"] == "contacted"
-    status, body = _post(port, f"{base}/resolve", {"t": "tok-north", "note": "done"})
+    # only the owner acts as the owner: li's link cannot contact for wang
+    status, body = post(s.port, s.path("li") + "/contact")
+    assert status == 403 and "owned by wang" in body["error"]
+    assert post(s.port, s.path("li") + "/accept")[0] == 409  # first-responder rule
+    assert post(s.port, s.path("wang") + "/contact")[1]["state"] == "contacted"
+    status, body = post(s.port, s.path("wang") + "/resolve", {"note": "done"})
     assert status == 409
-    assert body["error"] == (f"cannot resolve order {order.order_id} before it is on_site "
+    assert body["error"] == (f"cannot resolve order {s.order_id} before it is on_site "
                              "(已到场); it is contacted (已联系用户)")
-    assert _post(port, f"{base}/arrive", {"t": "tok-north"})[1]["state"] == "on_site"
-    status, body = _post(port, f"{base}/resolve", {"t": "tok-north", "note": "更换阀门"})
+    assert post(s.port, s.path("wang") + "/arrive")[1]["state"] == "on_site"
+    status, body = post(s.port, s.path("wang") + "/resolve", {"note": "更换阀门"})
     assert (status, body["state"]) == (200, "resolved")
-    hist = svc.db.orders.history(order.order_id)
+    hist = [h for h in s.svc.db.orders.history(s.order_id) if h["action"] != PHONE_SHOWN]
     assert [(h["actor"], h["to_state"]) for h in hist[-4:]] == [
         ("wang", "accepted"), ("wang", "contacted"), ("wang", "on_site"), ("wang", "resolved")]
     assert hist[-1]["note"] == "更换阀门"
+
+
+def test_the_acting_member_must_belong_to_the_crew(served: Served) -> None:
+    s = served
+    signer = s.svc.messenger.signer
+    now_s = s.clock.now_ms / 1000
+    # a name in the body cannot change who acts: the link names li
+    status, body = post(s.port, s.path("li") + "/accept", {"member": "mallory"})
+    assert status == 403 and "li's" in body["error"]
+    # a correctly signed link for someone not in the crew (zhao is west's; mallory no one's)
+    for outsider in ("mallory", "zhao"):
+        path = f"/o/{s.order_id}/{signer.token(s.order_id, outsider, now_s)}"
+        assert post(s.port, path + "/accept")[0] == 404
+        assert get(s.port, path)[0] == 404
+    order = s.svc.db.orders.get(s.order_id)
+    assert order is not None and (order.owner, order.state) == ("", "dispatched")
+
+
+def test_a_json_object_is_not_a_member_and_bad_bodies_are_400(served: Served) -> None:
+    s = served
+    url = s.path("wang") + "/accept"
+    js = {"Content-Type": "application/json"}
+    for body, headers in (
+        (json.dumps({"member": {"name": "wang"}}).encode(), js),
+        (json.dumps({"member": ["wang"]}).encode(), js),
+        (json.dumps({"note": 5}).encode(), js),
+        (b"[1, 2]", js),
+        (b"{not json", js),
+        (b"[" * 2000 + b"]" * 2000, js),  # nested deeper than the parser's recursion
+        (b'{"member": "wang\xff"}', js),
+        (b"member=wang&note=\xff\xfe", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (b"\xc3\x28", {}),
+    ):
+        status, data = request(s.port, "POST", url, body, headers)
+        assert status == 400, (body[:40], status, data)
+        assert "error" in json.loads(data)
+    order = s.svc.db.orders.get(s.order_id)
+    assert order is not None and order.owner == ""
+    # the same action with a good JSON body works
+    status, data = request(s.port, "POST", url, json.dumps({"member": "wang"}).encode(), js)
+    assert status == 200 and json.loads(data)["owner"] == "wang"
+
+
+def test_a_huge_body_is_refused_before_it_is_read(served: Served) -> None:
+    s = served
+    # 300 MB announced: the answer comes back after the headers, with the body never sent
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+        sock.sendall(f"POST {s.path('wang')}/accept HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/json\r\n"
+                     f"Content-Length: {300 * 1024 * 1024}\r\n\r\n".encode())
+        head = sock.recv(4096).decode("latin-1")
+    assert head.startswith("HTTP/1.1 413"), head
+    # without a length (chunked), it stops at the cap
+    chunk = b"x" * 1000
+    status, _ = request(s.port, "POST", s.path("wang") + "/accept",
+                        iter([chunk] * 100),  # type: ignore[arg-type]
+                        {"Content-Type": "application/json"})
+    assert status == 413
+    order = s.svc.db.orders.get(s.order_id)
+    assert order is not None and order.owner == ""
+
+
+def test_unknown_and_forbidden_orders_answer_alike(served: Served) -> None:
+    s = served
+    now_s = s.clock.now_ms / 1000
+    other = s.svc.messenger.signer.token("O-NOPE", "wang", now_s)
+    zhao = s.svc.messenger.signer.token(s.order_id, "zhao", now_s)  # signed, not in the crew
+    refused = {f"/o/O-NOPE/{other}", "/o/O-NOPE/x.y", f"/o/{s.order_id}/x.y",
+               f"/o/{s.order_id}/{other}", f"/o/{s.order_id}/{zhao}",
+               f"/o/{s.order_id}/{s.path('wang').rsplit('/', 1)[1]}x"}
+    answers = {request(s.port, "GET", p) for p in refused}
+    answers |= {request(s.port, "POST", p + "/accept") for p in refused}
+    assert len(answers) == 1, answers
+    ((status, _),) = answers
+    assert status == 404
+    # the old shared-token links: the same answer for a real order and an unknown one
+    for method, shape in (("GET", "/o/{}?t=tok-north"), ("GET", "/o/{}"),
+                          ("POST", "/o/{}/accept?t=tok-north"), ("POST", "/o/{}/accept")):
+        assert (request(s.port, method, shape.format(s.order_id))
+                == request(s.port, method, shape.format("O-NOPE"))), (method, shape)
+    # an expired link answers as an unknown order does
+    s.clock.now_ms += 73 * 3_600_000
+    assert request(s.port, "GET", s.path("wang")) in answers
+    assert request(s.port, "POST", s.path("wang") + "/accept") in answers
+    order = s.svc.db.orders.get(s.order_id)
+    assert order is not None and order.owner == ""
+
+
+def test_the_owner_sees_the_phone_audited_and_no_one_else(served: Served) -> None:
+    s = served
+    assert PHONE_1 not in get(s.port, s.path("wang"))[1]  # nobody owns it yet
+    assert post(s.port, s.path("wang") + "/accept")[0] == 200
+    status, page = get(s.port, s.path("wang"))
+    assert status == 200 and f'<a href="tel:{PHONE_1}">{PHONE_1}</a>' in page
+    status, doc = get(s.port, s.path("wang"), accept="application/json")
+    assert json.loads(doc)["phone"] == PHONE_1
+    status, page = get(s.port, s.path("li"))
+    assert status == 200 and PHONE_1 not in page and "tel:" not in page
+    status, doc = get(s.port, s.path("li"), accept="application/json")
+    assert PHONE_1 not in doc and "phone" not in json.loads(doc)
+    reveals = [h for h in s.svc.db.orders.history(s.order_id) if h["action"] == PHONE_SHOWN]
+    assert [(h["actor"], h["note"]) for h in reveals] == [("wang", ""), ("wang", "")]
+    assert all(PHONE_1 not in json.dumps(h) for h in s.svc.db.orders.history(s.order_id))
+    # a closed order shows it no more
+    for action, form in (("contact", {}), ("arrive", {}), ("resolve", {"note": "ok"})):
+        assert post(s.port, s.path("wang") + f"/{action}", form)[0] == 200
+    s.svc.act(s.order_id, "visit", "客服", "满意")
+    s.svc.act(s.order_id, "close", "客服")
+    assert PHONE_1 not in get(s.port, s.path("wang"))[1]
+
+
+def test_the_page_renders_each_action_for_the_member(served: Served) -> None:
+    s = served
+    status, raw = request(s.port, "POST", s.path("wang") + "/accept", b"",
+                          {"Accept": "text/html"})
+    page = raw.decode()
+    assert status == 200 and "已记录" in page and "本人：wang" in page
+    for action in ("accept", "contact", "arrive", "resolve"):
+        assert f'action="{s.path("wang")}/{action}"' in page
+    assert 'name="note"' in page and 'name="member"' not in page
+    assert f"tel:{PHONE_1}" in page  # the owner's page, right after accepting
+
+
+# -- a fuzz of the routes -----------------------------------------------------------------------
+
+_METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"])
+_SEGMENT = st.text(st.characters(codec="utf-8"), max_size=30).map(
+    lambda t: urllib.parse.quote(t, safe=""))
+_CTYPES = st.sampled_from(["application/json", "application/x-www-form-urlencoded",
+                           "text/plain", "application/json; charset=latin-1", "", "multipart/x"])
+_JSONS = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                      lambda kids: st.lists(kids) | st.dictionaries(
+                          st.sampled_from(["member", "note", "x"]) | st.text(), kids),
+                      max_leaves=20)
+_BODIES = (st.binary(max_size=6000) | _JSONS.map(lambda v: json.dumps(v).encode())
+           | st.dictionaries(st.sampled_from(["member", "note", "t"]), st.text()).map(
+               lambda d: urllib.parse.urlencode(d).encode()))
+_HEADER_VALUE = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
+
+def test_fuzz_routes_never_500_and_never_the_phone(served: Served) -> None:
+    s = served
+    # wang owns the order; the fuzz holds li's link and garbage, never the owner's
+    assert post(s.port, s.path("wang") + "/accept")[0] == 200
+    li = s.path("li")
+
+    @settings(max_examples=300, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.too_slow])
+    @given(method=_METHODS,
+           path=st.one_of(
+               st.builds(lambda a: f"{li}/{a}", _SEGMENT | st.sampled_from(
+                   ["accept", "contact", "arrive", "resolve", "visit", "close"])),
+               st.just(li),
+               st.builds(lambda a, b: f"/o/{a}/{b}", _SEGMENT, _SEGMENT),
+               st.builds(lambda a, b, c: f"/o/{a}/{b}/{c}", _SEGMENT, _SEGMENT, _SEGMENT),
+               st.builds(lambda a: f"/o/{s.order_id}/{a}", _SEGMENT),
+               st.builds(lambda a: "/" + a, _SEGMENT)),
+           body=_BODIES, ctype=_CTYPES,
+           extra=st.dictionaries(st.sampled_from(["Accept", "Authorization", "X-Forwarded-For",
+                                                  "Cookie", "Content-Language", "Range",
+                                                  "Accept-Encoding", "Expect"])
+                                 | st.from_regex(r"X-[A-Za-z0-9-]{1,20}", fullmatch=True),
+                                 _HEADER_VALUE, max_size=4),
+           accept=st.sampled_from(["text/html", "application/json", "*/*"]))
+    def one(method: str, path: str, body: bytes, ctype: str, extra: dict[str, str],
+            accept: str) -> None:
+        headers = {"Accept": accept, **extra}
+        if ctype:
+            headers["Content-Type"] = ctype
+        status, data = request(s.port, method, path, body if method != "GET" else None,
+                               headers)
+        assert status < 500, (method, path, body[:80], status, data[:200])
+        assert PHONE_1.encode() not in data
+
+    one()
+    order = s.svc.db.orders.get(s.order_id)
+    assert order is not None and order.owner == "wang"
 
 
 def test_cli_actions_and_listings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

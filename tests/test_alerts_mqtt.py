@@ -26,7 +26,8 @@ def test_orders_reach_the_crew_topic(tmp_path: Path, mosquitto: Mosquitto) -> No
     try:
         clock = ManualClock(ms("2024-12-02 09:00"))
         svc = make_service(tmp_path, {
-            "crew": [{"id": "north", "substations": ["S1"], "channels": ["mq"], "token": "t"}],
+            "crew": [{"id": "north", "substations": ["S1"], "channels": ["mq"],
+                      "members": ["wang", "li"]}],
             "channel": [{"name": "mq", "kind": "mqtt", "host": "127.0.0.1",
                          "port": mosquitto.port}]}, clock)
         import time
@@ -40,7 +41,11 @@ def test_orders_reach_the_crew_topic(tmp_path: Path, mosquitto: Mosquitto) -> No
         assert topic == "heat/orders/north"
         assert payload["order_id"] == order.order_id
         assert payload["dedup_key"] == f"{order.order_id}:order_new:opened:mq"
-        assert "跑冒滴漏" in payload["title"] and "/o/" + order.order_id in payload["body"]
+        assert "跑冒滴漏" in payload["title"]
+        # each member's own link, in the text and by name for a phone app
+        assert set(payload["links"]) == {"wang", "li"}
+        for link in payload["links"].values():
+            assert f"/o/{order.order_id}/" in link and link in payload["body"]
         assert [r["status"] for r in svc.db.outbox.find()] == ["sent"]
         svc.close()
     finally:

@@ -50,10 +50,16 @@ def test_good_records_summary(tmp_path: Path) -> None:
     assert p.returncode == 0 and "1 substations, 1 buildings, 2 accounts, 5 devices" in p.stdout
 
 
-@pytest.mark.parametrize("args", [["frobnicate"], ["deadletters", "--limit", "x"]])
-def test_usage_errors_exit_nonzero(args: list[str]) -> None:
+@pytest.mark.parametrize(("args", "needle"), [
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["deadletters", "--limit", "x"], "argument --limit: invalid int value: 'x'"),
+    (["billing", "A1"], "--season"),
+])
+def test_usage_errors_are_one_line(args: list[str], needle: str) -> None:
     p = heatwatch(*args)
-    assert p.returncode == 2 and "Traceback" not in p.stderr and "usage:" in p.stderr
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p
+    (line,) = p.stderr.splitlines()
+    assert needle in line and line.startswith("heatwatch") and "--help" in line
 
 
 @pytest.mark.services

@@ -169,6 +169,7 @@ def test_the_day_table_header_repeats_on_every_page(tmp_path: Path) -> None:
 
 
 def test_a_season_with_no_readings_says_so(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "readings.sqlite").close()  # a store, empty: no database is an error
     ev = collect_evidence(config(tmp_path), "B02-0103", 2024, clock=lambda: CLOCK)
     html = render_html(ev)
     assert "本采暖季无读数" in html

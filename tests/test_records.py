@@ -88,3 +88,54 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "devices.csv").unlink()
     with pytest.raises(RecordsError, match="devices.csv: file not found"):
         load_records(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "where", "needle"),
+    [
+        ({"devices": DEVICES + "r/9,room,A1,,,bedroom,mqtt,,,,\n"}, "devices.csv:7",
+         "device_id 'r/9' contains '/'"),
+        ({"devices": DEVICES + "r+9,room,A1,,,bedroom,mqtt,,,,\n"}, "devices.csv:7", "'+'"),
+        ({"devices": DEVICES + "r#9,room,A1,,,bedroom,mqtt,,,,\n"}, "devices.csv:7", "'#'"),
+        ({"devices": DEVICES + '"r\n9",room,A1,,,bedroom,mqtt,,,,\n'}, "devices.csv:8",
+         "control character(s) U+000A"),
+        ({"devices": DEVICES + "r\x019,room,A1,,,bedroom,mqtt,,,,\n"}, "devices.csv:7",
+         "U+0001"),
+        ({"accounts": ACCOUNTS + "A\\,B1,1-103,50,area,\n"}, "accounts.csv:4",
+         "account_id 'A\\\\' ends with a backslash"),
+        ({"buildings": BUILDINGS + "B#2,S1,x\n"}, "buildings.csv:3", "building_id 'B#2'"),
+        ({"substations": SUBSTATIONS + "S/2,西站,-7\n"}, "substations.csv:3",
+         "substation_id 'S/2'"),
+        ({"devices": DEVICES + "r" + "x" * 300 + ",room,A1,,,bedroom,mqtt,,,,\n"},
+         "devices.csv:7", "at most 200"),
+    ],
+)
+def test_ids_the_wire_cannot_carry_are_refused(
+    tmp_path: Path, override: dict[str, str], where: str, needle: str
+) -> None:
+    problems = _problems(tmp_path, **override)
+    assert any(where in p and needle in p for p in problems), problems
+
+
+def test_ids_with_line_protocol_specials_are_accepted(tmp_path: Path) -> None:
+    # commas, equals, spaces, quotes and inner backslashes are escaped, not refused
+    weird = 'q 1,a=b"c\\d'
+    rec = load_records(write_records(
+        tmp_path, devices=DEVICES + f'"{weird.replace(chr(34), chr(34) * 2)}",room,A1,,,'
+                                    "bedroom,mqtt,,,,\n"))
+    assert weird in rec.devices
+
+
+def test_records_command_names_file_and_line_of_a_bad_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from heatwatch.cli import main
+
+    folder = write_records(tmp_path / "rec",
+                           accounts=ACCOUNTS + "A\\,B1,1-103,50,area,\n")
+    config = tmp_path / "h.toml"
+    config.write_text(f'[site]\nrecords_dir = "{folder}"\ndata_dir = "{tmp_path}/var"\n')
+    assert main(["records", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "accounts.csv:4" in err and "ends with a backslash" in err
+    assert "Traceback" not in err

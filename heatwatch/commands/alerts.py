@@ -15,7 +15,7 @@ from alerts.orders import STATE_TEXT, OrderError
 from alerts.service import AlertsService, build_service, run_loop
 from alerts.templates import TemplateError
 from district.records import load_records
-from heatwatch.bootstrap import open_store
+from heatwatch.bootstrap import open_store, workflow_file
 from heatwatch.config import Config
 from storage.base import Store
 
@@ -67,6 +67,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
                    actor: str, all_: bool, json_: bool, at: float | None = None,
                    new_owner: str = "") -> int:
     """`heatwatch orders [--all] [--json]` or `orders accept|contact|arrive|resolve <id>`."""
+    workflow_file(cfg)  # orders live there: never create an empty one to list or act on
     svc = _service(cfg)
     if action:
         if not order_id:
@@ -105,6 +106,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
 
 def notices_command(cfg: Config, json_: bool) -> int:
     """`heatwatch notices [--json]`: resident notices (account ids only, never phones)."""
+    workflow_file(cfg)
     svc = _service(cfg)
     # the compensation owed for the notice's outage (running until the outage ends)
     owed = {(c["incident_key"], c["account_id"]): c for c in svc.db.compensation.find()}
@@ -139,6 +141,7 @@ def order_timings(svc: AlertsService) -> list[OrderTiming]:
 def kpi_command(cfg: Config, group_by: str, period: str, json_: bool,
                 at: float | None = None) -> int:
     """`heatwatch kpi [--by crew|substation|all] [--period day|week|month|all] [--json]`."""
+    workflow_file(cfg)
     svc = _service(cfg)
     as_of = svc.clock_ms() if at is None else int(at * 1000)
     rows = timeliness(order_timings(svc), as_of, group_by, period,

@@ -161,16 +161,14 @@ def incident_rows(incidents: list[Incident], tz: dt.tzinfo) -> list[dict[str, An
 def incidents_command(cfg: Config, all_: bool, json_: bool,
                       say: Callable[[str], None] = print) -> int:
     """What is open (or everything with --all), as a table or JSON."""
+    from heatwatch import bootstrap
+
     tz = timezone(cfg)
-    path = workflow_path(cfg)
-    if not path.exists():
-        rows: list[dict[str, Any]] = []
-    else:
-        store = IncidentStore(path)
-        try:
-            rows = incident_rows(store.find(include_closed=all_), tz)
-        finally:
-            store.close()
+    store = IncidentStore(bootstrap.workflow_file(cfg))
+    try:
+        rows = incident_rows(store.find(include_closed=all_), tz)
+    finally:
+        store.close()
     if json_:
         say(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
@@ -213,7 +211,7 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     offset_s = int(-(dt.datetime.fromtimestamp(start_ms / 1000, tz).utcoffset()
                      or dt.timedelta()).total_seconds()) % 86400
 
-    opened = bootstrap.open_store(cfg)
+    opened = bootstrap.open_store(cfg, read_only=True)
     store = opened.store
     try:
         # daily totals pushed down to the store: the day's lowest and highest cumulative reading
@@ -316,6 +314,15 @@ def billing_command(cfg: Config, account_id: str, season: int, json_: bool,
                     say: Callable[[str], None] = print) -> int:
     """The season bill both ways, the difference, and each day's basis and reason."""
     doc = season_bill(cfg, account_id, season)
+    bills = (doc["area_policy"], doc["estimated_policy"])
+    if not doc["days_with_readings"] and not any(
+            b["area_days"] or b["estimated_days"] or b["inspection_days"] for b in bills):
+        # 121 metered days at 0 kWh would be a full bill for nothing measured
+        last = dt.date.fromisoformat(doc["season_start"]) + dt.timedelta(
+            days=doc["season_days"] - 1)
+        raise CommandError(f"no readings for account {account_id!r} (meter {doc['meter_id']}) "
+                           f"in season {season} ({doc['season_start']} to {last.isoformat()}), "
+                           "and no meter fault that would bill it by area: nothing to bill")
     if json_:
         say(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -189,6 +190,7 @@ def verification_doc(billed_kwh: Decimal, energy_cny_kwh: Decimal, error_pct: fl
     def dec(x: float | Decimal) -> Decimal:
         return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
 
+    check_verification_args(error_pct, dtheta_k, dtheta_min_k, qp_over_q)
     if dec(dtheta_k) <= 0 or dec(dtheta_min_k) < 0 or dec(qp_over_q) <= 0:
         raise CommandError("verification needs --dtheta-k > 0, --dtheta-min-k >= 0 and "
                            "--qp-over-q > 0")
@@ -209,6 +211,18 @@ def verification_doc(billed_kwh: Decimal, energy_cny_kwh: Decimal, error_pct: fl
         "billed_energy_cny": str(fen(energy_cny_kwh * v.billed_kwh)),
         "corrected_energy_cny": str(fen(energy_cny_kwh * v.corrected_kwh)),
     }
+
+
+def check_verification_args(error_pct: float | Decimal, dtheta_k: float | Decimal,
+                            dtheta_min_k: float | Decimal, qp_over_q: float | Decimal) -> None:
+    """Finite numbers, and a measured error within ±100 % (−100 % would divide by zero)."""
+    for name, x in (("--error-pct", error_pct), ("--dtheta-k", dtheta_k),
+                    ("--dtheta-min-k", dtheta_min_k), ("--qp-over-q", qp_over_q)):
+        if not math.isfinite(float(x)):
+            raise CommandError(f"{name} must be a finite number, got {x}")
+    if not -100 < float(error_pct) <= 100:
+        raise CommandError("--error-pct (the meter's measured error, in percent) must be "
+                           f"above -100 and at most 100, got {error_pct}")
 
 
 def _plain(x: Decimal) -> str:
@@ -468,7 +482,7 @@ def collect_evidence(cfg: Config, account_id: str, season: int,
     offset_s = int(-(dt.datetime.fromtimestamp(start_ms / 1000, tz).utcoffset()
                      or dt.timedelta()).total_seconds()) % 86400
 
-    opened = bootstrap.open_store(cfg)
+    opened = bootstrap.open_store(cfg, read_only=True)
     try:
         # the meter's own raw readings (the day before the season gives the previous total)
         meter = opened.store.read_device("meter", device.device_id, start_ms - DAY_MS, end_ms,
@@ -558,8 +572,10 @@ def dispute_command(cfg: Config, account_id: str, season: int, out: str | None, 
         raise CommandError("--format pdf needs --out FILE.pdf")
     if billed_kwh is not None and error_pct is None:
         raise CommandError("--billed-kwh only applies with --error-pct (a verification)")
-    if billed_kwh is not None and billed_kwh < 0:
-        raise CommandError("--billed-kwh must not be negative")
+    if billed_kwh is not None and not (math.isfinite(billed_kwh) and billed_kwh >= 0):
+        raise CommandError(f"--billed-kwh must be a finite number, not negative, got {billed_kwh}")
+    if error_pct is not None:
+        check_verification_args(error_pct, dtheta_k, dtheta_min_k, qp_over_q)
     ver = None if error_pct is None else (error_pct, dtheta_k, dtheta_min_k, qp_over_q)
     ev = collect_evidence(cfg, account_id, season, ver, billed_kwh=billed_kwh, clock=clock)
     if fmt in ("html", "pdf"):

@@ -222,7 +222,7 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
             wf.close()
     outages = outage_refunds(rows, records, rules, season, tz)
 
-    opened = bootstrap.open_store(cfg)
+    opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
         means = account_daily_means(opened.store, records, rules, season, offset_s)
     finally:

@@ -1,0 +1,319 @@
+"""heatwatch's collector against its peer, Node-RED, side by side on the same broker and influxd.
+
+    .venv/bin/python -m bench.nodered [--prefix DIR] [--arrays 3000] [--messages 30000]
+
+Installs Node-RED 5 and node-red-contrib-influxdb into a temporary npm prefix (or reuses
+`--prefix DIR`), with Node >= 22.9 from npm's `node@22` package, then runs, on one mosquitto
+and one influxd started here, the same messages through:
+  heatwatch  `heatwatch collect` as its own process (QoS 1, ack after a durable write)
+  Node-RED   `mqtt in` (QoS 1) -> a function batching 1,000 points -> `influxdb batch`
+and prints the table of issue 11: readings/s for arrays of 100 and for one reading per
+message, CPU seconds per 100k readings both ways, peak RSS, and the readings each loses
+when influxd is SIGKILLed for 20 s (both subscribed at once, the same messages).
+Not part of CI. Publishers and rate helpers are bench/ingest.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ingest import run_publisher, wait_until
+from tests.harness import (
+    CollectorProcess,
+    Publisher,
+    influx_count,
+    room_district,
+    room_messages,
+    write_config,
+)
+from tests.services import Influxd, Mosquitto, free_port
+
+PACKAGES = ("node@22", "node-red@5", "node-red-contrib-influxdb")
+N_DEVICES = 200
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The peer's flow: batches of 1,000 points, flushed every 200 ms when messages stop.
+BATCHER = """
+const items = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
+const dev = msg.topic.split("/")[2];
+const buf = context.get("buf");
+for (const r of items) {
+  buf.push({measurement: "room", tags: {device_id: dev},
+            fields: {temp_c: r.temp_c}, timestamp: Math.round(r.ts * 1000)});
+}
+if (buf.length >= 1000) {
+  context.set("buf", []);
+  return {payload: buf};
+}
+return null;
+"""
+BATCHER_START = """
+context.set("buf", []);
+context.set("timer", setInterval(() => {
+  const buf = context.get("buf");
+  if (buf.length) { context.set("buf", []); node.send({payload: buf}); }
+}, 200));
+"""
+BATCHER_STOP = 'clearInterval(context.get("timer"));'
+
+
+def install(prefix: Path) -> Path:
+    """Node-RED and Node 22 under prefix (npm install); the node binary."""
+    node = prefix / "node_modules" / ".bin" / "node"
+    red = prefix / "node_modules" / "node-red" / "red.js"
+    if not (node.exists() and red.exists()
+            and (prefix / "node_modules" / "node-red-contrib-influxdb").exists()):
+        print(f"npm install --prefix {prefix} {' '.join(PACKAGES)} ...", flush=True)
+        subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
+                        "--loglevel=error", *PACKAGES], check=True)
+    version = subprocess.run([str(node), "--version"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    major, minor = (int(x) for x in version.lstrip("v").split(".")[:2])
+    if (major, minor) < (22, 9):
+        sys.exit(f"bench.nodered: node {version} from node@22 is older than 22.9")
+    return node
+
+
+def flows(mqtt_port: int, influx_port: int, database: str,
+          client_id: str) -> list[dict[str, object]]:
+    return [
+        {"id": "tab", "type": "tab", "label": "bench"},
+        {"id": "broker", "type": "mqtt-broker", "name": "mosquitto", "broker": "127.0.0.1",
+         "port": str(mqtt_port), "clientid": client_id, "autoConnect": True, "usetls": False,
+         "protocolVersion": "4", "keepalive": "60", "cleansession": True},
+        {"id": "influx", "type": "influxdb", "hostname": "127.0.0.1", "port": str(influx_port),
+         "protocol": "http", "database": database, "name": "influxd", "usetls": False,
+         "influxdbVersion": "1.x"},
+        {"id": "in", "type": "mqtt in", "z": "tab", "name": "", "topic": "heat/room/+",
+         "qos": "1", "datatype": "json", "broker": "broker", "nl": False, "rap": True,
+         "rh": 0, "inputs": 0, "x": 100, "y": 100, "wires": [["batch"]]},
+        {"id": "batch", "type": "function", "z": "tab", "name": "batch 1000",
+         "func": BATCHER, "outputs": 1, "timeout": 0, "noerr": 0, "initialize": BATCHER_START,
+         "finalize": BATCHER_STOP, "libs": [], "x": 300, "y": 100, "wires": [["write"]]},
+        {"id": "write", "type": "influxdb batch", "z": "tab", "influxdb": "influx",
+         "precision": "ms", "retentionPolicy": "", "name": "", "x": 500, "y": 100,
+         "wires": []},
+    ]
+
+
+class NodeRed:
+    """One Node-RED process running the peer flow against one database."""
+
+    def __init__(self, node: Path, prefix: Path, workdir: Path, mqtt_port: int,
+                 influx_port: int, database: str) -> None:
+        self.node, self.prefix, self.workdir = node, prefix, workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "flows.json").write_text(json.dumps(
+            flows(mqtt_port, influx_port, database, f"nodered-{database}")))
+        (workdir / "settings.js").write_text(
+            f"module.exports = {{uiPort: {free_port()}, uiHost: '127.0.0.1', "
+            "flowFile: 'flows.json', httpAdminRoot: false, httpNodeRoot: false, "
+            "credentialSecret: false, "
+            "logging: {console: {level: 'info', metrics: false, audit: false}}};\n")
+        self.log = workdir / "node-red.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        red = self.prefix / "node_modules" / "node-red" / "red.js"
+        self.proc = subprocess.Popen(
+            [str(self.node), str(red), "--userDir", str(self.workdir), "--settings",
+             str(self.workdir / "settings.js")],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, cwd=self.workdir)
+        wait_until(lambda: "Connected to broker" in self.log.read_text(errors="replace"), 120)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def create_database(influx: Influxd, name: str) -> None:
+    c = http.client.HTTPConnection("127.0.0.1", influx.port, timeout=10)
+    c.request("POST", "/query?" + urllib.parse.urlencode({"q": f'CREATE DATABASE "{name}"'}))
+    c.getresponse().read()
+    c.close()
+
+
+@dataclass
+class Run:
+    readings_per_s: float
+    cpu_per_100k_s: float
+    peak_rss_mib: float
+
+
+def measure(pid: int, influx: Influxd, database: str, mq: Mosquitto, n_messages: int,
+            per: int, offset: int) -> Run:
+    """Publish n_messages of per readings; time and CPU until all are in influxd."""
+    want = n_messages * per
+    p, go = run_publisher(mq.port, n_messages, per, offset)
+    cpu0 = cpu_s(pid)
+    t = time.perf_counter()
+    go.set()
+    wait_until(lambda: influx_count(influx.url, database, "room", "temp_c") >= want, 900)
+    dt = time.perf_counter() - t
+    cpu = cpu_s(pid) - cpu0
+    p.join()
+    return Run(want / dt, cpu / want * 100_000, peak_rss_mib(pid))
+
+
+def heatwatch_run(tmp: Path, records: Path, mq: Mosquitto, influx: Influxd, label: str,
+                  n: int, per: int, offset: int) -> Run:
+    config = write_config(tmp / f"{label}.toml", records=records, data_dir=tmp / f"var-{label}",
+                          mqtt_port=mq.port, influx_url=influx.url, database=label,
+                          client_id=f"hw-{label}")
+    config.write_text(config.read_text().replace("health_interval_s = 1.0",
+                                                 "health_interval_s = 60.0"))
+    proc = CollectorProcess(config, tmp / f"{label}.log")
+    proc.start()
+    wait_until(lambda: "connected to" in (tmp / f"{label}.log").read_text(), 60)
+    time.sleep(0.5)
+    assert proc.proc is not None
+    try:
+        return measure(proc.proc.pid, influx, label, mq, n, per, offset)
+    finally:
+        proc.sigterm()
+
+
+def nodered_run(node: Path, prefix: Path, tmp: Path, mq: Mosquitto, influx: Influxd,
+                label: str, n: int, per: int, offset: int) -> Run:
+    create_database(influx, label)
+    red = NodeRed(node, prefix, tmp / label, mq.port, influx.port, label)
+    red.start()
+    time.sleep(0.5)
+    try:
+        return measure(red.pid, influx, label, mq, n, per, offset)
+    finally:
+        red.stop()
+
+
+def outage(node: Path, prefix: Path, tmp: Path, records: Path, mq: Mosquitto,
+           influx: Influxd) -> tuple[int, int, int]:
+    """Both subscribed at once; influxd SIGKILLed for 20 s mid-stream; what each stored."""
+    create_database(influx, "nr_kill")
+    red = NodeRed(node, prefix, tmp / "nr_kill", mq.port, influx.port, "nr_kill")
+    red.start()
+    config = write_config(tmp / "hw_kill.toml", records=records, data_dir=tmp / "var-hw_kill",
+                          mqtt_port=mq.port, influx_url=influx.url, database="hw_kill",
+                          client_id="hw-kill")
+    hw = CollectorProcess(config, tmp / "hw_kill.log")
+    hw.start()
+    wait_until(lambda: "connected to" in (tmp / "hw_kill.log").read_text(), 60)
+    messages = room_messages(N_DEVICES, 100, per_message=5)  # 20,000 readings
+    want = N_DEVICES * 100
+    killed: list[float] = []
+
+    def kill(i: int) -> None:
+        if i == len(messages) // 4:
+            influx.kill()
+            killed.append(time.monotonic())
+
+    pub = Publisher(mq.port, client_id="bench-kill-devices")
+    try:
+        pub.publish(messages, rate_per_s=400, during=kill)
+        pub.wait(300)
+        time.sleep(max(0.0, killed[0] + 20 - time.monotonic()))
+        influx.start()
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: influx_count(influx.url, "hw_kill", "room", "temp_c") >= want,
+                       120)
+        time.sleep(3)  # the peer's last batch
+        return (want, influx_count(influx.url, "hw_kill", "room", "temp_c"),
+                influx_count(influx.url, "nr_kill", "room", "temp_c"))
+    finally:
+        pub.close()
+        hw.sigterm()
+        red.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prefix", type=Path, help="npm prefix to install into or reuse "
+                    "(default: a temporary one, removed at the end)")
+    ap.add_argument("--arrays", type=int, default=3_000, help="messages of 100 readings")
+    ap.add_argument("--messages", type=int, default=30_000, help="messages of 1 reading")
+    ap.add_argument("--no-outage", action="store_true", help="skip the influxd SIGKILL run")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-nodered-"))
+    prefix = args.prefix or tmp / "npm"
+    mq = Mosquitto(tmp / "mq")
+    influx = Influxd(tmp / "influx")
+    try:
+        node = install(prefix)
+        mq.start()
+        influx.start()
+        records = room_district(tmp / "records", N_DEVICES)
+        version = subprocess.run([str(node), "--version"], capture_output=True,
+                                 text=True).stdout.strip()
+        print(f"mosquitto QoS 1, influxd 1.6.7, node {version}, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        hw_a = heatwatch_run(tmp, records, mq, influx, "hw_arrays", args.arrays, 100, 1_000_000)
+        print(f"heatwatch arrays: {hw_a}", flush=True)
+        nr_a = nodered_run(node, prefix, tmp, mq, influx, "nr_arrays", args.arrays, 100,
+                           1_000_000)
+        print(f"Node-RED arrays:  {nr_a}", flush=True)
+        hw_1 = heatwatch_run(tmp, records, mq, influx, "hw_single", args.messages, 1, 0)
+        print(f"heatwatch single: {hw_1}", flush=True)
+        nr_1 = nodered_run(node, prefix, tmp, mq, influx, "nr_single", args.messages, 1, 0)
+        print(f"Node-RED single:  {nr_1}", flush=True)
+        lost = None if args.no_outage else outage(node, prefix, tmp, records, mq, influx)
+        rows = [
+            ("arrays of 100, readings/s", hw_a.readings_per_s, nr_a.readings_per_s, "{:,.0f}"),
+            ("1 reading/message, readings/s", hw_1.readings_per_s, nr_1.readings_per_s,
+             "{:,.0f}"),
+            ("CPU s per 100k readings (single)", hw_1.cpu_per_100k_s, nr_1.cpu_per_100k_s,
+             "{:.2f}"),
+            ("CPU s per 100k readings (arrays)", hw_a.cpu_per_100k_s, nr_a.cpu_per_100k_s,
+             "{:.2f}"),
+            ("peak RSS, MiB", max(hw_a.peak_rss_mib, hw_1.peak_rss_mib),
+             max(nr_a.peak_rss_mib, nr_1.peak_rss_mib), "{:.0f}"),
+        ]
+        print("\n| | heatwatch | Node-RED | ratio |\n|---|---|---|---|")
+        for name, h, r, fmt in rows:
+            print(f"| {name} | {fmt.format(h)} | {fmt.format(r)} | {h / r:.2f} |")
+        if lost:
+            want, hw_n, nr_n = lost
+            print(f"| influxd SIGKILLed for 20 s: readings lost | {want - hw_n:,} of {want:,} "
+                  f"| {want - nr_n:,} of {want:,} | — |")
+    finally:
+        mq.kill()
+        influx.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
