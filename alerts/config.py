@@ -116,6 +116,14 @@ class ChannelSpec:
     topic_prefix: str = "heat/orders"
 
 
+@dataclass(slots=True)
+class ReportConfig:
+    """The morning report (日报): mailed once a day at `hour` (local) to these channels."""
+
+    hour: Annotated[int, Interval(ge=0, le=23)] = 7
+    channels: list[str] = field(default_factory=list)  # empty: not sent by the service
+
+
 CHANNEL_KINDS = ("apprise", "wecom", "dingtalk", "mqtt", "sms")
 
 
@@ -127,6 +135,7 @@ class AlertsConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     supervisor_channels: list[str] = field(default_factory=list)
     resident_channel: str = ""  # a channel of kind sms; empty: notices are records only
     # how often the work_orders series (open / late per crew) goes to the time-series store
@@ -158,6 +167,9 @@ class AlertsConfig:
         for name in self.supervisor_channels:
             if name not in names:
                 raise AlertsConfigError(f"[alerts] supervisor_channels: unknown channel {name!r}")
+        for name in self.report.channels:
+            if name not in names:
+                raise AlertsConfigError(f"[alerts.report] channels: unknown channel {name!r}")
         if self.resident_channel and self.resident_channel not in names:
             raise AlertsConfigError(f"[alerts] resident_channel: unknown channel "
                                     f"{self.resident_channel!r}")
@@ -195,6 +207,8 @@ class AlertsConfig:
                 _set_fields(cfg.delivery, value, "[alerts.delivery]")
             elif key == "http":
                 _set_fields(cfg.http, value, "[alerts.http]")
+            elif key == "report":
+                _set_fields(cfg.report, value, "[alerts.report]")
             elif key in ("templates_path", "resident_channel",
                          "supervisor_channels", "crew", "channel", "series_every_s"):
                 setattr(cfg, key, value)

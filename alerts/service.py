@@ -72,6 +72,8 @@ class AlertsService:
         self.actions = CrewActions(db, self.messenger, self.escalation, clock_ms, lock)
         self.series = SeriesWriter(db, series_store, series_every_s, lock)
         # incidents and order state changes on the dashboards' graphs, best-effort
+        # jobs the wiring adds (the morning report): each gets the pass's time, before delivery
+        self.daily_jobs: list[Callable[[int], object]] = []
         self.annotations = (AnnotationWriter(db, series_store, self.ingest_events.substation_of)
                             if series_store is not None else None)
 
@@ -110,6 +112,8 @@ class AlertsService:
         self.write_series(now_ms)
         if self.annotations is not None:
             self.annotations.step()
+        for job in self.daily_jobs:
+            job(now_ms)
         self.deliverer.round(now_ms, wait=wait)
         return {"events": events, "escalations": len(marks)}
 

@@ -108,6 +108,13 @@ def cmd_refunds(args: argparse.Namespace) -> int:
     return refunds_command(_config(args), args.season, args.csv, args.json)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from heatwatch.commands.report import report_command
+
+    return report_command(_config(args), args.day, args.format, args.out, args.send, args.json,
+                          args.at)
+
+
 def cmd_records(args: argparse.Namespace) -> int:
     from heatwatch.bootstrap import records
 
@@ -270,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--csv", default=None, metavar="FILE", help="also write a CSV "
                     "(UTF-8 with BOM, for spreadsheets)")
     sp.add_argument("--json", action="store_true")
+    sp = command("report", cmd_report, "the morning report (日报) of one day: compliance, "
+                 "outages, leaks, meter faults, orders by crew and the KPI, on A4 in Chinese")
+    sp.add_argument("--day", required=True, metavar="YYYY-MM-DD")
+    sp.add_argument("--format", choices=("html", "pdf"), default="html")
+    sp.add_argument("--out", default=None, metavar="FILE",
+                    help="write here (default: <data_dir>/reports/report-<day>.<format>)")
+    sp.add_argument("--send", default=None, metavar="CHANNEL",
+                    help="also mail it now through this [[alerts.channel]] (once per day)")
+    sp.add_argument("--json", action="store_true", help="the figures as JSON, nothing written")
+    sp.add_argument("--at", type=_instant_arg, default=None,
+                    help="as of this RFC 3339 instant (default: the end of the day)")
     add_alerts_parsers(command, _instant_arg, _config)
     return p
 

@@ -154,7 +154,26 @@ class CrewReport:
     customer_service: Counter[str]
 
 
-def _print_workflow(cfg: Config, data: Path, report: CrewReport, end_s: float) -> None:
+def _write_morning_report(cfg: Config, start_s: float, end_s: float) -> Path:
+    """Yesterday's morning report as of the demo's end (the first day if it had no
+    yesterday), as HTML beside the demo's data."""
+    from documents import report as printed
+    from heatwatch.commands.report import build, default_path
+    from workflow.unit import WorkflowDb
+
+    tz = timezone(cfg)
+    end = dt.datetime.fromtimestamp(end_s, tz)
+    day = max(end.date() - dt.timedelta(days=1), dt.datetime.fromtimestamp(start_s, tz).date())
+    db = WorkflowDb(workflow_path(cfg))
+    try:
+        rep = build(cfg, db, day, int(end_s * 1000))
+    finally:
+        db.close()
+    return printed.write(rep, default_path(cfg, day, "html"), "html", end)
+
+
+def _print_workflow(cfg: Config, data: Path, report: CrewReport, start_s: float,
+                    end_s: float) -> None:
     """What the incidents caused: orders, crews' actions, escalations, notices, compensation,
     and last the repair-timeliness KPI."""
     from heatwatch.commands.alerts import kpi_command
@@ -203,6 +222,8 @@ def _print_workflow(cfg: Config, data: Path, report: CrewReport, end_s: float) -
           f"--config {config}):")
     kpi_command(cfg, "crew", "all", False, at=end_s)
     kpi_command(cfg, "all", "all", False, at=end_s)
+    path = _write_morning_report(cfg, start_s, end_s)
+    print(f"\nmorning report (日报), {path.stem.removeprefix('report-')}: {path}")
 
 
 class ProgressBar:
@@ -357,7 +378,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     if not quiet:
         _print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
                        collector)
-        _print_workflow(cfg, data, report, scenario.end_s)
+        _print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
     opened.store.close()
     deadletters.close()
     return 0

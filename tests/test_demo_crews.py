@@ -145,9 +145,15 @@ def test_demo_crews_act_over_http_and_the_kpi_is_non_trivial(tmp_path: Path) -> 
         "SELECT 1 FROM order_deadline d WHERE d.order_id = o.order_id AND d.step != 'notice' "
         "AND (d.done_ms IS NULL OR d.done_ms > d.due_ms))").fetchall()
     assert on_time_closed, out
-    # the summary ends with the KPI table, and it is neither 0 % nor every order breached
-    last = out.rstrip().splitlines()[-1]
-    m = re.fullmatch(r"all\s+(\d+)\s+(\d+)\s+([\d.]+) % (ok|MISSED)", last)
+    # the summary ends with the KPI table, and it is neither 0 % nor every order breached,
+    # then the path of the morning report the demo wrote
+    lines = out.rstrip().splitlines()
+    report = re.fullmatch(r"morning report \(日报\), (\d{4}-\d\d-\d\d): (\S+)", lines[-1])
+    assert report, out[-2000:]
+    page = Path(report[2]).read_text(encoding="utf-8")
+    assert "供热运行日报" in page and report[1] in page and "<svg" in page
+    assert Path(report[2]).parent == data / "reports"
+    m = re.fullmatch(r"all\s+(\d+)\s+(\d+)\s+([\d.]+) % (ok|MISSED)", lines[-3])
     assert m, out[-2000:]
     orders, late, rate = int(m[1]), int(m[2]), float(m[3])
     assert orders >= 1 and late < orders and rate > 0

@@ -73,6 +73,10 @@ class Outbox:
              json.dumps(m.data, ensure_ascii=False, sort_keys=True), now_ms, now_ms))
         return cur.rowcount == 1
 
+    def exists(self, dedup_key: str) -> bool:
+        """Whether a message with this dedup key was ever enqueued."""
+        return bool(self._c.rows("SELECT 1 FROM outbox WHERE dedup_key=?", (dedup_key,)))
+
     def due(self, channel: str, now_ms: int, limit: int) -> list[OutboxRow]:
         # 'sending' rows are from a run that died mid-send: the receiver dedups by key
         rows = self._c.rows(

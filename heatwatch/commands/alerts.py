@@ -42,6 +42,10 @@ def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
     opened = open_store(cfg)
     try:
         svc = _service(cfg, opened.store)
+        if cfg.alerts.report.channels:
+            from heatwatch.commands.report import MorningReportJob
+
+            svc.daily_jobs.append(MorningReportJob(cfg, svc))
         stop = threading.Event()
         if not once:
             for sig in (signal.SIGINT, signal.SIGTERM):

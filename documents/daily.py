@@ -1,0 +1,261 @@
+"""What the morning report (日报) says about one day, gathered from the workflow port and the
+store: compliance per substation, outages, leaks, meter faults, orders by crew and the KPI.
+The same definitions as `heatwatch incidents` / `orders` / `kpi`, so the numbers agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from alerts.kpi import OrderTiming, Timeliness, timeliness
+from storage.base import Store
+from workflow.details import LeakDetails, MeterFaultDetails, details_dict
+from workflow.incidents import Incident
+from workflow.unit import Repositories
+
+HOUR_MS = 3_600_000
+# DOMAIN: compliance target >= 97 %; seed: repair timeliness >= 99 %
+COMPLIANCE_TARGET = 0.97
+KPI_TARGET = 0.99
+# DOMAIN: escalation points of an outage (per city; the seed's 8 h, 12 h, 24 h)
+OUTAGE_MARKS_H = (8.0, 12.0, 24.0)
+OUTAGE_KINDS = ("outage", "building_outage")
+
+
+@dataclass(frozen=True, slots=True)
+class SubstationDay:
+    """One substation's compliance that day (rate None: nothing measured)."""
+
+    substation_id: str
+    name: str
+    passing: int
+    measured: int
+    faulty: int
+    excluded: int
+    rate: float | None
+    outdoor_c: float | None = None
+    design_outdoor_c: float | None = None
+
+    @property
+    def cold_day_excluded(self) -> bool:
+        """A day colder than design: its rooms are recorded but not counted (DOMAIN)."""
+        return (self.outdoor_c is not None and self.design_outdoor_c is not None
+                and self.outdoor_c < self.design_outdoor_c)
+
+    @property
+    def meets(self) -> bool:
+        return self.rate is not None and self.rate >= COMPLIANCE_TARGET
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """An outage or leak that ran during the day; hours as `heatwatch incidents` gives them."""
+
+    key: str
+    kind: str
+    subject: str
+    substation_id: str
+    started_ms: int
+    closed_ms: int | None
+    hours: float
+    marks_h: tuple[float, ...]
+    order_ids: tuple[str, ...]
+    text: str
+
+    @property
+    def running(self) -> bool:
+        return self.closed_ms is None
+
+
+@dataclass(frozen=True, slots=True)
+class CrewDay:
+    """One crew's orders that day: opened, closed, and late by the KPI's rule."""
+
+    crew: str
+    opened: int
+    closed: int
+    late: int
+
+
+@dataclass(slots=True)
+class DailyReport:
+    """Everything one morning report shows."""
+
+    day: dt.date
+    tz: dt.tzinfo
+    start_ms: int
+    end_ms: int
+    as_of_ms: int
+    compliance: list[SubstationDay] = field(default_factory=list)
+    outages: list[Span] = field(default_factory=list)
+    leaks: list[Span] = field(default_factory=list)
+    meter_faults: dict[str, int] = field(default_factory=dict)  # class -> incidents
+    meter_fault_causes: dict[str, int] = field(default_factory=dict)  # cause -> incidents
+    meter_comm: int = 0
+    crews: list[CrewDay] = field(default_factory=list)
+    kpi: Timeliness | None = None
+    kpi_by_crew: list[Timeliness] = field(default_factory=list)
+    kpi_target: float = KPI_TARGET
+
+    @property
+    def excluded_substations(self) -> list[SubstationDay]:
+        return [s for s in self.compliance if s.cold_day_excluded]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (the command's --json and the tests)."""
+        def span(s: Span) -> dict[str, Any]:
+            return {"key": s.key, "kind": s.kind, "subject": s.subject,
+                    "substation_id": s.substation_id, "hours": s.hours,
+                    "running": s.running, "marks_h": list(s.marks_h),
+                    "orders": list(s.order_ids), "text": s.text}
+
+        def kpi(t: Timeliness) -> dict[str, Any]:
+            return {"group": t.group, "orders": t.orders, "late": t.late,
+                    "rate_pct": float(t.rate_pct), "meets_target": t.meets}
+
+        return {
+            "day": self.day.isoformat(),
+            "compliance": [{"substation_id": s.substation_id, "passing": s.passing,
+                            "measured": s.measured, "faulty": s.faulty,
+                            "excluded": s.excluded, "rate": s.rate,
+                            "outdoor_c": s.outdoor_c, "design_outdoor_c": s.design_outdoor_c,
+                            "cold_day_excluded": s.cold_day_excluded, "meets": s.meets}
+                           for s in self.compliance],
+            "outages": [span(s) for s in self.outages],
+            "leaks": [span(s) for s in self.leaks],
+            "meter_faults": dict(self.meter_faults),
+            "meter_fault_causes": dict(self.meter_fault_causes),
+            "meter_comm": self.meter_comm,
+            "crews": [{"crew": c.crew, "opened": c.opened, "closed": c.closed, "late": c.late}
+                      for c in self.crews],
+            "kpi": None if self.kpi is None else kpi(self.kpi),
+            "kpi_by_crew": [kpi(t) for t in self.kpi_by_crew],
+        }
+
+
+def day_bounds(day: dt.date, tz: dt.tzinfo) -> tuple[int, int]:
+    """The local day as [start, end) epoch ms."""
+    start = dt.datetime.combine(day, dt.time(), tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def _during(i: Incident, start_ms: int, end_ms: int) -> bool:
+    return i.started_ms < end_ms and (i.closed_ms is None or i.closed_ms >= start_ms)
+
+
+def _hours(i: Incident) -> float:
+    # as `heatwatch incidents` computes duration_h: to the close, or to the last update
+    end = i.closed_ms if i.closed_ms is not None else i.updated_ms
+    return round((end - i.started_ms) / HOUR_MS, 2)
+
+
+def _span(i: Incident, orders: dict[str, list[str]]) -> Span:
+    hours = _hours(i)
+    text = ""
+    if isinstance(i.details, LeakDetails):
+        text = "、".join(i.details.signs)
+    else:
+        text = str(details_dict(i.details).get("reason", ""))
+    return Span(i.key, i.kind, i.subject, i.substation_id, i.started_ms, i.closed_ms, hours,
+                tuple(m for m in OUTAGE_MARKS_H if hours >= m),
+                tuple(sorted(orders.get(i.key, []))), text)
+
+
+def order_timings(db: Repositories) -> list[OrderTiming]:
+    """Every order with its deadlines, as `heatwatch kpi` counts them."""
+    by_order: dict[str, list[Any]] = {}
+    for d in db.deadlines.find():
+        by_order.setdefault(d.deadline.order_id, []).append((d.deadline, d.done_ms))
+    return [OrderTiming(o.order_id, o.crew, o.substation_id, o.started_ms,
+                        tuple(by_order.get(o.order_id, ())))
+            for o in db.orders.find(include_closed=True) if o.state != "cancelled"]
+
+
+def outdoor_means(store: Store, start_ms: int, end_ms: int) -> tuple[dict[str, float],
+                                                                       float | None]:
+    """The day's mean outdoor temperature per substation with its own station, and overall."""
+    w = store.read_window("weather", start_ms, end_ms, ["outdoor_c"], tags=("substation_id",))
+    if not len(w):
+        return {}, None
+    temp = w.fields["outdoor_c"]
+    subs = w.tags.get("substation_id", np.full(len(w), "", dtype=str))
+    ok = np.isfinite(temp)
+    own = {str(s): float(np.mean(temp[ok & (subs == s)])) for s in set(subs[ok].tolist()) if s}
+    return own, float(np.mean(temp[ok])) if ok.any() else None
+
+
+def _compliance(store: Store, start_ms: int, end_ms: int, names: dict[str, str],
+                design_c: dict[str, float]) -> list[SubstationDay]:
+    frame = store.read_window("compliance", start_ms, end_ms, None, tags=("substation_id",))
+    own, overall = outdoor_means(store, start_ms, end_ms)
+    out: dict[str, SubstationDay] = {}
+    for j in range(len(frame)):
+        sid = str(frame.tags["substation_id"][j])
+
+        def get(name: str, j: int = j) -> float:
+            col = frame.fields.get(name)
+            return float("nan") if col is None else float(col[j])
+
+        rate = get("rate")
+        out[sid] = SubstationDay(sid, names.get(sid, sid), int(np.nan_to_num(get("passing"))),
+                                 int(np.nan_to_num(get("measured"))),
+                                 int(np.nan_to_num(get("faulty"))),
+                                 int(np.nan_to_num(get("excluded"))),
+                                 None if np.isnan(rate) else rate, own.get(sid, overall),
+                                 design_c.get(sid))
+    return [out[k] for k in sorted(out)]
+
+
+def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
+           as_of_ms: int | None = None, substation_names: dict[str, str] | None = None,
+           design_outdoor_c: dict[str, float] | None = None,
+           kpi_target: float = KPI_TARGET) -> DailyReport:
+    """The day's report as of `as_of_ms` (default: the day's end)."""
+    start_ms, end_ms = day_bounds(day, tz)
+    as_of = end_ms if as_of_ms is None else as_of_ms
+    rep = DailyReport(day, tz, start_ms, end_ms, as_of, kpi_target=kpi_target)
+    if store is not None:
+        rep.compliance = _compliance(store, start_ms, end_ms, substation_names or {},
+                                     design_outdoor_c or {})
+    orders = db.orders.find(include_closed=True)
+    by_incident: dict[str, list[str]] = {}
+    for o in orders:
+        by_incident.setdefault(o.incident_key, []).append(o.order_id)
+    for i in db.incidents.find(include_closed=True):
+        if not _during(i, start_ms, end_ms):
+            continue
+        if i.kind in OUTAGE_KINDS:
+            rep.outages.append(_span(i, by_incident))
+        elif i.kind == "leak":
+            rep.leaks.append(_span(i, by_incident))
+        elif i.kind == "meter_fault" and isinstance(i.details, MeterFaultDetails):
+            cls = i.details.fault_class or ("human" if i.details.human else "non_human")
+            rep.meter_faults[cls] = rep.meter_faults.get(cls, 0) + 1
+            for c in i.details.causes or [i.details.cause or i.cause]:
+                rep.meter_fault_causes[c] = rep.meter_fault_causes.get(c, 0) + 1
+        elif i.kind == "meter_comm":
+            rep.meter_comm += 1
+    timings = order_timings(db)
+    tzname = str(getattr(tz, "key", tz))  # a ZoneInfo's name, as [site] timezone gives it
+    suffix = " " + day.isoformat()
+    by_crew = [t for t in timeliness(timings, as_of, "crew", "day", kpi_target, tzname)
+               if t.group.endswith(suffix)]
+    rep.kpi_by_crew = [Timeliness(t.group.removesuffix(suffix), t.orders, t.late, t.target)
+                       for t in by_crew]
+    day_all = [t for t in timeliness(timings, as_of, "all", "day", kpi_target, tzname)
+               if t.group.endswith(suffix)]
+    rep.kpi = Timeliness("all", sum(t.orders for t in day_all), sum(t.late for t in day_all),
+                         kpi_target)
+    late = {t.group: t.late for t in rep.kpi_by_crew}
+    crews: dict[str, list[int]] = {}
+    for o in orders:
+        n = crews.setdefault(o.crew, [0, 0])
+        n[0] += int(start_ms <= o.opened_ms < end_ms)
+        n[1] += int(o.closed_ms is not None and start_ms <= o.closed_ms < end_ms)
+    rep.crews = [CrewDay(k, v[0], v[1], late.get(k, 0)) for k, v in sorted(crews.items())
+                 if v[0] or v[1] or late.get(k, 0)]
+    return rep
