@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from district.readings import Reading
 from storage.base import Frame
+from storage.lineprotocol import escape_tag
 
 ARRIVALS = "heatwatch_arrivals"
 WATCHED = ("room", "meter", "meter_comm", "substation", "weather")
@@ -72,6 +73,7 @@ class ArrivalsLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_ms = 0
+        self._writer_tag = escape_tag(self.writer).encode()
 
     def _stamp(self) -> int:
         with self._lock:
@@ -81,11 +83,10 @@ class ArrivalsLog:
     def arrival_lines(self, body: bytes) -> bytes:
         """The arrivals points for a body (empty if it touches no watched measurement)."""
         out = []
-        w = self.writer.replace(" ", r"\ ").replace(",", r"\,").replace("=", r"\=")
         for m, hours in sorted(hours_of(body).items()):
             for h in sorted(hours):
                 out.append(b"%s,measurement=%s,writer=%s hour=%di %d" % (
-                    ARRIVALS.encode(), m, w.encode(), h, self._stamp()))
+                    ARRIVALS.encode(), m, self._writer_tag, h, self._stamp()))
         return b"".join(line + b"\n" for line in out)
 
     # -- writes (the EncodedStore the spool drives) -----------------------------------------

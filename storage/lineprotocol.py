@@ -30,6 +30,11 @@ def _field(value: FieldValue) -> str:
     return f'"{s}"'
 
 
+def escape_tag(value: str) -> str:
+    """A tag key or value as the line protocol carries it."""
+    return value.translate(_TAG_ESCAPE)
+
+
 def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
     parts = [measurement.translate(_MEASUREMENT_ESCAPE)]
     for k in sorted(tags):
