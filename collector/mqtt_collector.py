@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from collector.config import CollectorConfig, MqttConfig
 from collector.deadletter import DeadLetters
+from collector.mqtt_client import CollectorClient
 from collector.payloads import Registered, Rejection, element_of, parse_indexed, parse_lines
 from district.readings import Reading
 from storage.base import LineStore, Store, StoreRejected, StoreUnavailable
@@ -170,9 +171,9 @@ class MqttCollector:
         self._client = self._make_client()
 
     # -- paho wiring -------------------------------------------------------------------------
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> CollectorClient:
         v5 = self.mqtt_cfg.protocol == "5"
-        c = mqtt.Client(
+        c = CollectorClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.mqtt_cfg.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -186,6 +187,7 @@ class MqttCollector:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_plain_message = self._receive
         c.reconnect_delay_set(min_delay=1, max_delay=10)
         return c
 
@@ -256,10 +258,13 @@ class MqttCollector:
             log.warning("disconnected from broker (%s); reconnecting", name)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # what the lean path leaves to paho (properties, QoS 2, ...); most come to _receive
+        self._receive(msg.mid, msg.qos, msg.topic, bytes(msg.payload))
+
+    def _receive(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         if not self._accepting:
             return  # not acked: the broker redelivers it to the next session
-        self._inbox.append(_Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload),
-                                    self._generation))
+        self._inbox.append(_Message(mid, qos, topic, payload, self._generation))
         if len(self._inbox) == 1:
             self._wake.set()
 
@@ -449,6 +454,7 @@ class MqttCollector:
 
     def _ack(self, batch: list[_Message]) -> None:
         current = self._generation
+        qos1: list[int] = []
         for m in batch:
             if m.qos == 0:
                 continue
@@ -456,8 +462,13 @@ class MqttCollector:
                 # received on a previous connection: the broker resends it on this one
                 self.stats.stale_acks_dropped += 1
                 continue
-            self._client.ack(m.mid, m.qos)
+            if m.qos == 1:
+                qos1.append(m.mid)
+            else:
+                self._client.ack(m.mid, m.qos)
             self.stats.acked += 1
+        # one PUBACK per message, sent in one write
+        self._client.ack_qos1(qos1)
 
     # -- health ------------------------------------------------------------------------------
     def health_fields(self, elapsed_s: float) -> dict[str, float | int]:

@@ -66,13 +66,13 @@ def _collector(tmp_path: Path, mosquitto: Mosquitto, store: InfluxStore,
                       store, bootstrap.open_deadletters(cfg), health_sink=lambda _: None,
                       on_fatal=died.append)
     acked: list[int] = []
-    real_ack = c._client.ack
+    real_ack = c._client.ack_qos1
 
-    def ack(mid: int, qos: int) -> Any:
-        acked.append(mid)
-        return real_ack(mid, qos)
+    def ack_qos1(mids: Sequence[int]) -> Any:
+        acked.extend(mids)
+        return real_ack(mids)
 
-    c._client.ack = ack  # type: ignore[method-assign]
+    c._client.ack_qos1 = ack_qos1  # type: ignore[method-assign]
     c.start()
     assert c.wait_connected()
     return c, acked
@@ -101,6 +101,7 @@ def test_later_batches_wait_for_the_first_and_acks_keep_their_order(
     store.release.set()
     wait_for(lambda: collector.stats.acked == N_ROOMS * N_STEPS, 30, "every message acked")
     collector.stop()
+    assert len(acked) == N_ROOMS * N_STEPS
     assert acked == sorted(acked)  # the broker's ids in the order the messages came
     assert died == []
     assert influx_count(influxd.url, "heatwatch", "room", "temp_c") == N_ROOMS * N_STEPS
