@@ -15,6 +15,7 @@ import argparse
 import http.client
 import json
 import multiprocessing as mp
+import os
 import resource
 import sys
 import tempfile
@@ -156,7 +157,9 @@ def bench_bridge(mq: Mosquitto, influx: Influxd, cfg: Any, n: int) -> float:
 
 
 def bench_collector(mq: Mosquitto, influx: Influxd, cfg: Any, n_messages: int, per: int,
-                    offset: int) -> tuple[float, int]:
+                    offset: int) -> tuple[float, int, float]:
+    """Readings/s, batches, and this process's CPU seconds per 100k readings (the
+    collector's threads; publishers, mosquitto and influxd run in other processes)."""
     opened = bootstrap.open_store(cfg)
     col = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(bootstrap.records(cfg)),
                         opened.store, bootstrap.open_deadletters(cfg))
@@ -166,13 +169,15 @@ def bench_collector(mq: Mosquitto, influx: Influxd, cfg: Any, n_messages: int, p
     want = n_messages * per
     p, go = run_publisher(mq.port, n_messages, per, offset)
     t = time.perf_counter()
+    cpu = time.process_time()
     go.set()
     wait_until(lambda: col.stats.readings >= want and col.stats.acked >= n_messages)
     dt = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     p.join()
     col.stop()
     opened.store.close()
-    return want / dt, col.stats.batches
+    return want / dt, col.stats.batches, cpu / want * 100_000
 
 
 def main() -> None:
@@ -195,15 +200,17 @@ def main() -> None:
         cfg = load_config(config)
         cfg.collector.health_interval_s = 3600
         print(f"mosquitto QoS 1, influxd 1.6.7, {N_DEVICES} devices, loopback, "
-              f"{mp.cpu_count()} cores, {PUBLISHERS} publisher processes (paho)")
+              f"{mp.cpu_count()} cores, {PUBLISHERS} publisher processes (paho), "
+              f"load average {os.getloadavg()[0]:.1f}")
         raw = bench_raw(mq, args.messages)
         print(f"raw mosquitto QoS 1 (no collector):        {raw:10,.0f} msg/s")
-        a, a_batches = bench_collector(mq, influx, cfg, args.messages, 1, 0)
+        a, a_batches, a_cpu = bench_collector(mq, influx, cfg, args.messages, 1, 0)
         print(f"(a) collector, 1 reading/message:          {a:10,.0f} readings/s "
-              f"({a / raw:.0%} of raw; {a_batches} batches)")
-        b, b_batches = bench_collector(mq, influx, cfg, args.arrays, 100, 1_000_000)
+              f"({a / raw:.0%} of raw; {a_batches} batches; "
+              f"{a_cpu:.2f} CPU s per 100k readings)")
+        b, b_batches, b_cpu = bench_collector(mq, influx, cfg, args.arrays, 100, 1_000_000)
         print(f"(b) collector, arrays of 100:              {b:10,.0f} readings/s "
-              f"({b_batches} batches)")
+              f"({b_batches} batches; {b_cpu:.2f} CPU s per 100k readings)")
         bridge = bench_bridge(mq, influx, cfg, args.bridge)
         print(f"baseline bridge, one HTTP write/message:   {bridge:10,.0f} readings/s "
               f"(collector (a) is {a / bridge:.1f}x)")
