@@ -5,7 +5,8 @@ Synthetic city over a 48 h window: 60,000 room sensors hourly, 500,000 heat mete
 peak memory, the pandas times, and whether both give the same results. The steps the
 detectors add on real telemetry (values carried forward while fresh, unknown slots bridged,
 clearances merged, stuck judged against the building) are timed as rows of their own; the
-pandas check covers the kernels they feed.
+pandas check covers the kernels they feed. It stays one file over 600 lines: each pandas
+version sits beside the synthetic data it checks, to be read top to bottom.
 
     .venv/bin/python bench/analyze.py [--scale 0.1] [--chunk 10000] [--workers 2] [--no-pandas]
 """
