@@ -41,7 +41,6 @@ _REQUIRED = {
     # the station's handling opinion is its resolution; there is no visit
     "opinion": ("dispatched", "accepted", "resolved"),
 }
-ORDER_KINDS = tuple(_REQUIRED)
 
 
 class OrderError(Exception):

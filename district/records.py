@@ -24,9 +24,6 @@ DEVICE_COLUMNS = (
     "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
     "protocol", "host", "port", "unit", "profile",
 )
-# optional last column of devices.csv: the date (YYYY-MM-DD) from which the device is expected
-# to report; before it, and before its first reading, its silence is not a fault
-DEVICE_OPTIONAL_COLUMNS = ("commissioned",)
 DEVICE_KINDS = ("room", "meter", "substation", "weather")
 ROOM_TYPES = ("bedroom", "living", "other")
 TARIFFS = ("area", "metered")
