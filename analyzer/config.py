@@ -288,10 +288,13 @@ def _check_outages(c: CityRules) -> None:
 def _check_signals(c: CityRules) -> None:
     """The keys of issue 9: staleness, merge gap, grace period, a flat building."""
     for name in ("substation_stale_min", "room_stale_h", "meter_stale_h", "merge_gap_min",
-                 "never_reported_grace_h"):
+                 "never_reported_grace_h", "substation_silent_min", "weather_silent_h"):
         value = getattr(c.signals, name)
         if not 0 <= value < math.inf:
             raise ValueError(f"[analyzer.signals] {name}: must not be negative, got {value!r}")
+    if c.signals.silent_group_rooms < 2:
+        raise ValueError("[analyzer.signals] silent_group_rooms: a group is at least 2 rooms, "
+                         f"got {c.signals.silent_group_rooms!r}")
     _share(c.rooms.flat_building_share, "[analyzer.rooms] flat_building_share")
     _finite(c.rooms.flat_building_range_c, "[analyzer.rooms] flat_building_range_c")
 
