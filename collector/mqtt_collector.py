@@ -1,4 +1,8 @@
-"""The MQTT collector: QoS 1 on a persistent session, acked only after a durable write."""
+"""The MQTT collector: QoS 1 on a persistent session, acked only after a durable write.
+
+It stays one file: paho's network thread, the writer and the ack path share the session
+generation, the batches in flight and the counters, and one class keeps that locking in view.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,25 @@ import os
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from collector.batches import Batch, CollectorStats, Message, split_write
 from collector.config import CollectorConfig, MqttConfig
+from collector.connection import ConnectionLog
 from collector.deadletter import DeadLetters
 from collector.mqtt_client import CollectorClient
 from collector.payloads import Registered, Rejection, element_of, parse_indexed, parse_lines
 from district.readings import Reading
-from storage.base import LineStore, Store, StoreRejected, StoreUnavailable
+from storage.base import LineStore, Store, StoreUnavailable
 from storage.lineprotocol import LineEncoder
 
 log = logging.getLogger("heatwatch.collector")
@@ -34,39 +39,6 @@ HEALTH_MEASUREMENT = "heatwatch_collector"
 REJECTIONS_MEASUREMENT = "heatwatch_rejections"
 # exit status of a collector whose writer thread died: the supervisor restarts it
 EXIT_WRITER_DIED = 70
-# a connection the broker closes this soon after it was made, this many times in a row,
-# is another client taking our session over (MQTT 3.1.1 does not say so itself)
-_TAKEOVER_WITHIN_S = 5.0
-_TAKEOVER_COUNT = 3
-_CONNECT_FAIL_LOG_EVERY_S = 60.0
-
-# what a write may raise about the data itself rather than the store: refusals of the batch
-_DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
-
-
-T = TypeVar("T")
-
-
-def split_write(write: Callable[[list[T]], None], readings: list[T],
-                offset: int = 0) -> list[tuple[int, str]]:
-    """Write, halving a refused batch; the refused readings' indexes and causes.
-
-    InfluxDB keeps the good points of a refused (400) batch and SQLite none, so the halves
-    are written again either way; the same series and time overwrite, so nothing doubles.
-    """
-    if not readings:
-        return []
-    try:
-        write(readings)
-        return []
-    except _DATA_ERRORS as e:
-        detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
-        if len(readings) == 1:
-            return [(offset, detail[:1000])]
-    mid = len(readings) // 2
-    return (split_write(write, readings[:mid], offset)
-            + split_write(write, readings[mid:], offset + mid))
-
 
 class _Abandoned(Exception):
     """Stopping while the store is away: the batch is not acked, the broker keeps it."""
@@ -76,46 +48,6 @@ def _exit_process(error: BaseException) -> None:
     """The default for a dead writer: leave now, loudly, so systemd or compose restarts us."""
     logging.shutdown()
     os._exit(EXIT_WRITER_DIED)
-
-
-@dataclass(slots=True)
-class _Message:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    generation: int
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Messages taken together, their readings, and which message each reading came from.
-
-    Readings are lines of line protocol for a LineStore (InfluxDB), Reading objects else.
-    """
-
-    msgs: list[_Message] = field(default_factory=list)
-    readings: list[Any] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    # for each message with readings: where its readings start, and their element indexes
-    starts: list[int] = field(default_factory=list)
-    origins: list[tuple[_Message, list[int]]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class CollectorStats:
-    """Counters since start; the health measurement is built from these."""
-
-    messages: int = 0
-    readings: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    batches: int = 0
-    acked: int = 0
-    stale_acks_dropped: int = 0
-    store_retries: int = 0
-    connects: int = 0
-    ignored: int = 0
-    split_writes: int = 0
 
 
 class MqttCollector:
@@ -147,7 +79,7 @@ class MqttCollector:
         self.stats = CollectorStats()
         # a deque, not a Queue: paho's thread appends and the writer drains in bulk, so the
         # two threads do not hand over the GIL (and a lock) once per message
-        self._inbox: deque[_Message] = deque()
+        self._inbox: deque[Message] = deque()
         self._wake = threading.Event()
         self._generation = 0
         self._accepting = True
@@ -160,11 +92,7 @@ class MqttCollector:
         self._stalled_since: float | None = None
         self._health_error = ""
         self._ignore = frozenset(cfg.ignore_kinds)
-        self._connected_at = 0.0
-        self._quick_drops = 0
-        self._connect_fails = 0
-        self._connect_fail_cause = ""
-        self._connect_fail_logged = 0.0
+        self._link = ConnectionLog(mqtt_cfg.host, mqtt_cfg.port, mqtt_cfg.client_id)
         # InfluxDB takes lines built straight from the payloads: no Reading per point
         self._lines = isinstance(store, LineStore)
         self._encoder = LineEncoder()
@@ -207,10 +135,7 @@ class MqttCollector:
             return
         self._generation += 1
         self.stats.connects += 1
-        self._connected_at = time.monotonic()
-        if self._connect_fails:
-            log.info("connected after %d failed attempt(s)", self._connect_fails)
-        self._connect_fails, self._connect_fail_cause = 0, ""
+        self._link.connected()
         prefix = self.mqtt_cfg.topic_prefix
         # the whole prefix, not heat/<kind>/+: an unknown kind or a malformed topic is seen
         # and refused with a cause; ignore_kinds are other services' subtrees (heat/orders)
@@ -225,15 +150,7 @@ class MqttCollector:
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this inside its `except OSError`, so the cause is the active exception
-        error = sys.exc_info()[1]
-        cause = f"{type(error).__name__}: {error}" if error else "unknown cause"
-        self._connect_fails += 1
-        now = time.monotonic()
-        if cause != self._connect_fail_cause or (
-                now - self._connect_fail_logged >= _CONNECT_FAIL_LOG_EVERY_S):
-            log.error("cannot connect to broker %s:%d: %s (attempt %d; retrying)",
-                      self.mqtt_cfg.host, self.mqtt_cfg.port, cause, self._connect_fails)
-            self._connect_fail_cause, self._connect_fail_logged = cause, now
+        self._link.connect_failed(sys.exc_info()[1])
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
@@ -241,21 +158,7 @@ class MqttCollector:
         self._connected.clear()
         if self._stop.is_set():
             return
-        name = reason.getName() if hasattr(reason, "getName") else str(reason)
-        if name == "Session taken over":
-            log.error("client id %r was taken over by another connection: two collectors "
-                      "(or another client) use the same client id; give each its own "
-                      "[mqtt] client_id", self.mqtt_cfg.client_id)
-            return
-        quick = was_connected and time.monotonic() - self._connected_at < _TAKEOVER_WITHIN_S
-        self._quick_drops = self._quick_drops + 1 if quick else 0
-        if self._quick_drops >= _TAKEOVER_COUNT:
-            log.error("client id %r: the broker closed the connection %d times within %.0f s "
-                      "of connecting (%s): probably a client-id takeover, another client "
-                      "uses the same client id; give each its own [mqtt] client_id",
-                      self.mqtt_cfg.client_id, self._quick_drops, _TAKEOVER_WITHIN_S, name)
-        else:
-            log.warning("disconnected from broker (%s); reconnecting", name)
+        self._link.disconnected(was_connected, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # what the lean path leaves to paho (properties, QoS 2, ...); most come to _receive
@@ -264,7 +167,7 @@ class MqttCollector:
     def _receive(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         if not self._accepting:
             return  # not acked: the broker redelivers it to the next session
-        self._inbox.append(_Message(mid, qos, topic, payload, self._generation))
+        self._inbox.append(Message(mid, qos, topic, payload, self._generation))
         if len(self._inbox) == 1:
             self._wake.set()
 
@@ -296,9 +199,9 @@ class MqttCollector:
         self._client.loop_stop()
 
     # -- the writer loop ---------------------------------------------------------------------
-    def _take_batch(self, idle_wait_s: float = 0.2) -> _Batch:
+    def _take_batch(self, idle_wait_s: float = 0.2) -> Batch:
         """Messages parsed in arrival order, until batch_size readings or the flush interval."""
-        batch = _Batch()
+        batch = Batch()
         inbox = self._inbox
         if not inbox:
             self._wake.wait(idle_wait_s)
@@ -317,7 +220,7 @@ class MqttCollector:
             time.sleep(min(remaining, 0.005))
         return batch
 
-    def _parse_into(self, batch: _Batch, m: _Message) -> None:
+    def _parse_into(self, batch: Batch, m: Message) -> None:
         prefix = self.mqtt_cfg.topic_prefix
         batch.msgs.append(m)
         if self._ignore:
@@ -340,9 +243,9 @@ class MqttCollector:
 
     def process(self, messages: Sequence[tuple[str, bytes]]) -> None:
         """Parse, store and dead-letter these messages now, in this thread (not acked)."""
-        batch = _Batch()
+        batch = Batch()
         for topic, payload in messages:
-            self._parse_into(batch, _Message(0, 0, topic, payload, self._generation))
+            self._parse_into(batch, Message(0, 0, topic, payload, self._generation))
         self._finish(batch, self._store_batch(batch))
 
     def _run(self) -> None:
@@ -353,7 +256,7 @@ class MqttCollector:
         that came after it, so the broker redelivers them.
         """
         in_flight = self.cfg.writes_in_flight
-        pending: deque[tuple[_Batch, Future[list[tuple[int, str]]]]] = deque()
+        pending: deque[tuple[Batch, Future[list[tuple[int, str]]]]] = deque()
         pool = ThreadPoolExecutor(in_flight, thread_name_prefix="collector-write")
         try:
             while True:
@@ -381,7 +284,7 @@ class MqttCollector:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _settle(self, pending: deque[tuple[_Batch, Future[list[tuple[int, str]]]]],
+    def _settle(self, pending: deque[tuple[Batch, Future[list[tuple[int, str]]]]],
                 block: bool) -> None:
         """Finish the written batches at the head of the line, in the order they were taken;
         with block, wait for the oldest first. A failed write raises here."""
@@ -396,11 +299,11 @@ class MqttCollector:
             self._finish(batch, refused)
             block = False
 
-    def _store_batch(self, batch: _Batch) -> list[tuple[int, str]]:
+    def _store_batch(self, batch: Batch) -> list[tuple[int, str]]:
         """Write the batch durably (in a pool thread); the refused readings' indexes."""
         return split_write(self._write_waiting, batch.readings)
 
-    def _finish(self, batch: _Batch, refused: list[tuple[int, str]]) -> None:
+    def _finish(self, batch: Batch, refused: list[tuple[int, str]]) -> None:
         """After a durable write: dead letters committed, counts, then the acks."""
         rejections = batch.rejections
         if refused:
@@ -422,7 +325,7 @@ class MqttCollector:
         self.stats.batches += 1
         self.stats.messages += len(batch.msgs)
 
-    def _store_rejection(self, batch: _Batch, i: int, detail: str) -> Rejection:
+    def _store_rejection(self, batch: Batch, i: int, detail: str) -> Rejection:
         k = bisect.bisect_right(batch.starts, i) - 1
         m, indexes = batch.origins[k]
         return Rejection("store_rejected", detail, m.topic,
@@ -452,7 +355,7 @@ class MqttCollector:
                     self._write_health()
                 delay = min(delay * 2, 10.0)
 
-    def _ack(self, batch: list[_Message]) -> None:
+    def _ack(self, batch: list[Message]) -> None:
         current = self._generation
         qos1: list[int] = []
         for m in batch:

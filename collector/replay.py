@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from collector.batches import split_write
 from collector.deadletter import DeadLetters
-from collector.mqtt_collector import split_write
 from collector.payloads import Registered, Rejection, element_of, parse_indexed
 from district.readings import Reading
 from storage.base import Store

@@ -351,7 +351,7 @@ def test_a_store_refusal_is_split_down_to_the_refused_reading(
 ) -> None:
     """Past the parser (which refuses it first): a value the store cannot hold fails only
     its own reading on either backend; N good readings + 1 refused → N stored."""
-    from collector.mqtt_collector import split_write
+    from collector.batches import split_write
     from storage.influx import InfluxStore
     from storage.sqlite import SqliteStore
 

@@ -15,9 +15,6 @@ MAX_FUNCTION_LINES = 60
 MAX_TEST_FILE_LINES = 600
 # a long file says why in its module docstring, with these words
 REASON = re.compile(r"stays one file", re.IGNORECASE)
-# files other helpers are reworking under issue 11 while this rule lands; each is to lose its
-# entry once it is split or says why it stays long
-PENDING = {"collector/mqtt_collector.py"}
 
 
 def _sources(root: Path, folders: tuple[str, ...]) -> list[Path]:
@@ -54,8 +51,7 @@ def long_functions(folders: tuple[str, ...], limit: int, root: Path = ROOT) -> l
 
 
 def test_no_long_product_file_without_a_reason() -> None:
-    found = [f for f in long_files(PACKAGES, MAX_FILE_LINES)
-             if f.split(":")[0] not in PENDING]
+    found = long_files(PACKAGES, MAX_FILE_LINES)
     assert found == [], "split these, or say at the top why each stays one file"
 
 
@@ -64,13 +60,8 @@ def test_no_long_test_or_bench_file_without_a_reason() -> None:
 
 
 def test_no_long_product_function() -> None:
-    found = [f for f in long_functions(PACKAGES, MAX_FUNCTION_LINES)
-             if f.split(":")[0] not in PENDING]
+    found = long_functions(PACKAGES, MAX_FUNCTION_LINES)
     assert found == [], "split these into named helpers"
-
-
-def test_the_pending_files_still_exist() -> None:
-    assert all((ROOT / p).is_file() for p in PENDING)
 
 
 def test_the_rule_finds_an_offender(tmp_path: Path) -> None:

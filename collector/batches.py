@@ -1,0 +1,78 @@
+"""A collector's batches: the messages taken together, their readings, and split writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from collector.payloads import Rejection
+from storage.base import StoreRejected
+
+# what a write may raise about the data itself rather than the store: refusals of the batch
+_DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
+
+
+T = TypeVar("T")
+
+
+def split_write(write: Callable[[list[T]], None], readings: list[T],
+                offset: int = 0) -> list[tuple[int, str]]:
+    """Write, halving a refused batch; the refused readings' indexes and causes.
+
+    InfluxDB keeps the good points of a refused (400) batch and SQLite none, so the halves
+    are written again either way; the same series and time overwrite, so nothing doubles.
+    """
+    if not readings:
+        return []
+    try:
+        write(readings)
+        return []
+    except _DATA_ERRORS as e:
+        detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
+        if len(readings) == 1:
+            return [(offset, detail[:1000])]
+    mid = len(readings) // 2
+    return (split_write(write, readings[:mid], offset)
+            + split_write(write, readings[mid:], offset + mid))
+
+
+@dataclass(slots=True)
+class Message:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    generation: int
+
+
+@dataclass(slots=True)
+class Batch:
+    """Messages taken together, their readings, and which message each reading came from.
+
+    Readings are lines of line protocol for a LineStore (InfluxDB), Reading objects else.
+    """
+
+    msgs: list[Message] = field(default_factory=list)
+    readings: list[Any] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    # for each message with readings: where its readings start, and their element indexes
+    starts: list[int] = field(default_factory=list)
+    origins: list[tuple[Message, list[int]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CollectorStats:
+    """Counters since start; the health measurement is built from these."""
+
+    messages: int = 0
+    readings: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    acked: int = 0
+    stale_acks_dropped: int = 0
+    store_retries: int = 0
+    connects: int = 0
+    ignored: int = 0
+    split_writes: int = 0
