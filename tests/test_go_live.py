@@ -23,7 +23,7 @@ from simulators.scenario import SAMPLE_RECORDS_DIR, parse_scenario
 from storage.sqlite import SqliteStore
 from tests.test_alerts_support import ManualClock
 from tests.test_analyzer_scenarios import TZ, district_readings
-from workflow.details import MeterCommDetails, SensorFaultDetails
+from workflow.details import MeterCommDetails, SensorFaultDetails, StationCommDetails
 from workflow.incidents import IncidentStore
 from workflow.unit import WorkflowDb
 
@@ -31,6 +31,7 @@ H_MS = 3_600_000
 DEAD_GW = "127.0.0.1:15099"
 NEVER_ROOMS = ("T-B05-0105-liv", "T-B05-0105-bed", "T-B05-0203-liv")
 NEVER_METERS = ("M-B01-0103", "M-B01-0105")
+NEVER_STATIONS = ("SUB-S2", "WX-1")  # S2's telemetry and the weather station
 MOVED = ("M-B01-0605", "M-B01-0703", "M-B01-0705", "M-B01-0805", "M-B01-0904")
 
 
@@ -67,7 +68,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int,
     kept: list[Reading] = []
     for r in district_readings(sc, rec):
         dev = r.tags.get("device_id", "")
-        if dev in NEVER_ROOMS or dev in NEVER_METERS:
+        if dev in NEVER_ROOMS or dev in NEVER_METERS or dev in NEVER_STATIONS:
             continue
         if r.ts_ms < start + go_live_hour(dev) * H_MS:
             continue  # not commissioned yet: nothing, not even a failed poll
@@ -94,10 +95,19 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
     comm = [i for i in found if i.kind == "meter_comm"]
     silent = [i for i in found if i.kind == "sensor_fault" and i.cause == "silent"]
     # no device is silent before its first reading: no comm loss, no silent sensor, no dark
-    # station (the substations and the weather station go live at their own hours too)
+    # station (S1's telemetry goes live at its own hour too)
     assert silent == []
-    assert [i for i in found if i.kind == "station_comm"] == []
-    assert {go_live_hour(d) for d in ("SUB-S1", "SUB-S2", "WX-1")} != {0}
+    assert go_live_hour("SUB-S1") != 0
+    # a station never heard from is one incident of its own after the same grace period
+    stations = sorted((i.subject, i.cause, i.started_ms, i.closed_ms, i.substation_id)
+                      for i in found if i.kind == "station_comm")
+    assert stations == [("S2", "never_reported", start + 24 * H_MS, None, "S2"),
+                        ("WX-1", "never_reported", start + 24 * H_MS, None, "")]
+    for i in found:
+        if i.kind == "station_comm":
+            assert isinstance(i.details, StationCommDetails)
+            assert i.details.device_id == {"S2": "SUB-S2", "WX-1": "WX-1"}[i.subject]
+            assert i.details.source == ("weather" if i.subject == "WX-1" else "substation")
     (gw,) = [i for i in comm if i.cause == "comm"]
     assert gw.subject == f"gateway {DEAD_GW}" and gw.started_ms == start + 30 * H_MS
     assert isinstance(gw.details, MeterCommDetails)
@@ -124,6 +134,11 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
     assert len(gw_orders) == 1
     assert not [o for o in orders if o.incident_key in
                 {i.key for i in comm if i.subject.startswith("M-")}]
+    # each never-heard-from station is one order, S2's to its crew's route
+    never_s = {i.key: i for i in found if i.kind == "station_comm"}
+    st_orders = [o for o in orders if o.incident_key in never_s]
+    assert sorted(never_s[o.incident_key].subject for o in st_orders) == ["S2", "WX-1"]
+    assert {o.substation_id for o in st_orders} == {"S2", ""}
 
 
 def test_a_commissioned_device_is_expected_from_its_date(
@@ -175,9 +190,12 @@ def test_devices_lists_the_never_heard_from(district: tuple[Path, Path, int, int
     capsys.readouterr()
     assert main(["devices", "--config", str(toml), "--never", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["device_id"] for r in rows) == sorted(NEVER_ROOMS + NEVER_METERS)
+    never = NEVER_ROOMS + NEVER_METERS + NEVER_STATIONS
+    assert sorted(r["device_id"] for r in rows) == sorted(never)
+    assert {r["kind"] for r in rows if r["device_id"] in NEVER_STATIONS} == {"substation",
+                                                                             "weather"}
     assert main(["devices", "--config", str(toml)]) == 0
-    assert f"{len(NEVER_ROOMS) + len(NEVER_METERS)} of " in capsys.readouterr().out
+    assert f"{len(never)} of " in capsys.readouterr().out
     # a back-fill's bounds are the operator's to get right: one line, exit 2
     assert main(["analyze", "--config", str(toml), "--to", iso(end)]) == 2
     assert main(["analyze", "--config", str(toml), "--from", iso(end), "--to", iso(start)]) == 2
