@@ -21,7 +21,7 @@ from district.readings import Reading
 from district.records import load_records
 from simulators.scenario import SAMPLE_RECORDS_DIR, parse_scenario
 from storage.sqlite import SqliteStore
-from tests.test_alerts_support import ManualClock
+from tests.test_alerts_support import ManualClock, alerts_table
 from tests.test_analyzer_scenarios import TZ, district_readings
 from workflow.details import MeterCommDetails, SensorFaultDetails, StationCommDetails
 from workflow.incidents import IncidentStore
@@ -33,16 +33,22 @@ NEVER_ROOMS = ("T-B05-0105-liv", "T-B05-0105-bed", "T-B05-0203-liv")
 NEVER_METERS = ("M-B01-0103", "M-B01-0105")
 NEVER_STATIONS = ("SUB-S2", "WX-1")  # S2's telemetry and the weather station
 MOVED = ("M-B01-0605", "M-B01-0703", "M-B01-0705", "M-B01-0805", "M-B01-0904")
+# and six of S2's: most of the dead gateway's meters are S2's, though its first id is S1's
+MOVED_S2 = ("M-B07-0103", "M-B07-0202", "M-B07-0204", "M-B07-0205", "M-B07-0305",
+            "M-B07-0402")
 
 
 def go_live_records(folder: Path) -> Path:
-    """The sample district with five meters of one gateway moved behind a gateway of their own."""
+    """The sample district with five meters of S1's gateway and six of S2's moved behind a
+    gateway of their own."""
     shutil.copytree(SAMPLE_RECORDS_DIR, folder)
     lines = (folder / "devices.csv").read_text(encoding="utf-8").splitlines()
     out = []
     for line in lines:
         if line.split(",")[0] in MOVED:
             line = line.replace(",127.0.0.1,15022,", ",127.0.0.1,15099,")
+        if line.split(",")[0] in MOVED_S2:
+            line = line.replace(",127.0.0.1,15028,", ",127.0.0.1,15099,10")
         out.append(line)
     (folder / "devices.csv").write_text("\n".join(out) + "\n", encoding="utf-8")
     return folder
@@ -111,7 +117,9 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
     (gw,) = [i for i in comm if i.cause == "comm"]
     assert gw.subject == f"gateway {DEAD_GW}" and gw.started_ms == start + 30 * H_MS
     assert isinstance(gw.details, MeterCommDetails)
-    assert sorted(gw.details.devices) == sorted(MOVED) and gw.details.meters == 5
+    assert sorted(gw.details.devices) == sorted(MOVED + MOVED_S2) and gw.details.meters == 11
+    # the gateway's incident belongs to the substation most of its meters are fed by
+    assert gw.substation_id == "S2"
     # the never heard from: one incident per gateway (meters) and per building (rooms), raised
     # once the grace period (24 h) since the district's first reading has passed
     (never_m,) = [i for i in comm if i.cause == "never_reported"]
@@ -127,11 +135,14 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
 
     # alerts: the dead gateway is one repair order, not one per meter
     clock = ManualClock(end)
-    svc = AlertsService(AlertsConfig.from_mapping({}), rec, WorkflowDb(path), {}, clock)
+    svc = AlertsService(AlertsConfig.from_mapping(alerts_table()), rec, WorkflowDb(path), {},
+                        clock)
     svc.step(end)
     orders = svc.db.orders.find(include_closed=True)
     gw_orders = [o for o in orders if o.incident_key == gw.key]
     assert len(gw_orders) == 1
+    # to S2's crew (west), not the fallback crew nor S1's
+    assert (gw_orders[0].crew, gw_orders[0].substation_id) == ("west", "S2")
     assert not [o for o in orders if o.incident_key in
                 {i.key for i in comm if i.subject.startswith("M-")}]
     # each never-heard-from station is one order, S2's to its crew's route
