@@ -143,6 +143,12 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
     assert len(gw_orders) == 1
     # to S2's crew (west), not the fallback crew nor S1's
     assert (gw_orders[0].crew, gw_orders[0].substation_id) == ("west", "S2")
+    # titled for what it is, with no resident to contact first
+    assert gw_orders[0].kind == "gateway_link"
+    (body,) = [r.body for r in svc.db.outbox.due("crew-hook", end + H_MS, 1000)
+               if r.data.get("order_id") == gw_orders[0].order_id]
+    assert "（集中器通讯中断）" in body.splitlines()[0] and "11 块表" in body
+    assert "联系用户" not in body and "室温不达标" not in body
     assert not [o for o in orders if o.incident_key in
                 {i.key for i in comm if i.subject.startswith("M-")}]
     # each never-heard-from station is one order, S2's to its crew's route

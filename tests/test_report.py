@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from alerts.orders import REPAIR_KINDS
 from alerts.service import AlertsService
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
@@ -154,7 +155,7 @@ def _plan(order_id: str, kind: str, crew: str, opened_ms: int, n: int
         return []
     on_site = opened_ms + (180 if n % 4 == 1 else 20) * MIN_MS
     steps = [(opened_ms + 5 * MIN_MS, "accept", crew)]
-    if kind == "repair":
+    if kind in REPAIR_KINDS:
         steps.append((opened_ms + 10 * MIN_MS, "contact", crew))
     steps += [(on_site, "arrive", crew), (on_site + 60 * MIN_MS, "resolve", crew),
               (on_site + 90 * MIN_MS, "visit", "customer_service"),
