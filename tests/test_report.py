@@ -236,6 +236,13 @@ def test_the_report_figures_equal_the_commands(district: Config,
             classes[i["details"]["class"]] = classes.get(i["details"]["class"], 0) + 1
     assert rep["meter_faults"] == classes and set(classes) == {"human", "non_human"}
     assert rep["meter_comm"] == sum(1 for i in day_inc if i["kind"] == "meter_comm")
+    stations: dict[str, int] = {}
+    for i in day_inc:
+        if i["kind"] == "station_comm":
+            stations[i["details"]["source"]] = stations.get(i["details"]["source"], 0) + 1
+    assert rep["station_comm"] == stations
+    assert rep["rooms_silent"] == sum(1 for i in day_inc if i["kind"] == "sensor_fault"
+                                      and i["subject"].startswith("building "))
 
     by_crew = {c["crew"]: c for c in rep["crews"]}
     for crew in ("east", "west"):

@@ -10,6 +10,7 @@ station's cadence, jitter and loss (tests/test_cadence_properties.py's generator
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -231,6 +232,28 @@ def test_each_silence_order_is_titled_for_what_went_silent(run: Run) -> None:
                  for d in db.deadlines.find(o.order_id)}
         assert steps == {"contacted": 30 * MIN_MS, "on_site": 120 * MIN_MS}
     assert checked >= 4
+
+
+def test_the_morning_report_counts_each_silence_in_its_row(run: Run) -> None:
+    """Day one: S1 dark mid-outage and S2 dark while running (a lone room is no building's);
+    day two: S2 still dark past midnight, the weather station, B08's rooms. Each is counted in
+    its own row of the report's 通讯中断 table, as `heatwatch incidents` has them."""
+    from documents.daily import gather
+    from documents.report import render_html
+
+    want = {dt.date(2024, 12, 2): ({"substation": 2}, 0),
+            dt.date(2024, 12, 3): ({"substation": 1, "weather": 1}, 1)}
+    for day, (stations, rooms) in want.items():
+        rep = gather(run.db, None, day, TZ)
+        assert (rep.station_comm, rep.rooms_silent) == (stations, rooms), day
+        d = rep.as_dict()
+        assert (d["station_comm"], d["rooms_silent"]) == (stations, rooms)
+        html = render_html(rep, dt.datetime(2024, 12, 4, 7, tzinfo=TZ))
+        rows = dict(re.findall(r'<tr><td>([^<]+)</td><td class="n">(\d+)</td></tr>', html))
+        assert rows["换热站"] == str(stations.get("substation", 0))
+        assert rows["气象站"] == str(stations.get("weather", 0))
+        assert rows["楼栋室温采集"] == str(rooms)
+        assert rows["热量表、集中器"] == str(rep.meter_comm)
 
 
 def longest_gap(ts: np.ndarray, until_ms: int) -> int:
