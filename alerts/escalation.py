@@ -79,6 +79,6 @@ class Escalation:
         u.orders.audit(order.order_id, now_ms, SYSTEM, kind, order.state, order.state,
                        f"{m.step} due {self.messenger.t(due_ms)}")
         self.messenger.to_supervisors(u.outbox, order, kind, m.step, now_ms, {
-            "step_text": self.messenger.templates.step_text(m.step),
+            "step_text": self.messenger.templates.step_text(m.step, order.kind),
             "due": self.messenger.t(due_ms),
             "share_pct": round(self.cfg.limits.escalation_share * 100)})

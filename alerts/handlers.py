@@ -151,6 +151,28 @@ def dispatch_order(kind: str, notice: bool = False) -> Handler:
     return handle
 
 
+def repair_kind(inc: Incident) -> str:
+    """The repair order's kind by what the incident is about: a station's, a weather station's
+    or a gateway's link, a building's meters or room sensors, one meter's link, one room
+    sensor, else a room too cold (each titled in the templates' [kinds])."""
+    whole = inc.subject.startswith("building ")
+    if inc.kind == "station_comm":
+        weather = isinstance(inc.details, StationCommDetails) and inc.details.source == "weather"
+        return "weather_link" if weather else "station_link"
+    if inc.kind == "meter_comm":
+        if inc.subject.startswith("gateway "):
+            return "gateway_link"
+        return "building_meters" if whole else "meter_link"
+    if inc.kind == "sensor_fault":
+        return "building_sensors" if whole else "sensor"
+    return "repair"
+
+
+def dispatch_repair(inc: Incident, event: str, rec: Records) -> list[Plan]:
+    """A repair order of the kind that says what it is for (repair_kind)."""
+    return dispatch_order(repair_kind(inc))(inc, event, rec)
+
+
 def compensate_residents(inc: Incident, event: str, rec: Records) -> list[Plan]:
     """seed: an outage over 24 h is compensated; keep the records in step with its duration."""
     return [UpdateCompensation()] if event in ("updated", "closed") else []
@@ -174,10 +196,10 @@ def meter_fault(inc: Incident, event: str, rec: Records) -> list[Plan]:
 HANDLERS: dict[str, tuple[Handler, ...]] = {
     "leak": (dispatch_order("urgent"),),
     "room_cold": (dispatch_order("repair"),),
-    "sensor_fault": (dispatch_order("repair"),),
-    "meter_comm": (dispatch_order("repair"),),
+    "sensor_fault": (dispatch_repair,),
+    "meter_comm": (dispatch_repair,),
     # a station gone dark: its crew restores the link (outages it hides stay as they were)
-    "station_comm": (dispatch_order("repair"),),
+    "station_comm": (dispatch_repair,),
     "meter_fault": (meter_fault,),
     # seed: outage >= 24 h: emergency repair at once, notify users, compensate
     "outage": (dispatch_order("emergency", notice=True), compensate_residents),

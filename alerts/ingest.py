@@ -94,7 +94,7 @@ class Ingest:
         timed = [d for d in deadlines if d.step != STEP_NOTICE]
         self.messenger.to_crew(u.outbox, order, "order_new", "opened", now_ms, {
             "deadline_text": "；".join(
-                f"{self.messenger.templates.step_text(d.step)} {t(d.due_ms)}前"
+                f"{self.messenger.templates.step_text(d.step, p.kind)} {t(d.due_ms)}前"
                 for d in timed) or "立即处理",
             "on_duty": "、".join(on_duty)})
 

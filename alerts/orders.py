@@ -29,10 +29,18 @@ STATE_TEXT = {
     "cancelled": "已取消",
 }
 
+# The repair class named by what it is for (alerts/handlers.py repair_kind): a room too cold,
+# a room sensor, a building's room sensors, a meter, a building's meters, a gateway, a
+# substation's or a weather station's link. Each has its own title and step words in the
+# templates, and all keep the repair limits (DOMAIN has no other limit for them).
+REPAIR_KINDS = ("repair", "sensor", "building_sensors", "meter_link", "building_meters",
+                "gateway_link", "station_link", "weather_link")
+
 # Which states an order kind must pass through; the others may be skipped.
 _REQUIRED = {
     # seed: other repairs contact the resident within 30 min, then go on site
-    "repair": ("dispatched", "accepted", "contacted", "on_site", "resolved", "return_visit_done"),
+    **{k: ("dispatched", "accepted", "contacted", "on_site", "resolved", "return_visit_done")
+       for k in REPAIR_KINDS},
     "replacement": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),
     "inspection": ("dispatched", "accepted", "on_site", "resolved"),
     # seed: a leak is the 30 min on-site class; contacting is optional

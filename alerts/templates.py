@@ -31,6 +31,8 @@ class Templates:
     steps: dict[str, str]
     defaults: dict[str, str]
     causes: dict[str, str] = field(default_factory=dict)
+    # an order kind's own words for a step ([kind_steps.<kind>]; a station has no resident)
+    kind_steps: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def render(self, kind: str, fields: dict[str, Any]) -> tuple[str, str]:
         """(title, body) of one message."""
@@ -41,8 +43,10 @@ class Templates:
     def kind_text(self, order_kind: str) -> str:
         return self.kinds.get(order_kind, order_kind)
 
-    def step_text(self, step: str) -> str:
-        return self.steps.get(step, step)
+    def step_text(self, step: str, order_kind: str = "") -> str:
+        """A step in words, as the order kind has it, else as [steps] has it."""
+        own = self.kind_steps.get(order_kind, {})
+        return own.get(step) or self.steps.get(step, step)
 
     def cause_text(self, cause: str) -> str:
         """A cause code in words (exception_<n> names its code); unknown codes stay as they
@@ -82,8 +86,10 @@ def load_templates(path: Path | str | None = None) -> Templates:
                 or not isinstance(entry.get("body"), str):
             raise TemplateError(f"templates: [{kind}] needs a title and a body")
         messages[kind] = (entry["title"], entry["body"])
+    kind_steps = {str(k): {str(s): str(t) for s, t in v.items()}
+                  for k, v in data.get("kind_steps", {}).items() if isinstance(v, dict)}
     return Templates(messages, dict(data.get("kinds", {})), dict(data.get("steps", {})),
-                     dict(data.get("defaults", {})), dict(data.get("causes", {})))
+                     dict(data.get("defaults", {})), dict(data.get("causes", {})), kind_steps)
 
 
 def _read(path: Path) -> dict[str, Any]:

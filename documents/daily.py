@@ -1,5 +1,6 @@
 """What the morning report (日报) says about one day, gathered from the workflow port and the
-store: compliance per substation, outages, leaks, meter faults, orders by crew and the KPI.
+store: compliance per substation, outages, leaks, meter faults, links gone silent (meters and
+gateways, substations, weather stations, a building's room sensors), orders by crew and the KPI.
 The same definitions as `heatwatch incidents` / `orders` / `kpi`, so the numbers agree."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from alerts.kpi import OrderTiming, Timeliness, timeliness
 from storage.base import Store
-from workflow.details import LeakDetails, MeterFaultDetails, details_dict
+from workflow.details import LeakDetails, MeterFaultDetails, StationCommDetails, details_dict
 from workflow.incidents import Incident
 from workflow.unit import Repositories
 
@@ -95,6 +96,9 @@ class DailyReport:
     meter_faults: dict[str, int] = field(default_factory=dict)  # class -> incidents
     meter_fault_causes: dict[str, int] = field(default_factory=dict)  # cause -> incidents
     meter_comm: int = 0
+    # station_comm incidents by source ("substation", "weather")
+    station_comm: dict[str, int] = field(default_factory=dict)
+    rooms_silent: int = 0  # a building's room sensors silent together, or never heard from
     crews: list[CrewDay] = field(default_factory=list)
     kpi: Timeliness | None = None
     kpi_by_crew: list[Timeliness] = field(default_factory=list)
@@ -129,6 +133,8 @@ class DailyReport:
             "meter_faults": dict(self.meter_faults),
             "meter_fault_causes": dict(self.meter_fault_causes),
             "meter_comm": self.meter_comm,
+            "station_comm": dict(self.station_comm),
+            "rooms_silent": self.rooms_silent,
             "crews": [{"crew": c.crew, "opened": c.opened, "closed": c.closed, "late": c.late}
                       for c in self.crews],
             "kpi": None if self.kpi is None else kpi(self.kpi),
@@ -163,6 +169,24 @@ def _span(i: Incident, orders: dict[str, list[str]]) -> Span:
     return Span(i.key, i.kind, i.subject, i.substation_id, i.started_ms, i.closed_ms, hours,
                 tuple(m for m in OUTAGE_MARKS_H if hours >= m),
                 tuple(sorted(orders.get(i.key, []))), text)
+
+
+def _count(rep: DailyReport, i: Incident) -> None:
+    """The incidents the report counts rather than lists: meter faults by class and cause,
+    links gone silent by what went silent."""
+    d = i.details
+    if i.kind == "meter_fault" and isinstance(d, MeterFaultDetails):
+        cls = d.fault_class or ("human" if d.human else "non_human")
+        rep.meter_faults[cls] = rep.meter_faults.get(cls, 0) + 1
+        for c in d.causes or [d.cause or i.cause]:
+            rep.meter_fault_causes[c] = rep.meter_fault_causes.get(c, 0) + 1
+    elif i.kind == "meter_comm":
+        rep.meter_comm += 1
+    elif i.kind == "station_comm":
+        source = d.source if isinstance(d, StationCommDetails) and d.source else "substation"
+        rep.station_comm[source] = rep.station_comm.get(source, 0) + 1
+    elif i.kind == "sensor_fault" and i.subject.startswith("building "):
+        rep.rooms_silent += 1
 
 
 def order_timings(db: Repositories) -> list[OrderTiming]:
@@ -232,13 +256,8 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
             rep.outages.append(_span(i, by_incident))
         elif i.kind == "leak":
             rep.leaks.append(_span(i, by_incident))
-        elif i.kind == "meter_fault" and isinstance(i.details, MeterFaultDetails):
-            cls = i.details.fault_class or ("human" if i.details.human else "non_human")
-            rep.meter_faults[cls] = rep.meter_faults.get(cls, 0) + 1
-            for c in i.details.causes or [i.details.cause or i.cause]:
-                rep.meter_fault_causes[c] = rep.meter_fault_causes.get(c, 0) + 1
-        elif i.kind == "meter_comm":
-            rep.meter_comm += 1
+        else:
+            _count(rep, i)
     timings = order_timings(db)
     tzname = str(getattr(tz, "key", tz))  # a ZoneInfo's name, as [site] timezone gives it
     suffix = " " + day.isoformat()

@@ -39,6 +39,10 @@ RESOLVED_NOTE: Final = {
     "repair": "已处理，室温恢复", "replacement": "已更换故障部件", "inspection": "已现场稽查取证",
     "urgent": "漏点已封堵，补水恢复正常", "emergency": "设备已修复，恢复供热",
     "opinion": "已给出处理意见",
+    "sensor": "已更换室温传感器", "building_sensors": "楼栋网关已恢复，室温数据恢复上传",
+    "meter_link": "热表通讯已恢复", "building_meters": "楼栋热表通讯已恢复",
+    "gateway_link": "集中器已恢复，热表数据恢复上传", "station_link": "换热站远传已恢复",
+    "weather_link": "气象站数据已恢复",
 }
 
 

@@ -21,9 +21,9 @@ from district.readings import Reading
 from district.records import load_records
 from simulators.scenario import SAMPLE_RECORDS_DIR, parse_scenario
 from storage.sqlite import SqliteStore
-from tests.test_alerts_support import ManualClock
+from tests.test_alerts_support import ManualClock, alerts_table
 from tests.test_analyzer_scenarios import TZ, district_readings
-from workflow.details import MeterCommDetails, SensorFaultDetails
+from workflow.details import MeterCommDetails, SensorFaultDetails, StationCommDetails
 from workflow.incidents import IncidentStore
 from workflow.unit import WorkflowDb
 
@@ -31,17 +31,24 @@ H_MS = 3_600_000
 DEAD_GW = "127.0.0.1:15099"
 NEVER_ROOMS = ("T-B05-0105-liv", "T-B05-0105-bed", "T-B05-0203-liv")
 NEVER_METERS = ("M-B01-0103", "M-B01-0105")
+NEVER_STATIONS = ("SUB-S2", "WX-1")  # S2's telemetry and the weather station
 MOVED = ("M-B01-0605", "M-B01-0703", "M-B01-0705", "M-B01-0805", "M-B01-0904")
+# and six of S2's: most of the dead gateway's meters are S2's, though its first id is S1's
+MOVED_S2 = ("M-B07-0103", "M-B07-0202", "M-B07-0204", "M-B07-0205", "M-B07-0305",
+            "M-B07-0402")
 
 
 def go_live_records(folder: Path) -> Path:
-    """The sample district with five meters of one gateway moved behind a gateway of their own."""
+    """The sample district with five meters of S1's gateway and six of S2's moved behind a
+    gateway of their own."""
     shutil.copytree(SAMPLE_RECORDS_DIR, folder)
     lines = (folder / "devices.csv").read_text(encoding="utf-8").splitlines()
     out = []
     for line in lines:
         if line.split(",")[0] in MOVED:
             line = line.replace(",127.0.0.1,15022,", ",127.0.0.1,15099,")
+        if line.split(",")[0] in MOVED_S2:
+            line = line.replace(",127.0.0.1,15028,", ",127.0.0.1,15099,10")
         out.append(line)
     (folder / "devices.csv").write_text("\n".join(out) + "\n", encoding="utf-8")
     return folder
@@ -67,7 +74,7 @@ def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int,
     kept: list[Reading] = []
     for r in district_readings(sc, rec):
         dev = r.tags.get("device_id", "")
-        if dev in NEVER_ROOMS or dev in NEVER_METERS:
+        if dev in NEVER_ROOMS or dev in NEVER_METERS or dev in NEVER_STATIONS:
             continue
         if r.ts_ms < start + go_live_hour(dev) * H_MS:
             continue  # not commissioned yet: nothing, not even a failed poll
@@ -94,14 +101,25 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
     comm = [i for i in found if i.kind == "meter_comm"]
     silent = [i for i in found if i.kind == "sensor_fault" and i.cause == "silent"]
     # no device is silent before its first reading: no comm loss, no silent sensor, no dark
-    # station (the substations and the weather station go live at their own hours too)
+    # station (S1's telemetry goes live at its own hour too)
     assert silent == []
-    assert [i for i in found if i.kind == "station_comm"] == []
-    assert {go_live_hour(d) for d in ("SUB-S1", "SUB-S2", "WX-1")} != {0}
+    assert go_live_hour("SUB-S1") != 0
+    # a station never heard from is one incident of its own after the same grace period
+    stations = sorted((i.subject, i.cause, i.started_ms, i.closed_ms, i.substation_id)
+                      for i in found if i.kind == "station_comm")
+    assert stations == [("S2", "never_reported", start + 24 * H_MS, None, "S2"),
+                        ("WX-1", "never_reported", start + 24 * H_MS, None, "")]
+    for i in found:
+        if i.kind == "station_comm":
+            assert isinstance(i.details, StationCommDetails)
+            assert i.details.device_id == {"S2": "SUB-S2", "WX-1": "WX-1"}[i.subject]
+            assert i.details.source == ("weather" if i.subject == "WX-1" else "substation")
     (gw,) = [i for i in comm if i.cause == "comm"]
     assert gw.subject == f"gateway {DEAD_GW}" and gw.started_ms == start + 30 * H_MS
     assert isinstance(gw.details, MeterCommDetails)
-    assert sorted(gw.details.devices) == sorted(MOVED) and gw.details.meters == 5
+    assert sorted(gw.details.devices) == sorted(MOVED + MOVED_S2) and gw.details.meters == 11
+    # the gateway's incident belongs to the substation most of its meters are fed by
+    assert gw.substation_id == "S2"
     # the never heard from: one incident per gateway (meters) and per building (rooms), raised
     # once the grace period (24 h) since the district's first reading has passed
     (never_m,) = [i for i in comm if i.cause == "never_reported"]
@@ -117,13 +135,27 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
 
     # alerts: the dead gateway is one repair order, not one per meter
     clock = ManualClock(end)
-    svc = AlertsService(AlertsConfig.from_mapping({}), rec, WorkflowDb(path), {}, clock)
+    svc = AlertsService(AlertsConfig.from_mapping(alerts_table()), rec, WorkflowDb(path), {},
+                        clock)
     svc.step(end)
     orders = svc.db.orders.find(include_closed=True)
     gw_orders = [o for o in orders if o.incident_key == gw.key]
     assert len(gw_orders) == 1
+    # to S2's crew (west), not the fallback crew nor S1's
+    assert (gw_orders[0].crew, gw_orders[0].substation_id) == ("west", "S2")
+    # titled for what it is, with no resident to contact first
+    assert gw_orders[0].kind == "gateway_link"
+    (body,) = [r.body for r in svc.db.outbox.due("crew-hook", end + H_MS, 1000)
+               if r.data.get("order_id") == gw_orders[0].order_id]
+    assert "（集中器通讯中断）" in body.splitlines()[0] and "11 块表" in body
+    assert "联系用户" not in body and "室温不达标" not in body
     assert not [o for o in orders if o.incident_key in
                 {i.key for i in comm if i.subject.startswith("M-")}]
+    # each never-heard-from station is one order, S2's to its crew's route
+    never_s = {i.key: i for i in found if i.kind == "station_comm"}
+    st_orders = [o for o in orders if o.incident_key in never_s]
+    assert sorted(never_s[o.incident_key].subject for o in st_orders) == ["S2", "WX-1"]
+    assert {o.substation_id for o in st_orders} == {"S2", ""}
 
 
 def test_a_commissioned_device_is_expected_from_its_date(
@@ -175,9 +207,12 @@ def test_devices_lists_the_never_heard_from(district: tuple[Path, Path, int, int
     capsys.readouterr()
     assert main(["devices", "--config", str(toml), "--never", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["device_id"] for r in rows) == sorted(NEVER_ROOMS + NEVER_METERS)
+    never = NEVER_ROOMS + NEVER_METERS + NEVER_STATIONS
+    assert sorted(r["device_id"] for r in rows) == sorted(never)
+    assert {r["kind"] for r in rows if r["device_id"] in NEVER_STATIONS} == {"substation",
+                                                                             "weather"}
     assert main(["devices", "--config", str(toml)]) == 0
-    assert f"{len(NEVER_ROOMS) + len(NEVER_METERS)} of " in capsys.readouterr().out
+    assert f"{len(never)} of " in capsys.readouterr().out
     # a back-fill's bounds are the operator's to get right: one line, exit 2
     assert main(["analyze", "--config", str(toml), "--to", iso(end)]) == 2
     assert main(["analyze", "--config", str(toml), "--from", iso(end), "--to", iso(start)]) == 2

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from alerts.orders import REPAIR_KINDS
 from alerts.service import AlertsService
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
@@ -154,7 +155,7 @@ def _plan(order_id: str, kind: str, crew: str, opened_ms: int, n: int
         return []
     on_site = opened_ms + (180 if n % 4 == 1 else 20) * MIN_MS
     steps = [(opened_ms + 5 * MIN_MS, "accept", crew)]
-    if kind == "repair":
+    if kind in REPAIR_KINDS:
         steps.append((opened_ms + 10 * MIN_MS, "contact", crew))
     steps += [(on_site, "arrive", crew), (on_site + 60 * MIN_MS, "resolve", crew),
               (on_site + 90 * MIN_MS, "visit", "customer_service"),
@@ -235,6 +236,13 @@ def test_the_report_figures_equal_the_commands(district: Config,
             classes[i["details"]["class"]] = classes.get(i["details"]["class"], 0) + 1
     assert rep["meter_faults"] == classes and set(classes) == {"human", "non_human"}
     assert rep["meter_comm"] == sum(1 for i in day_inc if i["kind"] == "meter_comm")
+    stations: dict[str, int] = {}
+    for i in day_inc:
+        if i["kind"] == "station_comm":
+            stations[i["details"]["source"]] = stations.get(i["details"]["source"], 0) + 1
+    assert rep["station_comm"] == stations
+    assert rep["rooms_silent"] == sum(1 for i in day_inc if i["kind"] == "sensor_fault"
+                                      and i["subject"].startswith("building "))
 
     by_crew = {c["crew"]: c for c in rep["crews"]}
     for crew in ("east", "west"):

@@ -122,7 +122,7 @@ def fields(zh: Templates, inc: Incident, order_kind: str) -> dict[str, Any]:
         "owner": "张三", "link": "http://127.0.0.1:8080/o/WO-000001?t=3f9a",
         "started": "12-02 04:00", "due": "12-02 06:00", "share_pct": 80,
         "step_text": zh.step_text("on_site"), "on_duty": "张三、李四",
-        "deadline_text": f"{zh.step_text('contacted')} 12-02 04:30前",
+        "deadline_text": f"{zh.step_text('contacted', order_kind)} 12-02 04:30前",
         "reason": reason_of(inc, zh),
         "expected_restore": zh.defaults["expected_restore"],
     }

@@ -10,6 +10,7 @@ station's cadence, jitter and loss (tests/test_cadence_properties.py's generator
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -195,6 +196,64 @@ def test_each_silence_is_one_order_to_its_crew_in_chinese(run: Run) -> None:
         assert latin_words(text) == [], body
     assert any("换热站无新数据" in b and "楼栋" not in b for b in bodies)
     assert any("楼栋 B08" in b and "10 个房间" in b for b in bodies)
+
+
+def test_each_silence_order_is_titled_for_what_went_silent(run: Run) -> None:
+    """A station's, a weather station's or a building's rooms' order says so in its title and
+    its deadline (no resident to contact at a station); a lone room's stays a sensor repair
+    with its resident contacted first. The repair limits stay: contact 30 min, on site 2 h."""
+    db, end = run.db, run.end
+    incidents = {i.key: i for i in run.incidents}
+    orders = [o for o in db.orders.find(include_closed=True)
+              if o.incident_kind in ("station_comm", "sensor_fault")]
+    titles = {"S1": ("station_link", "换热站通讯中断"), "S2": ("station_link", "换热站通讯中断"),
+              "WX-1": ("weather_link", "气象站通讯中断"),
+              "building B08": ("building_sensors", "楼栋室温采集中断"),
+              LONE_ROOM: ("sensor", "室温传感器故障")}
+    assert {incidents[o.incident_key].subject: o.kind for o in orders} == {
+        s: k for s, (k, _) in titles.items()}
+    bodies = {r.data.get("order_id"): r.body for r in db.outbox.due("crew-hook", end + H_MS, 1000)
+              if r.data.get("kind") == "order_new"}
+    checked = 0
+    for o in orders:
+        body = bodies.get(o.order_id)
+        if body is None:
+            continue  # dispatch (the weather station's) has no channel
+        checked += 1
+        subject = incidents[o.incident_key].subject
+        head = body.splitlines()[0]
+        assert head.endswith(f"（{titles[subject][1]}）") and "室温不达标" not in body, body
+        deadline = next(ln for ln in body.splitlines() if ln.startswith("时限："))
+        if subject == LONE_ROOM:
+            assert "联系用户" in deadline and "到场" in deadline, deadline
+        else:
+            assert "联系用户" not in deadline and "响应核实" in deadline and "到场" in deadline
+        steps = {d.deadline.step: d.deadline.due_ms - d.deadline.start_ms
+                 for d in db.deadlines.find(o.order_id)}
+        assert steps == {"contacted": 30 * MIN_MS, "on_site": 120 * MIN_MS}
+    assert checked >= 4
+
+
+def test_the_morning_report_counts_each_silence_in_its_row(run: Run) -> None:
+    """Day one: S1 dark mid-outage and S2 dark while running (a lone room is no building's);
+    day two: S2 still dark past midnight, the weather station, B08's rooms. Each is counted in
+    its own row of the report's 通讯中断 table, as `heatwatch incidents` has them."""
+    from documents.daily import gather
+    from documents.report import render_html
+
+    want = {dt.date(2024, 12, 2): ({"substation": 2}, 0),
+            dt.date(2024, 12, 3): ({"substation": 1, "weather": 1}, 1)}
+    for day, (stations, rooms) in want.items():
+        rep = gather(run.db, None, day, TZ)
+        assert (rep.station_comm, rep.rooms_silent) == (stations, rooms), day
+        d = rep.as_dict()
+        assert (d["station_comm"], d["rooms_silent"]) == (stations, rooms)
+        html = render_html(rep, dt.datetime(2024, 12, 4, 7, tzinfo=TZ))
+        rows = dict(re.findall(r'<tr><td>([^<]+)</td><td class="n">(\d+)</td></tr>', html))
+        assert rows["换热站"] == str(stations.get("substation", 0))
+        assert rows["气象站"] == str(stations.get("weather", 0))
+        assert rows["楼栋室温采集"] == str(rooms)
+        assert rows["热量表、集中器"] == str(rep.meter_comm)
 
 
 def longest_gap(ts: np.ndarray, until_ms: int) -> int:

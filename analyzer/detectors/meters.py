@@ -5,6 +5,7 @@ billing-day series."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,12 +143,13 @@ def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
         members = np.flatnonzero((group == g) & due[:, s])
         covered[members, s:e] = True
         ongoing = e == axis.n_slots
+        devices = [ix.meters[int(m)] for m in members]
         found.incidents.append(incident(
             "meter_comm", f"gateway {gws[g]}", int(axis.ts_ms(s)),
             None if ongoing else int(axis.ts_ms(e)), "comm", open_at_start=s == 0,
+            substation_id=main_substation(ctx, devices),
             details=MeterCommDetails(
-                gateway=gws[g], meters=len(members), ongoing=ongoing,
-                devices=[ix.meters[int(m)] for m in members],
+                gateway=gws[g], meters=len(members), ongoing=ongoing, devices=devices,
                 cause=mw.comm_cause.get(int(members[0]), "missing"),
                 hours=(e - s) * axis.step_ms / HOUR_MS)))
     alone = runs_at_least(missing & ~covered, mr.comm_loss_intervals)
@@ -166,6 +168,18 @@ def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
                                      hours=(e - s) * axis.step_ms / HOUR_MS)))
 
 
+def main_substation(ctx: Context, devices: list[str]) -> str:
+    """The substation most of these meters belong to by the records (ties: the first id): a
+    gateway's incident goes to that station's crew."""
+    counts: Counter[str] = Counter()
+    for d in devices:
+        dev = ctx.records.devices[d]
+        b = ctx.records.buildings.get(dev.building_id)
+        counts[dev.substation_id or (b.substation_id if b else "")] += 1
+    counts.pop("", None)
+    return min(counts, key=lambda s: (-counts[s], s)) if counts else ""
+
+
 def _never_reported(ctx: Context, found: Found, w: Window) -> None:
     """Meters never heard from since go-live: one incident per gateway, or per building."""
     ix = ctx.index
@@ -180,7 +194,7 @@ def _never_reported(ctx: Context, found: Found, w: Window) -> None:
         dev = ctx.records.devices[meters[0]]
         found.incidents.append(incident(
             "meter_comm", subject, due, None, "never_reported",
-            substation_id=dev.substation_id,
+            substation_id=main_substation(ctx, meters),
             building_id=dev.building_id if subject.startswith("building") else "",
             details=MeterCommDetails(gateway=gw_of[meters[0]], ongoing=True,
                                      cause="never_reported", meters=len(meters),

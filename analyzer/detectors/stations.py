@@ -1,13 +1,22 @@
 """Station silence: a substation's telemetry or a weather station's outdoor temperature that
 stopped, one incident per station, dated from the slot after its last reading and counted from
-its first reading ever (or its commissioned date). Unknown is neither out nor restored: the
+its first reading ever (or its commissioned date); a station never heard from is one incident of
+its own once the grace period since go-live has passed. Unknown is neither out nor restored: the
 outage and leak detectors leave a station they cannot see as it was."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from analyzer.detectors.base import Context, Found, expected_slots, incident, runs_of, since
+from analyzer.detectors.base import (
+    Context,
+    Found,
+    expected_slots,
+    incident,
+    never_reported,
+    runs_of,
+    since,
+)
 from analyzer.grid import HOUR_MS, TimeAxis
 from analyzer.runs import runs_at_least
 from analyzer.signals import stale_slots
@@ -33,7 +42,23 @@ def detect_station_silence(ctx: Context, w: Window) -> Found:
         for r, s, e in runs_of(quiet):
             wid = ix.weather_stations[r]
             _add(found, axis, "weather", wid, wid, "", s, e, "weather_silent")
+    _never_reported(ctx, w, found)
     return found
+
+
+def _never_reported(ctx: Context, w: Window, found: Found) -> None:
+    """Stations never heard from since go-live (and not due by a commissioned date): one
+    incident per station, from the end of the grace period, as for meters and rooms."""
+    ix = ctx.index
+    where = {d: ("substation", s, s) for s, d in zip(ix.substations, ix.substation_device,
+                                                     strict=True) if d}
+    where.update({wid: ("weather", wid, "") for wid in ix.weather_stations})
+    due, groups = never_reported(ctx, w, list(where), lambda d: d)
+    for dev in sorted(groups):
+        source, subject, sid = where[dev]
+        found.incidents.append(incident(
+            "station_comm", subject, due, None, "never_reported", substation_id=sid,
+            details=StationCommDetails(source=source, device_id=dev, ongoing=True)))
 
 
 def _substations(ctx: Context, w: Window, found: Found, rows: list[int]) -> None:

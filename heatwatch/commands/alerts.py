@@ -97,9 +97,9 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
     if json_:
         print(json.dumps([o.as_dict() for o in orders], ensure_ascii=False))
         return 0
-    print(f"{'order':10} {'kind':11} {'state':17} {'crew':10} {'owner':8} {'opened':11} address")
+    print(f"{'order':10} {'kind':16} {'state':17} {'crew':10} {'owner':8} {'opened':11} address")
     for o in orders:
-        print(f"{o.order_id:10} {o.kind:11} {o.state:17} {o.crew:10} {o.owner or '-':8} "
+        print(f"{o.order_id:10} {o.kind:16} {o.state:17} {o.crew:10} {o.owner or '-':8} "
               f"{svc.messenger.t(o.opened_ms):11} {o.address}")
     return 0
 
