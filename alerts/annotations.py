@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final, cast
 
-from alerts.orders import STATE_TEXT
+from alerts.orders import state_text
 from district.readings import FieldValue, Reading
 from storage.base import Store, StoreError
 from workflow.incidents import Incident
@@ -73,7 +73,7 @@ def order_annotation(order: Order, subject: str, at_ms: int, actor: str, to_stat
                      ) -> Reading:
     """One state change of an order, as a mark (notes are left out: they may hold phones)."""
     label = KIND_TEXT.get(order.incident_kind, order.incident_kind)
-    text = (f"order {order.order_id} {STATE_TEXT.get(to_state, to_state)} {to_state}"
+    text = (f"order {order.order_id} {state_text(to_state, order.kind)} {to_state}"
             f" by {actor}, crew {order.crew} ({label} {subject})")
     fields = {"text": text, "time_end": at_ms, "order_id": order.order_id}
     return Reading(ANNOTATIONS, {"substation_id": order.substation_id, "kind": ORDER_KIND,

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from alerts.actions import CrewActions
 from alerts.links import LinkError, LinkGrant
-from alerts.orders import CREW_ACTIONS, FINAL, STATE_TEXT, OrderError
+from alerts.orders import CREW_ACTIONS, FINAL, OrderError, state_text
 from workflow.orders import Order
 
 ACTION_TEXT = {"accept": "接单", "contact": "已联系用户", "arrive": "已到场", "resolve": "处理完毕"}
@@ -103,7 +103,7 @@ def _page(actions: CrewActions, order: Order, token: str, member: str, phone: st
     t = actions.messenger.t
     rows = "".join(
         f"<li>{e(t(h['at_ms']))} {e(h['actor'])}: {e(h['action'])} "
-        f"{e(STATE_TEXT.get(h['to_state'], h['to_state']))} {e(h['note'])}</li>"
+        f"{e(state_text(h['to_state'], order.kind))} {e(h['note'])}</li>"
         for h in actions.db.orders.history(order.order_id))
     base = f"/o/{urllib.parse.quote(order.order_id, safe='')}/{token}"
     forms = "".join(
@@ -114,7 +114,7 @@ def _page(actions: CrewActions, order: Order, token: str, member: str, phone: st
     return (f"<!doctype html><meta charset=utf-8><meta name=viewport "
             f"content='width=device-width'><meta name=referrer content=no-referrer>"
             f"<title>{e(order.order_id)}</title>"
-            f"<h1>{e(order.order_id)} {e(STATE_TEXT.get(order.state, order.state))}</h1>"
+            f"<h1>{e(order.order_id)} {e(state_text(order.state, order.kind))}</h1>"
             f"<p>{e(message)}</p><p>{e(order.address)}</p><p>{e(order.summary)}</p>"
             f"<p>负责人：{e(order.owner or '未接单')}</p><p>本人：{e(member)}</p>"
             f"{contact}{forms}<ol>{rows}</ol>")

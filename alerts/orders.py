@@ -33,6 +33,18 @@ STATE_TEXT = {
 # a room sensor, a building's room sensors, a meter, a building's meters, a gateway, a
 # substation's or a weather station's link. Each has its own title and step words in the
 # templates, and all keep the repair limits (DOMAIN has no other limit for them).
+# kinds with no resident behind them: the crew answers and checks the link instead
+NO_RESIDENT_KINDS = frozenset({"building_sensors", "building_meters", "gateway_link",
+                               "station_link", "weather_link"})
+
+
+def state_text(state: str, kind: str) -> str:
+    """A state in the crew's words for this kind of order (no 联系用户 without a resident)."""
+    if state == "contacted" and kind in NO_RESIDENT_KINDS:
+        return "已响应核实"
+    return STATE_TEXT.get(state, state)
+
+
 REPAIR_KINDS = ("repair", "sensor", "building_sensors", "meter_link", "building_meters",
                 "gateway_link", "station_link", "weather_link")
 

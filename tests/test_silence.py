@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.config import AlertsConfig
+from alerts.orders import state_text
 from alerts.service import AlertsService
 from analyzer.config import AnalyzerConfig
 from analyzer.detectors.base import Context
@@ -231,6 +232,9 @@ def test_each_silence_order_is_titled_for_what_went_silent(run: Run) -> None:
         steps = {d.deadline.step: d.deadline.due_ms - d.deadline.start_ms
                  for d in db.deadlines.find(o.order_id)}
         assert steps == {"contacted": 30 * MIN_MS, "on_site": 120 * MIN_MS}
+        # the state the crew page, `orders` and the annotations show once the crew answered
+        answered = state_text("contacted", o.kind)
+        assert answered == ("已联系用户" if subject == LONE_ROOM else "已响应核实"), answered
     assert checked >= 4
 
 

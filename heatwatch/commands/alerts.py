@@ -11,7 +11,7 @@ from typing import Any
 
 from alerts.config import AlertsConfigError
 from alerts.kpi import OrderTiming, timeliness
-from alerts.orders import STATE_TEXT, OrderError
+from alerts.orders import OrderError, state_text
 from alerts.service import AlertsService, build_service, run_loop
 from alerts.templates import TemplateError
 from district.records import load_records
@@ -90,7 +90,7 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
                             at_ms=None if at is None else int(at * 1000), new_owner=new_owner)
         except OrderError as e:
             raise AlertsCliError(str(e)) from None
-        print(f"{order.order_id}: {order.state} ({STATE_TEXT[order.state]}), "
+        print(f"{order.order_id}: {order.state} ({state_text(order.state, order.kind)}), "
               f"owner {order.owner or '-'}")
         return 0
     orders = svc.db.orders.find(include_closed=all_)
