@@ -257,7 +257,9 @@ _TS_MAX_I: Final = int(TS_MAX_S)
 _FLOAT, _INT, _BOOL = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
 
 
-def _fast_line(series: str, plan: tuple[tuple[str, FieldType, bool], ...], obj: Any
+# complexity 16, allowed here only: it runs once per reading, and a helper call per field
+# would cost more than the whole check
+def _fast_line(series: str, plan: tuple[tuple[str, FieldType, bool], ...], obj: Any  # noqa: C901
                ) -> str | None:
     """The line of a plainly valid element, or None for anything _reading must judge.
 
