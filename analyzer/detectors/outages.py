@@ -65,7 +65,7 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
             pump_off = bool((pump[o.row, s:e] == 0).any())
         found.incidents.append(_outage_incident(ctx, o, s == 0, pump_off))
     if ctx.write_back:
-        found.derived += derived.outage_state_readings(ix.substations, axis, out_mask)
+        found.derived.append(derived.outage_state_points(ix.substations, axis, out_mask))
     return found, _spread(ctx, raw_out | out_mask, axis, w.hours)
 
 
