@@ -59,6 +59,8 @@ class Slab:
     grids: dict[str, Grid]
     causes: dict[tuple[int, int], str] = field(default_factory=dict)
     cursor_s: float = 0.0  # wall clock of the group's last look at the arrivals log
+    # changed since saved; an unsaved later cursor only makes a restart re-read a little more
+    dirty: bool = True
 
 
 def _empty(n: int, axis: TimeAxis, dtype: Any) -> Grid:
@@ -150,6 +152,10 @@ class WindowState:
         old = self.slabs.get(group)
         names = self._names(group)
         n = self._rows(group)
+        if old is not None and old.axis == axis:
+            # the same slots (most cycles within an hour): update the grids in place, no copy
+            self._update(group, old, mode, now)
+            return
         grids = {k: _empty(n, axis, t) for k, t in names.items()}
         todo = np.ones(axis.n_slots, dtype=bool)
         causes: dict[tuple[int, int], str] = {}
@@ -170,6 +176,22 @@ class WindowState:
             elif mode == "full":
                 todo |= self._touched(group, axis, old.cursor_s)
                 cursor = now
+        slab = Slab(axis, grids, causes, cursor)
+        self._fill(group, slab, todo)
+        self.slabs[group] = slab
+
+    def _update(self, group: str, slab: Slab, mode: str, now: float) -> None:
+        """A slab on the same axis: re-read the touched slots (a "full" refresh) in place."""
+        todo = np.zeros(slab.axis.n_slots, dtype=bool)
+        if mode == "full":
+            todo = self._touched(group, slab.axis, slab.cursor_s)
+            slab.cursor_s = now
+        self._fill(group, slab, todo)
+
+    def _fill(self, group: str, slab: Slab, todo: npt.NDArray[np.bool_]) -> None:
+        """Read the slots marked in todo into the slab (as runs of slots)."""
+        axis, grids, names = slab.axis, slab.grids, self._names(group)
+        causes = slab.causes
         ranges = _runs(todo)
         if len(ranges) > MAX_RANGES:
             ranges = [(ranges[0][0], ranges[-1][1])]
@@ -185,8 +207,9 @@ class WindowState:
             if part is not None:
                 causes.update({(r, sub.t0_ms + s * sub.step_ms): c
                                for (r, s), c in part[1].items()})
+        slab.causes = causes
+        slab.dirty |= bool(ranges)
         self.slots_read[group] = sum(b - a for a, b in ranges)
-        self.slabs[group] = Slab(axis, grids, causes, cursor)
 
     def _touched(self, group: str, axis: TimeAxis, cursor_s: float) -> npt.NDArray[np.bool_]:
         """The slots of the hours written since the group's cursor (all, without a log)."""
@@ -231,7 +254,7 @@ class WindowState:
         self.path.mkdir(parents=True, exist_ok=True)
         for g in groups:
             slab = self.slabs.get(g)
-            if slab is None:
+            if slab is None or not slab.dirty:
                 continue
             meta = {"fingerprint": self.fingerprint(), "t0_ms": slab.axis.t0_ms,
                     "step_ms": slab.axis.step_ms, "n_slots": slab.axis.n_slots,
@@ -244,6 +267,7 @@ class WindowState:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path / f"{g}.npz")
+            slab.dirty = False
 
     def load(self) -> None:
         """Read the slabs saved before; a group missing, foreign or unreadable is rebuilt."""
@@ -263,4 +287,4 @@ class WindowState:
             axis = TimeAxis(int(meta["t0_ms"]), int(meta["step_ms"]), int(meta["n_slots"]))
             self.slabs[g] = Slab(axis, grids, {(int(r), int(t)): str(c)
                                                for r, t, c in meta["causes"]},
-                                 float(meta["cursor_s"]))
+                                 float(meta["cursor_s"]), dirty=False)
