@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,6 +22,9 @@ FloatGrid = npt.NDArray[np.float64]
 BoolGrid = npt.NDArray[np.bool_]
 
 METER_FIELDS = ("energy_kwh", "volume_m3", "flow_m3h", "supply_c", "return_c", "status")
+# read as a few queries in flight
+METER_FIELD_GROUPS = (("energy_kwh", "volume_m3"), ("flow_m3h", "supply_c"),
+                      ("return_c", "status"))
 SUB_FIELDS = ("supply_c", "return_c", "flow_m3h", "makeup_m3h", "return_mpa", "outdoor_c")
 ROOM_FNS = ("mean", "min", "max")
 
@@ -32,6 +36,8 @@ class MeterWindow:
     fields: dict[str, FloatGrid]
     comm: BoolGrid
     comm_cause: dict[int, str] = field(default_factory=dict)
+    # the fields carried forward while fresh, by staleness in slots (computed once, on demand)
+    held: dict[int, dict[str, FloatGrid]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -166,14 +172,21 @@ class WindowReader:
         """Hourly meter fields, failed polls as read, and each failed poll's cause by
         (row, slot); None when neither was read."""
         end = _end(axis)
-        fr = self.store.read_window("meter", axis.t0_ms, end, METER_FIELDS)
-        comm = self.store.read_window(COMM_FAULT_MEASUREMENT, axis.t0_ms, end, ["ok"],
-                                      tags=("device_id", "cause"))
-        if len(fr) == 0 and len(comm) == 0:
+        # a store answers a query per series and field: a few queries in flight use the
+        # store's cores (each field's grid is built on its own, so they need no joining)
+        with ThreadPoolExecutor(len(METER_FIELD_GROUPS) + 1) as pool:
+            parts = [pool.submit(self.store.read_window, "meter", axis.t0_ms, end, group)
+                     for group in METER_FIELD_GROUPS]
+            comm = pool.submit(self.store.read_window, COMM_FAULT_MEASUREMENT, axis.t0_ms, end,
+                               ["ok"], tags=("device_id", "cause")).result()
+            frames = [p.result() for p in parts]
+        if all(len(fr) == 0 for fr in frames) and len(comm) == 0:
             return None
         ids = self.index.meters
         # meters are read hourly: the last reading of each hour is the hour's reading
-        fields = {f: frame_grid(fr, ids, "device_id", f, axis, "last") for f in METER_FIELDS}
+        fields = {f: frame_grid(fr, ids, "device_id", f, axis, "last")
+                  for group, fr in zip(METER_FIELD_GROUPS, frames, strict=True) for f in group}
+        fields = {f: fields[f] for f in METER_FIELDS}
         comm_grid = np.zeros((len(ids), axis.n_slots), dtype=bool)
         causes: dict[tuple[int, int], str] = {}
         if len(comm):

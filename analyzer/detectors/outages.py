@@ -101,7 +101,11 @@ def held_meter_fields(ctx: Context, w: Window) -> dict[str, FloatGrid]:
     """Meter flow and temperatures, each reading carried forward while fresh."""
     assert w.meters is not None
     k = stale_slots(ctx.rules.signals.meter_stale_h * HOUR_MS, w.hours.step_ms)
-    return {f: carry_forward(w.meters.fields[f], k) for f in ("flow_m3h", "supply_c", "return_c")}
+    held = w.meters.held  # once per window: the detectors of a cycle share it
+    if k not in held:
+        held[k] = {f: carry_forward(w.meters.fields[f], k)
+                   for f in ("flow_m3h", "supply_c", "return_c")}
+    return held[k]
 
 
 def detect_building_outages_in(ctx: Context, w: Window,
@@ -139,6 +143,8 @@ def attach_consequences(ctx: Context, w: Window, outages: Found,
                         rooms_held: FloatGrid | None) -> None:
     """List in each outage the rooms that went cold and the meters without flow behind it:
     they are its consequences, not incidents (nor orders) of their own."""
+    if not outages.incidents:
+        return
     ix, rr, orules = ctx.index, ctx.rules.rooms, ctx.rules.outages
     meter_dead = None
     if w.meters is not None:
