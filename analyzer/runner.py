@@ -275,7 +275,7 @@ class Runner:
         else:
             w = self.reader.read(t0, at_ms, self.cfg.outages.step_s * 1000)
         seen = dict(self.first_seen)
-        for d, t in w.first_readings(self.index).items():
+        for d, t in w.first_readings(self.index, seen).items():
             seen[d] = min(t, seen.get(d, t))
         w = replace(w, first_seen_ms=seen).held(self.rules.signals)
         ev.first_seen_ms = seen

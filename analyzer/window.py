@@ -71,8 +71,10 @@ class Window:
                                               & ~np.isnan(subs["return_c"]))
         return replace(self, substations=subs, sub_known=known)
 
-    def first_readings(self, index: DistrictIndex) -> dict[str, int]:
-        """Each device's first reading in this window (rooms, meters, substations)."""
+    def first_readings(self, index: DistrictIndex,
+                       known: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Each device's first reading in this window (rooms, meters, substations); a device
+        `known` to have read before the window's start is not looked for."""
         out: dict[str, int] = {}
         grids: list[tuple[list[str], FloatGrid | None, TimeAxis]] = [
             (index.rooms, None if self.rooms is None else self.rooms["mean"], self.hours),
@@ -85,9 +87,14 @@ class Window:
         for ids, grid, axis in grids:
             if grid is None:
                 continue
-            present = ~np.isnan(grid)
-            rows = np.flatnonzero(present.any(axis=1))
-            first = np.argmax(present[rows], axis=1)
+            rows = np.arange(len(ids))
+            if known:
+                # a steady analyzer has seen nearly every device: only the others are scanned
+                rows = np.flatnonzero(np.fromiter((known.get(d, axis.t0_ms) >= axis.t0_ms
+                                                   for d in ids), dtype=bool, count=len(ids)))
+            present = ~np.isnan(grid[rows])
+            hit = present.any(axis=1)
+            rows, first = rows[hit], np.argmax(present[hit], axis=1)
             for r, s in zip(rows, first, strict=True):
                 if ids[int(r)]:
                     out[ids[int(r)]] = int(axis.ts_ms(int(s)))
