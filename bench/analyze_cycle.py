@@ -4,6 +4,7 @@ the first cycle (the state's build) and each side's peak RSS (each side in its o
 
     .venv/bin/python -m bench.analyze_cycle [--rooms 10000 --meters 10000 --substations 50]
     .venv/bin/python -m bench.analyze_cycle --scale 10%   # 30%, 100%: of the city
+    .venv/bin/python -m bench.analyze_cycle --scale 10%,30%,100% --old-up-to 10%  # the curve
     .venv/bin/python -m bench.analyze_cycle --scale 100% --load-only
 
 Starts its own influxd (tests.services.Influxd) on loopback, writes a synthetic 48 h district
@@ -12,9 +13,12 @@ one full cycle an hour later; the new side builds its state, then the next hour 
 the arrivals log) and each kind's cycle runs at its time.
 
 The district is loaded as raw line protocol straight to influxd's /write (several requests
-in flight), hour by hour so memory stays flat; the lines are exactly those the Store would
+in flight), series by series (each series' 48 h together, which costs influxd far less CPU per
+line than hour by hour) so memory stays flat; the lines are exactly those the Store would
 write for `readings()` (tests/test_bench_loader.py checks it). `--store-loader` loads
-through `InfluxStore.write` instead, as a baseline for the loader's rate.
+through `InfluxStore.write` instead, as a baseline for the loader's rate. The load reports
+lines/s (InfluxDB's points), field values/s and influxd's CPU per line: on this machine
+influxd, not the loader, sets the rate.
 """
 
 from __future__ import annotations
@@ -348,14 +352,20 @@ def _new_cycles(tmp: Path, url: str, a: argparse.Namespace, q: Any) -> None:
     runner.run_cycle(at)
     out = {"build": time.perf_counter() - t}
     # the next hour's data, by kind, as the collectors would store it
-    parts: dict[str, list[bytes]] = {"substation": [], "room": [], "meter": []}
+    parts: dict[str, list[bytes]] = {"substation": [], "last": [], "room": [], "meter": []}
+    last = b" %d\n" % (at + H - 300_000)
     for body, _ in line_chunks(a.rooms, a.meters, a.substations, a.hours + 1,
                                first_hour=a.hours):
         kind = "room" if body.startswith((b"room", b"weather")) else \
             "meter" if body.startswith(b"meter") else "substation"
+        if kind == "substation":
+            lines = body.splitlines(keepends=True)
+            parts["last"].append(b"".join(x for x in lines if x.endswith(last)))
+            body = b"".join(x for x in lines if not x.endswith(last))
         parts[kind].append(body)
+    # steady: the substations' last 5 minutes land, their hour is re-read (the arrivals log)
     plan = [("substation", at + H + 60_000, "substation"),
-            (None, at + H + 120_000, "substation"),  # steady: nothing new but the last slots
+            ("last", at + H + 120_000, "substation"),
             ("room", at + H + 180_000, "room"), ("meter", at + H + 300_000, "meter")]
     for write, when, kind in plan:
         if write is not None:
@@ -370,16 +380,81 @@ def _new_cycles(tmp: Path, url: str, a: argparse.Namespace, q: Any) -> None:
         print(f"incremental {kind} cycle at +{(when - at) // 60_000} min: read "
               f"{res.evaluation.timings_s['read']:.2f} s, kernels "
               f"{res.evaluation.timings_s['kernels']:.2f} s, write "
-              f"{res.evaluation.timings_s['write']:.2f} s, total {took:.2f} s")
+              f"{res.evaluation.timings_s['write']:.2f} s "
+              f"({runner.writeback.points_written:,} of "
+              f"{sum(len(g) for g in res.evaluation.derived):,} derived points changed), "
+              f"total {took:.2f} s", flush=True)
     out["rss_mib"] = _rss_mib()
     q.put(out)
 
 
-def _scaled(text: str) -> float:
-    share = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    if not 0 < share <= 1:
-        raise argparse.ArgumentTypeError(f"--scale must be in (0, 100%], got {text}")
-    return share
+def _scaled(text: str) -> list[float]:
+    shares = []
+    for part in text.split(","):
+        share = float(part.rstrip("%")) / (100 if part.endswith("%") else 1)
+        if not 0 < share <= 1:
+            raise argparse.ArgumentTypeError(f"--scale must be in (0, 100%], got {part}")
+        shares.append(share)
+    return shares
+
+
+def _load(tmp: Path, influxd: BenchInfluxd, a: argparse.Namespace) -> dict[str, float]:
+    """Load the district; its rates."""
+    store = InfluxStore.from_config(InfluxConfig(url=influxd.url, database="bench"))
+    cpu0 = _cpu_s(influxd)
+    t = time.perf_counter()
+    if a.store_loader:
+        n = load_through_store(store, a.rooms, a.meters, a.substations, a.hours)
+    else:
+        n = load_raw(store, a.rooms, a.meters, a.substations, a.hours, a.in_flight)
+    dt = time.perf_counter() - t
+    store.close()
+    cpu = _cpu_s(influxd) - cpu0
+    values = values_per_hour(a.rooms, a.meters, a.substations) * a.hours
+    how = "InfluxStore.write" if a.store_loader else \
+        f"raw line protocol, {a.in_flight} requests in flight"
+    load = os.getloadavg()[0]
+    print(f"loaded {n:,} lines = points ({values:,} field values; {a.rooms:,} rooms, "
+          f"{a.meters:,} meters, {a.substations:,} substations, {a.hours} h) in {dt:.1f} s: "
+          f"{n / dt:,.0f} lines/s, {values / dt:,.0f} values/s ({how}); influxd used "
+          f"{cpu:.1f} CPU s ({n / max(cpu, 1e-9):,.0f} lines per CPU s); load average "
+          f"{load:.2f}", flush=True)
+    return {"lines_s": n / dt, "values_s": values / dt, "load_s": dt, "load_avg": load}
+
+
+def run_size(a: argparse.Namespace, with_old: bool) -> dict[str, float]:
+    """One district size on its own influxd: load, then each side in its own process."""
+    tmp = Path(tempfile.mkdtemp(prefix="analyze-cycle-"))
+    write_records(tmp / "records", a.rooms, a.meters, a.substations)
+    influxd = BenchInfluxd(tmp / "influxd")
+    influxd.start()
+    try:
+        out = _load(tmp, influxd, a)
+        if a.load_only:
+            return out
+        old = _in_child(_old_cycle, tmp, influxd.url, a) if with_old else None
+        new = _in_child(_new_cycles, tmp, influxd.url, a)
+        out.update(new)
+        out["cycle_load_avg"] = os.getloadavg()[0]
+        print(f"\n{a.rooms:,} rooms, {a.meters:,} meters, {a.substations:,} substations, "
+              f"{a.hours} h look-back (old: one full-window cycle for every kind); load average "
+              f"{out['cycle_load_avg']:.2f}")
+        print(f"{'':34}{'old full-window':>18}{'incremental':>14}")
+
+        def old_s(key: str) -> str:
+            return f"{old[key]:>16.2f} s" if old else f"{'(skipped)':>18}"
+
+        for key, what in (("substation", "steady substation cycle"),
+                          ("room", "room cycle"), ("meter", "hourly meter cycle")):
+            print(f"{what:34}{old_s('full')}{new[key]:>12.2f} s"
+                  f"   (incremental read {new[key + '_read']:.2f} s)")
+        print(f"{'first cycle / state build':34}{old_s('full')}{new['build']:>12.2f} s")
+        rss = f"{old['rss_mib']:>14,.0f} MiB" if old else f"{'(skipped)':>18}"
+        print(f"{'peak RSS':34}{rss}{new['rss_mib']:>10,.0f} MiB", flush=True)
+        return out
+    finally:
+        influxd.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
@@ -389,57 +464,42 @@ def main() -> None:
     p.add_argument("--substations", type=int, default=50)
     p.add_argument("--hours", type=int, default=48)
     p.add_argument("--scale", type=_scaled, default=None,
-                   help="a share of the city (16k rooms, 500k meters, 1,500 substations): "
-                        "10%%, 30%%, 100%%; overrides --rooms/--meters/--substations")
+                   help="shares of the city (16k rooms, 500k meters, 1,500 substations), "
+                        "comma-separated: 10%%,30%%,100%% runs each and prints the scaling "
+                        "curve; overrides --rooms/--meters/--substations")
+    p.add_argument("--old-up-to", type=_scaled, default=[1.0],
+                   help="run the old full-window baseline only up to this share (it reads the "
+                        "whole window: at a city's size that alone takes many minutes)")
     p.add_argument("--load-only", action="store_true", help="load, report the rate, stop")
     p.add_argument("--in-flight", type=int, default=REQUESTS_IN_FLIGHT,
                    help="concurrent /write requests of the raw loader")
     p.add_argument("--store-loader", action="store_true",
                    help="load through InfluxStore.write (the old loader) as a baseline")
     a = p.parse_args()
-    if a.scale is not None:
-        a.rooms, a.meters, a.substations = (max(1, round(CITY[k] * a.scale))
+    if a.scale is None:
+        run_size(a, True)
+        return
+    curve = []
+    for share in a.scale:
+        a.rooms, a.meters, a.substations = (max(1, round(CITY[k] * share))
                                             for k in ("rooms", "meters", "substations"))
-    tmp = Path(tempfile.mkdtemp(prefix="analyze-cycle-"))
-    write_records(tmp / "records", a.rooms, a.meters, a.substations)
-    influxd = BenchInfluxd(tmp / "influxd")
-    influxd.start()
-    try:
-        store = InfluxStore.from_config(InfluxConfig(url=influxd.url, database="bench"))
-        cpu0 = _cpu_s(influxd)
-        t = time.perf_counter()
-        if a.store_loader:
-            n = load_through_store(store, a.rooms, a.meters, a.substations, a.hours)
-        else:
-            n = load_raw(store, a.rooms, a.meters, a.substations, a.hours, a.in_flight)
-        dt = time.perf_counter() - t
-        cpu = _cpu_s(influxd) - cpu0
-        values = values_per_hour(a.rooms, a.meters, a.substations) * a.hours
-        how = "InfluxStore.write" if a.store_loader else \
-            f"raw line protocol, {a.in_flight} requests in flight"
-        print(f"loaded {n:,} lines = points ({values:,} field values; {a.rooms:,} rooms, "
-              f"{a.meters:,} meters, {a.substations:,} substations, {a.hours} h) in {dt:.1f} s: "
-              f"{n / dt:,.0f} lines/s, {values / dt:,.0f} values/s ({how}); influxd used "
-              f"{cpu:.1f} CPU s ({n / max(cpu, 1e-9):,.0f} lines per CPU s); load average "
-              f"{os.getloadavg()[0]:.2f}")
+        with_old = share <= a.old_up_to[0] + 1e-9
+        print(f"\n== {share:.0%} of the city"
+              + ("" if with_old else " (old full-window baseline skipped: --old-up-to)"),
+              flush=True)
+        curve.append((share, run_size(a, with_old)))
+    print(f"\nscaling curve ({a.hours} h look-back; incremental cycles; goals: substation "
+          "<= 2 s, room <= 10 s, meter <= 60 s, RSS <= 4 GB at 100%)")
+    print(f"{'size':>6}{'load lines/s':>14}{'values/s':>12}{'substation':>12}{'room':>8}"
+          f"{'meter':>8}{'build':>9}{'peak RSS':>11}{'load avg':>10}")
+    for share, r in curve:
         if a.load_only:
-            store.close()
-            return
-        store.close()
-        old = _in_child(_old_cycle, tmp, influxd.url, a)
-        new = _in_child(_new_cycles, tmp, influxd.url, a)
-        print(f"\n{a.rooms:,} rooms, {a.meters:,} meters, {a.substations:,} substations, "
-              f"{a.hours} h look-back (old: one full-window cycle for every kind)")
-        print(f"{'':34}{'old full-window':>18}{'incremental':>14}")
-        for key, what in (("substation", "steady substation cycle"),
-                          ("room", "room cycle"), ("meter", "hourly meter cycle")):
-            print(f"{what:34}{old['full']:>16.2f} s{new[key]:>12.2f} s"
-                  f"   (incremental read {new[key + '_read']:.2f} s)")
-        print(f"{'first cycle / state build':34}{old['full']:>16.2f} s{new['build']:>12.2f} s")
-        print(f"{'peak RSS':34}{old['rss_mib']:>14,.0f} MiB{new['rss_mib']:>10,.0f} MiB")
-    finally:
-        influxd.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+            print(f"{share:>6.0%}{r['lines_s']:>14,.0f}{r['values_s']:>12,.0f}"
+                  f"{'':>48}{r['load_avg']:>10.2f}")
+            continue
+        print(f"{share:>6.0%}{r['lines_s']:>14,.0f}{r['values_s']:>12,.0f}"
+              f"{r['substation']:>10.2f} s{r['room']:>6.2f} s{r['meter']:>6.2f} s"
+              f"{r['build']:>7.1f} s{r['rss_mib']:>7,.0f} MiB{r['cycle_load_avg']:>10.2f}")
 
 
 if __name__ == "__main__":
