@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -22,9 +21,6 @@ FloatGrid = npt.NDArray[np.float64]
 BoolGrid = npt.NDArray[np.bool_]
 
 METER_FIELDS = ("energy_kwh", "volume_m3", "flow_m3h", "supply_c", "return_c", "status")
-# read as a few queries in flight
-METER_FIELD_GROUPS = (("energy_kwh", "volume_m3"), ("flow_m3h", "supply_c"),
-                      ("return_c", "status"))
 SUB_FIELDS = ("supply_c", "return_c", "flow_m3h", "makeup_m3h", "return_mpa", "outdoor_c")
 ROOM_FNS = ("mean", "min", "max")
 
@@ -90,7 +86,7 @@ class Window:
             rows = np.arange(len(ids))
             if known:
                 # a steady analyzer has seen nearly every device: only the others are scanned
-                rows = np.flatnonzero(np.fromiter((known.get(d, axis.t0_ms) >= axis.t0_ms
+                rows = np.flatnonzero(np.fromiter((known.get(d, axis.t0_ms + 1) > axis.t0_ms
                                                    for d in ids), dtype=bool, count=len(ids)))
             present = ~np.isnan(grid[rows])
             hit = present.any(axis=1)
@@ -179,21 +175,14 @@ class WindowReader:
         """Hourly meter fields, failed polls as read, and each failed poll's cause by
         (row, slot); None when neither was read."""
         end = _end(axis)
-        # a store answers a query per series and field: a few queries in flight use the
-        # store's cores (each field's grid is built on its own, so they need no joining)
-        with ThreadPoolExecutor(len(METER_FIELD_GROUPS) + 1) as pool:
-            parts = [pool.submit(self.store.read_window, "meter", axis.t0_ms, end, group)
-                     for group in METER_FIELD_GROUPS]
-            comm = pool.submit(self.store.read_window, COMM_FAULT_MEASUREMENT, axis.t0_ms, end,
-                               ["ok"], tags=("device_id", "cause")).result()
-            frames = [p.result() for p in parts]
-        if all(len(fr) == 0 for fr in frames) and len(comm) == 0:
+        fr = self.store.read_window("meter", axis.t0_ms, end, METER_FIELDS)
+        comm = self.store.read_window(COMM_FAULT_MEASUREMENT, axis.t0_ms, end, ["ok"],
+                                      tags=("device_id", "cause"))
+        if len(fr) == 0 and len(comm) == 0:
             return None
         ids = self.index.meters
         # meters are read hourly: the last reading of each hour is the hour's reading
-        fields = {f: frame_grid(fr, ids, "device_id", f, axis, "last")
-                  for group, fr in zip(METER_FIELD_GROUPS, frames, strict=True) for f in group}
-        fields = {f: fields[f] for f in METER_FIELDS}
+        fields = {f: frame_grid(fr, ids, "device_id", f, axis, "last") for f in METER_FIELDS}
         comm_grid = np.zeros((len(ids), axis.n_slots), dtype=bool)
         causes: dict[tuple[int, int], str] = {}
         if len(comm):
