@@ -29,6 +29,7 @@ from analyzer.window import (
     METER_FIELDS,
     ROOM_FNS,
     SUB_FIELDS,
+    MeterWindow,
     Window,
     WindowReader,
     assemble_meters,
@@ -61,6 +62,7 @@ class Slab:
     cursor_s: float = 0.0  # wall clock of the group's last look at the arrivals log
     # changed since saved; an unsaved later cursor only makes a restart re-read a little more
     dirty: bool = True
+    version: int = 0  # counts the reads into the grids
 
 
 def _empty(n: int, axis: TimeAxis, dtype: Any) -> Grid:
@@ -92,6 +94,7 @@ class WindowState:
         self.plan = PLANS["all"]
         self.slabs: dict[str, Slab] = {}
         self.slots_read: dict[str, int] = {}
+        self._meter_window: tuple[Slab, int, MeterWindow | None] | None = None
         if self.path is not None:
             self.load()
 
@@ -131,7 +134,16 @@ class WindowState:
         outdoor = outdoor_daily(len(self.index.substations), hours,
                                 None if stations is None else stations["outdoor_c"], subs, steps)
         rooms = self._some("room")
+        return Window(at_ms, hours, steps, subs, outdoor, rooms, self._meters(),
+                      weather=None if stations is None else stations["outdoor_c"])
+
+    def _meters(self) -> MeterWindow | None:
+        """The meter window; the same object (with what detectors derived from it) while the
+        meter grids stay the same: meters change hourly, substation cycles run every minute."""
         m = self.slabs["meter"]
+        kept = self._meter_window
+        if kept is not None and kept[0] is m and kept[1] == m.version:
+            return kept[2]
         meters = None
         if not (all(np.isnan(m.grids[f]).all() for f in METER_FIELDS)
                 and not m.grids["comm"].any()):
@@ -139,8 +151,8 @@ class WindowState:
             causes = {(r, (t - t0) // HOUR_MS): c for (r, t), c in m.causes.items()}
             meters = assemble_meters({f: m.grids[f] for f in METER_FIELDS}, m.grids["comm"],
                                      causes)
-        return Window(at_ms, hours, steps, subs, outdoor, rooms, meters,
-                      weather=None if stations is None else stations["outdoor_c"])
+        self._meter_window = (m, m.version, meters)
+        return meters
 
     def _some(self, group: str) -> dict[str, Grid] | None:
         """A group's grids, None when nothing was read in the window (as the reader does)."""
@@ -209,6 +221,7 @@ class WindowState:
                                for (r, s), c in part[1].items()})
         slab.causes = causes
         slab.dirty |= bool(ranges)
+        slab.version += bool(ranges)
         self.slots_read[group] = sum(b - a for a, b in ranges)
 
     def _touched(self, group: str, axis: TimeAxis, cursor_s: float) -> npt.NDArray[np.bool_]:

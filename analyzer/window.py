@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,8 +33,9 @@ class MeterWindow:
     fields: dict[str, FloatGrid]
     comm: BoolGrid
     comm_cause: dict[int, str] = field(default_factory=dict)
-    # the fields carried forward while fresh, by staleness in slots (computed once, on demand)
-    held: dict[int, dict[str, FloatGrid]] = field(default_factory=dict)
+    # what the detectors derive from these grids alone (the fields held while fresh, each
+    # building's meter counts), computed once while the grids stay the same
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

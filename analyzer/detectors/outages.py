@@ -10,10 +10,10 @@ import numpy as np
 
 from analyzer import derived
 from analyzer.detectors.base import BoolGrid, Context, FloatGrid, Found, incident
-from analyzer.grid import HOUR_MS, TimeAxis, by_day, group_sum
+from analyzer.grid import HOUR_MS, TimeAxis, by_day
 from analyzer.outages import (
     Outage,
-    building_out_slots,
+    building_meter_counts,
     held_outages,
     outage_days,
     substation_out_slots,
@@ -101,11 +101,25 @@ def held_meter_fields(ctx: Context, w: Window) -> dict[str, FloatGrid]:
     """Meter flow and temperatures, each reading carried forward while fresh."""
     assert w.meters is not None
     k = stale_slots(ctx.rules.signals.meter_stale_h * HOUR_MS, w.hours.step_ms)
-    held = w.meters.held  # once per window: the detectors of a cycle share it
-    if k not in held:
-        held[k] = {f: carry_forward(w.meters.fields[f], k)
-                   for f in ("flow_m3h", "supply_c", "return_c")}
-    return held[k]
+    memo = w.meters.memo  # computed once while the meter grids stay the same
+    if ("held", k) not in memo:
+        memo["held", k] = {f: carry_forward(w.meters.fields[f], k)
+                           for f in ("flow_m3h", "supply_c", "return_c")}
+    held: dict[str, FloatGrid] = memo["held", k]
+    return held
+
+
+def _building_counts(ctx: Context, w: Window) -> tuple[FloatGrid, FloatGrid]:
+    """Per building and hour: meters reporting and meters dead (kept with the meter grids)."""
+    assert w.meters is not None
+    memo = w.meters.memo
+    if "buildings" not in memo:
+        g = held_meter_fields(ctx, w)
+        memo["buildings"] = building_meter_counts(
+            g["flow_m3h"], g["supply_c"], g["return_c"], ctx.index.meter_building,
+            len(ctx.index.buildings), ctx.rules.outages)
+    counts: tuple[FloatGrid, FloatGrid] = memo["buildings"]
+    return counts
 
 
 def detect_building_outages_in(ctx: Context, w: Window,
@@ -117,13 +131,12 @@ def detect_building_outages_in(ctx: Context, w: Window,
     if w.meters is None:
         return found, NotNormal(affected, building)
     found.examined("building_outage", set(ix.buildings))
-    g = held_meter_fields(ctx, w)
     # DOMAIN: a building is out when its meters show no flow / no ΔT while its substation
-    # runs; a substation outage is its own incident
+    # runs; a substation outage is its own incident (as building_out_slots)
     running = ~affected[ix.building_sub]
-    out = building_out_slots(g["flow_m3h"], g["supply_c"], g["return_c"], ix.meter_building,
-                             len(ix.buildings), running, ctx.rules.outages)
-    known = group_sum(~np.isnan(g["flow_m3h"]), ix.meter_building, len(ix.buildings)) > 0
+    reporting, n_dead = _building_counts(ctx, w)
+    known = reporting > 0
+    out = known & (n_dead == reporting) & running
     outs = held_outages(out, known, w.hours, ctx.rules.outages, ctx.rules.signals)
     for o in outs.items():
         bid = ix.buildings[o.row]
