@@ -50,6 +50,7 @@ PLANS: dict[str, dict[str, str]] = {
     "all": dict.fromkeys(GROUPS, "full"),
 }
 MAX_RANGES = 8  # more separate touched ranges than this are read as one span
+READ_POINTS = 2_000_000  # rows × slots of one query, at most (a slot at least)
 
 
 @dataclass(slots=True)
@@ -207,7 +208,11 @@ class WindowState:
         ranges = _runs(todo)
         if len(ranges) > MAX_RANGES:
             ranges = [(ranges[0][0], ranges[-1][1])]
-        for a, b in ranges:
+        # a first read of a city's meters is tens of millions of points: a query at a time
+        # holds at most about READ_POINTS of them (memory stays bounded, a few more queries)
+        per = max(1, READ_POINTS // max(self._rows(group), 1))
+        pieces = [(x, min(x + per, b)) for a, b in ranges for x in range(a, b, per)]
+        for a, b in pieces:
             sub = TimeAxis(axis.t0_ms + a * axis.step_ms, axis.step_ms, b - a)
             part = self._read(group, sub)
             lo, hi = sub.t0_ms, sub.t0_ms + sub.n_slots * sub.step_ms
