@@ -161,10 +161,12 @@ def attach_consequences(ctx: Context, w: Window, outages: Found,
     ix, rr, orules = ctx.index, ctx.rules.rooms, ctx.rules.outages
     meter_dead = None
     if w.meters is not None:
-        g = held_meter_fields(ctx, w)
-        with np.errstate(invalid="ignore"):
-            meter_dead = (g["flow_m3h"] <= orules.no_flow_m3h) | (
-                (g["supply_c"] - g["return_c"]) < orules.min_dt_k)
+        if "dead" not in w.meters.memo:
+            g = held_meter_fields(ctx, w)
+            with np.errstate(invalid="ignore"):
+                w.meters.memo["dead"] = (g["flow_m3h"] <= orules.no_flow_m3h) | (
+                    (g["supply_c"] - g["return_c"]) < orules.min_dt_k)
+        meter_dead = w.meters.memo["dead"]
     room_cold = None
     if rooms_held is not None:
         with np.errstate(invalid="ignore"):
