@@ -40,6 +40,7 @@ KIND_TEXT: Final = {
     "sensor_fault": "温度计故障 sensor fault",
     "meter_fault": "表计故障 meter fault",
     "meter_comm": "表计通讯 meter comm",
+    "station_comm": "站点通讯 station comm",
 }
 
 

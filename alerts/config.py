@@ -304,15 +304,27 @@ def _channel(d: Mapping[str, Any], i: int, resolve: bool) -> ChannelSpec:
         raise AlertsConfigError(f"channel {name!r}: kind must be one of {', '.join(CHANNEL_KINDS)}")
     spec = ChannelSpec(name, str(kind))
     for key, value in d.items():
-        if key in ("name", "kind"):
-            continue
-        if not hasattr(spec, key):
-            raise AlertsConfigError(f"channel {name!r}: unknown key {key!r}")
-        if type(value) is not type(getattr(spec, key)):
-            raise AlertsConfigError(f"channel {name!r}: {key} has the wrong type")
-        if isinstance(value, str) and resolve:
-            value = secret(value, f"channel {name!r} {key}")
-        setattr(spec, key, value)
+        if key not in ("name", "kind"):
+            setattr(spec, key, _channel_value(spec, key, value, resolve))
+    _check_channel(spec)
+    return spec
+
+
+def _channel_value(spec: ChannelSpec, key: str, value: object, resolve: bool) -> object:
+    """One key of a channel, of the type of its default; a string's ${ENV} resolved."""
+    name = spec.name
+    if not hasattr(spec, key):
+        raise AlertsConfigError(f"channel {name!r}: unknown key {key!r}")
+    if type(value) is not type(getattr(spec, key)):
+        raise AlertsConfigError(f"channel {name!r}: {key} has the wrong type")
+    if isinstance(value, str) and resolve:
+        return secret(value, f"channel {name!r} {key}")
+    return value
+
+
+def _check_channel(spec: ChannelSpec) -> None:
+    """What each kind of channel cannot do without."""
+    name = spec.name
     if not 1 <= spec.port <= 65535:
         raise AlertsConfigError(f"channel {name!r}: port must be 1..65535, got {spec.port}")
     if spec.kind in ("apprise", "sms") and not spec.url:
@@ -323,4 +335,3 @@ def _channel(d: Mapping[str, Any], i: int, resolve: bool) -> ChannelSpec:
         raise AlertsConfigError(f"channel {name!r}: a wecom robot needs its key")
     if spec.kind == "dingtalk" and not spec.access_token:
         raise AlertsConfigError(f"channel {name!r}: a dingtalk robot needs its access_token")
-    return spec

@@ -15,6 +15,7 @@ from workflow.details import (
     OutageDetails,
     RoomColdDetails,
     SensorFaultDetails,
+    StationCommDetails,
 )
 from workflow.incidents import Incident
 
@@ -24,6 +25,7 @@ WHAT = {
     "sensor_fault": "室温传感器故障（无数据、数值不变或超出量程）",
     "meter_fault": "热计量表故障",
     "meter_comm": "热计量表通讯中断",
+    "station_comm": "站点远传数据中断",
     "outage": "换热站停暖（循环泵停运或供水温度过低）",
     "building_outage": "楼栋停暖（热表无流量或无温差）",
     "compliance_breach": "换热站室温合格率低于97%",
@@ -96,9 +98,11 @@ def outage_reason(reason: str, causes: dict[str, str] | None = None) -> str:
 
 
 def subject_text(inc: Incident) -> str:
-    """The incident's subject as an id (a gateway is named 网关 and its address)."""
-    if inc.subject.startswith("gateway "):
-        return "网关 " + inc.subject.removeprefix("gateway ")
+    """The incident's subject as an id (a gateway is named 网关 and its address, a building
+    楼栋 and its id)."""
+    for prefix, word in (("gateway ", "网关 "), ("building ", "楼栋 ")):
+        if inc.subject.startswith(prefix):
+            return word + inc.subject.removeprefix(prefix)
     return inc.subject
 
 
@@ -112,7 +116,7 @@ def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
         names = d.causes or [inc.cause or d.cause]
         text = "、".join(cause_text(causes, c) for c in names if c)
         what += f"（{text}；{human}）" if text else f"（{human}）"
-    elif isinstance(d, MeterCommDetails | SensorFaultDetails):
+    elif isinstance(d, MeterCommDetails | SensorFaultDetails | StationCommDetails):
         cause = (d.cause if isinstance(d, MeterCommDetails) else "") or inc.cause
         if cause and cause != "comm":
             what += f"（{cause_text(causes, cause)}）"
@@ -126,9 +130,11 @@ def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
         # its consequences are on this order, not orders of their own
         what += (f"（室温低于18℃ {d.cold_room_count} 间，"
                  f"无流量热表 {d.meters_without_flow_count} 块）")
-    elif isinstance(d, MeterCommDetails) and d.devices:
+    elif isinstance(d, MeterCommDetails | SensorFaultDetails) and d.devices:
+        # a gateway's meters, a building's rooms: one order lists them
+        unit = "块表" if isinstance(d, MeterCommDetails) else "个房间"
         more = "…" if len(d.devices) > 5 else ""
-        what += f"（{len(d.devices)} 块表：{'、'.join(d.devices[:5])}{more}）"
+        what += f"（{len(d.devices)} {unit}：{'、'.join(d.devices[:5])}{more}）"
     return f"{what} [{subject_text(inc)}]"
 
 
@@ -170,6 +176,8 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
     "room_cold": (dispatch_order("repair"),),
     "sensor_fault": (dispatch_order("repair"),),
     "meter_comm": (dispatch_order("repair"),),
+    # a station gone dark: its crew restores the link (outages it hides stay as they were)
+    "station_comm": (dispatch_order("repair"),),
     "meter_fault": (meter_fault,),
     # seed: outage >= 24 h: emergency repair at once, notify users, compensate
     "outage": (dispatch_order("emergency", notice=True), compensate_residents),

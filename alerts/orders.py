@@ -41,7 +41,6 @@ _REQUIRED = {
     # the station's handling opinion is its resolution; there is no visit
     "opinion": ("dispatched", "accepted", "resolved"),
 }
-ORDER_KINDS = tuple(_REQUIRED)
 
 
 class OrderError(Exception):
@@ -83,16 +82,8 @@ def apply(order: OrderState, action: str, actor: str, note: str = "",
     oid = order.order_id
     if order.state in FINAL:
         raise OrderError(f"order {oid} is {order.state}; no further actions")
-    if action == "cancel":
-        if not note:
-            raise OrderError(f"order {oid}: cancel needs a note saying why")
-        return Transition(oid, action, order.state, CANCELLED, order.owner, actor, note)
-    if action == "reassign":
-        if not new_owner:
-            raise OrderError(f"order {oid}: reassign needs the new owner")
-        # seed: 首问责任制 — ownership changes only by an explicit, recorded reassignment
-        return Transition(oid, action, order.state, order.state, new_owner, actor,
-                          note or f"{order.owner or '-'} -> {new_owner}")
+    if action in ("cancel", "reassign"):
+        return _cancel_or_reassign(order, action, actor, note, new_owner)
     target = ACTIONS.get(action)
     if target is None:
         raise OrderError(f"unknown action {action!r} (known: {', '.join(ACTIONS)}, "
@@ -100,6 +91,35 @@ def apply(order: OrderState, action: str, actor: str, note: str = "",
     if action == "accept" and order.owner and order.owner != actor:
         raise OrderError(f"order {oid} is owned by {order.owner} (first-responder rule); "
                          "reassign it first")
+    _check_step(order, action, target)
+    if action == "resolve" and order.kind != "opinion" and not note:
+        raise OrderError(f"cannot resolve order {oid} without a note saying what was done")
+    owner = order.owner
+    if action == "accept":
+        # seed: 首问责任制 — whoever accepts an issue owns it until it is closed
+        owner = actor
+    elif order.owner and actor != order.owner and action in CREW_ACTIONS:
+        raise OrderError(f"order {oid} is owned by {order.owner}; {actor} cannot {action} it")
+    return Transition(oid, action, order.state, target, owner, actor, note)
+
+
+def _cancel_or_reassign(order: OrderState, action: str, actor: str, note: str,
+                        new_owner: str) -> Transition:
+    oid = order.order_id
+    if action == "cancel":
+        if not note:
+            raise OrderError(f"order {oid}: cancel needs a note saying why")
+        return Transition(oid, action, order.state, CANCELLED, order.owner, actor, note)
+    if not new_owner:
+        raise OrderError(f"order {oid}: reassign needs the new owner")
+    # seed: 首问责任制 — ownership changes only by an explicit, recorded reassignment
+    return Transition(oid, action, order.state, order.state, new_owner, actor,
+                      note or f"{order.owner or '-'} -> {new_owner}")
+
+
+def _check_step(order: OrderState, action: str, target: str) -> None:
+    """Forward only, and through every state the order's kind requires."""
+    oid = order.order_id
     cur = STATES.index(order.state)
     tgt = STATES.index(target)
     if tgt <= cur:
@@ -111,12 +131,3 @@ def apply(order: OrderState, action: str, actor: str, note: str = "",
             raise OrderError(f"cannot {action} order {oid} before it is {s} "
                              f"({STATE_TEXT[s]}); it is {order.state} "
                              f"({STATE_TEXT[order.state]})")
-    if action == "resolve" and order.kind != "opinion" and not note:
-        raise OrderError(f"cannot resolve order {oid} without a note saying what was done")
-    owner = order.owner
-    if action == "accept":
-        # seed: 首问责任制 — whoever accepts an issue owns it until it is closed
-        owner = actor
-    elif order.owner and actor != order.owner and action in CREW_ACTIONS:
-        raise OrderError(f"order {oid} is owned by {order.owner}; {actor} cannot {action} it")
-    return Transition(oid, action, order.state, target, owner, actor, note)

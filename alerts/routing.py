@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
@@ -44,15 +43,3 @@ class Routing:
         hour = t.hour + t.minute / 60
         return [s.member for s in crew.roster
                 if t.weekday() in s.weekdays and s.start_h <= hour < s.end_h]
-
-    def crew_by_token(self, token: str) -> Crew | None:
-        if not token:
-            return None
-        for c in self.crews.values():
-            if c.token and _same(c.token, token):
-                return c
-        return None
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

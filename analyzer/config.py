@@ -137,12 +137,30 @@ def table_to_fields(table: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(season, Mapping):
         raise ValueError("[analyzer.season]: must be a table")
     if season:
-        default = Season()
-        sm, sd = _month_day(season.get("start", f"{default.start_month}-{default.start_day}"),
-                            "start")
-        em, ed = _month_day(season.get("end", f"{default.end_month}-{default.end_day}"), "end")
-        city["season"] = {"start_month": sm, "start_day": sd, "end_month": em, "end_day": ed}
-    rooms = city.get("rooms", {})
+        city["season"] = _season_fields(season)
+    refund = _refund_fields(city.get("rooms", {}))
+    if refund:
+        city["refund"] = refund
+    outages = city.get("outages", {})
+    compensation = {k: outages.pop(k) for k in _COMPENSATION_KEYS if k in outages}
+    if compensation:
+        city["compensation"] = compensation
+    if city:
+        out["city"] = city
+    return out
+
+
+def _season_fields(season: Mapping[str, Any]) -> dict[str, int]:
+    """`start` and `end` (MM-DD) as Season's fields."""
+    default = Season()
+    sm, sd = _month_day(season.get("start", f"{default.start_month}-{default.start_day}"),
+                        "start")
+    em, ed = _month_day(season.get("end", f"{default.end_month}-{default.end_day}"), "end")
+    return {"start_month": sm, "start_day": sd, "end_month": em, "end_day": ed}
+
+
+def _refund_fields(rooms: dict[str, Any]) -> dict[str, Any]:
+    """The refund keys of `[analyzer.rooms]` (taken out of it) as UnderTemperatureRefund's."""
     refund: dict[str, Any] = {}
     if "min_c" in rooms:
         refund["min_c"] = rooms["min_c"]
@@ -159,15 +177,7 @@ def table_to_fields(table: Mapping[str, Any]) -> dict[str, Any]:
                              "refund_bands_k entry")
         refund["bands"] = [{"max_below_k": k, "share": s} for k, s in zip(ks, shares,
                                                                             strict=True)]
-    if refund:
-        city["refund"] = refund
-    outages = city.get("outages", {})
-    compensation = {k: outages.pop(k) for k in _COMPENSATION_KEYS if k in outages}
-    if compensation:
-        city["compensation"] = compensation
-    if city:
-        out["city"] = city
-    return out
+    return refund
 
 
 def toml_key(loc: tuple[str | int, ...]) -> tuple[str, str]:
@@ -208,7 +218,22 @@ def _finite(value: float, where: str) -> None:
 
 def check_rules(c: CityRules) -> None:
     """Every value the kernels rely on, with a one-line error naming the first bad key."""
-    r, m, o, lk = c.rooms, c.meters, c.outages, c.leaks
+    _check_rooms(c)
+    _check_meters(c.meters)
+    _check_outages(c)
+    _check_signals(c)
+    lk = c.leaks
+    _positive(lk.window_h, "[analyzer.leaks] window_h")
+    _share(lk.makeup_share, "[analyzer.leaks] makeup_share")
+    _finite(lk.sag_mpa, "[analyzer.leaks] sag_mpa")
+    for name in ("area_cny_m2_season", "basic_cny_m2_season", "energy_cny_kwh"):
+        price = getattr(c.tariff, name)
+        if not (price.is_finite() and price >= 0):
+            raise ValueError(f"[analyzer.tariff] {name}: must be a price, not {price}")
+
+
+def _check_rooms(c: CityRules) -> None:
+    r = c.rooms
     for name in ("min_c", "valid_min_c", "valid_max_c", "stuck_tolerance_c"):
         _finite(getattr(r, name), f"[analyzer.rooms] {name}")
     for name in ("trailing_h", "stuck_h", "silent_h"):
@@ -224,6 +249,9 @@ def check_rules(c: CityRules) -> None:
                          f"got {ks!r}")
     for b in c.refund.bands:
         _share(b.share, "[analyzer.rooms] refund_shares")
+
+
+def _check_meters(m: MeterRules) -> None:
     for name in ("valid_min_c", "valid_max_c", "swapped_h", "k_kwh_m3k", "dtheta_min_k",
                  "qp_m3h", "flow_cap_pct"):
         _finite(getattr(m, name), f"[analyzer.meters] {name}")
@@ -236,6 +264,11 @@ def check_rules(c: CityRules) -> None:
                          "comm_loss_intervals must be at least 1")
     if any(not 0 <= b <= 15 for b in (*m.human_bits, *m.status_bits)):
         raise ValueError("[analyzer.meters] human_bits: status bits are 0..15")
+
+
+def _check_outages(c: CityRules) -> None:
+    """The outage detector's keys and the compensation rule."""
+    o = c.outages
     if o.step_s <= 0 or 3600 % o.step_s:
         raise ValueError("[analyzer.outages] step_s: must divide an hour (e.g. 300)")
     if list(o.escalation_h) != sorted(o.escalation_h) or any(not 0 < x < math.inf
@@ -250,23 +283,18 @@ def check_rules(c: CityRules) -> None:
                          f"{comp.multiplier}")
     if not 0 <= comp.counts_from_h < math.inf:
         raise ValueError("[analyzer.outages] counts_from_h: must not be negative")
-    _check_signals(c)
-    _positive(lk.window_h, "[analyzer.leaks] window_h")
-    _share(lk.makeup_share, "[analyzer.leaks] makeup_share")
-    _finite(lk.sag_mpa, "[analyzer.leaks] sag_mpa")
-    for name in ("area_cny_m2_season", "basic_cny_m2_season", "energy_cny_kwh"):
-        price = getattr(c.tariff, name)
-        if not (price.is_finite() and price >= 0):
-            raise ValueError(f"[analyzer.tariff] {name}: must be a price, not {price}")
 
 
 def _check_signals(c: CityRules) -> None:
     """The keys of issue 9: staleness, merge gap, grace period, a flat building."""
     for name in ("substation_stale_min", "room_stale_h", "meter_stale_h", "merge_gap_min",
-                 "never_reported_grace_h"):
+                 "never_reported_grace_h", "substation_silent_min", "weather_silent_h"):
         value = getattr(c.signals, name)
         if not 0 <= value < math.inf:
             raise ValueError(f"[analyzer.signals] {name}: must not be negative, got {value!r}")
+    if c.signals.silent_group_rooms < 2:
+        raise ValueError("[analyzer.signals] silent_group_rooms: a group is at least 2 rooms, "
+                         f"got {c.signals.silent_group_rooms!r}")
     _share(c.rooms.flat_building_share, "[analyzer.rooms] flat_building_share")
     _finite(c.rooms.flat_building_range_c, "[analyzer.rooms] flat_building_range_c")
 

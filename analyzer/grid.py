@@ -28,10 +28,6 @@ class TimeAxis:
         return DAY_MS // self.step_ms
 
     @property
-    def slots_per_hour(self) -> float:
-        return HOUR_MS / self.step_ms
-
-    @property
     def n_days(self) -> int:
         return -(-self.n_slots // self.slots_per_day)
 
@@ -119,12 +115,6 @@ def daily_mean(grid: FloatGrid, slots_per_day: int) -> tuple[FloatGrid, npt.NDAr
 def day_any(mask: BoolGrid, slots_per_day: int) -> BoolGrid:
     """True for each row's days holding at least one True slot."""
     out: BoolGrid = np.asarray(by_day(mask, slots_per_day).any(axis=2), dtype=bool)
-    return out
-
-
-def downsample_any(mask: BoolGrid, factor: int) -> BoolGrid:
-    """Coarser slots: True when any of the `factor` fine slots is True."""
-    out: BoolGrid = np.asarray(by_day(mask, factor).any(axis=2), dtype=bool)
     return out
 
 

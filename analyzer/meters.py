@@ -1,17 +1,24 @@
-"""Heat-meter fault signs to fault intervals with a cause and a class; dispute verification."""
+"""Heat-meter fault signs to fault intervals with a cause and a class.
+
+The verification (校表) of a disputed meter is in analyzer/verification.py; its names are
+kept importable from here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, day_any
-from analyzer.money import to_decimal
 from analyzer.rules import DEFAULT_METERS, Cause, MeterRules
 from analyzer.runs import Intervals, ffill_index, intervals, rows_with_any, runs_at_least
+from analyzer.verification import Verification as Verification
+from analyzer.verification import class2_limit_pct as class2_limit_pct
+from analyzer.verification import settle_verification as settle_verification
+from analyzer.verification import verification_limit_parts as verification_limit_parts
+from analyzer.verification import verification_limit_pct as verification_limit_pct
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]
@@ -49,74 +56,6 @@ class MeterGrid:
             None if self.comm_fault is None else self.comm_fault[rows],
             None if self.qp_m3h is None else np.asarray(self.qp_m3h)[rows],
         )
-
-
-def class2_limit_pct(
-    q_m3h: npt.ArrayLike,
-    qp_m3h: npt.ArrayLike,
-    dtheta_k: npt.ArrayLike,
-    dtheta_min_k: float = 3.0,
-    flow_cap_pct: float = 5.0,
-) -> FloatGrid:
-    """EN 1434 class-2 maximum permissible error of the whole meter, in percent."""
-    q = np.asarray(q_m3h, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # DOMAIN: flow ±(2 + 0.02·qp/q) % (≤ 5 %) + temperature pair ±(0.5 + 3·Δθmin/Δθ) %
-        # + calculator ±(0.5 + Δθmin/Δθ) %
-        flow = np.minimum(2.0 + 0.02 * np.asarray(qp_m3h) / q, flow_cap_pct)
-        ratio = dtheta_min_k / np.asarray(dtheta_k, dtype=np.float64)
-    out: FloatGrid = flow + (0.5 + 3.0 * ratio) + (0.5 + ratio)
-    return out
-
-
-def verification_limit_pct(
-    dtheta_k: float | Decimal,
-    dtheta_min_k: float | Decimal = Decimal(3),
-    qp_over_q: float | Decimal = Decimal(1),
-    flow_cap_pct: float | Decimal = Decimal(5),
-) -> Decimal:
-    """The class-2 limit for a verification (校表), exact in decimal: 4.4 % in example 7."""
-    return sum(verification_limit_parts(dtheta_k, dtheta_min_k, qp_over_q, flow_cap_pct),
-               Decimal(0))
-
-
-def verification_limit_parts(
-    dtheta_k: float | Decimal,
-    dtheta_min_k: float | Decimal = Decimal(3),
-    qp_over_q: float | Decimal = Decimal(1),
-    flow_cap_pct: float | Decimal = Decimal(5),
-) -> tuple[Decimal, Decimal, Decimal]:
-    """The class-2 limit's three parts: flow, temperature pair, calculator (2.2, 1.4, 0.8)."""
-    ratio = to_decimal(dtheta_min_k) / to_decimal(dtheta_k)
-    # DOMAIN: EN 1434 class 2, flow ±(2 + 0.02·qp/q) % capped at 5 %
-    flow = min(Decimal(2) + Decimal("0.02") * to_decimal(qp_over_q), to_decimal(flow_cap_pct))
-    return flow, Decimal("0.5") + 3 * ratio, Decimal("0.5") + ratio
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """A disputed meter's verification: whether it passes, who pays, and the energy to bill."""
-
-    limit_pct: Decimal
-    error_pct: Decimal
-    passes: bool
-    payer: str
-    billed_kwh: Decimal
-    corrected_kwh: Decimal
-
-
-def settle_verification(
-    billed_kwh: float | Decimal, error_pct: float | Decimal, limit_pct: Decimal
-) -> Verification:
-    """Pass: resident pays the told fee, bill stands. Fail: company pays, energy ÷ (1 + error)."""
-    err = to_decimal(error_pct)
-    billed = to_decimal(billed_kwh)
-    # DOMAIN: verification fails when the error exceeds the class limit either way
-    passes = abs(err) <= limit_pct
-    if passes:
-        return Verification(limit_pct, err, True, "resident", billed, billed)
-    corrected = (billed / (1 + err / 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    return Verification(limit_pct, err, False, "company", billed, corrected)
 
 
 def _prev(grid: FloatGrid, valid: BoolGrid) -> tuple[FloatGrid, BoolGrid]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-import numpy as np
-import numpy.typing as npt
-
 FEN = Decimal("0.01")
 # float noise sits far below this; a decimal-exact half fen survives to ROUND_HALF_UP
 _GUARD = Decimal("1e-9")
@@ -24,11 +21,6 @@ def to_decimal(value: float | int | Decimal) -> Decimal:
 def fen(value: float | int | Decimal) -> Decimal:
     """Round an amount in yuan to the fen, half up (the usual rule on a bill)."""
     return to_decimal(value).quantize(FEN, rounding=ROUND_HALF_UP)
-
-
-def fen_array(values: npt.NDArray[np.floating]) -> list[Decimal]:
-    """Round a float array of yuan amounts to the fen, element by element."""
-    return [fen(float(v)) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def daily_fee_cny(season_fee_cny: Decimal, season_days: int) -> Decimal:

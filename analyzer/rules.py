@@ -249,6 +249,13 @@ class SignalRules:
     # DOMAIN: devices are commissioned over weeks; one never heard from is raised only after
     # this long since the district's first reading (or its own commissioned date)
     never_reported_grace_h: float = 24.0
+    # a station is silent once its readings have been stale this much longer (no reading for
+    # substation_stale_min + this); a weather station after this long without a reading
+    substation_silent_min: float = 60.0
+    weather_silent_h: float = 3.0
+    # this many rooms of one building whose silence starts within room_stale_h of each other
+    # are one incident for the building (its gateway or router), not one per room
+    silent_group_rooms: int = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from analyzer.detectors.outages import (
 from analyzer.detectors.room_days import judge_rooms
 from analyzer.detectors.rooms import detect_cold_rooms
 from analyzer.detectors.sensors import detect_sensor_faults
+from analyzer.detectors.stations import detect_station_silence
 from analyzer.grid import HOUR_MS
 from analyzer.index import DistrictIndex
 from analyzer.outages import outage_days
@@ -42,6 +43,7 @@ from workflow.details import (
     MeterFaultDetails,
     OutageDetails,
     SensorFaultDetails,
+    StationCommDetails,
 )
 from workflow.incidents import INCIDENT_KINDS, Incident, IncidentEvent, IncidentStore
 
@@ -237,7 +239,8 @@ class Runner:
         """Durations count from the incident's own start, not the window's."""
         d = inc.details
         hours = ((inc.closed_ms if inc.closed_ms is not None else at_ms) - inc.started_ms) / HOUR_MS
-        if isinstance(d, SensorFaultDetails | MeterFaultDetails | MeterCommDetails):
+        if isinstance(d, SensorFaultDetails | MeterFaultDetails | MeterCommDetails
+                      | StationCommDetails):
             d.hours = hours
         if isinstance(d, OutageDetails | BuildingOutageDetails):
             o = self.rules.outages
@@ -297,7 +300,7 @@ class Runner:
             attach_consequences(ctx, w, found, None if rooms is None else rooms.held)
         out = [] if cycle == "meter" else [outages, buildings]
         if cycle in ("all", "substation"):
-            out.append(detect_leak_incidents(ctx, w))
+            out += [detect_leak_incidents(ctx, w), detect_station_silence(ctx, w)]
         if cycle in ("all", "room"):
             out += [detect_cold_rooms(ctx, rooms), detect_sensor_faults(ctx, w, rooms),
                     detect_compliance_breaches(ctx, rooms)]

@@ -20,14 +20,6 @@ def run_starts(mask: BoolGrid) -> BoolGrid:
     return out
 
 
-def run_ends(mask: BoolGrid) -> BoolGrid:
-    """True at the last slot of every run of True."""
-    nxt = np.zeros_like(mask)
-    nxt[:, :-1] = mask[:, 1:]
-    out: BoolGrid = mask & ~nxt
-    return out
-
-
 def run_length_so_far(mask: BoolGrid) -> IntGrid:
     """At each True slot, how many True slots in a row end there (0 where False)."""
     n, t = mask.shape

@@ -5,7 +5,8 @@ Synthetic city over a 48 h window: 60,000 room sensors hourly, 500,000 heat mete
 peak memory, the pandas times, and whether both give the same results. The steps the
 detectors add on real telemetry (values carried forward while fresh, unknown slots bridged,
 clearances merged, stuck judged against the building) are timed as rows of their own; the
-pandas check covers the kernels they feed.
+pandas check covers the kernels they feed. It stays one file over 600 lines: each pandas
+version sits beside the synthetic data it checks, to be read top to bottom.
 
     .venv/bin/python bench/analyze.py [--scale 0.1] [--chunk 10000] [--workers 2] [--no-pandas]
 """
@@ -28,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzer.detectors.sensors import silence_groups  # noqa: E402
 from analyzer.grid import HOUR_MS, TimeAxis, downsample_all, group_sum, to_grid  # noqa: E402
 from analyzer.leaks import detect_leaks, held_leaks  # noqa: E402
 from analyzer.meters import MeterGrid, detect_meter_faults  # noqa: E402
@@ -56,7 +58,7 @@ from analyzer.rules import (  # noqa: E402
     RoomRules,
     SignalRules,
 )
-from analyzer.runs import intervals  # noqa: E402
+from analyzer.runs import intervals, runs_at_least  # noqa: E402
 from analyzer.signals import (  # noqa: E402
     bridge_unknown,
     carry_forward,
@@ -68,6 +70,7 @@ from analyzer.signals import (  # noqa: E402
 HOURS = 48
 METERS_PER_BUILDING = 20
 SUB_STEP_MS = 5 * 60_000
+SUB_AXIS = TimeAxis(0, SUB_STEP_MS, HOURS * 12)
 
 
 @dataclass
@@ -419,6 +422,20 @@ def held_buildings(m: dict[str, np.ndarray], mb: np.ndarray, nb: int, running: n
     return held_outages(out, known, TimeAxis(0, HOUR_MS, HOURS), orules, sig)
 
 
+def silences(rooms: dict[str, np.ndarray], known: np.ndarray, rr: RoomRules,
+             sig: SignalRules) -> Any:
+    """What the silence detectors add: stations unknown past their limit, rooms silent past
+    theirs, grouped by building when they went quiet together."""
+    stations = intervals(runs_at_least(~known, SUB_AXIS.slots_for(sig.substation_silent_min)))
+    room_axis = TimeAxis(0, HOUR_MS, HOURS)
+    quiet = runs_at_least(np.isnan(rooms["temp_c"]),
+                          room_axis.slots_for((sig.room_stale_h + rr.silent_h) * 60))
+    iv = intervals(quiet)
+    runs = list(zip(iv.row.tolist(), iv.start.tolist(), iv.end.tolist(), strict=True))
+    return stations, silence_groups(runs, rooms["building"],
+                                    room_axis.slots_for(sig.room_stale_h * 60))
+
+
 # ---------------------------------------------------------------- the run
 
 def run(scale: float, chunk: int, workers: int, with_pandas: bool, seed: int) -> Figures:
@@ -468,6 +485,10 @@ def run(scale: float, chunk: int, workers: int, with_pandas: bool, seed: int) ->
     timed(fig, fig.kernel_s, "substations: carry-forward, merge",
           partial(sub_signals, subs, sub_axis, orules, lrules, sig), trace=True)
     fig.superseded |= {"outages (substations)", "leaks"}
+    known = ~np.isnan(carry_forward(subs["pump_on"],
+                                    stale_slots(sig.substation_stale_min * 60_000, SUB_STEP_MS)))
+    timed(fig, fig.kernel_s, "silence: stations, rooms by building",
+          partial(silences, rooms, known, rr, sig), trace=True)
 
     # meters: chunks of a cache-friendly size, spread over worker threads (numpy drops the GIL)
     firsts = list(range(0, city.n_meters, chunk))

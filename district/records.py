@@ -24,9 +24,6 @@ DEVICE_COLUMNS = (
     "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
     "protocol", "host", "port", "unit", "profile",
 )
-# optional last column of devices.csv: the date (YYYY-MM-DD) from which the device is expected
-# to report; before it, and before its first reading, its silence is not a fault
-DEVICE_OPTIONAL_COLUMNS = ("commissioned",)
 DEVICE_KINDS = ("room", "meter", "substation", "weather")
 ROOM_TYPES = ("bedroom", "living", "other")
 TARIFFS = ("area", "metered")
@@ -209,8 +206,16 @@ def load_records(folder: Path | str) -> Records:
     root = Path(folder)
     problems: list[str] = []
     rec = Records()
+    _load_substations(root / "substations.csv", rec, problems)
+    _load_buildings(root / "buildings.csv", rec, problems)
+    refused = _load_accounts(root / "accounts.csv", rec, problems)
+    _load_devices(root / "devices.csv", rec, refused, problems)
+    if problems:
+        raise RecordsError(problems)
+    return rec
 
-    path = root / "substations.csv"
+
+def _load_substations(path: Path, rec: Records, problems: list[str]) -> None:
     for line, row in _rows(path, SUBSTATION_COLUMNS, problems):
         where = f"{path}:{line}"
         sid = _id(row, "substation_id", where, rec.substations, "substation", problems)
@@ -218,7 +223,8 @@ def load_records(folder: Path | str) -> Records:
         if sid is not None and design is not None:
             rec.substations[sid] = Substation(sid, row["name"], design)
 
-    path = root / "buildings.csv"
+
+def _load_buildings(path: Path, rec: Records, problems: list[str]) -> None:
     for line, row in _rows(path, BUILDING_COLUMNS, problems):
         where = f"{path}:{line}"
         bid = _id(row, "building_id", where, rec.buildings, "building", problems)
@@ -228,35 +234,47 @@ def load_records(folder: Path | str) -> Records:
         if bid is not None:
             rec.buildings[bid] = Building(bid, row["substation_id"], row["address"])
 
-    path = root / "accounts.csv"
+
+def _load_accounts(path: Path, rec: Records, problems: list[str]) -> set[str]:
+    """The accounts; returns the ids of those refused (their devices are not reported)."""
     refused: set[str] = set()
     for line, row in _rows(path, ACCOUNT_COLUMNS, problems):
         where = f"{path}:{line}"
         aid = _id(row, "account_id", where, rec.accounts, "account", problems)
-        ok = aid is not None
-        if row["building_id"] not in rec.buildings:
-            problems.append(f"{where}: unknown building {row['building_id']!r}")
-            ok = False
-        area = _number(row["area_m2"], where, "area_m2", problems)
-        if area is not None and not 0 < area <= MAX_AREA_M2:
-            problems.append(f"{where}: area_m2 {area:g} must be positive and at most "
-                            f"{MAX_AREA_M2:g} m²")
-            area = None
-        if row["tariff"] not in TARIFFS:
-            problems.append(f"{where}: unknown tariff {row['tariff']!r} (expected area or metered)")
-            ok = False
-        phone = row["phone"]
-        if phone and not (phone.lstrip("+").replace("-", "").isdigit() and len(phone) >= 5):
-            # the phone itself is never echoed: residents' numbers stay out of logs
-            problems.append(f"{where}: phone is not a phone number")
-            ok = False
-        if aid is not None and not (ok and area is not None):
+        account = _account(row, where, rec, problems)
+        if aid is not None and account is None:
             refused.add(aid)  # reported above; its devices need not say "unknown account"
-        if ok and aid is not None and area is not None:
-            rec.accounts[aid] = Account(aid, row["building_id"], row["unit"], area, row["tariff"],
-                                        phone)
+        if aid is not None and account is not None:
+            rec.accounts[aid] = Account(aid, *account)
+    return refused
 
-    path = root / "devices.csv"
+
+def _account(row: dict[str, str], where: str, rec: Records, problems: list[str]
+             ) -> tuple[str, str, float, str, str] | None:
+    """(building_id, unit, area_m2, tariff, phone) of a good row, else None."""
+    ok = True
+    if row["building_id"] not in rec.buildings:
+        problems.append(f"{where}: unknown building {row['building_id']!r}")
+        ok = False
+    area = _number(row["area_m2"], where, "area_m2", problems)
+    if area is not None and not 0 < area <= MAX_AREA_M2:
+        problems.append(f"{where}: area_m2 {area:g} must be positive and at most "
+                        f"{MAX_AREA_M2:g} m²")
+        area = None
+    if row["tariff"] not in TARIFFS:
+        problems.append(f"{where}: unknown tariff {row['tariff']!r} (expected area or metered)")
+        ok = False
+    phone = row["phone"]
+    if phone and not (phone.lstrip("+").replace("-", "").isdigit() and len(phone) >= 5):
+        # the phone itself is never echoed: residents' numbers stay out of logs
+        problems.append(f"{where}: phone is not a phone number")
+        ok = False
+    if not ok or area is None:
+        return None
+    return row["building_id"], row["unit"], area, row["tariff"], phone
+
+
+def _load_devices(path: Path, rec: Records, refused: set[str], problems: list[str]) -> None:
     rows, before = 0, len(problems)
     for line, row in _rows(path, DEVICE_COLUMNS, problems):
         rows += 1
@@ -268,10 +286,6 @@ def load_records(folder: Path | str) -> Records:
     if rows == 0 and len(problems) == before:
         problems.append(f"{path}:2: no devices: a header and no rows")
 
-    if problems:
-        raise RecordsError(problems)
-    return rec
-
 
 def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) -> Device | None:
     before = len(problems)
@@ -280,8 +294,30 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
     if kind not in DEVICE_KINDS:
         problems.append(f"{where}: unknown kind {kind!r} (expected {', '.join(DEVICE_KINDS)})")
         return None
-    account_id, building_id, substation_id = row["account_id"], row["building_id"], row[
-        "substation_id"]
+    place = _device_place(row, kind, where, rec, problems)
+    if place is None:
+        return None
+    account_id, building_id, substation_id = place
+    room_type = row["room_type"]
+    if kind == "room" and room_type not in ROOM_TYPES:
+        problems.append(f"{where}: unknown room_type {room_type!r} "
+                        f"(expected {', '.join(ROOM_TYPES)})")
+    if kind != "room" and room_type:
+        problems.append(f"{where}: room_type applies only to room devices")
+    protocol, port, unit = _device_link(row, kind, where, problems)
+    commissioned = _commissioned(row, where, problems)
+    if did is None or len(problems) > before:
+        return None
+    return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
+                  row["host"], port, unit, row["profile"], commissioned)
+
+
+def _device_place(row: dict[str, str], kind: str, where: str, rec: Records,
+                  problems: list[str]) -> tuple[str, str, str] | None:
+    """(account_id, building_id, substation_id), each filled in from the one it belongs to;
+    None when an account or building is unknown."""
+    account_id, building_id, substation_id = (row["account_id"], row["building_id"],
+                                              row["substation_id"])
     if account_id:
         account = rec.accounts.get(account_id)
         if account is None:
@@ -306,12 +342,12 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
         problems.append(f"{where}: unknown substation {substation_id!r}")
     if kind == "substation" and not substation_id:
         problems.append(f"{where}: a substation device needs a substation_id")
-    room_type = row["room_type"]
-    if kind == "room" and room_type not in ROOM_TYPES:
-        problems.append(f"{where}: unknown room_type {room_type!r} "
-                        f"(expected {', '.join(ROOM_TYPES)})")
-    if kind != "room" and room_type:
-        problems.append(f"{where}: room_type applies only to room devices")
+    return account_id, building_id, substation_id
+
+
+def _device_link(row: dict[str, str], kind: str, where: str, problems: list[str]
+                 ) -> tuple[str, int | None, int | None]:
+    """(protocol, port, unit): a Modbus meter's address, nothing for MQTT."""
     protocol = row["protocol"] or "mqtt"
     port = unit = None
     if protocol not in PROTOCOLS:
@@ -327,11 +363,7 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
             problems.append(f"{where}: a modbus device needs a profile")
     elif row["host"] or row["port"] or row["unit"]:
         problems.append(f"{where}: host/port/unit apply only to modbus devices")
-    commissioned = _commissioned(row, where, problems)
-    if did is None or len(problems) > before:
-        return None
-    return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
-                  row["host"], port, unit, row["profile"], commissioned)
+    return protocol, port, unit
 
 
 def _commissioned(row: dict[str, str], where: str, problems: list[str]) -> dt.date | None:

@@ -3,9 +3,9 @@
 `python -m grafana.dashboards --write` regenerates grafana/dashboards/*.json (provisioned
 read-only); `--check` exits non-zero when the committed files differ from this code.
 
-Over 400 lines on purpose: it is the dashboards' data (every panel's title, description,
-grid position and InfluxQL), one short function per group of panels; the builders are in
-grafana/panels.py.
+It stays one file over 400 lines on purpose: it is the dashboards' data (every panel's
+title, description, grid position and InfluxQL), one short function per group of panels;
+the builders are in grafana/panels.py.
 """
 
 from __future__ import annotations

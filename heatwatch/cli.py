@@ -89,7 +89,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
 
 def cmd_billing(args: argparse.Namespace) -> int:
-    from heatwatch.commands.analyze import billing_command
+    from heatwatch.commands.billing import billing_command
 
     return billing_command(_config(args), args.account, args.season, args.json)
 
@@ -204,6 +204,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# `command(name, fn, help)`: a subcommand with --config that runs fn(args)
+CommandAdder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="heatwatch", description=__doc__)
     p.add_argument("--log-level", default=None,
@@ -217,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
+    _add_running_commands(command)
+    _add_analyzer_commands(command)
+    _add_document_commands(command)
+    add_alerts_parsers(command, _instant_arg, _config)
+    return p
+
+
+def _add_running_commands(command: CommandAdder) -> None:
+    """The processes and the records: collect, demo, simulate, records, deadletters."""
     command("collect", cmd_collect, "run the collectors until SIGTERM")
     sp = command("demo", cmd_demo, "the whole system on a simulated district, embedded")
     sp.add_argument("--hours", type=float, default=None, help="district hours to simulate")
@@ -236,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cause", default=None)
     sp.add_argument("--limit", type=int, default=20)
     sp.add_argument("--json", action="store_true")
+
+
+def _season_arg(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
+                    help="the season starting in this year")
+
+
+def _add_analyzer_commands(command: CommandAdder) -> None:
+    """analyze, devices, incidents, billing."""
     sp = command("analyze", cmd_analyze, "find cold rooms, meter faults, leaks and outages")
     sp.add_argument("--once", action="store_true", help="one evaluation, then exit")
     sp.add_argument("--at", type=_instant_arg, default=None, help="as of this RFC 3339 instant")
@@ -252,13 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp = command("billing", cmd_billing, "an account's season bill, day by day, both ways")
     sp.add_argument("account")
-    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
-                    help="the season starting in this year")
+    _season_arg(sp)
     sp.add_argument("--json", action="store_true")
+
+
+def _add_document_commands(command: CommandAdder) -> None:
+    """dispute, refunds, report."""
     sp = command("dispute", cmd_dispute, "the evidence file for a meter-reading dispute")
     sp.add_argument("account")
-    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
-                    help="the season starting in this year")
+    _season_arg(sp)
     sp.add_argument("--out", default=None, metavar="FILE", help="write here (default: stdout)")
     sp.add_argument("--json", action="store_true", help="the same as --format json")
     sp.add_argument("--format", choices=("html", "pdf", "md", "json"), default=None,
@@ -272,8 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="energy in dispute (default: the season's metered kWh)")
     sp = command("refunds", cmd_refunds, "what each household is owed this season: outage "
                  "compensation and under-temperature refunds, with totals")
-    sp.add_argument("--season", type=int, required=True, metavar="YYYY",
-                    help="the season starting in this year")
+    _season_arg(sp)
     sp.add_argument("--csv", default=None, metavar="FILE", help="also write a CSV "
                     "(UTF-8 with BOM, for spreadsheets)")
     sp.add_argument("--json", action="store_true")
@@ -288,8 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="the figures as JSON, nothing written")
     sp.add_argument("--at", type=_instant_arg, default=None,
                     help="as of this RFC 3339 instant (default: the end of the day)")
-    add_alerts_parsers(command, _instant_arg, _config)
-    return p
 
 
 def _instant_arg(text: str) -> float:

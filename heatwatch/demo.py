@@ -13,7 +13,6 @@ import time
 import urllib.request
 from collections import Counter
 from contextlib import nullcontext
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,22 @@ from alerts.http import serve_in_thread
 from alerts.orders import OrderError
 from alerts.service import build_service
 from analyzer.runner import Runner, Watermarks
-from collector.deadletter import DeadLetters
 from collector.modbus_poller import ModbusPoller
 from collector.mqtt_collector import MqttCollector
-from district.readings import COMM_FAULT_MEASUREMENT, KINDS
+from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
-from heatwatch.commands.analyze import analyzer_config, incidents_command, timezone, workflow_path
+from heatwatch.commands.analyze import analyzer_config, timezone, workflow_path
 from heatwatch.config import Config, load_config
+from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
 from heatwatch.errors import UserError
 from heatwatch.services import modbus_poller, simulator_mqtt
 from simulators.clock import VirtualClock
-from simulators.crews import CrewLog, CustomerService, SimulatedCrew
-from simulators.district import DistrictSim, SimSummary
+from simulators.crews import CustomerService, SimulatedCrew
+from simulators.district import DistrictSim
 from simulators.scenario import Scenario, load_scenario
+from simulators.summary import SimSummary
 from storage.base import Store
 from workflow.incidents import IncidentStore
 
@@ -146,86 +146,6 @@ def _demo_crews(cfg: Config, records: Records, http_port: int) -> None:
     ]
 
 
-@dataclasses.dataclass(slots=True)
-class CrewReport:
-    """What the simulated crews and customer service did."""
-
-    crews: dict[str, CrewLog]
-    customer_service: Counter[str]
-
-
-def _write_morning_report(cfg: Config, start_s: float, end_s: float) -> Path:
-    """Yesterday's morning report as of the demo's end (the first day if it had no
-    yesterday), as HTML beside the demo's data."""
-    from documents import report as printed
-    from heatwatch.commands.report import build, default_path
-    from workflow.unit import WorkflowDb
-
-    tz = timezone(cfg)
-    end = dt.datetime.fromtimestamp(end_s, tz)
-    day = max(end.date() - dt.timedelta(days=1), dt.datetime.fromtimestamp(start_s, tz).date())
-    db = WorkflowDb(workflow_path(cfg))
-    try:
-        rep = build(cfg, db, day, int(end_s * 1000))
-    finally:
-        db.close()
-    return printed.write(rep, default_path(cfg, day, "html"), "html", end)
-
-
-def _print_workflow(cfg: Config, data: Path, report: CrewReport, start_s: float,
-                    end_s: float) -> None:
-    """What the incidents caused: orders, crews' actions, escalations, notices, compensation,
-    and last the repair-timeliness KPI."""
-    from heatwatch.commands.alerts import kpi_command
-    from workflow.unit import WorkflowDb
-
-    print("\nincidents the analyzer found:")
-    incidents_command(cfg, all_=True, json_=False)
-    store = WorkflowDb(workflow_path(cfg))
-    try:
-        orders = store.orders.find(include_closed=True)
-        print(f"\nwork orders: {len(orders)}")
-        for o in orders:
-            print(f"  {o.order_id:<14} {o.kind:<16} {o.crew:<10} {o.state}")
-        rows = store.deadlines.find()
-        warned = [d for d in rows if d.warned_ms is not None]
-        breached = [d for d in rows if d.breached_ms is not None]
-        print("\ncrews' phones (simulated, through the crew HTTP endpoint from the link in "
-              "each message):")
-        for crew_id, log in sorted(report.crews.items()):
-            taps = ", ".join(f"{a} {log.taps[a]}" for a in ("accept", "contact", "arrive",
-                                                             "resolve"))
-            refused = sum(log.refused.values())
-            print(f"  {crew_id:<10} {taps}; not taken {log.ignored}"
-                  + (f"; refused {refused}" if refused else ""))
-        cs = report.customer_service
-        print(f"return visits by customer service: {cs['visit']}, orders closed: "
-              f"{cs['close']} (the others' visits fall due after the demo)")
-        print(f"\nescalations to the supervisor: {len(warned)} at 80 % of a limit, "
-              f"{len(breached)} at breach")
-        notices = store.notices.find()
-        print(f"\nresident notices (outage over 24 h): {len(notices)}")
-        for n in notices[:5]:
-            print(f"  {n['account_id']:<10} {n['building_id']:<8} {n['delivery']:<8} "
-                  f"{n['reason']}")
-        if len(notices) > 5:
-            print(f"  ... {len(notices) - 5} more (heatwatch notices --config "
-                  f"{data / 'heatwatch.toml'})")
-        comp = store.compensation.find()
-        if comp:
-            total = sum(Decimal(str(c.get("amount_cny", 0))) for c in comp)
-            print(f"compensation records: {len(comp)}, {total} 元 in all")
-    finally:
-        store.close()
-    config = data / "heatwatch.toml"
-    print(f"\nrepair timeliness, orders decided by the end (heatwatch kpi --by crew "
-          f"--config {config}):")
-    kpi_command(cfg, "crew", "all", False, at=end_s)
-    kpi_command(cfg, "all", "all", False, at=end_s)
-    path = _write_morning_report(cfg, start_s, end_s)
-    print(f"\nmorning report (日报), {path.stem.removeprefix('report-')}: {path}")
-
-
 class ProgressBar:
     """One line on stderr, redrawn in place."""
 
@@ -308,10 +228,9 @@ def _publish_bad(port: int) -> int:
     return len(infos)
 
 
-def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: str | None = None,
-             scenario_name: str | None = None, speed: float | None = None,
-             quiet: bool = False) -> int:
-    cfg = cfg or load_config(None)
+def _demo_data_dir(cfg: Config, data_dir: str | None) -> Path:
+    """An empty folder for the demo's data (an earlier demo's is emptied), and the config
+    pointed at it: SQLite, the embedded broker, Modbus waits shrunk to district speed."""
     data = Path(data_dir or Path(cfg.site.data_dir) / "demo").resolve()
     marker = data / "heatwatch.toml"
     if data.exists() and any(data.iterdir()):
@@ -332,37 +251,72 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     cfg.modbus.backoff_s, cfg.modbus.backoff_max_s = 0.05, 0.2
     marker.write_text(f'{MARKER}\n[site]\ndata_dir = "{data}"\n[store]\nbackend = "sqlite"\n',
                       encoding="utf-8")
-    scenario = load_scenario(scenario_name or "demo")
+    return data
+
+
+def _demo_scenario(name: str | None, hours: float | None, speed: float | None) -> Scenario:
+    scenario = load_scenario(name or "demo")
     if hours is not None:
         scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s,
                                                                 hours * 3600))
     if speed:
         scenario = dataclasses.replace(scenario, speed=speed)
+    return scenario
+
+
+def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: str | None = None,
+             scenario_name: str | None = None, speed: float | None = None,
+             quiet: bool = False) -> int:
+    cfg = cfg or load_config(None)
+    data = _demo_data_dir(cfg, data_dir)
+    scenario = _demo_scenario(scenario_name, hours, speed)
     records = load_records(scenario.records_dir)
     broker = EmbeddedBroker(free_port())
     broker.start()
     cfg.mqtt.host, cfg.mqtt.port = broker.host, broker.port
     _demo_crews(cfg, records, free_port())
-    say = (lambda *a: None) if quiet else print
-    say(f"heatwatch demo: scenario {scenario.name!r}, {len(records.accounts)} households, "
-        f"{len(records.devices)} devices, {scenario.duration_s / 3600:g} district hours "
-        f"at {scenario.speed:g}x")
-    say(f"  embedded MQTT broker on {broker.host}:{broker.port}, SQLite store in {data}")
+    if not quiet:
+        print(f"heatwatch demo: scenario {scenario.name!r}, {len(records.accounts)} "
+              f"households, {len(records.devices)} devices, {scenario.duration_s / 3600:g} "
+              f"district hours at {scenario.speed:g}x")
+        print(f"  embedded MQTT broker on {broker.host}:{broker.port}, SQLite store in {data}")
     opened = bootstrap.open_store(cfg)
     deadletters = bootstrap.open_deadletters(cfg)
     collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records),
                               opened.store, deadletters)
     workflow = DemoWorkflow(cfg, records, opened.store)
     wall_start = time.monotonic()
+    try:
+        sim_summary, faults, bound, report = _run_district(cfg, scenario, records, opened.store,
+                                                           workflow, collector, broker, quiet)
+    finally:
+        workflow.close()
+        collector.stop()
+        broker.stop()
+    elapsed = time.monotonic() - wall_start
+    if not quiet:
+        print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
+                      collector)
+        print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
+    opened.store.close()
+    deadletters.close()
+    return 0
+
+
+def _run_district(cfg: Config, scenario: Scenario, records: Records, store: Store,
+                  workflow: DemoWorkflow, collector: MqttCollector, broker: EmbeddedBroker,
+                  quiet: bool
+                  ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str], CrewReport]:
+    """The crews' endpoint, the collector and the simulated district until the scenario ends,
+    then the last evaluation once every reading is in."""
     server = serve_in_thread(workflow.alerts.actions, workflow.alerts.phone_of)
     try:
         _wait_http(f"{cfg.alerts.http.base_url}/health")
         collector.start()
         if not collector.wait_connected(30):
             raise RuntimeError("the collector could not connect to the embedded broker")
-        sim_summary, faults, bound, report = asyncio.run(_simulate(
-            cfg, scenario, records, opened.store, workflow, quiet))
-        published = sum(sim_summary.messages.values()) + _publish_bad(broker.port)
+        done = asyncio.run(_simulate(cfg, scenario, records, store, workflow, quiet))
+        published = sum(done[0].messages.values()) + _publish_bad(broker.port)
         deadline = time.monotonic() + 60
         while collector.stats.messages < published and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -371,17 +325,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
         workflow.step(int(scenario.end_s * 1000), analyze=True)
     finally:
         server.should_exit = True
-        workflow.close()
-        collector.stop()
-        broker.stop()
-    elapsed = time.monotonic() - wall_start
-    if not quiet:
-        _print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
-                       collector)
-        _print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
-    opened.store.close()
-    deadletters.close()
-    return 0
+    return done
 
 
 async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: Store,
@@ -435,39 +379,3 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
             by_gateway[bound_to_record.get(key, key)] = st.faults
     report = CrewReport({c.crew_id: c.log for c in crews}, service.done)
     return summary, by_gateway, summary.gateways, report
-
-
-def _print_summary(store: Store, deadletters: DeadLetters, sim: SimSummary,
-                   faults: dict[str, Counter[str]], bound: dict[str, str], data: Path,
-                   elapsed_s: float, collector: MqttCollector) -> None:
-    print(f"\ndone in {elapsed_s:.0f} s wall time")
-    print("\nreadings stored, per kind:")
-    for kind in (*KINDS, COMM_FAULT_MEASUREMENT):
-        n = len(store.read_window(kind, 0, 2**53))
-        print(f"  {kind:<12} {n:>8,}")
-    print("\ncomm faults per gateway (records address):")
-    any_fault = False
-    for gw in sorted(faults):
-        if faults[gw]:
-            any_fault = True
-            causes = ", ".join(f"{c} {n}" for c, n in sorted(faults[gw].items()))
-            print(f"  {gw:<22} {causes}")
-    if not any_fault:
-        print("  none")
-    print(f"  ({len(bound)} gateways; the others answered every poll)")
-    print("\nrejected MQTT readings, per cause:")
-    counts = deadletters.counts()
-    for cause, n in counts.items():
-        print(f"  {cause:<16} {n}")
-    if not counts:
-        print("  none")
-    print(f"\nbehaviours injected: {len(sim.behaviours)}")
-    for b in sim.behaviours:
-        print("  " + "  ".join(f"{k}={v}" for k, v in b.items()))
-    print(f"\nthe data is in {data}:")
-    print(f"  readings      {data / 'readings.sqlite'}  (SQLite, one table per measurement)")
-    print(f"  dead letters  {data / 'deadletter.sqlite'}")
-    print(f"  config        {data / 'heatwatch.toml'}  (try: heatwatch deadletters --config "
-          f"{data / 'heatwatch.toml'})")
-    print(f"  collector     {collector.stats.messages:,} messages, "
-          f"{collector.stats.readings:,} readings, {collector.stats.acked:,} acked")

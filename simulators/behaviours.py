@@ -27,9 +27,6 @@ SENSOR_OPEN_C = 185.0  # DOMAIN: exactly 185.00 °C is an open sensor
 SENSOR_SHORT_C = 0.0  # DOMAIN: exactly 0.00 °C is a shorted sensor
 OFFLINE_MODES = ("timeout", "exception", "garbage")
 
-# what a target string may name: a device of a kind, a substation site, a gateway host:port
-TARGET_KINDS = ("room", "meter", "substation", "weather", "site", "gateway")
-
 
 @dataclass(kw_only=True)
 class Behaviour:

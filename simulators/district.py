@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -17,83 +14,27 @@ from district.readings import FieldValue
 from district.records import Device, Records, load_records
 from simulators.behaviours import Behaviour
 from simulators.clock import Clock, VirtualClock
+from simulators.gateways import (
+    Gateway,
+    GatewayFactory,
+    default_gateway_factory,
+    rebind_records,
+)
 from simulators.mqtt_devices import (
     TS_FORMS,
     MqttPublisher,
     MqttSettings,
     Sink,
     encode_payload,
+    encode_payload_array,
     reading_object,
     topic_for,
 )
 from simulators.physics import Controls, DistrictPhysics, Layout, State
 from simulators.scenario import Scenario, gateway_of, load_scenario
+from simulators.summary import SimSummary
 
 Fields = dict[str, FieldValue]
-
-
-class Gateway(Protocol):
-    """One simulated RS-485→TCP gateway as the district drives it."""
-
-    @property
-    def port(self) -> int:
-        """The TCP port it listens on (known once started)."""
-        ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def set_meter(self, unit: int, fields: Mapping[str, float | int]) -> None: ...
-
-    def set_unit_mode(self, unit: int, mode: str | None) -> None:
-        """None answers normally; 'timeout', 'exception' or 'garbage' misbehave."""
-        ...
-
-    async def set_down(self, down: bool) -> None:
-        """Take the whole gateway off the network, or bring it back."""
-        ...
-
-
-GatewayFactory = Callable[[str, int, Mapping[int, str]], Gateway]
-
-
-@dataclass(slots=True)
-class SimSummary:
-    """What a run published and injected, for the operator and for tests."""
-
-    scenario: str
-    start_s: float
-    end_s: float
-    reached_s: float
-    messages: Counter[str] = field(default_factory=Counter)  # per kind
-    readings: Counter[str] = field(default_factory=Counter)  # per kind, array members counted
-    backlog_flushes: int = 0
-    lost: Counter[str] = field(default_factory=Counter)  # per kind, messages lost in the field
-    withheld: Counter[str] = field(default_factory=Counter)  # per behaviour name
-    meter_updates: int = 0
-    gateway_outages: int = 0
-    unit_faults: int = 0
-    behaviours: list[dict[str, str]] = field(default_factory=list)
-    gateways: dict[str, str] = field(default_factory=dict)  # records host:port -> bound
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        def at(t: float) -> str:
-            return dt.datetime.fromtimestamp(t, dt.timezone(dt.timedelta(hours=8))).isoformat(
-                timespec="minutes")
-        out = [f"scenario {self.scenario}: {at(self.start_s)} → {at(self.reached_s)} "
-               f"(planned to {at(self.end_s)})"]
-        for kind in sorted(self.readings):
-            out.append(f"  {kind}: {self.readings[kind]} readings in {self.messages[kind]} "
-                       "MQTT messages")
-        out.append(f"  meters: {self.meter_updates} register updates on "
-                   f"{len(self.gateways)} gateways")
-        out.append(f"  late backlogs flushed: {self.backlog_flushes}; readings withheld: "
-                   f"{sum(self.withheld.values())}")
-        for b in self.behaviours:
-            out.append(f"  injected {b['name']} on {b['target']} {b['start']} for {b['hours']} h")
-        return out
 
 
 @dataclass(slots=True)
@@ -407,69 +348,6 @@ class DistrictSim:
                 await gateway.set_down(down)
                 self.summary_.gateway_outages += down
                 self._gateway_down[gw] = down
-
-
-def encode_payload_array(objs: list[dict[str, Any]]) -> bytes:
-    """A backlog flush: always a JSON array, even of one reading."""
-    return json.dumps(objs, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
-
-
-def rebind_records(records: Records, bound: Mapping[str, tuple[str, int]]) -> Records:
-    """The records with each Modbus meter's host:port replaced by where its gateway listens."""
-    devices = {}
-    for did, d in records.devices.items():
-        gw = gateway_of(d.host, d.port)
-        if d.protocol == "modbus" and gw in bound:
-            host, port = bound[gw]
-            d = dataclasses.replace(d, host=host, port=port)
-        devices[did] = d
-    return Records(records.substations, records.buildings, records.accounts, devices)
-
-
-# a scenario's meter_offline mode -> how the gateway makes that unit misbehave
-_UNIT_FAULTS = {"timeout": "silent", "exception": "exception", "garbage": "garbage"}
-
-
-class LinkedGateway:
-    """A GatewaySim driven by the district: unit modes become Faults, down/up stop/start it."""
-
-    def __init__(self, host: str, port: int, units: Mapping[int, str]) -> None:
-        from collector.profiles import load_profile
-        from simulators.modbus_gateway import GatewaySim
-
-        profiles = {name: load_profile(name) for name in sorted(set(units.values()))}
-        main = Counter(units.values()).most_common(1)[0][0]
-        self.sim = GatewaySim(profiles[main], host=host, port=port,
-                              unit_profiles={u: profiles[n] for u, n in units.items()
-                                             if n != main})
-
-    @property
-    def port(self) -> int:
-        return self.sim.port
-
-    async def start(self) -> None:
-        await self.sim.start()
-
-    async def stop(self) -> None:
-        await self.sim.stop()
-
-    def set_meter(self, unit: int, fields: Mapping[str, float | int]) -> None:
-        self.sim.set_meter(unit, fields)
-
-    def set_unit_mode(self, unit: int, mode: str | None) -> None:
-        from simulators.modbus_gateway import Fault
-
-        self.sim.set_fault(unit, None if mode is None else Fault(_UNIT_FAULTS[mode]))
-
-    async def set_down(self, down: bool) -> None:
-        # the port is kept across stop/start, so a collector finds the gateway again
-        await (self.sim.stop() if down else self.sim.start())
-
-
-def default_gateway_factory(host: str, port: int, units: Mapping[int, str]) -> Gateway:
-    """A GatewaySim (real pymodbus TCP server) serving these unit ids with their profiles."""
-    return LinkedGateway(host, port, units)
 
 
 async def simulate(scenario: Scenario | Path | str, mqtt: MqttSettings, *,

@@ -74,6 +74,12 @@ def encode_payload(objects: Sequence[dict[str, Any]]) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
+def encode_payload_array(objs: Sequence[dict[str, Any]]) -> bytes:
+    """A backlog flush: always a JSON array, even of one reading."""
+    return json.dumps(objs, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode("utf-8")
+
+
 class RecordingSink:
     """Keeps what would have been published; for dry runs and pure tests."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,43 +161,18 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path | None =
     seed = data.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ScenarioError(f"{source}: seed must be a non-negative integer, got {seed!r}")
-    records = data.get("records", "")
-    if not isinstance(records, str):
-        raise ScenarioError(f"{source}: records must be a folder path")
-    if records:
-        records_dir = Path(records)
-        if not records_dir.is_absolute() and base_dir is not None:
-            records_dir = base_dir / records_dir
-    else:
-        records_dir = SAMPLE_RECORDS_DIR
+    records_dir = _records_dir(data, source, base_dir)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str):
         raise ScenarioError(f"{source}: name must be a string")
-
-    wdata = data.get("weather", {})
-    if not isinstance(wdata, Mapping):
-        raise ScenarioError(f"{source}: [weather] must be a table")
-    wkeys = Weather.__dataclass_fields__
-    for key in wdata:
-        if key not in wkeys:
-            raise ScenarioError(f"{source}: [weather] unknown key {key!r} "
-                                f"(known: {', '.join(wkeys)})")
+    wdata = _table(data, "weather", tuple(Weather.__dataclass_fields__), source)
     weather = Weather(**{k: _number(wdata, k, 0.0, f"{source}: [weather]", positive=False)
                          for k in wdata})
-
-    idata = data.get("intervals", {})
-    if not isinstance(idata, Mapping):
-        raise ScenarioError(f"{source}: [intervals] must be a table")
-    for key in idata:
-        if key not in _INTERVAL_KEYS:
-            raise ScenarioError(f"{source}: [intervals] unknown key {key!r} "
-                                f"(known: {', '.join(_INTERVAL_KEYS)})")
-    intervals = _intervals(idata, f"{source}: [intervals]")
-
+    intervals = _intervals(_table(data, "intervals", _INTERVAL_KEYS, source),
+                           f"{source}: [intervals]")
     loss = data.get("loss", 0.0)
     if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 1:
         raise ScenarioError(f"{source}: loss must be a share from 0 to below 1, got {loss!r}")
-
     raw = data.get("behaviour", [])
     if not isinstance(raw, list):
         raise ScenarioError(f"{source}: behaviour must be written as [[behaviour]] entries")
@@ -211,6 +186,32 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path | None =
         weather=weather, intervals=intervals, behaviours=specs, source=source,
         loss=float(loss),
     )
+
+
+def _records_dir(data: Mapping[str, Any], source: str, base_dir: Path | None) -> Path:
+    """`records`, relative to the scenario file; the bundled sample district without it."""
+    records = data.get("records", "")
+    if not isinstance(records, str):
+        raise ScenarioError(f"{source}: records must be a folder path")
+    if not records:
+        return SAMPLE_RECORDS_DIR
+    records_dir = Path(records)
+    if not records_dir.is_absolute() and base_dir is not None:
+        records_dir = base_dir / records_dir
+    return records_dir
+
+
+def _table(data: Mapping[str, Any], key: str, known: Sequence[str], source: str
+           ) -> Mapping[str, Any]:
+    """An optional sub-table, with only known keys."""
+    table = data.get(key, {})
+    if not isinstance(table, Mapping):
+        raise ScenarioError(f"{source}: [{key}] must be a table")
+    for k in table:
+        if k not in known:
+            raise ScenarioError(f"{source}: [{key}] unknown key {k!r} "
+                                f"(known: {', '.join(known)})")
+    return table
 
 
 def _intervals(idata: Mapping[str, Any], where: str) -> Intervals:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
@@ -12,12 +13,20 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.mqtt_collector import MqttCollector
+from district.readings import Reading
+from heatwatch import bootstrap
+from heatwatch.commands.analyze import incidents_command
+from heatwatch.config import Config, load_config
+from storage.base import Store
 from tests.records_fixture import write_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +150,65 @@ health_interval_s = 1.0
 {store}""", encoding="utf-8")
     return path
 
+
+
+def sample_config(tmp_path: Path, *, mqtt_port: int, influx_url: str, database: str,
+                  client_id: str) -> Config:
+    """The sample district's records, the test's broker and an InfluxDB database of its own."""
+    return load_config(write_config(
+        tmp_path / "heatwatch.toml", records=ROOT / "district" / "sample",
+        data_dir=tmp_path / "var", mqtt_port=mqtt_port, influx_url=influx_url,
+        database=database, client_id=client_id), env={})
+
+
+@contextlib.contextmanager
+def collecting(cfg: Config, client_id: str) -> Iterator[tuple[Store, Publisher]]:
+    """The real collector running in this process on cfg's store, and a device publisher;
+    both stopped (and the store closed) on the way out."""
+    opened = bootstrap.open_store(cfg)
+    collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(bootstrap.records(cfg)),
+                              opened.store, bootstrap.open_deadletters(cfg))
+    collector.start()
+    assert collector.wait_connected()
+    pub = Publisher(cfg.mqtt.port, client_id=client_id)
+    try:
+        yield opened.store, pub
+    finally:
+        pub.close()
+        collector.stop()
+        opened.store.close()
+
+
+def reading_payload(r: Reading) -> tuple[str, bytes]:
+    """A reading as its device publishes it: topic and JSON object."""
+    doc = {"ts": r.ts_ms / 1000, **r.fields}
+    return f"heat/{r.measurement}/{r.tags['device_id']}", json.dumps(doc).encode()
+
+
+def wait_stored(url: str, db: str, readings: Sequence[Reading],
+                fields: Mapping[str, str]) -> None:
+    """Until InfluxDB holds every reading of each kind (counted by the kind's field)."""
+    for kind, fld in fields.items():
+        n = sum(r.measurement == kind for r in readings)
+
+        def stored(k: str = kind, f: str = fld, n: int = n) -> bool:
+            return influx_count(url, db, k, f) >= n
+
+        wait_for(stored, 120, f"{kind} readings in InfluxDB")
+
+
+def incident_keys(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Incidents as (kind, subject, cause), sorted: what a scenario's expected.json lists."""
+    return sorted(({"kind": r["kind"], "subject": r["subject"], "cause": r["cause"]}
+                   for r in rows), key=lambda d: (d["kind"], d["subject"], d["cause"]))
+
+
+def incidents_json(cfg: Config, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """What `heatwatch incidents --all --json` prints, parsed."""
+    assert incidents_command(cfg, all_=True, json_=True) == 0
+    out = capsys.readouterr().out
+    rows: list[dict[str, Any]] = json.loads(out[out.index("["):])
+    return rows
 
 class CollectorProcess:
     """`heatwatch collect` as its own process, as docker-compose runs it."""

@@ -23,7 +23,7 @@ from collector.payloads import parse_message
 from district.readings import COMM_FAULT_MEASUREMENT, Reading
 from district.records import Records, load_records
 from heatwatch.bootstrap import registry
-from heatwatch.commands.analyze import season_bill
+from heatwatch.commands.billing import season_bill
 from heatwatch.config import load_config
 from simulators.clock import ManualClock
 from simulators.district import DistrictSim

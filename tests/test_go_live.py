@@ -93,8 +93,11 @@ def test_go_live_gives_no_false_silence_and_one_incident_per_dead_gateway(
 
     comm = [i for i in found if i.kind == "meter_comm"]
     silent = [i for i in found if i.kind == "sensor_fault" and i.cause == "silent"]
-    # no device is silent before its first reading: no comm loss, no silent sensor at go-live
+    # no device is silent before its first reading: no comm loss, no silent sensor, no dark
+    # station (the substations and the weather station go live at their own hours too)
     assert silent == []
+    assert [i for i in found if i.kind == "station_comm"] == []
+    assert {go_live_hour(d) for d in ("SUB-S1", "SUB-S2", "WX-1")} != {0}
     (gw,) = [i for i in comm if i.cause == "comm"]
     assert gw.subject == f"gateway {DEAD_GW}" and gw.started_ms == start + 30 * H_MS
     assert isinstance(gw.details, MeterCommDetails)

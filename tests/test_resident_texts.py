@@ -24,12 +24,14 @@ from workflow.details import (
     OutageDetails,
     RoomColdDetails,
     SensorFaultDetails,
+    StationCommDetails,
 )
 from workflow.incidents import Incident
 
 # what the runner gives: meter faults, comm causes of a poll (and its own), room sensors
 CAUSES = ([c.name.lower() for c in Cause] + list(CAUSE_CODES) + ["exception_4", "missing",
-          "comm", "silent", "stuck", "out_of_range"] + list(OUTAGE_REASONS))
+          "comm", "silent", "stuck", "out_of_range", "rooms_silent", "never_reported",
+          "substation_silent", "weather_silent"] + list(OUTAGE_REASONS))
 URL = re.compile(r"https?://\S+")
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
 
@@ -80,6 +82,18 @@ def incidents() -> list[Incident]:
     for name in ("silent", "stuck", "out_of_range"):
         out.append(Incident(f"k-{name}", "sensor_fault", "R-B01-0101-1", 0, cause=name,
                             details=SensorFaultDetails(hours=8.0)))
+    # a building's rooms silent together or never heard from; a station or weather station
+    # gone dark; a gateway's meters never heard from
+    for name in ("rooms_silent", "never_reported"):
+        out.append(Incident(f"b-{name}", "sensor_fault", "building B05", 0, cause=name,
+                            details=SensorFaultDetails(devices=["T-B05-0105-liv"] * 7)))
+    out.append(Incident("g-never", "meter_comm", "gateway 127.0.0.1:5021", 0,
+                        cause="never_reported",
+                        details=MeterCommDetails(cause="never_reported", devices=["M-B01-0103"])))
+    for source, subject in (("substation", "S1"), ("weather", "WX-1")):
+        out.append(Incident(f"s-{source}", "station_comm", subject, 0,
+                            cause=f"{source}_silent",
+                            details=StationCommDetails(source=source, device_id=subject)))
     for code, english in OUTAGE_REASONS.items():
         out.append(Incident(f"k-{code}", "outage", "S1", 0,
                             details=OutageDetails(reason=english, duration_h=30.0)))

@@ -14,13 +14,8 @@ from analyzer.derived import BILLING_DAY, COMPLIANCE, METER_FAULT_STATE, OUTAGE_
 from analyzer.rules import CityRules
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
-from heatwatch.commands.analyze import (
-    CommandError,
-    analyze_command,
-    billing_command,
-    incidents_command,
-    season_bill,
-)
+from heatwatch.commands.analyze import CommandError, analyze_command, incidents_command
+from heatwatch.commands.billing import billing_command, season_bill
 from heatwatch.config import Config, load_config
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from collector.mqtt_collector import MqttCollector
-from heatwatch import bootstrap
-from heatwatch.commands.analyze import analyze_command, incidents_command
-from heatwatch.config import load_config
+from heatwatch.commands.analyze import analyze_command
 from simulators.scenario import load_scenario
-from tests.harness import ROOT, Publisher, influx_count, wait_for, write_config
+from tests.harness import (
+    collecting,
+    incident_keys,
+    incidents_json,
+    reading_payload,
+    sample_config,
+    wait_stored,
+)
 from tests.services import Influxd, Mosquitto
-from tests.test_analyzer_e2e import _payload
 from tests.test_analyzer_scenarios import FOLDERS, SCENARIO_ANALYZER, district_readings
 
 pytestmark = pytest.mark.services
@@ -39,45 +42,22 @@ def test_scenario_at_15min_stations_and_10pct_loss(folder: Path, tmp_path: Path,
     sc = dataclasses.replace(sc, loss=LOSS, intervals=dataclasses.replace(
         sc.intervals, substation_s=STATION_CADENCE_S))
     db = "degraded_" + str(abs(hash(folder.name)) % 100_000)
-    cfg = load_config(write_config(
-        tmp_path / "heatwatch.toml", records=ROOT / "district" / "sample",
-        data_dir=tmp_path / "var", mqtt_port=mosquitto.port, influx_url=influxd_shared.url,
-        database=db, client_id=f"degraded-{folder.name[:20]}"), env={})
+    cfg = sample_config(tmp_path, mqtt_port=mosquitto.port, influx_url=influxd_shared.url,
+                        database=db, client_id=f"degraded-{folder.name[:20]}")
     cfg.analyzer = SCENARIO_ANALYZER
     readings = district_readings(sc)
     mqtt = [r for r in readings if r.measurement in ("room", "substation", "weather")]
     polled = [r for r in readings if r.measurement not in ("room", "substation", "weather")]
-    opened = bootstrap.open_store(cfg)
-    collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(bootstrap.records(cfg)),
-                              opened.store, bootstrap.open_deadletters(cfg))
-    collector.start()
-    assert collector.wait_connected()
-    pub = Publisher(mosquitto.port, client_id=f"devices-{folder.name[:20]}")
-    try:
-        opened.store.write(polled)
-        pub.publish(_payload(r) for r in mqtt)
+    with collecting(cfg, f"devices-{folder.name[:20]}") as (store, pub):
+        store.write(polled)
+        pub.publish(reading_payload(r) for r in mqtt)
         pub.wait()
-        for kind, fld in (("room", "temp_c"), ("substation", "supply_c")):
-            n = sum(r.measurement == kind for r in mqtt)
-
-            def stored(k: str = kind, f: str = fld, n: int = n) -> bool:
-                return influx_count(influxd_shared.url, db, k, f) >= n
-
-            wait_for(stored, 120, f"{kind} readings in InfluxDB")
-    finally:
-        pub.close()
-        collector.stop()
-        opened.store.close()
+        wait_stored(influxd_shared.url, db, mqtt, {"room": "temp_c", "substation": "supply_c"})
 
     assert analyze_command(cfg, once=True, at=sc.end_s) == 0
-    assert incidents_command(cfg, all_=True, json_=True) == 0
-    out = capsys.readouterr().out
-    rows = json.loads(out[out.index("["):])
+    rows = incidents_json(cfg, capsys)
     expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
-    got = sorted(({"kind": r["kind"], "subject": r["subject"], "cause": r["cause"]}
-                  for r in rows), key=lambda d: (d["kind"], d["subject"], d["cause"]))
-    assert got == sorted(expected["incidents"], key=lambda d: (d["kind"], d["subject"],
-                                                               d["cause"]))
+    assert incident_keys(rows) == incident_keys(expected["incidents"])
     for want in expected.get("details", []):
         (row,) = [r for r in rows if r["kind"] == want["kind"] and r["subject"] == want["subject"]]
         for k, v in want["match"].items():

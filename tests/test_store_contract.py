@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from district.readings import KINDS, TAG_KEYS, FieldType, Reading
-from storage.influx import InfluxStore, parse_tags
+from storage.influx import InfluxStore
+from storage.influxql import parse_tags
 from storage.sqlite import SqliteStore
 
 # 2026-01-10T00:00:00Z: inside the 1830 d retention policy InfluxDB applies to writes

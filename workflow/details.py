@@ -76,8 +76,9 @@ class RoomColdDetails:
 
 @dataclass(slots=True)
 class SensorFaultDetails:
-    """A room thermometer silent, stuck or out of range (the cause is the incident's); or, with
-    cause never_reported, the rooms of a building never heard from since go-live."""
+    """A room thermometer silent, stuck or out of range (the cause is the incident's); or, for
+    a building, its rooms silent together (rooms_silent) or never heard from since go-live
+    (never_reported), listed in `devices`."""
 
     hours: float = 0.0
     ongoing: bool = False
@@ -120,9 +121,21 @@ class MeterCommDetails:
     devices: list[str] = field(default_factory=list)  # a gateway's (or building's) meters
 
 
+@dataclass(slots=True)
+class StationCommDetails:
+    """A substation's telemetry (or a weather station's outdoor temperature) silent: no
+    reading since the last one, counted from its first reading ever or its commissioning.
+    Unknown is neither out nor restored: an outage in progress stays as it was."""
+
+    source: str = ""  # "substation" | "weather"
+    device_id: str = ""
+    ongoing: bool = False
+    hours: float = 0.0
+
+
 IncidentDetails = (OutageDetails | BuildingOutageDetails | LeakDetails | RoomColdDetails
                    | SensorFaultDetails | ComplianceDetails | MeterFaultDetails
-                   | MeterCommDetails)
+                   | MeterCommDetails | StationCommDetails)
 
 DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
     "room_cold": RoomColdDetails,
@@ -130,6 +143,7 @@ DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
     "sensor_fault": SensorFaultDetails,
     "meter_fault": MeterFaultDetails,
     "meter_comm": MeterCommDetails,
+    "station_comm": StationCommDetails,
     "outage": OutageDetails,
     "building_outage": BuildingOutageDetails,
     "leak": LeakDetails,

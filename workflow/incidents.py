@@ -24,6 +24,7 @@ INCIDENT_KINDS = (
     "sensor_fault",       # a room thermometer silent, stuck or out of range
     "meter_fault",        # a heat-meter fault sign; details say cause and human / non-human
     "meter_comm",         # a meter not read for >= 2 expected intervals
+    "station_comm",       # a substation's or weather station's telemetry silent
     "outage",             # a substation out (pump off, or cold supply with no ΔT)
     "building_outage",    # a building without flow / ΔT while its substation runs
     "leak",               # make-up water above 2 % of circulation, or holding pressure sag

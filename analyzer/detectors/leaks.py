@@ -26,7 +26,10 @@ def detect_leak_incidents(ctx: Context, w: Window) -> Found:
     if subs is None:
         return found
     ix, axis, rules = ctx.index, w.steps, ctx.rules.leaks
-    found.examined("leak", set(ix.substations))
+    # a station with no fresh reading in the window is unknown: its leak stays as it was
+    seen = w.sub_known.any(axis=1) if w.sub_known is not None else np.ones(len(ix.substations),
+                                                                              dtype=bool)
+    found.examined("leak", {ix.substations[r] for r in np.flatnonzero(seen)})
     hold = subs["return_mpa"]
     leaks = held_leaks(subs["flow_m3h"], subs["makeup_m3h"], hold, axis, rules,
                        ctx.rules.signals)

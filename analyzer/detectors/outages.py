@@ -53,7 +53,8 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
     subs, known = w.substations, w.sub_known
     if subs is None or known is None:
         return found, affected
-    found.examined("outage", set(ix.substations))
+    # a station with no fresh reading in the window is unknown: its outage stays as it was
+    found.examined("outage", {ix.substations[r] for r in np.flatnonzero(known.any(axis=1))})
     axis = w.steps
     pump, sup, ret = subs["pump_on"], subs["supply_c"], subs["return_c"]
     raw_out = substation_out_slots(pump, sup, ret, rules.outages)

@@ -1,4 +1,4 @@
-"""`heatwatch analyze | incidents | billing`: the analyzer's commands, wired to the configured
+"""`heatwatch analyze | incidents`: the analyzer's commands, wired to the configured
 store, records and workflow; a user mistake raises CommandError with one line."""
 
 from __future__ import annotations
@@ -12,30 +12,17 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
-from analyzer.billing import (
-    AccountBill,
-    FaultSpan,
-    bill_season,
-    billing_days,
-    day_labels,
-    degree_days,
-)
 from analyzer.config import AnalyzerConfig, parse_shard
-from analyzer.grid import DAY_MS
-from analyzer.rules import Cause
 from analyzer.runner import CycleResult, Runner, Watermarks
 from analyzer.schedule import KINDS, Schedule
 from analyzer.shard import label, select
 from analyzer.state import WindowState
 from heatwatch.config import Config
 from storage.base import StoreError
-from workflow.details import MeterFaultDetails, details_dict, parse_details
+from workflow.details import details_dict, parse_details
 from workflow.incidents import Incident, IncidentStore
 
 log = logging.getLogger("heatwatch.analyzer")
@@ -237,164 +224,4 @@ def incidents_command(cfg: Config, all_: bool, json_: bool,
                        details=parse_details(r["kind"], r["details"]))
         say(f"{r['kind']:<18} {r['subject']:<24} {r['started']:<23} {r['duration_h']:>7.2f}  "
             f"{r['status']:<7} {_summary(inc)}")
-    return 0
-
-
-# -- billing ---------------------------------------------------------------------------------------
-
-def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
-    """The season bill of one account both ways, and each day's basis and reason."""
-    from heatwatch import bootstrap
-
-    ac = analyzer_config(cfg)
-    rules = ac.rules()
-    tz = timezone(cfg)
-    records = bootstrap.records(cfg)
-    account = records.accounts.get(account_id)
-    if account is None:
-        raise CommandError(f"unknown account {account_id!r} (not in the records' accounts.csv)")
-    meters = sorted(d.device_id for d in records.devices.values()
-                    if d.kind == "meter" and d.account_id == account_id)
-    if not meters:
-        raise CommandError(f"account {account_id!r} has no heat meter in the records")
-    if not 1970 <= season <= 9998:
-        raise CommandError(f"--season {season} is not a year")
-    meter = meters[0]
-    first = rules.season.start(season)
-    n_days = rules.season.days(season)
-    start_ms = int(dt.datetime(first.year, first.month, first.day, tzinfo=tz).timestamp() * 1000)
-    end_ms = start_ms + n_days * DAY_MS
-    offset_s = int(-(dt.datetime.fromtimestamp(start_ms / 1000, tz).utcoffset()
-                     or dt.timedelta()).total_seconds()) % 86400
-
-    opened = bootstrap.open_store(cfg, read_only=True)
-    store = opened.store
-    try:
-        # daily totals pushed down to the store: the day's lowest and highest cumulative reading
-        fr = store.read_aggregate("meter", start_ms - DAY_MS, end_ms, 86400, ["energy_kwh"],
-                                  ("min", "max"), tags=("device_id",), offset_s=offset_s)
-        wx = store.read_aggregate("weather", start_ms, end_ms, 86400, ["outdoor_c"], "mean",
-                                  tags=(), offset_s=offset_s)
-    finally:
-        opened.store.close()
-    lo, hi = np.full(n_days + 1, np.nan), np.full(n_days + 1, np.nan)
-    if len(fr):
-        mine = fr.device_id == meter
-        idx = (fr.ts_ms[mine] - (start_ms - DAY_MS)) // DAY_MS
-        ok = (idx >= 0) & (idx <= n_days)
-        lo[idx[ok]] = fr.fields["min_energy_kwh"][mine][ok]
-        hi[idx[ok]] = fr.fields["max_energy_kwh"][mine][ok]
-    outdoor = np.full(n_days, np.nan)
-    if len(wx):
-        idx = (wx.ts_ms - start_ms) // DAY_MS
-        ok = (idx >= 0) & (idx < n_days)
-        outdoor[idx[ok]] = wx.fields["outdoor_c"][ok]
-
-    path = workflow_path(cfg)
-    faults: list[Incident] = []
-    if path.exists():
-        wf = IncidentStore(path)
-        try:
-            faults = [i for i in wf.find(include_closed=True, kind="meter_fault")
-                      if i.subject == meter]
-        finally:
-            wf.close()
-    # the day before the season gives the first day's previous total
-    bd = billing_days(lo[None, 1:], hi[None, 1:], hi[:1], [_fault_spans(faults)], start_ms)
-    kwh, has, nonhuman, human = bd.kwh[0], bd.has_reading[0], bd.nonhuman[0], bd.human[0]
-    causes = bd.causes[0]
-
-    # a day without weather takes the season's mean outdoor temperature so far
-    fill = float(np.nanmean(outdoor)) if np.isfinite(outdoor).any() else 18.0
-    outdoor_filled = np.where(np.isnan(outdoor), fill, outdoor)
-    dd = degree_days(outdoor_filled)
-    ref = has & ~np.isnan(kwh) & ~nonhuman & ~human
-    bills = bill_season(
-        np.array([account.area_m2]), np.nan_to_num(kwh)[None, :], nonhuman[None, :],
-        human[None, :], outdoor_filled, n_days, rules.tariff,
-        # CJJ/T 223 reference: this season's normally metered days that have readings
-        q_ref_kwh=np.array([float(np.where(ref, kwh, 0.0).sum())]),
-        dd_ref=np.array([float(np.where(ref, dd, 0.0).sum())]))
-    area_bill, est_bill = bills.bill(0, "area"), bills.bill(0, "estimated")
-    labels = day_labels(bills.basis_area[0], causes)
-    days = []
-    for lab in labels:
-        day = first + dt.timedelta(days=lab.day)
-        reason = lab.reason
-        if lab.basis.name == "METERED" and not has[lab.day]:
-            # the cumulative total carries the day's heat into the next reading
-            reason = "no reading this day; metered, its heat counted at the next reading"
-        days.append({"date": day.isoformat(), "basis": lab.basis.name.lower(),
-                     "reason": reason,
-                     "kwh": None if np.isnan(kwh[lab.day]) else round(float(kwh[lab.day]), 2),
-                     "has_reading": bool(has[lab.day])})
-    return {
-        "account_id": account_id, "meter_id": meter, "area_m2": account.area_m2,
-        "tariff": account.tariff, "season": season, "season_start": first.isoformat(),
-        "season_days": n_days,
-        "prices": {"area_cny_m2_season": str(rules.tariff.area_cny_m2_season),
-                   "basic_cny_m2_season": str(rules.tariff.basic_cny_m2_season),
-                   "energy_cny_kwh": str(rules.tariff.energy_cny_kwh)},
-        "area_policy": _bill_doc(area_bill), "estimated_policy": _bill_doc(est_bill),
-        "difference_cny": str(est_bill.total_cny - area_bill.total_cny),
-        "days_with_readings": int(has.sum()), "days": days,
-    }
-
-
-def _fault_spans(incidents: list[Incident]) -> list[FaultSpan]:
-    """A meter's fault incidents as the bill sees them."""
-    out = []
-    for inc in incidents:
-        det = inc.details
-        if not isinstance(det, MeterFaultDetails):
-            continue
-        names = det.causes or [det.cause]
-        causes = tuple(c for c in (Cause.__members__.get(str(n).upper()) for n in names)
-                       if c is not None)
-        end = inc.closed_ms if inc.closed_ms is not None else inc.updated_ms
-        out.append(FaultSpan(inc.started_ms, end, det.human, causes))
-    return out
-
-
-def _bill_doc(b: AccountBill) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in (
-        ("metered_days", b.metered_days), ("area_days", b.area_days),
-        ("estimated_days", b.estimated_days), ("inspection_days", b.inspection_days),
-        ("kwh", b.kwh.quantize(Decimal("0.01"))),
-        ("estimated_kwh", b.estimated_kwh.quantize(Decimal("0.01"))),
-        ("basic_cny", b.basic_cny), ("energy_cny", b.energy_cny), ("area_cny", b.area_cny),
-        ("estimated_energy_cny", b.estimated_energy_cny), ("total_cny", b.total_cny))}
-
-
-def billing_command(cfg: Config, account_id: str, season: int, json_: bool,
-                    say: Callable[[str], None] = print) -> int:
-    """The season bill both ways, the difference, and each day's basis and reason."""
-    doc = season_bill(cfg, account_id, season)
-    bills = (doc["area_policy"], doc["estimated_policy"])
-    if not doc["days_with_readings"] and not any(
-            b["area_days"] or b["estimated_days"] or b["inspection_days"] for b in bills):
-        # 121 metered days at 0 kWh would be a full bill for nothing measured
-        last = dt.date.fromisoformat(doc["season_start"]) + dt.timedelta(
-            days=doc["season_days"] - 1)
-        raise CommandError(f"no readings for account {account_id!r} (meter {doc['meter_id']}) "
-                           f"in season {season} ({doc['season_start']} to {last.isoformat()}), "
-                           "and no meter fault that would bill it by area: nothing to bill")
-    if json_:
-        say(json.dumps(doc, ensure_ascii=False, indent=2))
-        return 0
-    a, e = doc["area_policy"], doc["estimated_policy"]
-    say(f"account {doc['account_id']} (meter {doc['meter_id']}, {doc['area_m2']:g} m², "
-        f"tariff {doc['tariff']}), season {doc['season_start']} + {doc['season_days']} days")
-    say(f"  readings on {doc['days_with_readings']} days")
-    say(f"  {'':<24}{'area policy':>14}{'estimated':>14}")
-    for k in ("metered_days", "area_days", "estimated_days", "inspection_days", "kwh",
-              "estimated_kwh", "basic_cny", "energy_cny", "area_cny", "estimated_energy_cny",
-              "total_cny"):
-        say(f"  {k:<24}{a[k]!s:>14}{e[k]!s:>14}")
-    say(f"  difference (estimated − area): {doc['difference_cny']} 元")
-    say("  days with readings or a fault:")
-    for d in doc["days"]:
-        if d["has_reading"] or d["basis"] != "metered":
-            kwh = "" if d["kwh"] is None else f"{d['kwh']:.2f} kWh"
-            say(f"    {d['date']}  {d['basis']:<10} {kwh:>12}  {d['reason']}")
     return 0

@@ -24,8 +24,9 @@ from analyzer.money import daily_fee_cny, fen
 from analyzer.outages import metered_outage_refund_cny, outage_days, outage_refund_cny
 from analyzer.rooms import RoomState, assess_rooms, refund_share, under_temperature_refunds_cny
 from analyzer.rules import CityRules
-from district.records import Records
+from district.records import Account, Building, Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
+from heatwatch.commands.billing import day_offset_s
 from heatwatch.config import Config
 from storage.base import Store
 from workflow.unit import WorkflowDb
@@ -201,6 +202,45 @@ def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, seaso
 
 # -- the list ------------------------------------------------------------------------------------
 
+def _compensation_rows(cfg: Config) -> list[dict[str, Any]]:
+    """The workflow's compensation records (none without a workflow database)."""
+    path = cfg.workflow_path()
+    if not path.exists():
+        return []
+    wf = WorkflowDb(path)
+    try:
+        return wf.compensation.find()
+    finally:
+        wf.close()
+
+
+def _account_row(acc: Account, b: Building, mine: list[dict[str, Any]],
+                 means: FloatGrid | None, rules: CityRules, season: Season
+                 ) -> dict[str, Any] | None:
+    """What one household is owed (None when nothing): outages and under-temperature bands."""
+    under = None
+    if means is not None:
+        # outage days are paid by the outage compensation, not again by the band rule
+        daily = np.where(outage_day_mask(mine, season), np.nan, means)
+        under = band_refund(acc.area_m2, daily, rules, season)
+    outage_cny = sum((Decimal(o["amount_cny"]) for o in mine), Decimal("0.00"))
+    under_cny = Decimal(under["amount_cny"]) if under else Decimal("0.00")
+    if outage_cny + under_cny <= 0:
+        return None
+    return {
+        "account_id": acc.account_id, "substation_id": b.substation_id,
+        "building_id": b.building_id, "address": b.address, "unit": acc.unit,
+        "area_m2": acc.area_m2, "tariff": acc.tariff,
+        "daily_fee_cny": str(fen(daily_fee_cny(
+            Decimal(repr(acc.area_m2)) * rules.tariff.area_cny_m2_season, season.n_days))),
+        "outages": mine, "outage_days": sum(o["days"] for o in mine),
+        "outage_cny": str(outage_cny),
+        "under_temperature": under or {"days": 0, "bands": [], "amount_cny": "0.00"},
+        "under_temperature_cny": str(under_cny),
+        "total_cny": str(outage_cny + under_cny),
+    }
+
+
 def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     """Every account owed anything this season, what for, and the totals, as plain data."""
     from heatwatch import bootstrap
@@ -209,53 +249,22 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     tz = timezone(cfg)
     season = season_of(rules, year, tz)
     records = bootstrap.records(cfg)
-    offset_s = int(-(dt.datetime.fromtimestamp(season.start_ms / 1000, tz).utcoffset()
-                     or dt.timedelta()).total_seconds()) % 86400
-
-    path = cfg.workflow_path()
-    rows: list[dict[str, Any]] = []
-    if path.exists():
-        wf = WorkflowDb(path)
-        try:
-            rows = wf.compensation.find()
-        finally:
-            wf.close()
-    outages = outage_refunds(rows, records, rules, season, tz)
-
+    outages = outage_refunds(_compensation_rows(cfg), records, rules, season, tz)
     opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
-        means = account_daily_means(opened.store, records, rules, season, offset_s)
+        means = account_daily_means(opened.store, records, rules, season,
+                                    day_offset_s(season.start_ms, tz))
     finally:
         opened.store.close()
-
     accounts = []
     for aid in sorted(set(outages) | set(means)):
         acc = records.accounts.get(aid)
         if acc is None:
             continue
-        b = records.buildings[acc.building_id]
-        mine = outages.get(aid, [])
-        under = None
-        if aid in means:
-            # outage days are paid by the outage compensation, not again by the band rule
-            daily = np.where(outage_day_mask(mine, season), np.nan, means[aid])
-            under = band_refund(acc.area_m2, daily, rules, season)
-        outage_cny = sum((Decimal(o["amount_cny"]) for o in mine), Decimal("0.00"))
-        under_cny = Decimal(under["amount_cny"]) if under else Decimal("0.00")
-        if outage_cny + under_cny <= 0:
-            continue
-        accounts.append({
-            "account_id": aid, "substation_id": b.substation_id, "building_id": b.building_id,
-            "address": b.address, "unit": acc.unit, "area_m2": acc.area_m2,
-            "tariff": acc.tariff,
-            "daily_fee_cny": str(fen(daily_fee_cny(
-                Decimal(repr(acc.area_m2)) * rules.tariff.area_cny_m2_season, season.n_days))),
-            "outages": mine, "outage_days": sum(o["days"] for o in mine),
-            "outage_cny": str(outage_cny),
-            "under_temperature": under or {"days": 0, "bands": [], "amount_cny": "0.00"},
-            "under_temperature_cny": str(under_cny),
-            "total_cny": str(outage_cny + under_cny),
-        })
+        row = _account_row(acc, records.buildings[acc.building_id], outages.get(aid, []),
+                           means.get(aid), rules, season)
+        if row is not None:
+            accounts.append(row)
     final = now_ms >= season.end_ms and all(o["closed"] for a in accounts for o in a["outages"])
     return {
         "season": year, "season_start": season.first.isoformat(),
