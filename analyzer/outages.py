@@ -148,6 +148,21 @@ def building_out_slots(
 
     Meter grids are (meters, slots); `substation_running` is (buildings, slots) on the same axis.
     """
+    reporting, n_dead = building_meter_counts(flow_m3h, supply_c, return_c, meter_building,
+                                              n_buildings, rules)
+    out: BoolGrid = (reporting > 0) & (n_dead == reporting) & substation_running
+    return out
+
+
+def building_meter_counts(
+    flow_m3h: FloatGrid,
+    supply_c: FloatGrid,
+    return_c: FloatGrid,
+    meter_building: IntArray,
+    n_buildings: int,
+    rules: OutageRules = DEFAULT_OUTAGES,
+) -> tuple[FloatGrid, FloatGrid]:
+    """Per building and slot: meters reporting, and those showing no flow or no ΔT."""
     present = ~np.isnan(flow_m3h)
     with np.errstate(invalid="ignore"):
         # DOMAIN: a building is out when its heat meters show no flow / no ΔT
@@ -155,10 +170,7 @@ def building_out_slots(
             (flow_m3h <= rules.no_flow_m3h) | ((supply_c - return_c) < rules.min_dt_k)
         )
     b = np.asarray(meter_building, dtype=np.intp)
-    reporting = group_sum(present, b, n_buildings)
-    n_dead = group_sum(dead, b, n_buildings)
-    out: BoolGrid = (reporting > 0) & (n_dead == reporting) & substation_running
-    return out
+    return group_sum(present, b, n_buildings), group_sum(dead, b, n_buildings)
 
 
 def detect_building_outages(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from analyzer.config import AnalyzerConfig
+from analyzer.derived import GridPoints
 from analyzer.detectors.base import Context, Found
 from analyzer.detectors.compliance import detect_compliance_breaches
 from analyzer.detectors.leaks import detect_leak_incidents
@@ -32,6 +33,7 @@ from analyzer.outages import outage_days
 from analyzer.rules import CityRules
 from analyzer.state import PLANS, WindowState
 from analyzer.window import Window, WindowReader
+from analyzer.writeback import WriteBack
 from district.readings import Reading
 from district.records import Records
 from storage.base import Store
@@ -98,7 +100,7 @@ class Evaluation:
     incidents: list[Incident] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)
     scope: dict[str, set[str]] = field(default_factory=dict)
-    derived: list[Reading] = field(default_factory=list)
+    derived: list[GridPoints] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     first_seen_ms: dict[str, int] = field(default_factory=dict)
 
@@ -108,6 +110,10 @@ class Evaluation:
         self.kinds |= found.kinds
         self.scope.update(found.scope)
         self.derived += found.derived
+
+    def derived_readings(self) -> list[Reading]:
+        """Every derived point of the evaluation, as readings."""
+        return [r for g in self.derived for r in g.readings()]
 
 
 @dataclass(slots=True)
@@ -137,6 +143,7 @@ class Runner:
         self.first_seen: dict[str, int] = watermarks.first_seen() if watermarks else {}
         self.index = DistrictIndex.from_records(records)
         self.reader = WindowReader(store, self.index)
+        self.writeback = WriteBack(store)
         # the trailing state (issue 11): True keeps it in memory only, a WindowState on disk
         self.state = WindowState(self.reader) if state is True else (state or None)
         self.mark = mark  # the watermark's name (one per analyzer shard)
@@ -196,7 +203,7 @@ class Runner:
         found = self._carry_over(ev)
         events = self.workflow.reconcile(found, ev.at_ms, ev.kinds, ev.scope)
         if self.cfg.write_back and ev.derived:
-            self.store.write(ev.derived)
+            self.writeback.write(ev.derived)
         new = {d: t for d, t in ev.first_seen_ms.items() if self.first_seen.get(d, t + 1) > t}
         if new:
             self.first_seen.update(new)
@@ -271,7 +278,7 @@ class Runner:
         else:
             w = self.reader.read(t0, at_ms, self.cfg.outages.step_s * 1000)
         seen = dict(self.first_seen)
-        for d, t in w.first_readings(self.index).items():
+        for d, t in w.first_readings(self.index, seen).items():
             seen[d] = min(t, seen.get(d, t))
         w = replace(w, first_seen_ms=seen).held(self.rules.signals)
         ev.first_seen_ms = seen

@@ -29,6 +29,7 @@ from analyzer.window import (
     METER_FIELDS,
     ROOM_FNS,
     SUB_FIELDS,
+    MeterWindow,
     Window,
     WindowReader,
     assemble_meters,
@@ -49,6 +50,7 @@ PLANS: dict[str, dict[str, str]] = {
     "all": dict.fromkeys(GROUPS, "full"),
 }
 MAX_RANGES = 8  # more separate touched ranges than this are read as one span
+READ_POINTS = 2_000_000  # rows × slots of one query, at most (a slot at least)
 
 
 @dataclass(slots=True)
@@ -59,6 +61,9 @@ class Slab:
     grids: dict[str, Grid]
     causes: dict[tuple[int, int], str] = field(default_factory=dict)
     cursor_s: float = 0.0  # wall clock of the group's last look at the arrivals log
+    # changed since saved; an unsaved later cursor only makes a restart re-read a little more
+    dirty: bool = True
+    version: int = 0  # counts the reads into the grids
 
 
 def _empty(n: int, axis: TimeAxis, dtype: Any) -> Grid:
@@ -90,6 +95,7 @@ class WindowState:
         self.plan = PLANS["all"]
         self.slabs: dict[str, Slab] = {}
         self.slots_read: dict[str, int] = {}
+        self._meter_window: tuple[Slab, int, MeterWindow | None] | None = None
         if self.path is not None:
             self.load()
 
@@ -129,7 +135,16 @@ class WindowState:
         outdoor = outdoor_daily(len(self.index.substations), hours,
                                 None if stations is None else stations["outdoor_c"], subs, steps)
         rooms = self._some("room")
+        return Window(at_ms, hours, steps, subs, outdoor, rooms, self._meters(),
+                      weather=None if stations is None else stations["outdoor_c"])
+
+    def _meters(self) -> MeterWindow | None:
+        """The meter window; the same object (with what detectors derived from it) while the
+        meter grids stay the same: meters change hourly, substation cycles run every minute."""
         m = self.slabs["meter"]
+        kept = self._meter_window
+        if kept is not None and kept[0] is m and kept[1] == m.version:
+            return kept[2]
         meters = None
         if not (all(np.isnan(m.grids[f]).all() for f in METER_FIELDS)
                 and not m.grids["comm"].any()):
@@ -137,8 +152,8 @@ class WindowState:
             causes = {(r, (t - t0) // HOUR_MS): c for (r, t), c in m.causes.items()}
             meters = assemble_meters({f: m.grids[f] for f in METER_FIELDS}, m.grids["comm"],
                                      causes)
-        return Window(at_ms, hours, steps, subs, outdoor, rooms, meters,
-                      weather=None if stations is None else stations["outdoor_c"])
+        self._meter_window = (m, m.version, meters)
+        return meters
 
     def _some(self, group: str) -> dict[str, Grid] | None:
         """A group's grids, None when nothing was read in the window (as the reader does)."""
@@ -150,6 +165,10 @@ class WindowState:
         old = self.slabs.get(group)
         names = self._names(group)
         n = self._rows(group)
+        if old is not None and old.axis == axis:
+            # the same slots (most cycles within an hour): update the grids in place, no copy
+            self._update(group, old, mode, now)
+            return
         grids = {k: _empty(n, axis, t) for k, t in names.items()}
         todo = np.ones(axis.n_slots, dtype=bool)
         causes: dict[tuple[int, int], str] = {}
@@ -170,10 +189,30 @@ class WindowState:
             elif mode == "full":
                 todo |= self._touched(group, axis, old.cursor_s)
                 cursor = now
+        slab = Slab(axis, grids, causes, cursor)
+        self._fill(group, slab, todo)
+        self.slabs[group] = slab
+
+    def _update(self, group: str, slab: Slab, mode: str, now: float) -> None:
+        """A slab on the same axis: re-read the touched slots (a "full" refresh) in place."""
+        todo = np.zeros(slab.axis.n_slots, dtype=bool)
+        if mode == "full":
+            todo = self._touched(group, slab.axis, slab.cursor_s)
+            slab.cursor_s = now
+        self._fill(group, slab, todo)
+
+    def _fill(self, group: str, slab: Slab, todo: npt.NDArray[np.bool_]) -> None:
+        """Read the slots marked in todo into the slab (as runs of slots)."""
+        axis, grids, names = slab.axis, slab.grids, self._names(group)
+        causes = slab.causes
         ranges = _runs(todo)
         if len(ranges) > MAX_RANGES:
             ranges = [(ranges[0][0], ranges[-1][1])]
-        for a, b in ranges:
+        # a first read of a city's meters is tens of millions of points: a query at a time
+        # holds at most about READ_POINTS of them (memory stays bounded, a few more queries)
+        per = max(1, READ_POINTS // max(self._rows(group), 1))
+        pieces = [(x, min(x + per, b)) for a, b in ranges for x in range(a, b, per)]
+        for a, b in pieces:
             sub = TimeAxis(axis.t0_ms + a * axis.step_ms, axis.step_ms, b - a)
             part = self._read(group, sub)
             lo, hi = sub.t0_ms, sub.t0_ms + sub.n_slots * sub.step_ms
@@ -185,8 +224,10 @@ class WindowState:
             if part is not None:
                 causes.update({(r, sub.t0_ms + s * sub.step_ms): c
                                for (r, s), c in part[1].items()})
+        slab.causes = causes
+        slab.dirty |= bool(ranges)
+        slab.version += bool(ranges)
         self.slots_read[group] = sum(b - a for a, b in ranges)
-        self.slabs[group] = Slab(axis, grids, causes, cursor)
 
     def _touched(self, group: str, axis: TimeAxis, cursor_s: float) -> npt.NDArray[np.bool_]:
         """The slots of the hours written since the group's cursor (all, without a log)."""
@@ -231,7 +272,7 @@ class WindowState:
         self.path.mkdir(parents=True, exist_ok=True)
         for g in groups:
             slab = self.slabs.get(g)
-            if slab is None:
+            if slab is None or not slab.dirty:
                 continue
             meta = {"fingerprint": self.fingerprint(), "t0_ms": slab.axis.t0_ms,
                     "step_ms": slab.axis.step_ms, "n_slots": slab.axis.n_slots,
@@ -244,6 +285,7 @@ class WindowState:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path / f"{g}.npz")
+            slab.dirty = False
 
     def load(self) -> None:
         """Read the slabs saved before; a group missing, foreign or unreadable is rebuilt."""
@@ -263,4 +305,4 @@ class WindowState:
             axis = TimeAxis(int(meta["t0_ms"]), int(meta["step_ms"]), int(meta["n_slots"]))
             self.slabs[g] = Slab(axis, grids, {(int(r), int(t)): str(c)
                                                for r, t, c in meta["causes"]},
-                                 float(meta["cursor_s"]))
+                                 float(meta["cursor_s"]), dirty=False)

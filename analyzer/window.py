@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,9 @@ class MeterWindow:
     fields: dict[str, FloatGrid]
     comm: BoolGrid
     comm_cause: dict[int, str] = field(default_factory=dict)
+    # what the detectors derive from these grids alone (the fields held while fresh, each
+    # building's meter counts), computed once while the grids stay the same
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -65,8 +69,10 @@ class Window:
                                               & ~np.isnan(subs["return_c"]))
         return replace(self, substations=subs, sub_known=known)
 
-    def first_readings(self, index: DistrictIndex) -> dict[str, int]:
-        """Each device's first reading in this window (rooms, meters, substations)."""
+    def first_readings(self, index: DistrictIndex,
+                       known: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Each device's first reading in this window (rooms, meters, substations); a device
+        `known` to have read before the window's start is not looked for."""
         out: dict[str, int] = {}
         grids: list[tuple[list[str], FloatGrid | None, TimeAxis]] = [
             (index.rooms, None if self.rooms is None else self.rooms["mean"], self.hours),
@@ -79,9 +85,14 @@ class Window:
         for ids, grid, axis in grids:
             if grid is None:
                 continue
-            present = ~np.isnan(grid)
-            rows = np.flatnonzero(present.any(axis=1))
-            first = np.argmax(present[rows], axis=1)
+            rows = np.arange(len(ids))
+            if known:
+                # a steady analyzer has seen nearly every device: only the others are scanned
+                rows = np.flatnonzero(np.fromiter((known.get(d, axis.t0_ms + 1) > axis.t0_ms
+                                                   for d in ids), dtype=bool, count=len(ids)))
+            present = ~np.isnan(grid[rows])
+            hit = present.any(axis=1)
+            rows, first = rows[hit], np.argmax(present[hit], axis=1)
             for r, s in zip(rows, first, strict=True):
                 if ids[int(r)]:
                     out[ids[int(r)]] = int(axis.ts_ms(int(s)))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from district.readings import FieldValue, Reading
 
@@ -35,7 +36,8 @@ def escape_tag(value: str) -> str:
     return value.translate(_TAG_ESCAPE)
 
 
-def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
+def series_prefix(measurement: str, tags: Mapping[str, str]) -> str:
+    """The escaped `measurement,tag=value,...` of a series (empty tag values left out)."""
     parts = [measurement.translate(_MEASUREMENT_ESCAPE)]
     for k in sorted(tags):
         v = tags[k]
@@ -59,7 +61,7 @@ class LineEncoder:
         hit = self._prefixes.get(key)
         if hit is not None and hit[0] is tags:
             return hit[1]
-        p = _prefix(measurement, tags)
+        p = series_prefix(measurement, tags)
         if len(self._prefixes) >= _PREFIX_CACHE_MAX:
             self._prefixes.clear()
         # the cache holds the tags object itself, so its id cannot be reused meanwhile
@@ -81,9 +83,24 @@ class LineEncoder:
 def encode_line(r: Reading) -> str:
     """One point; empty tag values are left out, as InfluxDB requires."""
     fields = ",".join(f"{k.translate(_TAG_ESCAPE)}={_field(v)}" for k, v in r.fields.items())
-    return f"{_prefix(r.measurement, r.tags)} {fields} {r.ts_ms}"
+    return f"{series_prefix(r.measurement, r.tags)} {fields} {r.ts_ms}"
 
 
 def encode(readings: Iterable[Reading]) -> bytes:
     """A batch as one /write body (precision=ms), without a prefix cache."""
     return ("\n".join(encode_line(r) for r in readings) + "\n").encode("utf-8")
+
+
+def encode_columns(prefixes: Sequence[str], rows: Iterable[int], ts_ms: Iterable[int],
+                   fields: Sequence[tuple[str, Sequence[Any], int | None]]) -> list[str]:
+    """Points given as columns, as lines (precision ms), exactly as LineEncoder writes their
+    readings: each point's series (a prefix by row) and time, and per field (name, values,
+    rounding) a Python int (an integer field), float, or None (the field left out)."""
+    parts: list[list[str | None]] = []
+    for name, values, digits in fields:
+        if digits is not None:
+            values = [None if v is None else round(v, digits) for v in values]
+        parts.append([None if v is None else f"{name}={v}i" if type(v) is int
+                      else f"{name}={v!r}" for v in values])
+    text = [",".join([p for p in t if p is not None]) for t in zip(*parts, strict=True)]
+    return [f"{prefixes[r]} {f} {t}" for r, f, t in zip(rows, text, ts_ms, strict=True) if f]

@@ -53,7 +53,7 @@ def test_two_shards_find_what_one_analyzer_finds(tmp_path: Path, influxd_shared:
                    mark=f"cycle {k}-of-2")
         r.state = WindowState(r.reader, tmp_path / f"state-{k}")
         res = r.run_cycle(end)
-        derived += res.evaluation.derived
+        derived += res.evaluation.derived_readings()
         # each shard keeps to its own substations (weather stations serve every shard)
         assert {i.substation_id for i in res.evaluation.incidents} <= \
             set(part.substations) | {""}
@@ -62,7 +62,7 @@ def test_two_shards_find_what_one_analyzer_finds(tmp_path: Path, influxd_shared:
     assert facts(both) == facts(one_wf.find(include_closed=True))
     assert {i.substation_id for i in both} >= {"S1", "S2"}
     # the district-wide series (billing, compliance, states) are the union of the shards'
-    assert points(derived) == points(whole.evaluation.derived)
+    assert points(derived) == points(whole.evaluation.derived_readings())
 
 
 def test_shard_config_is_checked() -> None:

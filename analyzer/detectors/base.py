@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.derived import GridPoints
 from analyzer.grid import TimeAxis
 from analyzer.index import DistrictIndex
 from analyzer.rules import CityRules
 from analyzer.runs import intervals
 from analyzer.window import Window
-from district.readings import Reading
 from district.records import Records
 from workflow.details import IncidentDetails
 from workflow.incidents import Incident, incident_key
@@ -50,7 +50,7 @@ class Found:
     kinds: set[str] = field(default_factory=set)
     scope: dict[str, set[str]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)
-    derived: list[Reading] = field(default_factory=list)
+    derived: list[GridPoints] = field(default_factory=list)
 
     def examined(self, kind: str, subjects: set[str]) -> None:
         """Mark `kind` as evaluated over `subjects`: what is not found among them is closed."""

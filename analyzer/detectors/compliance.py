@@ -36,5 +36,5 @@ def detect_compliance_breaches(ctx: Context, j: RoomJudgement | None) -> Found:
                         day=ctx.date(day_start[d]), rate=rounded(rate[s, d], 4),
                         passing=int(comp.passing[s, d]), measured=int(comp.measured[s, d]))))
     if ctx.write_back:
-        found.derived += derived.compliance_readings(ix.substations, day_start, comp, complete)
+        found.derived.append(derived.compliance_points(ix.substations, day_start, comp, complete))
     return found

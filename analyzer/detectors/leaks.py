@@ -55,5 +55,5 @@ def detect_leak_incidents(ctx: Context, w: Window) -> Found:
                                     holding_mpa_min=rounded(-nan_max(-hold[r, s:e]), 3))))
     if ctx.write_back:
         sag = holding_reference(hold)[:, None] - hold
-        found.derived += derived.leak_state_readings(ix.substations, axis, leaking, share, sag)
+        found.derived.append(derived.leak_state_points(ix.substations, axis, leaking, share, sag))
     return found

@@ -29,7 +29,6 @@ from analyzer.meters import MeterGrid, detect_meter_faults
 from analyzer.rules import CAUSE_TEXT, Cause
 from analyzer.runs import runs_at_least
 from analyzer.window import MeterWindow, Window
-from district.readings import Reading
 from workflow.details import MeterCommDetails, MeterFaultDetails
 
 
@@ -62,10 +61,10 @@ def detect_meter_incidents(ctx: Context, w: Window, not_normal: BoolGrid) -> Fou
     _comm_incidents(ctx, found, mw, axis, expected, sp)
     _never_reported(ctx, found, w)
     if ctx.write_back:
-        found.derived += derived.meter_state_readings(ix.meters, ix.meter_tags, axis, sp.state,
-                                                      sp.cause)
+        found.derived.append(derived.meter_state_points(ix.meters, ix.meter_tags, axis,
+                                                        sp.state, sp.cause))
         first = int(expected.min(initial=axis.n_slots))
-        found.derived += _billing_readings(ctx, mw, axis, billed, first)
+        found.derived.append(_billing_points(ctx, mw, axis, billed, first))
     return found
 
 
@@ -201,8 +200,8 @@ def _never_reported(ctx: Context, found: Found, w: Window) -> None:
                                      devices=meters)))
 
 
-def _billing_readings(ctx: Context, mw: MeterWindow, axis: TimeAxis,
-                      faults: dict[int, list[FaultSpan]], first_slot: int) -> list[Reading]:
+def _billing_points(ctx: Context, mw: MeterWindow, axis: TimeAxis,
+                    faults: dict[int, list[FaultSpan]], first_slot: int) -> derived.GridPoints:
     """Each billed account's days since the first reading: basis, its cause and the kWh."""
     ix = ctx.index
     bm = ix.billed_meter
@@ -212,6 +211,6 @@ def _billing_readings(ctx: Context, mw: MeterWindow, axis: TimeAxis,
                         from_first_reading=False)
     n_days = last.shape[1]
     keep = [d for d in range(n_days) if (d + 1) * axis.slots_per_day > first_slot]
-    return derived.billing_day_readings(
+    return derived.billing_day_points(
         ix.account_tags, [axis.t0_ms + d * DAY_MS for d in keep], days.basis[:, keep],
         days.cause[:, keep], days.kwh[:, keep])

@@ -10,10 +10,10 @@ import numpy as np
 
 from analyzer import derived
 from analyzer.detectors.base import BoolGrid, Context, FloatGrid, Found, incident
-from analyzer.grid import HOUR_MS, TimeAxis, by_day, group_sum
+from analyzer.grid import HOUR_MS, TimeAxis, by_day
 from analyzer.outages import (
     Outage,
-    building_out_slots,
+    building_meter_counts,
     held_outages,
     outage_days,
     substation_out_slots,
@@ -66,7 +66,7 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
             pump_off = bool((pump[o.row, s:e] == 0).any())
         found.incidents.append(_outage_incident(ctx, o, s == 0, pump_off))
     if ctx.write_back:
-        found.derived += derived.outage_state_readings(ix.substations, axis, out_mask)
+        found.derived.append(derived.outage_state_points(ix.substations, axis, out_mask))
     return found, _spread(ctx, raw_out | out_mask, axis, w.hours)
 
 
@@ -102,7 +102,25 @@ def held_meter_fields(ctx: Context, w: Window) -> dict[str, FloatGrid]:
     """Meter flow and temperatures, each reading carried forward while fresh."""
     assert w.meters is not None
     k = stale_slots(ctx.rules.signals.meter_stale_h * HOUR_MS, w.hours.step_ms)
-    return {f: carry_forward(w.meters.fields[f], k) for f in ("flow_m3h", "supply_c", "return_c")}
+    memo = w.meters.memo  # computed once while the meter grids stay the same
+    if ("held", k) not in memo:
+        memo["held", k] = {f: carry_forward(w.meters.fields[f], k)
+                           for f in ("flow_m3h", "supply_c", "return_c")}
+    held: dict[str, FloatGrid] = memo["held", k]
+    return held
+
+
+def _building_counts(ctx: Context, w: Window) -> tuple[FloatGrid, FloatGrid]:
+    """Per building and hour: meters reporting and meters dead (kept with the meter grids)."""
+    assert w.meters is not None
+    memo = w.meters.memo
+    if "buildings" not in memo:
+        g = held_meter_fields(ctx, w)
+        memo["buildings"] = building_meter_counts(
+            g["flow_m3h"], g["supply_c"], g["return_c"], ctx.index.meter_building,
+            len(ctx.index.buildings), ctx.rules.outages)
+    counts: tuple[FloatGrid, FloatGrid] = memo["buildings"]
+    return counts
 
 
 def detect_building_outages_in(ctx: Context, w: Window,
@@ -114,13 +132,12 @@ def detect_building_outages_in(ctx: Context, w: Window,
     if w.meters is None:
         return found, NotNormal(affected, building)
     found.examined("building_outage", set(ix.buildings))
-    g = held_meter_fields(ctx, w)
     # DOMAIN: a building is out when its meters show no flow / no ΔT while its substation
-    # runs; a substation outage is its own incident
+    # runs; a substation outage is its own incident (as building_out_slots)
     running = ~affected[ix.building_sub]
-    out = building_out_slots(g["flow_m3h"], g["supply_c"], g["return_c"], ix.meter_building,
-                             len(ix.buildings), running, ctx.rules.outages)
-    known = group_sum(~np.isnan(g["flow_m3h"]), ix.meter_building, len(ix.buildings)) > 0
+    reporting, n_dead = _building_counts(ctx, w)
+    known = reporting > 0
+    out = known & (n_dead == reporting) & running
     outs = held_outages(out, known, w.hours, ctx.rules.outages, ctx.rules.signals)
     for o in outs.items():
         bid = ix.buildings[o.row]
@@ -140,13 +157,17 @@ def attach_consequences(ctx: Context, w: Window, outages: Found,
                         rooms_held: FloatGrid | None) -> None:
     """List in each outage the rooms that went cold and the meters without flow behind it:
     they are its consequences, not incidents (nor orders) of their own."""
+    if not outages.incidents:
+        return
     ix, rr, orules = ctx.index, ctx.rules.rooms, ctx.rules.outages
     meter_dead = None
     if w.meters is not None:
-        g = held_meter_fields(ctx, w)
-        with np.errstate(invalid="ignore"):
-            meter_dead = (g["flow_m3h"] <= orules.no_flow_m3h) | (
-                (g["supply_c"] - g["return_c"]) < orules.min_dt_k)
+        if "dead" not in w.meters.memo:
+            g = held_meter_fields(ctx, w)
+            with np.errstate(invalid="ignore"):
+                w.meters.memo["dead"] = (g["flow_m3h"] <= orules.no_flow_m3h) | (
+                    (g["supply_c"] - g["return_c"]) < orules.min_dt_k)
+        meter_dead = w.meters.memo["dead"]
     room_cold = None
     if rooms_held is not None:
         with np.errstate(invalid="ignore"):
