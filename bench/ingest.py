@@ -55,7 +55,9 @@ def payloads(n_messages: int, per_message: int, offset: int) -> list[tuple[str, 
     return out
 
 
-def publisher(port: int, n_messages: int, per_message: int, offset: int, go: Any) -> None:
+def publisher(port: int, n_messages: int, per_message: int, offset: int, go: Any,
+              cpu: Any = None, slot: int = 0) -> None:
+    """Publish; with cpu (a shared array), its CPU seconds from go to the last PUBACK."""
     msgs = payloads(n_messages, per_message, offset)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{offset}",
                     protocol=mqtt.MQTTv311)
@@ -64,9 +66,12 @@ def publisher(port: int, n_messages: int, per_message: int, offset: int, go: Any
     c.connect("127.0.0.1", port)
     c.loop_start()
     go.wait()
+    cpu0 = time.process_time()
     infos = [c.publish(t, p, qos=1) for t, p in msgs]
     for i in infos:
         i.wait_for_publish(300)
+    if cpu is not None:
+        cpu[slot] = time.process_time() - cpu0
     c.disconnect()
     c.loop_stop()
 
@@ -75,8 +80,13 @@ PUBLISHERS = 2
 
 
 class _Procs:
-    def __init__(self, procs: list[Any]) -> None:
+    def __init__(self, procs: list[Any], cpu: Any) -> None:
         self.procs = procs
+        self.cpu = cpu
+
+    def cpu_s(self) -> float:
+        """The publishers' CPU seconds from go to their last PUBACK (after join)."""
+        return float(sum(self.cpu))
 
     def join(self) -> None:
         for p in self.procs:
@@ -87,23 +97,25 @@ def run_publisher(port: int, n: int, per: int, offset: int) -> tuple[Any, Any]:
     """PUBLISHERS device processes sharing n messages, released together by one event."""
     ctx = mp.get_context("spawn")
     go = ctx.Event()
+    cpu = ctx.Array("d", PUBLISHERS, lock=False)
     share = n // PUBLISHERS
     procs = [ctx.Process(target=publisher,
                          args=(port, share + (n % PUBLISHERS if k == 0 else 0), per,
-                               offset + k * 1_000_000_000 // (per * 1000), go))
+                               offset + k * 1_000_000_000 // (per * 1000), go, cpu, k))
              for k in range(PUBLISHERS)]
     for p in procs:
         p.start()
     time.sleep(1.5)  # connected and payloads built before the clock starts
-    return _Procs(procs), go
+    return _Procs(procs, cpu), go
 
 
-def wait_until(pred: Callable[[], bool], timeout_s: float = 600) -> None:
+def wait_until(pred: Callable[[], bool], timeout_s: float = 600,
+               every_s: float = 0.005) -> None:
     deadline = time.monotonic() + timeout_s
     while not pred():
         if time.monotonic() > deadline:
             raise TimeoutError
-        time.sleep(0.005)
+        time.sleep(every_s)
 
 
 def _subscriber_rate(mq: Mosquitto, client_id: str, handle: Callable[[Any], None], n: int,

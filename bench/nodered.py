@@ -173,6 +173,35 @@ class Run:
     readings_per_s: float
     cpu_per_100k_s: float
     peak_rss_mib: float
+    # CPU s per 100k readings of every process taking part, the ingester's included
+    breakdown: dict[str, float]
+    polls: int
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in self.breakdown.items())
+        return (f"{self.readings_per_s:,.0f} readings/s, {self.cpu_per_100k_s:.2f} CPU s "
+                f"per 100k readings, peak RSS {self.peak_rss_mib:.0f} MiB; CPU s per 100k "
+                f"readings by process: {parts} ({self.polls} count polls)")
+
+
+POLL_S = 0.005
+# True: poll count() every POLL_S (each poll scans every stored point, loading influxd more
+# as the run goes); False: poll influxd's shard counters, then confirm with one count()
+COUNT_POLLS = False
+
+
+def points_written(influx: Influxd, database: str) -> int:
+    """Points influxd's shards of this database stored (writePointsOk; after the WAL write):
+    a few counters read, not a scan of the data."""
+    c = http.client.HTTPConnection("127.0.0.1", influx.port, timeout=10)
+    c.request("GET", "/query?" + urllib.parse.urlencode({"q": "SHOW STATS FOR 'shard'"}))
+    doc = json.loads(c.getresponse().read())
+    c.close()
+    total = 0
+    for series in doc["results"][0].get("series", []):
+        if series["tags"].get("database") == database:
+            total += int(series["values"][0][series["columns"].index("writePointsOk")])
+    return total
 
 
 def measure(pid: int, influx: Influxd, database: str, mq: Mosquitto, n_messages: int,
@@ -180,14 +209,35 @@ def measure(pid: int, influx: Influxd, database: str, mq: Mosquitto, n_messages:
     """Publish n_messages of per readings; time and CPU until all are in influxd."""
     want = n_messages * per
     p, go = run_publisher(mq.port, n_messages, per, offset)
-    cpu0 = cpu_s(pid)
+    assert influx.proc is not None and mq.proc is not None
+    others = {"influxd": influx.proc.pid, "mosquitto": mq.proc.pid}
+    before = {name: cpu_s(q) for name, q in others.items()}
+    cpu0, own0 = cpu_s(pid), time.process_time()
+    polls = [0]
+
+    def stored() -> bool:
+        polls[0] += 1
+        return influx_count(influx.url, database, "room", "temp_c") >= want
+
     t = time.perf_counter()
     go.set()
-    wait_until(lambda: influx_count(influx.url, database, "room", "temp_c") >= want, 900)
-    dt = time.perf_counter() - t
+    if not COUNT_POLLS:
+        # the counters also count other points (heatwatch's arrivals log): confirm by count
+        wait_until(lambda: points_written(influx, database) >= want, 900, POLL_S)
+    end = time.perf_counter()
+    if not stored():
+        wait_until(stored, 900, POLL_S)
+        end = time.perf_counter()
+    dt = end - t
     cpu = cpu_s(pid) - cpu0
+    used = {name: cpu_s(q) - before[name] for name, q in others.items()}
+    own = time.process_time() - own0
     p.join()
-    return Run(want / dt, cpu / want * 100_000, peak_rss_mib(pid))
+    per_100k = 100_000 / want
+    breakdown = {"ingester": cpu * per_100k,
+                 **{name: v * per_100k for name, v in used.items()},
+                 "publishers": p.cpu_s() * per_100k, "bench poller": own * per_100k}
+    return Run(want / dt, cpu * per_100k, peak_rss_mib(pid), breakdown, polls[0])
 
 
 def heatwatch_run(tmp: Path, records: Path, mq: Mosquitto, influx: Influxd, label: str,
@@ -259,7 +309,17 @@ def outage(node: Path, prefix: Path, tmp: Path, records: Path, mq: Mosquitto,
         red.stop()
 
 
+def print_breakdown(hw: Run, nr: Run) -> None:
+    """The arrays phase's CPU per 100k readings, process by process, both sides."""
+    print("\n| CPU s per 100k readings (arrays) | heatwatch | Node-RED |\n|---|---|---|")
+    for name in hw.breakdown:
+        print(f"| {name} | {hw.breakdown[name]:.2f} | {nr.breakdown[name]:.2f} |")
+    print(f"| all | {sum(hw.breakdown.values()):.2f} | {sum(nr.breakdown.values()):.2f} |",
+          flush=True)
+
+
 def main() -> None:
+    global POLL_S, COUNT_POLLS
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prefix", type=Path, help="npm prefix to install into or reuse "
@@ -267,7 +327,16 @@ def main() -> None:
     ap.add_argument("--arrays", type=int, default=3_000, help="messages of 100 readings")
     ap.add_argument("--messages", type=int, default=30_000, help="messages of 1 reading")
     ap.add_argument("--no-outage", action="store_true", help="skip the influxd SIGKILL run")
+    ap.add_argument("--poll-ms", type=float, default=POLL_S * 1000,
+                    help="how often the stored count is polled (each poll is a query)")
+    ap.add_argument("--arrays-only", action="store_true",
+                    help="only the arrays of 100 (no single-reading or outage runs)")
+    ap.add_argument("--count-polls", action="store_true",
+                    help="poll count() every --poll-ms (as before) instead of influxd's "
+                    "shard counters: each count() scans the stored points")
     args = ap.parse_args()
+    POLL_S = args.poll_ms / 1000
+    COUNT_POLLS = args.count_polls
     tmp = Path(tempfile.mkdtemp(prefix="bench-nodered-"))
     prefix = args.prefix or tmp / "npm"
     mq = Mosquitto(tmp / "mq")
@@ -286,6 +355,9 @@ def main() -> None:
         nr_a = nodered_run(node, prefix, tmp, mq, influx, "nr_arrays", args.arrays, 100,
                            1_000_000)
         print(f"Node-RED arrays:  {nr_a}", flush=True)
+        print_breakdown(hw_a, nr_a)
+        if args.arrays_only:
+            return
         hw_1 = heatwatch_run(tmp, records, mq, influx, "hw_single", args.messages, 1, 0)
         print(f"heatwatch single: {hw_1}", flush=True)
         nr_1 = nodered_run(node, prefix, tmp, mq, influx, "nr_single", args.messages, 1, 0)

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
 from district.readings import Reading
 from storage.base import Frame
 from storage.lineprotocol import escape_tag
@@ -32,6 +34,14 @@ HOUR_MS = 3_600_000
 # trailing timestamp; one pass in C over the whole body
 _LINE = re.compile(rb"^((?:[^,\s\\]|\\.)+)[,\s][^\n]* (-?\d+)\r?$", re.M)
 _WATCHED = frozenset(m.encode() for m in WATCHED)
+# what may follow a measurement name: the regex's [,\s] on one line
+_AFTER_NAME = np.zeros(256, bool)
+_AFTER_NAME[list(b", \t\r\x0b\x0c")] = True
+# the timestamps the column path reads: 13 digits of ms
+_TS_DIGITS = 13
+_POWERS = 10 ** np.arange(_TS_DIGITS - 1, -1, -1, dtype=np.int64)
+_NAMES = [(m, np.frombuffer(m, np.uint8)) for m in sorted(_WATCHED)]
+_NAME_BYTES = max(len(m) for m in _WATCHED) + 1
 
 
 class _Inner(Protocol):
@@ -56,10 +66,43 @@ class _Inner(Protocol):
 
 def hours_of(body: bytes) -> dict[bytes, set[int]]:
     """The epoch hours each watched measurement's lines in a body fall in (ms timestamps)."""
+    fast = _hours_by_columns(body)
+    return fast if fast is not None else hours_by_regex(body)
+
+
+def hours_by_regex(body: bytes) -> dict[bytes, set[int]]:
+    """hours_of for any body, line by line: the reference the column path must equal."""
     out: dict[bytes, set[int]] = {}
     for m, ts in _LINE.findall(body):
         if m in _WATCHED:
             out.setdefault(m, set()).add(int(ts) // HOUR_MS)
+    return out
+
+
+def _hours_by_columns(body: bytes) -> dict[bytes, set[int]] | None:
+    """hours_of in a few numpy passes, for a body whose lines all end in a space and a
+    13-digit timestamp (ms from 2001 to 2286: what the encoders write); None for anything
+    else, which the regex judges. The regex cost the collector a quarter of its CPU."""
+    buf = np.frombuffer(body, np.uint8)
+    if not len(buf) or buf[-1] != 10:
+        return None
+    ends = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if (ends - starts < _TS_DIGITS + 2).any():
+        return None  # an empty line or one too short for a name and a timestamp
+    digits = buf[ends[:, None] - _TS_DIGITS + np.arange(_TS_DIGITS)] - np.uint8(48)
+    if (buf[ends - _TS_DIGITS - 1] != 32).any() or (digits > 9).any():
+        return None  # another width, a sign, a \r: the regex decides
+    hours = (digits.astype(np.int64) @ _POWERS) // HOUR_MS
+    heads = buf[np.minimum(starts[:, None] + np.arange(_NAME_BYTES), len(buf) - 1)]
+    out: dict[bytes, set[int]] = {}
+    for name, name_bytes in _NAMES:
+        n = len(name)
+        # the name, a separator, and the timestamp's space further on (as the regex wants)
+        match = ((heads[:, :n] == name_bytes).all(1) & _AFTER_NAME[heads[:, n]]
+                 & (ends - _TS_DIGITS - 1 > starts + n))
+        if match.any():
+            out[name] = set(np.unique(hours[match]).tolist())
     return out
 
 
