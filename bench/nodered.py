@@ -10,6 +10,14 @@ and one influxd started here, the same messages through:
 and prints the table of issue 11: readings/s for arrays of 100 and for one reading per
 message, CPU seconds per 100k readings both ways, peak RSS, and the readings each loses
 when influxd is SIGKILLed for 20 s (both subscribed at once, the same messages).
+Each phase runs --rounds times, heatwatch and Node-RED in turn, after influxd has settled
+(compactions of the run before done); the table shows each figure's median. The arrays
+phase also prints each process's CPU per 100k readings (ingester, influxd, mosquitto,
+publishers, the bench's poller): on a 2-core machine they all share the cores. A run is
+done when influxd's shard counters (writePointsOk) reach the readings sent, confirmed by
+one count(); --count-polls polls count() instead, which scans every stored point and so
+loads influxd more and more as the run goes. --same-tags adds a fair variant: the peer
+storing every tag heatwatch stores (the contract's tag set), beside the table.
 Not part of CI. Publishers and rate helpers are bench/ingest.py's.
 """
 
@@ -21,15 +29,19 @@ import http.client
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.ingest import run_publisher, wait_until
+from district.records import load_records
+from heatwatch.bootstrap import registry
 from tests.harness import (
     CollectorProcess,
     Publisher,
@@ -50,7 +62,7 @@ const items = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
 const dev = msg.topic.split("/")[2];
 const buf = context.get("buf");
 for (const r of items) {
-  buf.push({measurement: "room", tags: {device_id: dev},
+  buf.push({measurement: "room", tags: TAGS(dev),
             fields: {temp_c: r.temp_c}, timestamp: Math.round(r.ts * 1000)});
 }
 if (buf.length >= 1000) {
@@ -86,8 +98,22 @@ def install(prefix: Path) -> Path:
     return node
 
 
+# the peer's tags: the device id only (as measured in issue 11), or, for the fair variant,
+# every tag heatwatch stores (its records' account, building, substation and room type)
+DEVICE_ONLY = "const TAGS = (dev) => ({device_id: dev});\n"
+
+
+def same_tags(records: Path) -> str:
+    """The batcher's TAGS for the fair variant: heatwatch's own tags of each device."""
+    tags = {d: dict(r.tags) for d, r in registry(load_records(records)).items()
+            if r.kind == "room"}
+    return (f"const ALL = {json.dumps(tags)};\n"
+            "const TAGS = (dev) => Object.fromEntries("
+            "Object.entries(ALL[dev]).filter(([k, v]) => v !== ''));\n")
+
+
 def flows(mqtt_port: int, influx_port: int, database: str,
-          client_id: str) -> list[dict[str, object]]:
+          client_id: str, tags: str = DEVICE_ONLY) -> list[dict[str, object]]:
     return [
         {"id": "tab", "type": "tab", "label": "bench"},
         {"id": "broker", "type": "mqtt-broker", "name": "mosquitto", "broker": "127.0.0.1",
@@ -100,7 +126,8 @@ def flows(mqtt_port: int, influx_port: int, database: str,
          "qos": "1", "datatype": "json", "broker": "broker", "nl": False, "rap": True,
          "rh": 0, "inputs": 0, "x": 100, "y": 100, "wires": [["batch"]]},
         {"id": "batch", "type": "function", "z": "tab", "name": "batch 1000",
-         "func": BATCHER, "outputs": 1, "timeout": 0, "noerr": 0, "initialize": BATCHER_START,
+         "func": tags + BATCHER, "outputs": 1, "timeout": 0, "noerr": 0,
+         "initialize": BATCHER_START,
          "finalize": BATCHER_STOP, "libs": [], "x": 300, "y": 100, "wires": [["write"]]},
         {"id": "write", "type": "influxdb batch", "z": "tab", "influxdb": "influx",
          "precision": "ms", "retentionPolicy": "", "name": "", "x": 500, "y": 100,
@@ -112,11 +139,11 @@ class NodeRed:
     """One Node-RED process running the peer flow against one database."""
 
     def __init__(self, node: Path, prefix: Path, workdir: Path, mqtt_port: int,
-                 influx_port: int, database: str) -> None:
+                 influx_port: int, database: str, tags: str = DEVICE_ONLY) -> None:
         self.node, self.prefix, self.workdir = node, prefix, workdir
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "flows.json").write_text(json.dumps(
-            flows(mqtt_port, influx_port, database, f"nodered-{database}")))
+            flows(mqtt_port, influx_port, database, f"nodered-{database}", tags)))
         (workdir / "settings.js").write_text(
             f"module.exports = {{uiPort: {free_port()}, uiHost: '127.0.0.1', "
             "flowFile: 'flows.json', httpAdminRoot: false, httpNodeRoot: false, "
@@ -185,6 +212,17 @@ class Run:
 
 
 POLL_S = 0.005
+
+
+def settle(pids: list[int], idle_core: float = 0.05, timeout_s: float = 60) -> None:
+    """Until these processes use under idle_core of a core (influxd compacting what the run
+    before wrote, Node-RED starting): a run does not pay for the one before it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = sum(cpu_s(p) for p in pids)
+        time.sleep(0.5)
+        if sum(cpu_s(p) for p in pids) - before < idle_core * 0.5:
+            return
 # True: poll count() every POLL_S (each poll scans every stored point, loading influxd more
 # as the run goes); False: poll influxd's shard counters, then confirm with one count()
 COUNT_POLLS = False
@@ -208,9 +246,10 @@ def measure(pid: int, influx: Influxd, database: str, mq: Mosquitto, n_messages:
             per: int, offset: int) -> Run:
     """Publish n_messages of per readings; time and CPU until all are in influxd."""
     want = n_messages * per
-    p, go = run_publisher(mq.port, n_messages, per, offset)
     assert influx.proc is not None and mq.proc is not None
     others = {"influxd": influx.proc.pid, "mosquitto": mq.proc.pid}
+    settle([pid, *others.values()])
+    p, go = run_publisher(mq.port, n_messages, per, offset)
     before = {name: cpu_s(q) for name, q in others.items()}
     cpu0, own0 = cpu_s(pid), time.process_time()
     polls = [0]
@@ -259,9 +298,9 @@ def heatwatch_run(tmp: Path, records: Path, mq: Mosquitto, influx: Influxd, labe
 
 
 def nodered_run(node: Path, prefix: Path, tmp: Path, mq: Mosquitto, influx: Influxd,
-                label: str, n: int, per: int, offset: int) -> Run:
+                label: str, n: int, per: int, offset: int, tags: str = DEVICE_ONLY) -> Run:
     create_database(influx, label)
-    red = NodeRed(node, prefix, tmp / label, mq.port, influx.port, label)
+    red = NodeRed(node, prefix, tmp / label, mq.port, influx.port, label, tags)
     red.start()
     time.sleep(0.5)
     try:
@@ -318,23 +357,87 @@ def print_breakdown(hw: Run, nr: Run) -> None:
           flush=True)
 
 
-def main() -> None:
-    global POLL_S, COUNT_POLLS
+def median_run(runs: list[Run]) -> Run:
+    """Each figure's median over the rounds (the machine is shared: one round can be slow)."""
+    def med(get: Callable[[Run], float]) -> float:
+        return statistics.median(get(r) for r in runs)
+
+    return Run(med(lambda r: r.readings_per_s), med(lambda r: r.cpu_per_100k_s),
+               max(r.peak_rss_mib for r in runs),
+               {k: statistics.median(r.breakdown[k] for r in runs) for k in runs[0].breakdown},
+               sum(r.polls for r in runs))
+
+
+@dataclass
+class Bench:
+    node: Path
+    prefix: Path
+    tmp: Path
+    records: Path
+    mq: Mosquitto
+    influx: Influxd
+    rounds: int
+
+    def phase(self, name: str, n: int, per: int, offset: int,
+              tags: str | None = None) -> tuple[Run, Run]:
+        """heatwatch and the peer in turn, rounds times; the medians of each side."""
+        hw: list[Run] = []
+        nr: list[Run] = []
+        for i in range(self.rounds):
+            if tags is None:
+                hw.append(heatwatch_run(self.tmp, self.records, self.mq, self.influx,
+                                        f"hw_{name}_{i}", n, per, offset))
+                print(f"heatwatch {name} {i + 1}/{self.rounds}: {hw[-1]}", flush=True)
+            nr.append(nodered_run(self.node, self.prefix, self.tmp, self.mq, self.influx,
+                                  f"nr_{name}_{i}", n, per, offset, tags or DEVICE_ONLY))
+            print(f"Node-RED {name} {i + 1}/{self.rounds}: {nr[-1]}", flush=True)
+        return (median_run(hw) if hw else nr[0]), median_run(nr)
+
+
+def print_table(hw_a: Run, nr_a: Run, hw_1: Run, nr_1: Run) -> None:
+    rows = [
+        ("arrays of 100, readings/s", hw_a.readings_per_s, nr_a.readings_per_s, "{:,.0f}"),
+        ("1 reading/message, readings/s", hw_1.readings_per_s, nr_1.readings_per_s,
+         "{:,.0f}"),
+        ("CPU s per 100k readings (single)", hw_1.cpu_per_100k_s, nr_1.cpu_per_100k_s,
+         "{:.2f}"),
+        ("CPU s per 100k readings (arrays)", hw_a.cpu_per_100k_s, nr_a.cpu_per_100k_s,
+         "{:.2f}"),
+        ("peak RSS, MiB", max(hw_a.peak_rss_mib, hw_1.peak_rss_mib),
+         max(nr_a.peak_rss_mib, nr_1.peak_rss_mib), "{:.0f}"),
+    ]
+    print("\n| | heatwatch | Node-RED | ratio |\n|---|---|---|---|")
+    for name, h, r, fmt in rows:
+        print(f"| {name} | {fmt.format(h)} | {fmt.format(r)} | {h / r:.2f} |")
+
+
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prefix", type=Path, help="npm prefix to install into or reuse "
                     "(default: a temporary one, removed at the end)")
     ap.add_argument("--arrays", type=int, default=3_000, help="messages of 100 readings")
     ap.add_argument("--messages", type=int, default=30_000, help="messages of 1 reading")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of each phase, heatwatch and Node-RED in turn; the table "
+                    "shows each figure's median")
     ap.add_argument("--no-outage", action="store_true", help="skip the influxd SIGKILL run")
-    ap.add_argument("--poll-ms", type=float, default=POLL_S * 1000,
-                    help="how often the stored count is polled (each poll is a query)")
     ap.add_argument("--arrays-only", action="store_true",
                     help="only the arrays of 100 (no single-reading or outage runs)")
+    ap.add_argument("--same-tags", action="store_true",
+                    help="also run the peer storing every tag heatwatch stores (a fair variant "
+                    "of the arrays phase, printed beside the table)")
+    ap.add_argument("--poll-ms", type=float, default=POLL_S * 1000,
+                    help="how often completion is polled")
     ap.add_argument("--count-polls", action="store_true",
-                    help="poll count() every --poll-ms (as before) instead of influxd's "
-                    "shard counters: each count() scans the stored points")
-    args = ap.parse_args()
+                    help="poll count() (as before) instead of influxd's shard counters: each "
+                    "count() scans the stored points and loads influxd as the run goes")
+    return ap.parse_args()
+
+
+def main() -> None:
+    global POLL_S, COUNT_POLLS
+    args = arguments()
     POLL_S = args.poll_ms / 1000
     COUNT_POLLS = args.count_polls
     tmp = Path(tempfile.mkdtemp(prefix="bench-nodered-"))
@@ -345,42 +448,33 @@ def main() -> None:
         node = install(prefix)
         mq.start()
         influx.start()
-        records = room_district(tmp / "records", N_DEVICES)
+        b = Bench(node, prefix, tmp, room_district(tmp / "records", N_DEVICES), mq, influx,
+                  args.rounds)
         version = subprocess.run([str(node), "--version"], capture_output=True,
                                  text=True).stdout.strip()
         print(f"mosquitto QoS 1, influxd 1.6.7, node {version}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        hw_a = heatwatch_run(tmp, records, mq, influx, "hw_arrays", args.arrays, 100, 1_000_000)
-        print(f"heatwatch arrays: {hw_a}", flush=True)
-        nr_a = nodered_run(node, prefix, tmp, mq, influx, "nr_arrays", args.arrays, 100,
-                           1_000_000)
-        print(f"Node-RED arrays:  {nr_a}", flush=True)
+        hw_a, nr_a = b.phase("arrays", args.arrays, 100, 1_000_000)
         print_breakdown(hw_a, nr_a)
+        if args.same_tags:
+            _, nr_t = b.phase("arrays_tags", args.arrays, 100, 1_000_000,
+                              same_tags(b.records))
+            ratio = hw_a.readings_per_s / nr_t.readings_per_s
+            print(f"\nfair variant, arrays of 100, the peer storing heatwatch's tags: "
+                  f"heatwatch {hw_a.readings_per_s:,.0f} readings/s, Node-RED "
+                  f"{nr_t.readings_per_s:,.0f} (ratio {ratio:.2f}); CPU s per 100k readings "
+                  f"{hw_a.cpu_per_100k_s:.2f} vs {nr_t.cpu_per_100k_s:.2f}")
+            print_breakdown(hw_a, nr_t)
         if args.arrays_only:
             return
-        hw_1 = heatwatch_run(tmp, records, mq, influx, "hw_single", args.messages, 1, 0)
-        print(f"heatwatch single: {hw_1}", flush=True)
-        nr_1 = nodered_run(node, prefix, tmp, mq, influx, "nr_single", args.messages, 1, 0)
-        print(f"Node-RED single:  {nr_1}", flush=True)
-        lost = None if args.no_outage else outage(node, prefix, tmp, records, mq, influx)
-        rows = [
-            ("arrays of 100, readings/s", hw_a.readings_per_s, nr_a.readings_per_s, "{:,.0f}"),
-            ("1 reading/message, readings/s", hw_1.readings_per_s, nr_1.readings_per_s,
-             "{:,.0f}"),
-            ("CPU s per 100k readings (single)", hw_1.cpu_per_100k_s, nr_1.cpu_per_100k_s,
-             "{:.2f}"),
-            ("CPU s per 100k readings (arrays)", hw_a.cpu_per_100k_s, nr_a.cpu_per_100k_s,
-             "{:.2f}"),
-            ("peak RSS, MiB", max(hw_a.peak_rss_mib, hw_1.peak_rss_mib),
-             max(nr_a.peak_rss_mib, nr_1.peak_rss_mib), "{:.0f}"),
-        ]
-        print("\n| | heatwatch | Node-RED | ratio |\n|---|---|---|---|")
-        for name, h, r, fmt in rows:
-            print(f"| {name} | {fmt.format(h)} | {fmt.format(r)} | {h / r:.2f} |")
+        hw_1, nr_1 = b.phase("single", args.messages, 1, 0)
+        lost = None if args.no_outage else outage(node, prefix, tmp, b.records, mq, influx)
+        print_table(hw_a, nr_a, hw_1, nr_1)
         if lost:
             want, hw_n, nr_n = lost
             print(f"| influxd SIGKILLed for 20 s: readings lost | {want - hw_n:,} of {want:,} "
                   f"| {want - nr_n:,} of {want:,} | — |")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
     finally:
         mq.kill()
         influx.kill()
