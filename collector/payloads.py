@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from collector.payload_shapes import plain_lines
 from district.readings import KINDS, FieldType, FieldValue, Reading
 from storage.lineprotocol import LineEncoder
 
@@ -189,6 +190,18 @@ def _header(
     max_bytes: int,
 ) -> tuple[str, Registered, list[Any]] | Rejection:
     """The message's kind, device and elements, or the refusal of the whole message."""
+    found = _device(topic, payload, registry, prefix, max_bytes)
+    return found if isinstance(found, Rejection) else _elements(*found, topic, payload)
+
+
+def _device(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, Registered],
+    prefix: str,
+    max_bytes: int,
+) -> tuple[str, Registered] | Rejection:
+    """The message's kind and device, or the refusal of the whole message."""
     try:
         if len(payload) > max_bytes:
             raise _Refused("too_large", f"{len(payload)} bytes > {max_bytes}")
@@ -203,13 +216,19 @@ def _header(
             raise _Refused("unknown_device", f"{kind} {device_id!r} is not in the records")
         if device.kind != kind:
             raise _Refused("kind_mismatch", f"{device_id!r} is a {device.kind}, not a {kind}")
-        try:
-            # UnicodeDecodeError is a ValueError: not UTF-8 is bad JSON too
-            doc = _DECODER.decode(payload.decode("utf-8-sig"))
-        except (ValueError, RecursionError) as e:
-            raise _Refused("bad_json", str(e)[:500]) from None
     except _Refused as r:
         return Rejection(r.cause, r.detail, topic, payload)
+    return kind, device
+
+
+def _elements(kind: str, device: Registered, topic: str,
+              payload: bytes) -> tuple[str, Registered, list[Any]] | Rejection:
+    """The message's JSON elements, or its refusal (bad JSON, an empty array)."""
+    try:
+        # UnicodeDecodeError is a ValueError: not UTF-8 is bad JSON too
+        doc = _DECODER.decode(payload.decode("utf-8-sig"))
+    except (ValueError, RecursionError) as e:
+        return Rejection("bad_json", str(e)[:500], topic, payload)
     if isinstance(doc, list) and not doc:
         return Rejection("bad_shape", "empty array", topic, payload)
     return kind, device, doc if isinstance(doc, list) else [doc]
@@ -322,11 +341,18 @@ def parse_lines(
     anything else goes through _reading, the one reference of what is valid.
     """
     try:
-        head = _header(topic, payload, registry, prefix, max_bytes)
+        found = _device(topic, payload, registry, prefix, max_bytes)
+        if isinstance(found, Rejection):
+            return [], [], [found]
+        kind, device = found
+        series = encoder.series(kind, device.tags)
+        plain = plain_lines(kind, series, payload)
+        if plain is not None:  # the usual array: no JSON objects at all
+            return plain, list(range(len(plain))), []
+        head = _elements(kind, device, topic, payload)
         if isinstance(head, Rejection):
             return [], [], [head]
-        kind, device, items = head
-        series = encoder.series(kind, device.tags)
+        items = head[2]
         plan = _PLANS[kind]
         lines: list[str] = []
         indexes: list[int] = []
