@@ -16,7 +16,8 @@ phase also prints each process's CPU per 100k readings (ingester, influxd, mosqu
 publishers, the bench's poller): on a 2-core machine they all share the cores. A run is
 done when influxd's shard counters (writePointsOk) reach the readings sent, confirmed by
 one count(); --count-polls polls count() instead, which scans every stored point and so
-loads influxd more and more as the run goes. --same-tags adds a fair variant: the peer
+loads influxd more and more as the run goes. A heatwatch run's persistent session is
+dropped after it, so the broker does not queue later runs' messages for it. --same-tags adds a fair variant: the peer
 storing every tag heatwatch stores (the contract's tag set), beside the table.
 Not part of CI. Publishers and rate helpers are bench/ingest.py's.
 """
@@ -38,6 +39,9 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ingest import run_publisher, wait_until
 from district.records import load_records
@@ -211,7 +215,7 @@ class Run:
                 f"readings by process: {parts} ({self.polls} count polls)")
 
 
-POLL_S = 0.005
+POLL_S = 0.02
 
 
 def settle(pids: list[int], idle_core: float = 0.05, timeout_s: float = 60) -> None:
@@ -295,6 +299,18 @@ def heatwatch_run(tmp: Path, records: Path, mq: Mosquitto, influx: Influxd, labe
         return measure(proc.proc.pid, influx, label, mq, n, per, offset)
     finally:
         proc.sigterm()
+        drop_session(mq, f"hw-{label}")
+
+
+def drop_session(mq: Mosquitto, client_id: str) -> None:
+    """Forget a stopped collector's persistent session: else the broker queues every later
+    message of the bench for it, and each later run (either side's) pays for that."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", mq.port, clean_start=True)  # session expiry 0: gone at disconnect
+    c.loop_start()
+    wait_until(c.is_connected, 10)
+    c.disconnect()
+    c.loop_stop()
 
 
 def nodered_run(node: Path, prefix: Path, tmp: Path, mq: Mosquitto, influx: Influxd,
@@ -430,8 +446,9 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--poll-ms", type=float, default=POLL_S * 1000,
                     help="how often completion is polled")
     ap.add_argument("--count-polls", action="store_true",
-                    help="poll count() (as before) instead of influxd's shard counters: each "
-                    "count() scans the stored points and loads influxd as the run goes")
+                    help="poll count() instead of influxd's shard counters (the old way, with "
+                    "--poll-ms 5): each count() scans the stored points and loads influxd "
+                    "more and more as the run goes")
     return ap.parse_args()
 
 
