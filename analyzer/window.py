@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.first_seen import FirstSeen
 from analyzer.grid import HOUR_MS, TimeAxis, daily_mean, index_ids, to_grid
 from analyzer.index import DistrictIndex
 from analyzer.rules import SignalRules
@@ -59,7 +60,10 @@ class Window:
     @property
     def data_start_ms(self) -> int | None:
         """The district's first reading ever, as far as the analyzer knows."""
-        return min(self.first_seen_ms.values()) if self.first_seen_ms else None
+        seen = self.first_seen_ms
+        if isinstance(seen, FirstSeen):
+            return seen.earliest
+        return min(seen.values()) if seen else None
 
     def held(self, signals: SignalRules) -> Window:
         """The substation grids with each reading carried forward while fresh."""
@@ -88,8 +92,10 @@ class Window:
             if grid is None:
                 continue
             rows = np.arange(len(ids))
-            if known:
+            if isinstance(known, FirstSeen):
                 # a steady analyzer has seen nearly every device: only the others are scanned
+                rows = known.rows_after(ids, axis.t0_ms)
+            elif known:
                 rows = np.flatnonzero(np.fromiter((known.get(d, axis.t0_ms + 1) > axis.t0_ms
                                                    for d in ids), dtype=bool, count=len(ids)))
             present = ~np.isnan(grid[rows])
