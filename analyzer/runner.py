@@ -27,6 +27,7 @@ from analyzer.detectors.room_days import judge_rooms
 from analyzer.detectors.rooms import detect_cold_rooms
 from analyzer.detectors.sensors import detect_sensor_faults
 from analyzer.detectors.stations import detect_station_silence
+from analyzer.first_seen import FirstSeen
 from analyzer.grid import HOUR_MS
 from analyzer.index import DistrictIndex
 from analyzer.outages import outage_days
@@ -102,7 +103,8 @@ class Evaluation:
     scope: dict[str, set[str]] = field(default_factory=dict)
     derived: list[GridPoints] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
-    first_seen_ms: dict[str, int] = field(default_factory=dict)
+    first_seen_ms: Mapping[str, int] = field(default_factory=dict)
+    first_seen_new: dict[str, int] = field(default_factory=dict)  # earlier than known before
 
     def add(self, found: Found) -> None:
         """Take in one detector's result."""
@@ -140,7 +142,7 @@ class Runner:
         self.rules: CityRules = cfg.rules()
         self.tz = tz
         self.watermarks = watermarks
-        self.first_seen: dict[str, int] = watermarks.first_seen() if watermarks else {}
+        self.first_seen = FirstSeen(watermarks.first_seen() if watermarks else None)
         self.index = DistrictIndex.from_records(records)
         self.reader = WindowReader(store, self.index)
         self.writeback = WriteBack(store)
@@ -204,7 +206,7 @@ class Runner:
         events = self.workflow.reconcile(found, ev.at_ms, ev.kinds, ev.scope)
         if self.cfg.write_back and ev.derived:
             self.writeback.write(ev.derived)
-        new = {d: t for d, t in ev.first_seen_ms.items() if self.first_seen.get(d, t + 1) > t}
+        new = self.first_seen.with_new(ev.first_seen_new)
         if new:
             self.first_seen.update(new)
             if self.watermarks is not None:
@@ -277,11 +279,13 @@ class Runner:
             self.state.save(g for g, how in PLANS[cycle].items() if how != "none")
         else:
             w = self.reader.read(t0, at_ms, self.cfg.outages.step_s * 1000)
-        seen = dict(self.first_seen)
-        for d, t in w.first_readings(self.index, seen).items():
-            seen[d] = min(t, seen.get(d, t))
+        new = self.first_seen.with_new(w.first_readings(self.index, self.first_seen))
+        seen = self.first_seen
+        if new:  # devices seen for the first time: a copy, the analyzer's own waits for _apply
+            seen = FirstSeen(self.first_seen)
+            seen.update(new)
         w = replace(w, first_seen_ms=seen).held(self.rules.signals)
-        ev.first_seen_ms = seen
+        ev.first_seen_ms, ev.first_seen_new = seen, new
         ev.timings_s["read"] = time.perf_counter() - clock
         clock = time.perf_counter()
         for found in self.detect(w, cycle):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.first_seen import FirstSeen
 from analyzer.grid import HOUR_MS, TimeAxis, daily_mean, index_ids, to_grid
 from analyzer.index import DistrictIndex
 from analyzer.rules import SignalRules
@@ -24,6 +25,8 @@ BoolGrid = npt.NDArray[np.bool_]
 METER_FIELDS = ("energy_kwh", "volume_m3", "flow_m3h", "supply_c", "return_c", "status")
 SUB_FIELDS = ("supply_c", "return_c", "flow_m3h", "makeup_m3h", "return_mpa", "outdoor_c")
 ROOM_FNS = ("mean", "min", "max")
+SUB_READ_POINTS = 500_000  # substation points per query, about (memory stays bounded)
+MAX_PIECE_SLOTS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -57,7 +60,10 @@ class Window:
     @property
     def data_start_ms(self) -> int | None:
         """The district's first reading ever, as far as the analyzer knows."""
-        return min(self.first_seen_ms.values()) if self.first_seen_ms else None
+        seen = self.first_seen_ms
+        if isinstance(seen, FirstSeen):
+            return seen.earliest
+        return min(seen.values()) if seen else None
 
     def held(self, signals: SignalRules) -> Window:
         """The substation grids with each reading carried forward while fresh."""
@@ -86,8 +92,10 @@ class Window:
             if grid is None:
                 continue
             rows = np.arange(len(ids))
-            if known:
+            if isinstance(known, FirstSeen):
                 # a steady analyzer has seen nearly every device: only the others are scanned
+                rows = known.rows_after(ids, axis.t0_ms)
+            elif known:
                 rows = np.flatnonzero(np.fromiter((known.get(d, axis.t0_ms + 1) > axis.t0_ms
                                                    for d in ids), dtype=bool, count=len(ids)))
             present = ~np.isnan(grid[rows])
@@ -130,18 +138,31 @@ class WindowReader:
                       weather=weather)
 
     def substations(self, axis: TimeAxis) -> dict[str, FloatGrid] | None:
-        end = _end(axis)
-        fr = self.store.read_aggregate("substation", axis.t0_ms, end, axis.step_ms // 1000,
-                                       SUB_FIELDS, "mean", tags=("substation_id",))
-        if len(fr) == 0:
-            return None
+        """Each substation's fields on the step axis: the mean of a slot's points (the pump
+        state: its last), None when no substation reported in the window.
+
+        Read as points and put on the grid here: InfluxDB 1.x spends far longer on six
+        `mean()`s grouped by time and station than on sending the points (0.5-2 s against
+        0.16 s for an hour of 1,500 stations). The points come a piece of the window at a
+        time, each piece sized from the density of the last, so memory stays bounded at any
+        reporting interval."""
         ids = self.index.substations
-        out = {f: frame_grid(fr, ids, "substation_id", f, axis) for f in SUB_FIELDS}
-        # InfluxQL cannot average a boolean: the pump state is read as points, last per slot
-        pump = self.store.read_window("substation", axis.t0_ms, end, ["pump_on"],
-                                      tags=("substation_id",))
-        out["pump_on"] = frame_grid(pump, ids, "substation_id", "pump_on", axis, "last")
-        return out
+        out = {f: np.full((len(ids), axis.n_slots), np.nan) for f in (*SUB_FIELDS, "pump_on")}
+        seen = False
+        a, per = 0, max(1, min(axis.n_slots, HOUR_MS // axis.step_ms))
+        while a < axis.n_slots:
+            b = min(a + per, axis.n_slots)
+            piece = TimeAxis(axis.t0_ms + a * axis.step_ms, axis.step_ms, b - a)
+            fr = self.store.read_window("substation", piece.t0_ms, _end(piece),
+                                        (*SUB_FIELDS, "pump_on"), tags=("substation_id",))
+            if len(fr):
+                seen = True
+                for f in out:
+                    out[f][:, a:b] = frame_grid(fr, ids, "substation_id", f, piece,
+                                                "last" if f == "pump_on" else "mean")
+            per = max(1, min(MAX_PIECE_SLOTS, SUB_READ_POINTS * (b - a) // max(len(fr), 1)))
+            a = b
+        return out if seen else None
 
     def outdoor(self, axis: TimeAxis, subs: dict[str, FloatGrid] | None,
                 sub_axis: TimeAxis) -> tuple[FloatGrid, FloatGrid | None]:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 from district.readings import Reading
 from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
 from storage.frames import aggregate_columns, check_aggregate, empty_frame, sort_frame
-from storage.influxql import CsvTable, frame_of, parse_csv, quote_ident, quote_literal
+from storage.influxql import (
+    CsvTable,
+    frame_of,
+    frame_of_csv,
+    parse_csv,
+    quote_ident,
+    quote_literal,
+)
 from storage.lineprotocol import LineEncoder
 
 if TYPE_CHECKING:
@@ -217,6 +224,18 @@ class InfluxStore:
     # -- reads ------------------------------------------------------------------------------
     def query_tables(self, q: str) -> list[CsvTable]:
         """Run InfluxQL against our database; the CSV result (epoch ms times) as tables."""
+        return parse_csv(self._query_text(q))
+
+    def query_frame(self, q: str, fields: Sequence[str] | None, tags: Sequence[str],
+                    tag_columns: bool) -> Frame:
+        """Run InfluxQL; the result as one Frame (parsed a block of rows at a time when the
+        fields are known)."""
+        text = self._query_text(q)
+        if fields is None:
+            return frame_of(parse_csv(text), None, tags, tag_columns)
+        return frame_of_csv(text, fields, tags, tag_columns)
+
+    def _query_text(self, q: str) -> str:
         self._ensure()
         params = urllib.parse.urlencode({"db": self.database, "epoch": "ms", "q": q})
         status, error, data = self._request(
@@ -227,7 +246,7 @@ class InfluxStore:
         text = data.decode("utf-8")
         if status != 200:
             raise StoreError(f"influxdb query: HTTP {status}: {error or text.strip()[:500]}")
-        return parse_csv(text)
+        return text
 
     def query_csv(self, q: str) -> list[dict[str, str]]:
         """Run InfluxQL; every result row as a dict keyed by column name."""
@@ -253,7 +272,7 @@ class InfluxStore:
         q = (f"SELECT {select}, {', '.join(quote_ident(t) + '::tag' for t in want)} "
              f"FROM {self._source(measurement)} "
              f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms")
-        frame = frame_of(self.query_tables(q), fields, want, tag_columns=True)
+        frame = self.query_frame(q, fields, want, tag_columns=True)
         return _project(sort_frame(frame, ["device_id"]), tags)
 
     def read_device(
@@ -271,7 +290,7 @@ class InfluxStore:
         q = (f"SELECT {select}, \"device_id\"::tag FROM {self._source(measurement)} "
              f"WHERE \"device_id\" = {quote_literal(device_id)} "
              f"AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms")
-        frame = frame_of(self.query_tables(q), fields, ["device_id"], tag_columns=True)
+        frame = self.query_frame(q, fields, ["device_id"], tag_columns=True)
         return sort_frame(frame, ["device_id"])
 
     def latest(self, measurement: str, tags: Sequence[str] = ("device_id",)) -> Frame:
@@ -280,7 +299,7 @@ class InfluxStore:
         q = (f"SELECT *::field, {', '.join(quote_ident(t) + '::tag' for t in want)} "
              f"FROM {self._source(measurement)} GROUP BY \"device_id\" "
              "ORDER BY time DESC LIMIT 1")
-        frame = frame_of(self.query_tables(q), None, want, tag_columns=True)
+        frame = self.query_frame(q, None, want, tag_columns=True)
         return _project(sort_frame(frame, ["device_id"]), tags)
 
     def read_aggregate(
@@ -308,8 +327,8 @@ class InfluxStore:
         q = (f"SELECT {select} FROM {self._source(measurement)} "
              f"WHERE time >= {int(start_ms)}ms AND time < {int(end_ms)}ms "
              f"GROUP BY {group} fill(none)")
-        frame = frame_of(self.query_tables(q), [name for _, _, name in columns], list(tags),
-                            tag_columns=False)
+        frame = self.query_frame(q, [name for _, _, name in columns], list(tags),
+                                 tag_columns=False)
         return sort_frame(frame, list(tags))
 
     def ping(self) -> bool:
