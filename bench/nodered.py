@@ -17,8 +17,9 @@ publishers, the bench's poller): on a 2-core machine they all share the cores. A
 done when influxd's shard counters (writePointsOk) reach the readings sent, confirmed by
 one count(); --count-polls polls count() instead, which scans every stored point and so
 loads influxd more and more as the run goes. A heatwatch run's persistent session is
-dropped after it, so the broker does not queue later runs' messages for it. --same-tags adds a fair variant: the peer
-storing every tag heatwatch stores (the contract's tag set), beside the table.
+dropped after it, so the broker does not queue later runs' messages for it. --same-tags
+adds a fair variant: the peer storing every tag heatwatch stores (the contract's tag set),
+beside the table.
 Not part of CI. Publishers and rate helpers are bench/ingest.py's.
 """
 
