@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -77,20 +77,30 @@ def parse_tags(text: str) -> dict[str, str]:
 
 def parse_csv(text: str) -> list[CsvTable]:
     """Split a CSV response into tables; a blank line starts a new header (columns changed)."""
-    tables: list[CsvTable] = []
-    current: CsvTable | None = None
+    return list(_csv_tables(text))
+
+
+def _csv_tables(text: str, block_rows: int = 0) -> Iterator[CsvTable]:
+    """The tables of a CSV response in order; with block_rows, a longer table comes as
+    several of at most that many rows each (the same header)."""
+    table: CsvTable | None = None
     for row in csv.reader(io.StringIO(text)):
         if not row:
-            current = None
+            if table is not None:
+                yield table
+            table = None
             continue
-        if current is None:
+        if table is None:
             if row == ["error"]:
                 raise StoreError("influxdb query error: " + text.split("\n", 1)[-1].strip())
-            current = CsvTable(row)
-            tables.append(current)
+            table = CsvTable(row)
             continue
-        current.rows.append(row)
-    return tables
+        table.rows.append(row)
+        if block_rows and len(table.rows) >= block_rows:
+            yield table
+            table = CsvTable(table.header)
+    if table is not None:
+        yield table
 
 
 def _floats(cells: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -159,25 +169,8 @@ def frame_of_csv(text: str, fields: Sequence[str], tags: Sequence[str], tag_colu
     """parse_csv then frame_of, a block of rows at a time: the Python lists of only one block
     live at once (a read of a city's meters is millions of rows; as lists of cells they took
     more than a gigabyte). The same frame as frame_of(parse_csv(text), ...)."""
-    parts: list[Frame] = []
-    table: CsvTable | None = None
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
-            if table is not None and table.rows:
-                parts.append(frame_of([table], fields, tags, tag_columns))
-            table = None
-            continue
-        if table is None:
-            if row == ["error"]:
-                raise StoreError("influxdb query error: " + text.split("\n", 1)[-1].strip())
-            table = CsvTable(row)
-            continue
-        table.rows.append(row)
-        if len(table.rows) >= block_rows:
-            parts.append(frame_of([table], fields, tags, tag_columns))
-            table = CsvTable(table.header)
-    if table is not None and table.rows:
-        parts.append(frame_of([table], fields, tags, tag_columns))
+    parts = [frame_of([t], fields, tags, tag_columns)
+             for t in _csv_tables(text, block_rows) if t.rows]
     if len(parts) <= 1:
         return parts[0] if parts else empty_frame(fields, tags)
     return Frame(ts_ms=np.concatenate([p.ts_ms for p in parts]),
