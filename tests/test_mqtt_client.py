@@ -137,9 +137,12 @@ def _subscriber(port: int, client_id: str, got: list[tuple[str, int, str, bytes]
     c.on_message = message
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 600
+    subscribed = threading.Event()
+    c.on_subscribe = lambda *_: subscribed.set()
     c.connect("127.0.0.1", port, clean_start=False, properties=props)
     c.subscribe("heat/#", 1)
     c.loop_start()
+    assert subscribed.wait(30), "no SUBACK"
     return c
 
 
@@ -149,7 +152,6 @@ def test_messages_with_and_without_properties_arrive_in_order_and_acks_written_t
     got: list[tuple[str, int, str, bytes]] = []
     mids: list[int] = []
     sub = _subscriber(mosquitto.port, "lean-sub", got, mids)
-    time.sleep(0.3)  # subscribed
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="lean-pub", protocol=mqtt.MQTTv5)
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
