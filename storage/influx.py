@@ -1,14 +1,17 @@
-"""InfluxDB 1.x over its HTTP API (stdlib only): line protocol in, CSV query results out."""
+"""InfluxDB 1.x over its HTTP API: line protocol in, CSV query results out."""
 
 from __future__ import annotations
 
 import base64
 import http.client
+import itertools
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from district.readings import Reading
 from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
@@ -194,19 +197,22 @@ class InfluxStore:
         if lines:
             self.write_encoded(("\n".join(lines) + "\n").encode("utf-8"))
 
-    def write_encoded(self, body: bytes) -> None:
-        """Store a line-protocol body (from `encode`), split into requests of bounded size."""
+    def write_encoded(self, body: bytes,
+                      with_each: Callable[[bytes], bytes] | None = None) -> None:
+        """Store a line-protocol body (from `encode`), split into requests of bounded size;
+        with_each(piece), if given, adds lines to each request (the arrivals log's own, which
+        must be stored by the same 204 as the readings they describe)."""
         rejected: list[str] = []
         for chunk in _chunks(body, MAX_LINES_PER_REQUEST):
             try:
-                self._post(chunk)
+                self._post(chunk + with_each(chunk) if with_each is not None else chunk)
             except StoreRejected as e:
                 rejected.append(str(e))
         if rejected:
             raise StoreRejected("; ".join(rejected))
 
     def _post(self, body: bytes) -> None:
-        if not body.strip():
+        if body.isspace() or not body:  # isspace stops at the first other byte
             return
         self._ensure()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -358,12 +364,17 @@ def _project(frame: Frame, tags: Sequence[str]) -> Frame:
 
 
 def _chunks(body: bytes, max_lines: int) -> Iterator[bytes]:
-    """A line-protocol body in pieces of at most max_lines lines."""
+    """A line-protocol body in pieces of at most max_lines lines, cut after a newline (a
+    body that fits is passed on as it is; no piece is blank)."""
     if body.count(b"\n") <= max_lines:
-        yield body
+        if body and not body.isspace():
+            yield body
         return
-    lines = body.split(b"\n")
-    for i in range(0, len(lines), max_lines):
-        piece = b"\n".join(lines[i:i + max_lines])
-        if piece.strip():
-            yield piece + b"\n"
+    ends = np.flatnonzero(np.frombuffer(body, np.uint8) == 10)
+    cuts = [0, *(ends[max_lines - 1::max_lines] + 1).tolist()]
+    if cuts[-1] < len(body):
+        cuts.append(len(body))
+    for start, end in itertools.pairwise(cuts):
+        piece = body[start:end]
+        if not piece.isspace():
+            yield piece if piece.endswith(b"\n") else piece + b"\n"

@@ -55,3 +55,16 @@ def test_an_encoded_batch_takes_the_column_path() -> None:
     h = t0 // HOUR_MS
     assert got == {b"room": {h, h + 1}, b"meter": {h}, b"substation": {h + 1},
                    b"weather": {h + 2}, b"meter_comm": {h + 2}}
+
+
+def test_the_shortest_lines_at_both_ends_of_a_body() -> None:
+    """The column path reads eight bytes at a time up to each line's edges: a body that
+    starts and ends with the shortest line it takes still reads as the regex reads it."""
+    h = 1_764_115_200_000
+    for body in (b"x %d\nroom, %d\n" % (h, h), b"room, %d\nx %d\n" % (h, h + HOUR_MS),
+                 b"meter %d\n" % h, b"x %d\n" % h, b"room, %d\n" % h):
+        got = _hours_by_columns(body)
+        assert got is not None
+        assert got == hours_by_regex(body)
+    assert _hours_by_columns(b"room, %d\nroom, %d\n" % (h, h + HOUR_MS)) == {
+        b"room": {h // HOUR_MS, h // HOUR_MS + 1}}
