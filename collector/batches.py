@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,7 +11,7 @@ from collector.payloads import Rejection
 from storage.base import StoreRejected
 
 # what a write may raise about the data itself rather than the store: refusals of the batch
-_DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
+DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
 
 
 T = TypeVar("T")
@@ -29,7 +29,7 @@ def split_write(write: Callable[[list[T]], None], readings: list[T],
     try:
         write(readings)
         return []
-    except _DATA_ERRORS as e:
+    except DATA_ERRORS as e:
         detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
         if len(readings) == 1:
             return [(offset, detail[:1000])]
@@ -52,14 +52,38 @@ class Batch:
     """Messages taken together, their readings, and which message each reading came from.
 
     Readings are lines of line protocol for a LineStore (InfluxDB), Reading objects else.
+    A plain message's lines stay one block (joined by newlines) in `readings`, so `count`,
+    not len(readings), is how many readings there are; `lines()` cuts the blocks apart
+    when single lines are needed (a refused write halved down to the reading at fault).
     """
 
     msgs: list[Message] = field(default_factory=list)
     readings: list[Any] = field(default_factory=list)
+    count: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     # for each message with readings: where its readings start, and their element indexes
     starts: list[int] = field(default_factory=list)
-    origins: list[tuple[Message, list[int]]] = field(default_factory=list)
+    origins: list[tuple[Message, Sequence[int]]] = field(default_factory=list)
+
+    def add(self, m: Message, good: list[Any], indexes: Sequence[int]) -> None:
+        """A message's readings, one per item of good (and of indexes)."""
+        self.starts.append(self.count)
+        self.origins.append((m, indexes))
+        self.readings.extend(good)
+        self.count += len(good)
+
+    def add_block(self, m: Message, block: str, n: int) -> None:
+        """A plain message's n lines as one block: its elements 0..n-1, in order."""
+        self.starts.append(self.count)
+        self.origins.append((m, range(n)))
+        self.readings.append(block)
+        self.count += n
+
+    def lines(self) -> list[Any]:
+        """The readings one by one (the blocks cut at their newlines)."""
+        if self.count == len(self.readings):
+            return self.readings
+        return [line for part in self.readings for line in part.split("\n")]
 
 
 @dataclass(slots=True)

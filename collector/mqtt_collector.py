@@ -23,12 +23,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.batches import Batch, CollectorStats, Message, split_write
+from collector.batches import DATA_ERRORS, Batch, CollectorStats, Message, split_write
 from collector.config import CollectorConfig, MqttConfig
 from collector.connection import ConnectionLog
 from collector.deadletter import DeadLetters
 from collector.mqtt_client import CollectorClient
-from collector.payloads import Registered, Rejection, element_of, parse_indexed, parse_lines
+from collector.payload_lines import parse_lines, parse_plain
+from collector.payloads import Registered, Rejection, element_of, parse_indexed
 from district.readings import Reading
 from storage.base import LineStore, Store, StoreUnavailable
 from storage.lineprotocol import LineEncoder
@@ -209,7 +210,7 @@ class MqttCollector:
             if not inbox:
                 return batch
         deadline = time.monotonic() + self.cfg.flush_interval_ms / 1000
-        while len(batch.readings) + len(batch.rejections) < self.cfg.batch_size:
+        while batch.count + len(batch.rejections) < self.cfg.batch_size:
             if inbox:
                 self._parse_into(batch, inbox.popleft())
                 continue
@@ -230,15 +231,18 @@ class MqttCollector:
                 return
         good: list[Any]
         if self._lines:
+            plain = parse_plain(m.topic, m.payload, self.registry, self._encoder, prefix,
+                                self.mqtt_cfg.max_payload_bytes)
+            if plain is not None:  # the usual message: its lines as one block
+                batch.add_block(m, *plain)
+                return
             good, indexes, bad = parse_lines(m.topic, m.payload, self.registry, self._encoder,
                                              prefix, self.mqtt_cfg.max_payload_bytes)
         else:
             good, indexes, bad = parse_indexed(m.topic, m.payload, self.registry, prefix,
                                                self.mqtt_cfg.max_payload_bytes)
         if good:
-            batch.starts.append(len(batch.readings))
-            batch.origins.append((m, indexes))
-            batch.readings.extend(good)
+            batch.add(m, good, indexes)
         batch.rejections.extend(bad)
 
     def process(self, messages: Sequence[tuple[str, bytes]]) -> None:
@@ -301,7 +305,13 @@ class MqttCollector:
 
     def _store_batch(self, batch: Batch) -> list[tuple[int, str]]:
         """Write the batch durably (in a pool thread); the refused readings' indexes."""
-        return split_write(self._write_waiting, batch.readings)
+        if batch.count == len(batch.readings):
+            return split_write(self._write_waiting, batch.readings)
+        try:  # blocks of lines: written as they are, cut into lines only if refused
+            self._write_waiting(batch.readings)
+            return []
+        except DATA_ERRORS:
+            return split_write(self._write_waiting, batch.lines())
 
     def _finish(self, batch: Batch, refused: list[tuple[int, str]]) -> None:
         """After a durable write: dead letters committed, counts, then the acks."""
@@ -311,7 +321,7 @@ class MqttCollector:
             rejections = rejections + [self._store_rejection(batch, i, detail)
                                        for i, detail in refused]
             log.error("store refused %d of %d readings; the rest are stored (first: %s)",
-                      len(refused), len(batch.readings), refused[0][1])
+                      len(refused), batch.count, refused[0][1])
         for r in rejections:
             self.stats.rejected[r.cause] += 1
             if r.cause not in self._logged_causes:
@@ -321,7 +331,7 @@ class MqttCollector:
         self.deadletters.add(rejections, round(self.clock() * 1000))
         self._ack(batch.msgs)
         # counted once acked, so `messages` never runs ahead of `acked` for an observer
-        self.stats.readings += len(batch.readings) - len(refused)
+        self.stats.readings += batch.count - len(refused)
         self.stats.batches += 1
         self.stats.messages += len(batch.msgs)
 

@@ -57,7 +57,14 @@ _SHAPES: Final = {kind: _shape(kind) for kind in KINDS}
 
 
 def plain_lines(kind: str, series: str, payload: bytes) -> list[str] | None:
-    """The lines of a message in the plainest shape, or None for anything else.
+    """The lines of a message in the plainest shape, or None for anything else."""
+    block = plain_block(kind, series, payload)
+    return None if block is None else block[0].split("\n")
+
+
+def plain_block(kind: str, series: str, payload: bytes) -> tuple[str, int] | None:
+    """plain_lines as one text (the lines joined by newlines, none at the end) and their
+    count, or None: the collector's batch keeps a message's lines as one such block.
 
     Once the regex has checked the whole message, its values are cut out by plain string
     splits, reordered by slices (the timestamp goes last) and written by one %-format for
@@ -84,5 +91,6 @@ def plain_lines(kind: str, series: str, payload: bytes) -> list[str] | None:
         ordered[i - 1::width] = values[i::width]
     ordered[width - 1::width] = values[0::width]
     tails = "\0".join([shape.tail] * n) % tuple(ordered)
-    lines = (series + tails.replace("\0", "\n" + series)).split("\n")
-    return lines if len(lines) == n and n * width == len(values) else None
+    block = series + tails.replace("\0", "\n" + series)
+    # a series with a newline of its own would split a line: the reference path judges it
+    return (block, n) if block.count("\n") == n - 1 and n * width == len(values) else None

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from collector.payload_shapes import plain_lines
 from district.readings import KINDS, FieldType, FieldValue, Reading
-from storage.lineprotocol import LineEncoder
 
 # The causes a reading can be refused for; each is counted and dead-lettered.
 CAUSES: Final = (
@@ -59,7 +57,7 @@ class Registered:
     tags: Mapping[str, str]
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, cause: str, detail: str) -> None:
         self.cause = cause
         self.detail = detail
@@ -77,26 +75,26 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 def parse_ts_ms(value: Any) -> int:
     """Epoch seconds (int or float) or RFC 3339 with an offset, as epoch milliseconds."""
     if isinstance(value, bool):
-        raise _Refused("bad_ts", "ts is a boolean")
+        raise Refused("bad_ts", "ts is a boolean")
     if isinstance(value, int | float):
         try:
             seconds = float(value)
         except OverflowError:
-            raise _Refused("bad_ts", "ts is outside 2000..2100") from None
+            raise Refused("bad_ts", "ts is outside 2000..2100") from None
         if not math.isfinite(seconds):
-            raise _Refused("bad_ts", "ts is not finite")
+            raise Refused("bad_ts", "ts is not finite")
     elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value)
         except ValueError:
-            raise _Refused("bad_ts", f"ts {value[:40]!r} is not RFC 3339") from None
+            raise Refused("bad_ts", f"ts {value[:40]!r} is not RFC 3339") from None
         if dt.tzinfo is None:
-            raise _Refused("bad_ts", f"ts {value[:40]!r} has no UTC offset")
+            raise Refused("bad_ts", f"ts {value[:40]!r} has no UTC offset")
         seconds = dt.timestamp()
     else:
-        raise _Refused("bad_ts", f"ts is a {type(value).__name__}")
+        raise Refused("bad_ts", f"ts is a {type(value).__name__}")
     if not TS_MIN_S <= seconds < TS_MAX_S:
-        raise _Refused("bad_ts", f"ts {seconds:.0f} is outside 2000..2100")
+        raise Refused("bad_ts", f"ts {seconds:.0f} is outside 2000..2100")
     return round(seconds * 1000)
 
 
@@ -104,25 +102,25 @@ def _field(name: str, value: Any, kind: FieldType) -> FieldValue:
     if kind is FieldType.BOOL:
         if isinstance(value, bool):
             return value
-        raise _Refused("wrong_type", f"{name} must be true/false, got {type(value).__name__}")
+        raise Refused("wrong_type", f"{name} must be true/false, got {type(value).__name__}")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Refused("wrong_type", f"{name} must be a number, got {type(value).__name__}")
+        raise Refused("wrong_type", f"{name} must be a number, got {type(value).__name__}")
     if kind is FieldType.INT:
         if isinstance(value, float):
             if not math.isfinite(value):
-                raise _Refused("not_finite", f"{name} is {value}")
+                raise Refused("not_finite", f"{name} is {value}")
             if not value.is_integer():
-                raise _Refused("wrong_type", f"{name} must be an integer, got {value}")
+                raise Refused("wrong_type", f"{name} must be an integer, got {value}")
         n = int(value)
         if not INT64_MIN <= n <= INT64_MAX:
-            raise _Refused("out_of_range", f"{name} {_short(n)} does not fit in int64")
+            raise Refused("out_of_range", f"{name} {_short(n)} does not fit in int64")
         return n
     try:
         x = float(value)
     except OverflowError:
-        raise _Refused("out_of_range", f"{name} {_short(value)} does not fit in float64") from None
+        raise Refused("out_of_range", f"{name} {_short(value)} does not fit in float64") from None
     if not math.isfinite(x):
-        raise _Refused("not_finite", f"{name} is {value}")
+        raise Refused("not_finite", f"{name} is {value}")
     return x
 
 
@@ -133,17 +131,17 @@ def _short(n: int | float) -> str:
     return repr(n)
 
 
-def _reading(kind: str, obj: Any, measurement_tags: Mapping[str, str]) -> Reading:
+def reading_of(kind: str, obj: Any, measurement_tags: Mapping[str, str]) -> Reading:
     if not isinstance(obj, dict):
-        raise _Refused("bad_shape", f"element is a {type(obj).__name__}, not an object")
+        raise Refused("bad_shape", f"element is a {type(obj).__name__}, not an object")
     if "ts" not in obj:
-        raise _Refused("missing_ts", "no ts")
+        raise Refused("missing_ts", "no ts")
     ts_ms = parse_ts_ms(obj["ts"])
     schema = KINDS[kind]
     fields: dict[str, FieldValue] = {}
     for name, ftype in schema.required.items():
         if name not in obj or obj[name] is None:
-            raise _Refused("missing_field", f"no {name}")
+            raise Refused("missing_field", f"no {name}")
         fields[name] = _field(name, obj[name], ftype)
     for name, ftype in schema.optional.items():
         if obj.get(name) is not None:
@@ -175,10 +173,10 @@ def parse_indexed(
     try:
         return _parse(topic, payload, registry, prefix, max_bytes)
     except Exception as e:  # a bug or an input we did not foresee fails only this message
-        return [], [], [Rejection("parse_error", _describe(e), topic, payload)]
+        return [], [], [Rejection("parse_error", describe(e), topic, payload)]
 
 
-def _describe(e: BaseException) -> str:
+def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:500]
 
 
@@ -190,11 +188,11 @@ def _header(
     max_bytes: int,
 ) -> tuple[str, Registered, list[Any]] | Rejection:
     """The message's kind, device and elements, or the refusal of the whole message."""
-    found = _device(topic, payload, registry, prefix, max_bytes)
-    return found if isinstance(found, Rejection) else _elements(*found, topic, payload)
+    found = device_of(topic, payload, registry, prefix, max_bytes)
+    return found if isinstance(found, Rejection) else elements_of(*found, topic, payload)
 
 
-def _device(
+def device_of(
     topic: str,
     payload: bytes,
     registry: Mapping[str, Registered],
@@ -204,24 +202,24 @@ def _device(
     """The message's kind and device, or the refusal of the whole message."""
     try:
         if len(payload) > max_bytes:
-            raise _Refused("too_large", f"{len(payload)} bytes > {max_bytes}")
+            raise Refused("too_large", f"{len(payload)} bytes > {max_bytes}")
         parts = topic.split("/")
         if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
-            raise _Refused("bad_topic", f"expected {prefix}/<kind>/<id>")
+            raise Refused("bad_topic", f"expected {prefix}/<kind>/<id>")
         kind, device_id = parts[1], parts[2]
         if kind not in KINDS:
-            raise _Refused("unknown_kind", f"kind {kind!r} is not one of {', '.join(KINDS)}")
+            raise Refused("unknown_kind", f"kind {kind!r} is not one of {', '.join(KINDS)}")
         device = registry.get(device_id)
         if device is None:
-            raise _Refused("unknown_device", f"{kind} {device_id!r} is not in the records")
+            raise Refused("unknown_device", f"{kind} {device_id!r} is not in the records")
         if device.kind != kind:
-            raise _Refused("kind_mismatch", f"{device_id!r} is a {device.kind}, not a {kind}")
-    except _Refused as r:
+            raise Refused("kind_mismatch", f"{device_id!r} is a {device.kind}, not a {kind}")
+    except Refused as r:
         return Rejection(r.cause, r.detail, topic, payload)
     return kind, device
 
 
-def _elements(kind: str, device: Registered, topic: str,
+def elements_of(kind: str, device: Registered, topic: str,
               payload: bytes) -> tuple[str, Registered, list[Any]] | Rejection:
     """The message's JSON elements, or its refusal (bad JSON, an empty array)."""
     try:
@@ -250,131 +248,15 @@ def _parse(
     rejections: list[Rejection] = []
     for i, item in enumerate(items):
         try:
-            readings.append(_reading(kind, item, device.tags))
+            readings.append(reading_of(kind, item, device.tags))
             indexes.append(i)
-        except _Refused as r:
+        except Refused as r:
             rejections.append(Rejection(r.cause, r.detail, topic,
                                         element_payload(payload, items, i)))
         except Exception as e:  # e.g. RecursionError on a deeply nested element
-            rejections.append(Rejection("parse_error", _describe(e), topic,
+            rejections.append(Rejection("parse_error", describe(e), topic,
                                         element_payload(payload, items, i)))
     return readings, indexes, rejections
-
-
-# -- straight to line protocol ---------------------------------------------------------------
-# Per kind, each field's name, type and whether it is required, in the order _reading and
-# the line encoder use (required, then optional, in schema order).
-_PLANS: Final = {
-    kind: tuple((name, ftype, True) for name, ftype in schema.required.items())
-    + tuple((name, ftype, False) for name, ftype in schema.optional.items())
-    for kind, schema in KINDS.items()
-}
-# integers below 2**53 convert to float64 exactly; larger ones take the reference path
-_EXACT: Final = 1 << 53
-_TS_MIN_I: Final = int(TS_MIN_S)
-_TS_MAX_I: Final = int(TS_MAX_S)
-_FLOAT, _INT, _BOOL = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
-
-
-# complexity 16, allowed here only: it runs once per reading, and a helper call per field
-# would cost more than the whole check
-def _fast_line(series: str, plan: tuple[tuple[str, FieldType, bool], ...], obj: Any  # noqa: C901
-               ) -> str | None:
-    """The line of a plainly valid element, or None for anything _reading must judge.
-
-    Accepts only what _reading accepts and yields what the encoder writes for it (the
-    property test in tests/test_payloads_lines.py holds the two together); every doubtful
-    value (bool for a number, NaN, huge ints, RFC 3339 times, ...) goes the reference way.
-    """
-    if type(obj) is not dict:
-        return None
-    ts = obj.get("ts")
-    if type(ts) is int:
-        if not _TS_MIN_I <= ts < _TS_MAX_I:
-            return None
-        ts_ms = ts * 1000
-    elif type(ts) is float:
-        if not TS_MIN_S <= ts < TS_MAX_S:  # NaN fails too
-            return None
-        ts_ms = round(ts * 1000)
-    else:
-        return None
-    out = []
-    for name, ftype, required in plan:
-        v = obj.get(name)
-        if v is None:
-            if required:
-                return None
-            continue
-        t = type(v)
-        if ftype is _FLOAT:
-            if t is float:
-                if v - v != 0.0:  # inf or NaN
-                    return None
-                out.append(f"{name}={v!r}")
-            elif t is int and -_EXACT < v < _EXACT:
-                out.append(f"{name}={float(v)!r}")
-            else:
-                return None
-        elif ftype is _INT:
-            if t is not int or not INT64_MIN <= v <= INT64_MAX:
-                return None
-            out.append(f"{name}={v}i")
-        elif t is bool:
-            out.append(f"{name}={'true' if v else 'false'}")
-        else:
-            return None
-    return f"{series} {','.join(out)} {ts_ms}"
-
-
-def parse_lines(
-    topic: str,
-    payload: bytes,
-    registry: Mapping[str, Registered],
-    encoder: LineEncoder,
-    prefix: str = "heat",
-    max_bytes: int = 256 * 1024,
-) -> tuple[list[str], list[int], list[Rejection]]:
-    """As parse_indexed, but each valid reading as its line of line protocol; never raises.
-
-    No Reading object per element: the common shapes are checked and written in one pass;
-    anything else goes through _reading, the one reference of what is valid.
-    """
-    try:
-        found = _device(topic, payload, registry, prefix, max_bytes)
-        if isinstance(found, Rejection):
-            return [], [], [found]
-        kind, device = found
-        series = encoder.series(kind, device.tags)
-        plain = plain_lines(kind, series, payload)
-        if plain is not None:  # the usual array: no JSON objects at all
-            return plain, list(range(len(plain))), []
-        head = _elements(kind, device, topic, payload)
-        if isinstance(head, Rejection):
-            return [], [], [head]
-        items = head[2]
-        plan = _PLANS[kind]
-        lines: list[str] = []
-        indexes: list[int] = []
-        rejections: list[Rejection] = []
-        for i, item in enumerate(items):
-            line = _fast_line(series, plan, item)
-            if line is None:
-                try:
-                    line = encoder.line(_reading(kind, item, device.tags))
-                except _Refused as r:
-                    rejections.append(Rejection(r.cause, r.detail, topic,
-                                                element_payload(payload, items, i)))
-                    continue
-                except Exception as e:  # e.g. RecursionError on a deeply nested element
-                    rejections.append(Rejection("parse_error", _describe(e), topic,
-                                                element_payload(payload, items, i)))
-                    continue
-            lines.append(line)
-            indexes.append(i)
-        return lines, indexes, rejections
-    except Exception as e:  # a bug or an input we did not foresee fails only this message
-        return [], [], [Rejection("parse_error", _describe(e), topic, payload)]
 
 
 def element_payload(payload: bytes, items: list[Any], index: int) -> bytes:

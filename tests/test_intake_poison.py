@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from collector.mqtt_collector import EXIT_WRITER_DIED, MqttCollector
+from collector.payload_lines import parse_plain
 from district.readings import Reading
 from heatwatch import bootstrap
 from heatwatch.cli import main
 from heatwatch.config import Config, load_config
 from storage.base import Store, StoreRejected
+from storage.lineprotocol import LineEncoder
 from tests.harness import (
     T0,
     CollectorProcess,
@@ -151,6 +153,45 @@ def test_poison_messages_fail_only_themselves(running: Running) -> None:
     assert status and "does not fit" in status[0].detail
 
 
+def _publish_through(r: Running, mosquitto: Mosquitto, msgs: list[tuple[str, bytes]]) -> None:
+    """Publish, wait until the running collector took every message, stop it; all acked."""
+    pub = Publisher(mosquitto.port)
+    pub.publish(msgs)
+    pub.wait()
+    wait_for(lambda: r.collector.stats.messages >= len(msgs), 30, "every message")
+    pub.close()
+    r.stop()
+    assert r.collector.stats.acked == len(msgs)
+
+
+def test_a_refused_line_inside_a_plain_array_is_pinned_to_its_element(
+    tmp_path: Path, mosquitto: Mosquitto, influxd_shared: Influxd
+) -> None:
+    """A plain array's lines travel as one block; when InfluxDB refuses some of them, the
+    block is cut into lines and each refused element is dead-lettered as its own JSON."""
+    db = "block_rejection"
+    cfg = _config(tmp_path, mosquitto.port, influxd_shared, database=db)
+    store = bootstrap.open_store(cfg, spool=False).store
+    store.write([Reading("meter", {"device_id": "old"}, {"status": 0.0}, T0 * 1000 - 1000)])
+    month_ago = T0 - 30 * 86_400  # another shard, where status is not yet a float
+    meters = [{"ts": T0, **METER}, {"ts": month_ago, **METER}, {"ts": T0 + 3600, **METER}]
+    rooms = [{"ts": T0 + 60 * i, "temp_c": 20.5} for i in range(5)]
+    msgs = [("heat/room/r1", json.dumps(rooms).encode()),
+            ("heat/meter/m1", json.dumps(meters).encode())]
+    registry = bootstrap.registry(bootstrap.records(cfg))
+    assert all(parse_plain(t, p, registry, LineEncoder()) for t, p in msgs)  # the block path
+    r = Running(cfg).start()
+    _publish_through(r, mosquitto, msgs)
+    assert influx_count(influxd_shared.url, db, "room", "temp_c") == 5
+    assert influx_count(influxd_shared.url, db, "meter", "energy_kwh") == 1
+    letters = bootstrap.open_deadletters(cfg)
+    refused = sorted(json.loads(d.payload)["ts"] for d in letters.recent(10))
+    assert {d.cause for d in letters.recent(10)} == {"store_rejected"}
+    letters.close()
+    assert refused == [T0, T0 + 3600]
+    assert r.collector.stats.readings == 6
+
+
 def test_partial_rejection_stores_the_rest_and_replay_stores_it_after_the_fix(
     tmp_path: Path, mosquitto: Mosquitto, influxd_shared: Influxd,
     capsys: pytest.CaptureFixture[str]
@@ -168,13 +209,7 @@ def test_partial_rejection_stores_the_rest_and_replay_stores_it_after_the_fix(
     msgs.append(("heat/meter/m1", meter_payload))
     msgs += [("heat/room/r2", json.dumps({"ts": T0 + 60 * i, "temp_c": 21.0}).encode())
              for i in range(n // 2)]
-    pub = Publisher(mosquitto.port)
-    pub.publish(msgs)
-    pub.wait()
-    wait_for(lambda: r.collector.stats.messages >= len(msgs), 30, "every message")
-    pub.close()
-    r.stop()
-    assert r.collector.stats.acked == len(msgs)
+    _publish_through(r, mosquitto, msgs)
     assert influx_count(influxd_shared.url, db, "room", "temp_c") == n
     letters = bootstrap.open_deadletters(cfg)
     (d,) = letters.recent(10)

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from collector.payload_lines import parse_lines
 from collector.payload_shapes import _BOOL, _FLOAT, _INT, _TS, plain_lines
-from collector.payloads import Registered, parse_indexed, parse_lines
+from collector.payloads import Registered, parse_indexed
 from district.readings import KINDS, FieldType
 from district.records import load_records
 from storage.lineprotocol import LineEncoder

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from collector.payloads import Registered, parse_indexed, parse_lines
+from collector.payload_lines import parse_lines
+from collector.payloads import Registered, parse_indexed
 from district.records import load_records
 from storage.lineprotocol import LineEncoder
 from tests.records_fixture import write_records
