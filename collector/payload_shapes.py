@@ -32,13 +32,20 @@ _SUFFIX: Final = {FieldType.FLOAT: "", FieldType.INT: "i", FieldType.BOOL: ""}
 
 
 @dataclass(frozen=True, slots=True)
+class _Punctuation:
+    """What stands between a message's values in one spacing: before the first ts, between
+    two objects, and before each field."""
+
+    opening: str
+    between: str
+    before: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Shape:
     whole: re.Pattern[str]  # the message: one object, or an array of them
-    # between a matched message's values, once its spaces are gone: what comes before the
-    # first ts, what comes before each field, and what comes between two objects
-    opening: str
-    before: tuple[str, ...]
-    between: str
+    # json.dumps' default spacing (", " and ": "), then none at all
+    spacings: tuple[_Punctuation, _Punctuation]
     tail: str  # a reading's line after its series: a %-format of its values, then ts
 
 
@@ -49,8 +56,10 @@ def _shape(kind: str) -> _Shape:
     group = obj.replace("(", "(?:").replace("(?:?:", "(?:")
     whole = re.compile(rf"\[{group}(?:, ?{group})*\]|{group}")
     values = ",".join(f"{name}=%s{_SUFFIX[ftype]}" for name, ftype in fields.items())
-    return _Shape(whole, '{"ts":', tuple(f',"{name}":' for name in fields), '},{"ts":',
-                  " " + values + " %s000")
+    spacings = tuple(_Punctuation(f'{{"ts":{sp}', f'}},{sp}{{"ts":{sp}',
+                                  tuple(f',{sp}"{name}":{sp}' for name in fields))
+                     for sp in (" ", ""))
+    return _Shape(whole, (spacings[0], spacings[1]), " " + values + " %s000")
 
 
 _SHAPES: Final = {kind: _shape(kind) for kind in KINDS}
@@ -77,14 +86,9 @@ def plain_block(kind: str, series: str, payload: bytes) -> tuple[str, int] | Non
         return None
     if shape.whole.fullmatch(text) is None:
         return None
-    flat = text.replace(" ", "")  # the shape has spaces only between its tokens
-    if flat[0] == "[":
-        flat = flat[1:-1]
-    flat = flat[len(shape.opening):-1].replace(shape.between, "\0")
-    for before in shape.before:
-        flat = flat.replace(before, "\0")
+    flat = _values_apart(shape, text[1:-1] if text[0] == "[" else text)
     values = flat.split("\0")  # ts, its fields, the next ts, ...
-    width = len(shape.before) + 1
+    width = len(shape.spacings[0].before) + 1
     n = len(values) // width
     ordered: list[str] = values[:]  # each object's fields, then its ts
     for i in range(1, width):
@@ -92,5 +96,27 @@ def plain_block(kind: str, series: str, payload: bytes) -> tuple[str, int] | Non
     ordered[width - 1::width] = values[0::width]
     tails = "\0".join([shape.tail] * n) % tuple(ordered)
     block = series + tails.replace("\0", "\n" + series)
-    # a series with a newline of its own would split a line: the reference path judges it
-    return (block, n) if block.count("\n") == n - 1 and n * width == len(values) else None
+    # the values hold no newline (the regex saw to it), but a series with one of its own
+    # would split a line: the reference path judges that
+    return (block, n) if "\n" not in series and n * width == len(values) else None
+
+
+def _values_apart(shape: _Shape, objects: str) -> str:
+    """A matched message's objects (its brackets gone) as its values joined by NULs.
+
+    Cut by json.dumps' default punctuation when the message starts that way; a quote or a
+    space left over means some of it is spaced otherwise (the regex allows one optional
+    space at each place), and then the spaces are dropped (the shape has none inside a
+    token) and it is cut by the punctuation without spaces.
+    """
+    usual, compact = shape.spacings
+    if objects.startswith(usual.opening):
+        flat = objects[len(usual.opening):-1].replace(usual.between, "\0")
+        for before in usual.before:
+            flat = flat.replace(before, "\0")
+        if '"' not in flat and " " not in flat:
+            return flat
+    flat = objects.replace(" ", "")[len(compact.opening):-1].replace(compact.between, "\0")
+    for before in compact.before:
+        flat = flat.replace(before, "\0")
+    return flat

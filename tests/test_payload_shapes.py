@@ -120,3 +120,40 @@ def test_the_usual_arrays_take_the_plain_path(registry: Mapping[str, Registered]
                 {"ts": 1764115200.5, "temp_c": 18.5}):
         assert plain_lines("room", "room,device_id=r1", json.dumps(doc).encode()) is None
     assert plain_lines("room", "room", b'{"ts": 1764115200, "temp_c": NaN}') is None
+
+
+@st.composite
+def oddly_spaced(draw: st.DrawFn) -> tuple[str, str, bytes]:
+    """A plain message whose every optional space (after a comma or colon) is drawn on its
+    own, and now and then a space where JSON allows one but the shape does not."""
+    kind = draw(st.sampled_from(sorted(KINDS)))
+    fields = KINDS[kind].required
+    space = st.sampled_from(["", " "])
+    objects = []
+    for _ in range(draw(st.integers(1, 4))):
+        parts = [f'{{"ts":{draw(space)}{draw(st.integers(1_000_000_000, 3_999_999_999))}']
+        for name, ftype in fields.items():
+            v = json.dumps(draw(value(ftype, False)))
+            parts.append(f',{draw(space)}"{name}":{draw(space)}{v}')
+        objects.append("".join(parts) + "}")
+    text = "[" + "".join(o if i == 0 else "," + draw(space) + o
+                         for i, o in enumerate(objects)) + "]"
+    if draw(st.integers(0, 5)) == 0:  # a stray space JSON allows: the reference decides
+        at = draw(st.sampled_from([i for i, c in enumerate(text) if c in "[{,:}]"]))
+        text = text[:at + 1] + " " + text[at + 1:]
+    return kind, TOPICS[kind], text.encode()
+
+
+@settings(max_examples=800, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(msg=oddly_spaced())
+def test_any_spacing_the_shape_allows_cuts_the_same_values(
+        registry: Mapping[str, Registered], msg: tuple[str, str, bytes]) -> None:
+    kind, topic, payload = msg
+    readings, _, rejections = parse_indexed(topic, payload, registry)
+    encoder = LineEncoder()
+    plain = plain_lines(kind, encoder.series(kind, registry[topic.split("/")[2]].tags),
+                        payload)
+    event("plain path" if plain is not None else "reference path")
+    if plain is not None:
+        assert not rejections and plain == [encoder.line(r) for r in readings]
