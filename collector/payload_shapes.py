@@ -44,6 +44,7 @@ class _Punctuation:
 @dataclass(frozen=True, slots=True)
 class _Shape:
     whole: re.Pattern[str]  # the message: one object, or an array of them
+    usual: re.Pattern[str]  # the same in json.dumps' default spacing only: a third faster
     # json.dumps' default spacing (", " and ": "), then none at all
     spacings: tuple[_Punctuation, _Punctuation]
     tail: str  # a reading's line after its series: a %-format of its values, then ts
@@ -55,11 +56,13 @@ def _shape(kind: str) -> _Shape:
         f', ?"{name}": ?{_VALUE[ftype]}' for name, ftype in fields.items()) + r"\}"
     group = obj.replace("(", "(?:").replace("(?:?:", "(?:")
     whole = re.compile(rf"\[{group}(?:, ?{group})*\]|{group}")
+    spaced = group.replace(" ?", " ")
+    usual = re.compile(rf"\[{spaced}(?:, {spaced})*\]|{spaced}")
     values = ",".join(f"{name}=%s{_SUFFIX[ftype]}" for name, ftype in fields.items())
     spacings = tuple(_Punctuation(f'{{"ts":{sp}', f'}},{sp}{{"ts":{sp}',
                                   tuple(f',{sp}"{name}":{sp}' for name in fields))
                      for sp in (" ", ""))
-    return _Shape(whole, (spacings[0], spacings[1]), " " + values + " %s000")
+    return _Shape(whole, usual, (spacings[0], spacings[1]), " " + values + " %s000")
 
 
 _SHAPES: Final = {kind: _shape(kind) for kind in KINDS}
@@ -84,7 +87,7 @@ def plain_block(kind: str, series: str, payload: bytes) -> tuple[str, int] | Non
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if shape.whole.fullmatch(text) is None:
+    if shape.usual.fullmatch(text) is None and shape.whole.fullmatch(text) is None:
         return None
     flat = _values_apart(shape, text[1:-1] if text[0] == "[" else text)
     values = flat.split("\0")  # ts, its fields, the next ts, ...
