@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from bench.devices import RawPublisher  # noqa: E402
 from collector.mqtt_collector import MqttCollector  # noqa: E402
 from collector.payloads import parse_message  # noqa: E402
 from heatwatch import bootstrap  # noqa: E402
@@ -56,10 +57,22 @@ def payloads(n_messages: int, per_message: int, offset: int) -> list[tuple[str, 
 
 
 def publisher(port: int, n_messages: int, per_message: int, offset: int, go: Any,
-              cpu: Any = None, slot: int = 0) -> None:
-    """Publish; with cpu (a shared array), its CPU seconds from go to the last PUBACK."""
+              cpu: Any = None, slot: int = 0, raw: bool = False) -> None:
+    """Publish; with cpu (a shared array), its CPU seconds from go to the last PUBACK.
+    raw: bench/devices.py's light publisher instead of paho (packets built before go)."""
     msgs = payloads(n_messages, per_message, offset)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{offset}",
+    client_id = f"bench-pub-{offset}"
+    if raw:
+        dev = RawPublisher(port, client_id)
+        packets = dev.packets(msgs)
+        go.wait()
+        cpu0 = time.process_time()
+        dev.send(packets)
+        if cpu is not None:
+            cpu[slot] = time.process_time() - cpu0
+        dev.close()
+        return
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=mqtt.MQTTv311)
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
@@ -93,15 +106,17 @@ class _Procs:
             p.join()
 
 
-def run_publisher(port: int, n: int, per: int, offset: int) -> tuple[Any, Any]:
-    """PUBLISHERS device processes sharing n messages, released together by one event."""
+def run_publisher(port: int, n: int, per: int, offset: int,
+                  raw: bool = False) -> tuple[Any, Any]:
+    """PUBLISHERS device processes sharing n messages, released together by one event
+    (raw: the light publisher of bench/devices.py, else paho)."""
     ctx = mp.get_context("spawn")
     go = ctx.Event()
     cpu = ctx.Array("d", PUBLISHERS, lock=False)
     share = n // PUBLISHERS
     procs = [ctx.Process(target=publisher,
                          args=(port, share + (n % PUBLISHERS if k == 0 else 0), per,
-                               offset + k * 1_000_000_000 // (per * 1000), go, cpu, k))
+                               offset + k * 1_000_000_000 // (per * 1000), go, cpu, k, raw))
              for k in range(PUBLISHERS)]
     for p in procs:
         p.start()

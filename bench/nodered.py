@@ -231,6 +231,9 @@ def settle(pids: list[int], idle_core: float = 0.05, timeout_s: float = 60) -> N
 # True: poll count() every POLL_S (each poll scans every stored point, loading influxd more
 # as the run goes); False: poll influxd's shard counters, then confirm with one count()
 COUNT_POLLS = False
+# the devices: bench/devices.py's light publisher (a few µs of CPU a message), or paho's
+# (about 110 µs: on 2 cores the load generator then takes a fifth of the machine from both)
+PAHO_PUBLISHERS = False
 
 
 def points_written(influx: Influxd, database: str) -> int:
@@ -254,7 +257,7 @@ def measure(pid: int, influx: Influxd, database: str, mq: Mosquitto, n_messages:
     assert influx.proc is not None and mq.proc is not None
     others = {"influxd": influx.proc.pid, "mosquitto": mq.proc.pid}
     settle([pid, *others.values()])
-    p, go = run_publisher(mq.port, n_messages, per, offset)
+    p, go = run_publisher(mq.port, n_messages, per, offset, raw=not PAHO_PUBLISHERS)
     before = {name: cpu_s(q) for name, q in others.items()}
     cpu0, own0 = cpu_s(pid), time.process_time()
     polls = [0]
@@ -450,12 +453,16 @@ def arguments() -> argparse.Namespace:
                     help="poll count() instead of influxd's shard counters (the old way, with "
                     "--poll-ms 5): each count() scans the stored points and loads influxd "
                     "more and more as the run goes")
+    ap.add_argument("--paho-publishers", action="store_true",
+                    help="publish with paho clients (as up to stop 17) instead of the light "
+                    "raw-socket publisher of bench/devices.py")
     return ap.parse_args()
 
 
 def main() -> None:
-    global POLL_S, COUNT_POLLS
+    global POLL_S, COUNT_POLLS, PAHO_PUBLISHERS
     args = arguments()
+    PAHO_PUBLISHERS = args.paho_publishers
     POLL_S = args.poll_ms / 1000
     COUNT_POLLS = args.count_polls
     tmp = Path(tempfile.mkdtemp(prefix="bench-nodered-"))
@@ -471,8 +478,12 @@ def main() -> None:
         version = subprocess.run([str(node), "--version"], capture_output=True,
                                  text=True).stdout.strip()
         print(f"mosquitto QoS 1, influxd 1.6.7, node {version}, {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"load average {os.getloadavg()[0]:.1f}; publishers: "
+              f"{'paho' if PAHO_PUBLISHERS else 'raw socket (bench/devices.py)'}", flush=True)
         hw_a, nr_a = b.phase("arrays", args.arrays, 100, 1_000_000)
+        print(f"\narrays of 100 (medians): heatwatch {hw_a.readings_per_s:,.0f} readings/s, "
+              f"Node-RED {nr_a.readings_per_s:,.0f} (ratio "
+              f"{hw_a.readings_per_s / nr_a.readings_per_s:.2f})")
         print_breakdown(hw_a, nr_a)
         if args.same_tags:
             _, nr_t = b.phase("arrays_tags", args.arrays, 100, 1_000_000,
