@@ -17,22 +17,27 @@ DATA_ERRORS = (StoreRejected, ValueError, TypeError, ArithmeticError)
 T = TypeVar("T")
 
 
-def split_write(write: Callable[[list[T]], None], readings: list[T],
-                offset: int = 0) -> list[tuple[int, str]]:
-    """Write, halving a refused batch; the refused readings' indexes and causes.
+def split_write(write: Callable[[list[T]], None], readings: list[T], offset: int = 0,
+                refused: Exception | None = None) -> list[tuple[int, str]]:
+    """Write, halving a refused batch; the refused readings' indexes and causes. refused:
+    what a write of these same readings (as blocks of lines, say) already raised, so they
+    are halved at once rather than written whole again.
 
     InfluxDB keeps the good points of a refused (400) batch and SQLite none, so the halves
     are written again either way; the same series and time overwrite, so nothing doubles.
     """
     if not readings:
         return []
-    try:
-        write(readings)
-        return []
-    except DATA_ERRORS as e:
-        detail = str(e) if isinstance(e, StoreRejected) else f"{type(e).__name__}: {e}"
-        if len(readings) == 1:
-            return [(offset, detail[:1000])]
+    if refused is None:
+        try:
+            write(readings)
+            return []
+        except DATA_ERRORS as e:
+            refused = e
+    if len(readings) == 1:
+        detail = (str(refused) if isinstance(refused, StoreRejected)
+                  else f"{type(refused).__name__}: {refused}")
+        return [(offset, detail[:1000])]
     mid = len(readings) // 2
     return (split_write(write, readings[:mid], offset)
             + split_write(write, readings[mid:], offset + mid))

@@ -305,13 +305,13 @@ class MqttCollector:
 
     def _store_batch(self, batch: Batch) -> list[tuple[int, str]]:
         """Write the batch durably (in a pool thread); the refused readings' indexes."""
-        if batch.count == len(batch.readings):
-            return split_write(self._write_waiting, batch.readings)
-        try:  # blocks of lines: written as they are, cut into lines only if refused
+        if not batch.readings:
+            return []
+        try:  # plain messages as blocks of lines, cut into single lines only if refused
             self._write_waiting(batch.readings)
             return []
-        except DATA_ERRORS:
-            return split_write(self._write_waiting, batch.lines())
+        except DATA_ERRORS as e:
+            return split_write(self._write_waiting, batch.lines(), refused=e)
 
     def _finish(self, batch: Batch, refused: list[tuple[int, str]]) -> None:
         """After a durable write: dead letters committed, counts, then the acks."""

@@ -28,7 +28,7 @@ from collector.payloads import (
 from district.readings import KINDS, FieldType
 from storage.lineprotocol import LineEncoder
 
-# Per kind, each field's name, type and whether it is required, in the order _reading and
+# Per kind, each field's name, type and whether it is required, in the order reading_of and
 # the line encoder use (required, then optional, in schema order).
 _PLANS: Final = {
     kind: tuple((name, ftype, True) for name, ftype in schema.required.items())
@@ -46,9 +46,9 @@ _FLOAT, _INT, _BOOL = FieldType.FLOAT, FieldType.INT, FieldType.BOOL
 # would cost more than the whole check
 def _fast_line(series: str, plan: tuple[tuple[str, FieldType, bool], ...], obj: Any  # noqa: C901
                ) -> str | None:
-    """The line of a plainly valid element, or None for anything _reading must judge.
+    """The line of a plainly valid element, or None for anything reading_of must judge.
 
-    Accepts only what _reading accepts and yields what the encoder writes for it (the
+    Accepts only what reading_of accepts and yields what the encoder writes for it (the
     property test in tests/test_payloads_lines.py holds the two together); every doubtful
     value (bool for a number, NaN, huge ints, RFC 3339 times, ...) goes the reference way.
     """
@@ -119,7 +119,7 @@ def parse_lines(
     """As parse_indexed, but each valid reading as its line of line protocol; never raises.
 
     No Reading object per element: the common shapes are checked and written in one pass;
-    anything else goes through _reading, the one reference of what is valid.
+    anything else goes through reading_of, the one reference of what is valid.
     """
     try:
         found = device_of(topic, payload, registry, prefix, max_bytes)

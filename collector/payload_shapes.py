@@ -2,9 +2,9 @@
 
 A device's message is usually an array of objects with `ts` (epoch seconds) and the kind's
 required fields, in schema order, written as json.dumps writes them. For such a payload one
-regex checks the whole message and another lifts the numbers out as text, which becomes the
-line: a JSON decode, a dict per reading and a float repr per field are saved (about half of
-the collector's CPU per reading for arrays). Only text that reads back unchanged is taken:
+regex checks the whole message, string splits lift the numbers out as text and one %-format
+writes them into the message's lines: a JSON decode, a dict per reading and a float repr per
+field are saved. Only text that reads back unchanged is taken:
 a float written as repr writes it (up to 12 significant digits, no exponent), an integer
 without leading zeros that fits int64, `true`/`false`, and a whole-second `ts` in 2001..2096;
 anything else (other keys or order, optional fields, spacing, escapes, ...) returns None and
