@@ -6,8 +6,7 @@ import threading
 from collections.abc import Callable
 
 from alerts.escalation import Escalation
-from alerts.messages import Messenger
-from alerts.orders import (
+from alerts.lifecycle import (
     CREW_ACTIONS,
     FINAL,
     STATES,
@@ -17,6 +16,7 @@ from alerts.orders import (
     apply,
     needs_return_visit,
 )
+from alerts.messages import Messenger
 from alerts.sla import return_visit_deadline
 from workflow.orders import Order
 from workflow.unit import Repositories, WorkflowDb

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final, cast
 
-from alerts.orders import state_text
+from alerts.lifecycle import state_text
 from district.readings import FieldValue, Reading
 from storage.base import Store, StoreError
 from workflow.incidents import Incident

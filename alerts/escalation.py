@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from alerts.config import AlertsConfig
+from alerts.lifecycle import FINAL
 from alerts.messages import Messenger
-from alerts.orders import FINAL
 from alerts.residents import SYSTEM, Residents
 from alerts.sla import BREACH, STEP_NOTICE, DeadlineHeap, Mark
 from workflow.orders import Order

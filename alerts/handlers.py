@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from alerts.templates import bundled, cause_text
-from analyzer.rules import OUTAGE_REASONS
 from district.records import Records
+from policy.rules import OUTAGE_REASONS
 from workflow.details import (
     BuildingOutageDetails,
     MeterCommDetails,

@@ -24,8 +24,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from alerts.actions import CrewActions
+from alerts.lifecycle import CREW_ACTIONS, FINAL, OrderError, state_text
 from alerts.links import LinkError, LinkGrant
-from alerts.orders import CREW_ACTIONS, FINAL, OrderError, state_text
 from workflow.orders import Order
 
 ACTION_TEXT = {"accept": "接单", "contact": "已联系用户", "arrive": "已到场", "resolve": "处理完毕"}

@@ -9,9 +9,9 @@ from alerts.config import AlertsConfig
 from alerts.handlers import outage_reason
 from alerts.messages import Messenger
 from alerts.sla import HOUR_MS
-from analyzer.outages import outage_days, outage_refund_cny
-from analyzer.rules import CityRules
+from analyzer.kernels.outage_spans import outage_days, outage_refund_cny
 from district.records import Records
+from policy.rules import CityRules
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
 from workflow.notices import Compensation, Notice

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
-from alerts.orders import FINAL
+from alerts.lifecycle import FINAL
 from alerts.sla import STEP_NOTICE, is_late
 from district.readings import FieldValue, Reading
 from storage.base import Store, StoreError

@@ -29,8 +29,8 @@ from alerts.routing import Routing
 from alerts.series import SERIES_EVERY_S, SeriesWriter
 from alerts.sla import Mark
 from alerts.templates import Templates, load_templates
-from analyzer.rules import CityRules
 from district.records import Records
+from policy.rules import CityRules
 from storage.base import Store
 from workflow.incidents import Incident
 from workflow.orders import Order

@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import DAY_MS
-from analyzer.meters import MeterFaults
-from analyzer.money import fen, to_decimal
-from analyzer.rules import CAUSE_TEXT, DEFAULT_TARIFF, Cause, Tariff
+from analyzer.kernels.meter_signs import MeterFaults
+from policy.money import fen, to_decimal
+from policy.rules import CAUSE_TEXT, DEFAULT_TARIFF, Cause, Tariff
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]

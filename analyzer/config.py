@@ -1,5 +1,5 @@
 """The `[analyzer]` config section: the runner's schedule, and a city's rules parsed straight
-into the frozen types of `analyzer.rules` (their defaults are the only defaults).
+into the frozen types of `policy.rules` (their defaults are the only defaults).
 
 The TOML keeps a city's words: `[analyzer.season] start = "11-15"`, the refund bands as two
 lists under `[analyzer.rooms]`, the compensation rule under `[analyzer.outages]`. `table_to_fields`
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from annotated_types import Gt
 
-from analyzer.rules import (
+from policy.rules import (
     CityRules,
     Compensation,
     LeakRules,

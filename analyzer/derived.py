@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis
-from analyzer.rooms import Compliance
+from analyzer.kernels.room_temps import Compliance
 from district.readings import FieldValue, Reading
 
 COMPLIANCE: Final = "compliance"

@@ -14,9 +14,9 @@ import numpy.typing as npt
 from analyzer.first_seen import FirstSeen
 from analyzer.grid import HOUR_MS, TimeAxis, daily_mean, index_ids, to_grid
 from analyzer.index import DistrictIndex
-from analyzer.rules import SignalRules
 from analyzer.signals import carry_forward, stale_slots
 from district.readings import COMM_FAULT_MEASUREMENT
+from policy.rules import SignalRules
 from storage.base import Frame, Store
 
 FloatGrid = npt.NDArray[np.float64]

@@ -31,16 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyzer.detectors.sensors import silence_groups  # noqa: E402
 from analyzer.grid import HOUR_MS, TimeAxis, downsample_all, group_sum, to_grid  # noqa: E402
-from analyzer.leaks import detect_leaks, held_leaks  # noqa: E402
-from analyzer.meters import MeterGrid, detect_meter_faults  # noqa: E402
-from analyzer.outages import (  # noqa: E402
+from analyzer.kernels.leak_signs import detect_leaks, held_leaks  # noqa: E402
+from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults  # noqa: E402
+from analyzer.kernels.outage_spans import (  # noqa: E402
     building_out_slots,
     detect_building_outages,
     detect_substation_outages,
     held_outages,
     substation_out_slots,
 )
-from analyzer.rooms import (  # noqa: E402
+from analyzer.kernels.room_temps import (  # noqa: E402
     RoomState,
     assess_rooms,
     breaches,
@@ -50,14 +50,6 @@ from analyzer.rooms import (  # noqa: E402
     stuck_in_building,
     trailing_mean,
 )
-from analyzer.rules import (  # noqa: E402
-    Cause,
-    LeakRules,
-    MeterRules,
-    OutageRules,
-    RoomRules,
-    SignalRules,
-)
 from analyzer.runs import intervals, runs_at_least  # noqa: E402
 from analyzer.signals import (  # noqa: E402
     bridge_unknown,
@@ -65,6 +57,14 @@ from analyzer.signals import (  # noqa: E402
     confirmed_runs,
     hold_state,
     stale_slots,
+)
+from policy.rules import (  # noqa: E402
+    Cause,
+    LeakRules,
+    MeterRules,
+    OutageRules,
+    RoomRules,
+    SignalRules,
 )
 
 HOURS = 48

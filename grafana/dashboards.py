@@ -191,7 +191,7 @@ def _control_room_faults() -> list[Json]:
     """Faulty meters, gateways down and leaks."""
     return [
         table(13, "故障表计清单 Faulty meters",
-              "Meters whose latest state is not ok; cause_code as analyzer/meters.py.",
+              "Meters whose latest state is not ok; cause_code as analyzer/kernels/meter_signs.py.",
               (0, 20, 12, 8),
               [target("A", f'SELECT "state", "cause_code" FROM ({METERS_LAST}) '
                            'WHERE "state" > 0 '

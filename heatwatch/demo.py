@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.http import serve_in_thread
-from alerts.orders import OrderError
+from alerts.lifecycle import OrderError
 from alerts.service import build_service
 from analyzer.runner import Runner, Watermarks
 from collector.modbus_poller import ModbusPoller

@@ -10,7 +10,7 @@ import pytest
 from alerts.config import AlertsConfig, AlertsConfigError, LimitsConfig
 from alerts.handlers import HANDLERS
 from alerts.kpi import OrderTiming, timeliness
-from alerts.orders import OrderError, OrderState, apply
+from alerts.lifecycle import OrderError, OrderState, apply
 from alerts.sla import HOUR_MS, MINUTE_MS, Deadline, DeadlineHeap, deadlines_for
 from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident, reconcile
 from workflow.details import MeterFaultDetails, RoomColdDetails

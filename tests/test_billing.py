@@ -20,8 +20,8 @@ from analyzer.billing import (
     label_days,
 )
 from analyzer.grid import HOUR_MS, TimeAxis
-from analyzer.meters import MeterGrid, detect_meter_faults
-from analyzer.rules import Cause, Season, Tariff
+from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults
+from policy.rules import Cause, Season, Tariff
 
 DAYS = Season().days(2025)
 DAY_MS = 24 * HOUR_MS

@@ -45,7 +45,7 @@ def _compensation(tmp_path: Path, analyzer: str,
     ("[analyzer.tariff]\narea_cny_m2_season = 30.0\n", "44.63", 2, 121),
     # a city's own season: 1 Nov to 31 Mar is 151 days -> 2 × 2,160 / 151
     ('[analyzer.season]\nstart = "11-01"\nend = "03-31"\n', "28.61", 2, 151),
-    # DOMAIN: Luoyang counts from 12 h; read as in analyzer.rules (shorter outages are not
+    # DOMAIN: Luoyang counts from 12 h; read as in policy.rules (shorter outages are not
     # compensated), which keeps DOMAIN's 9.72 元 = 0.054 × 90 × 2 days for the 30 h outage
     ("[analyzer.outages]\ncounts_from_h = 12.0\n", "35.70", 2, 121),
     # a threshold above the outage: the configured rule, not the default, decides

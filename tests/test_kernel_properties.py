@@ -9,13 +9,13 @@ from hypothesis.extra.numpy import arrays
 
 from analyzer.billing import Basis, bill_season, label_days
 from analyzer.grid import HOUR_MS, TimeAxis
-from analyzer.leaks import detect_leaks
-from analyzer.meters import MeterGrid, detect_meter_faults, fault_masks
-from analyzer.meters import _masks as _all_rows_masks
-from analyzer.outages import detect_substation_outages
-from analyzer.rooms import assess_rooms, company_compliance, compliance
-from analyzer.rules import MeterRules
+from analyzer.kernels.leak_signs import detect_leaks
+from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults, fault_masks
+from analyzer.kernels.meter_signs import _masks as _all_rows_masks
+from analyzer.kernels.outage_spans import detect_substation_outages
+from analyzer.kernels.room_temps import assess_rooms, company_compliance, compliance
 from analyzer.runs import intervals, run_length, runs_at_least
+from policy.rules import MeterRules
 
 AXIS = TimeAxis(0, HOUR_MS, 48)
 temps = st.one_of(st.just(np.nan), st.floats(-40, 70, allow_nan=False).map(lambda x: round(x, 1)))

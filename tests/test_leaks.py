@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from analyzer.grid import TimeAxis
-from analyzer.leaks import LeakSign, detect_leaks, makeup_share, trailing_sum
-from analyzer.rules import LeakRules
+from analyzer.kernels.leak_signs import LeakSign, detect_leaks, makeup_share, trailing_sum
+from policy.rules import LeakRules
 
 AXIS = TimeAxis(0, 5 * 60_000, 48 * 12)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analyzer.grid import HOUR_MS, TimeAxis
-from analyzer.meters import (
+from analyzer.kernels.meter_signs import (
     MeterGrid,
     class2_limit_pct,
     detect_meter_faults,
@@ -17,7 +17,7 @@ from analyzer.meters import (
     suspect_rows,
     verification_limit_pct,
 )
-from analyzer.rules import Cause, MeterRules
+from policy.rules import Cause, MeterRules
 
 T = 48
 AXIS = TimeAxis(0, HOUR_MS, T)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 
 from analyzer.grid import HOUR_MS, TimeAxis, downsample_all
-from analyzer.outages import (
+from analyzer.kernels.outage_spans import (
     compensation_cny,
     detect_building_outages,
     detect_substation_outages,
@@ -15,7 +15,7 @@ from analyzer.outages import (
     outage_refund_cny,
     substation_out_slots,
 )
-from analyzer.rules import DANDONG, LUOYANG, Compensation, OutageRules
+from policy.rules import DANDONG, LUOYANG, Compensation, OutageRules
 
 STEP = 5 * 60_000
 AXIS = TimeAxis(0, STEP, 48 * 12)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from alerts.orders import REPAIR_KINDS
+from alerts.lifecycle import REPAIR_KINDS
 from alerts.service import AlertsService
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records

@@ -13,8 +13,8 @@ import pytest
 import alerts
 from alerts.handlers import WHAT, describe, outage_reason
 from alerts.templates import MESSAGE_KINDS, Templates, load_templates
-from analyzer.rules import OUTAGE_REASONS, Cause
 from collector.modbus_poller import CAUSE_CODES
+from policy.rules import OUTAGE_REASONS, Cause
 from workflow.details import (
     BuildingOutageDetails,
     ComplianceDetails,

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 
 from analyzer.grid import HOUR_MS, TimeAxis, index_ids, to_grid
-from analyzer.rooms import (
+from analyzer.kernels.room_temps import (
     RoomState,
     SensorFault,
     assess_rooms,
@@ -19,7 +19,7 @@ from analyzer.rooms import (
     trailing_mean,
     under_temperature_refunds_cny,
 )
-from analyzer.rules import DEFAULT_ROOMS, RoomRules, UnderTemperatureRefund
+from policy.rules import DEFAULT_ROOMS, RoomRules, UnderTemperatureRefund
 
 AXIS = TimeAxis(0, HOUR_MS, 48)
 

@@ -11,12 +11,12 @@ import pytest
 
 from analyzer.config import AnalyzerConfig, AnalyzerConfigError, from_mapping
 from analyzer.derived import BILLING_DAY, COMPLIANCE, METER_FAULT_STATE, OUTAGE_STATE
-from analyzer.rules import CityRules
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
 from heatwatch.commands.analyze import CommandError, analyze_command, incidents_command
 from heatwatch.commands.billing import billing_command, season_bill
 from heatwatch.config import Config, load_config
+from policy.rules import CityRules
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import HERE, SCENARIO_ANALYZER, TZ, district_readings

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.config import AlertsConfig
-from alerts.orders import state_text
+from alerts.lifecycle import state_text
 from alerts.service import AlertsService
 from analyzer.config import AnalyzerConfig
 from analyzer.detectors.base import Context

@@ -8,14 +8,14 @@ import numpy as np
 
 from analyzer.billing import Basis, bill_season
 from analyzer.grid import HOUR_MS, TimeAxis
-from analyzer.meters import settle_verification, verification_limit_pct
-from analyzer.outages import (
+from analyzer.kernels.meter_signs import settle_verification, verification_limit_pct
+from analyzer.kernels.outage_spans import (
     compensation_cny,
     detect_substation_outages,
     metered_outage_refund_cny,
     outage_refund_cny,
 )
-from analyzer.rooms import (
+from analyzer.kernels.room_temps import (
     Compliance,
     RoomState,
     assess_rooms,
@@ -23,7 +23,7 @@ from analyzer.rooms import (
     compliance,
     under_temperature_refunds_cny,
 )
-from analyzer.rules import LUOYANG, Season, Tariff
+from policy.rules import LUOYANG, Season, Tariff
 
 SEASON_DAYS = Season().days(2025)  # 15 Nov 2025 – 15 Mar 2026: 121 days
 

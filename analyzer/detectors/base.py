@@ -12,10 +12,10 @@ import numpy.typing as npt
 from analyzer.derived import GridPoints
 from analyzer.grid import TimeAxis
 from analyzer.index import DistrictIndex
-from analyzer.rules import CityRules
 from analyzer.runs import intervals
 from analyzer.window import Window
 from district.records import Records
+from policy.rules import CityRules
 from workflow.details import IncidentDetails
 from workflow.incidents import Incident, incident_key
 

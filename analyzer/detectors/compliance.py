@@ -9,7 +9,7 @@ from analyzer import derived
 from analyzer.detectors.base import Context, Found, incident, rounded
 from analyzer.detectors.room_days import RoomJudgement
 from analyzer.grid import DAY_MS
-from analyzer.rooms import compliance
+from analyzer.kernels.room_temps import compliance
 from workflow.details import ComplianceDetails
 
 

@@ -14,7 +14,7 @@ from analyzer.detectors.base import (
     nan_max,
     rounded,
 )
-from analyzer.leaks import LeakSign, held_leaks, holding_reference, makeup_share
+from analyzer.kernels.leak_signs import LeakSign, held_leaks, holding_reference, makeup_share
 from analyzer.window import Window
 from workflow.details import LeakDetails
 

@@ -25,10 +25,10 @@ from analyzer.detectors.base import (
     since,
 )
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last, group_sum
-from analyzer.meters import MeterGrid, detect_meter_faults
-from analyzer.rules import CAUSE_TEXT, Cause
+from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults
 from analyzer.runs import runs_at_least
 from analyzer.window import MeterWindow, Window
+from policy.rules import CAUSE_TEXT, Cause
 from workflow.details import MeterCommDetails, MeterFaultDetails
 
 

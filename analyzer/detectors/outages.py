@@ -11,16 +11,16 @@ import numpy as np
 from analyzer import derived
 from analyzer.detectors.base import BoolGrid, Context, FloatGrid, Found, incident
 from analyzer.grid import HOUR_MS, TimeAxis, by_day
-from analyzer.outages import (
+from analyzer.kernels.outage_spans import (
     Outage,
     building_meter_counts,
     held_outages,
     outage_days,
     substation_out_slots,
 )
-from analyzer.rules import OUTAGE_REASONS
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
+from policy.rules import OUTAGE_REASONS
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
 

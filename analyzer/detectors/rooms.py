@@ -7,7 +7,7 @@ import numpy as np
 
 from analyzer.detectors.base import Context, Found, incident, rounded, runs_of
 from analyzer.detectors.room_days import RoomJudgement
-from analyzer.rooms import trailing_mean
+from analyzer.kernels.room_temps import trailing_mean
 from analyzer.signals import bridge_unknown, confirmed_runs, hold_state
 from workflow.details import RoomColdDetails
 

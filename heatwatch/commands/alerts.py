@@ -11,7 +11,7 @@ from typing import Any
 
 from alerts.config import AlertsConfigError
 from alerts.kpi import OrderTiming, timeliness
-from alerts.orders import OrderError, state_text
+from alerts.lifecycle import OrderError, state_text
 from alerts.service import AlertsService, build_service, run_loop
 from alerts.templates import TemplateError
 from district.records import load_records

@@ -23,10 +23,10 @@ from analyzer.billing import (
     degree_days,
 )
 from analyzer.grid import DAY_MS
-from analyzer.rules import Cause, CityRules
 from district.records import Account, Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone, workflow_path
 from heatwatch.config import Config
+from policy.rules import Cause, CityRules
 from storage.base import Frame, Store
 from workflow.details import MeterFaultDetails
 from workflow.incidents import Incident, IncidentStore

@@ -7,13 +7,13 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from analyzer.money import fen
-from analyzer.verification import (
+from heatwatch.commands.analyze import CommandError
+from policy.money import fen
+from policy.verification import (
     settle_verification,
     verification_limit_parts,
     verification_limit_pct,
 )
-from heatwatch.commands.analyze import CommandError
 
 # (error_pct, dtheta_k, dtheta_min_k, qp_over_q) of a verification (校表)
 VerificationArgs = tuple[float, float, float, float]

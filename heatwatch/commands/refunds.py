@@ -20,14 +20,19 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
-from analyzer.money import daily_fee_cny, fen
-from analyzer.outages import metered_outage_refund_cny, outage_days, outage_refund_cny
-from analyzer.rooms import RoomState, assess_rooms, refund_share, under_temperature_refunds_cny
-from analyzer.rules import CityRules
+from analyzer.kernels.outage_spans import metered_outage_refund_cny, outage_days, outage_refund_cny
+from analyzer.kernels.room_temps import (
+    RoomState,
+    assess_rooms,
+    refund_share,
+    under_temperature_refunds_cny,
+)
 from district.records import Account, Building, Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
 from heatwatch.commands.billing import day_offset_s
 from heatwatch.config import Config
+from policy.money import daily_fee_cny, fen
+from policy.rules import CityRules
 from storage.base import Store
 from workflow.unit import WorkflowDb
 

@@ -10,8 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, by_day, daily_mean, group_sum
-from analyzer.money import fen, to_decimal
-from analyzer.rules import (
+from analyzer.runs import ffill_index, first_true, intervals, runs_at_least
+from analyzer.signals import hold_state
+from policy.money import fen, to_decimal
+from policy.rules import (
     DEFAULT_REFUND,
     DEFAULT_ROOMS,
     DEFAULT_TARIFF,
@@ -19,8 +21,6 @@ from analyzer.rules import (
     Tariff,
     UnderTemperatureRefund,
 )
-from analyzer.runs import ffill_index, first_true, intervals, runs_at_least
-from analyzer.signals import hold_state
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]

@@ -9,8 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, group_sum
-from analyzer.money import daily_fee_cny, fen, to_decimal
-from analyzer.rules import (
+from analyzer.runs import intervals, runs_at_least
+from analyzer.signals import close_gaps, hold_state
+from policy.money import daily_fee_cny, fen, to_decimal
+from policy.rules import (
     DEFAULT_COMPENSATION,
     DEFAULT_OUTAGES,
     DEFAULT_SIGNALS,
@@ -18,8 +20,6 @@ from analyzer.rules import (
     OutageRules,
     SignalRules,
 )
-from analyzer.runs import intervals, runs_at_least
-from analyzer.signals import close_gaps, hold_state
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]

@@ -1,6 +1,6 @@
 """Heat-meter fault signs to fault intervals with a cause and a class.
 
-The verification (校表) of a disputed meter is in analyzer/verification.py; its names are
+The verification (校表) of a disputed meter is in policy/verification.py; its names are
 kept importable from here.
 """
 
@@ -12,13 +12,13 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, day_any
-from analyzer.rules import DEFAULT_METERS, Cause, MeterRules
 from analyzer.runs import Intervals, ffill_index, intervals, rows_with_any, runs_at_least
-from analyzer.verification import Verification as Verification
-from analyzer.verification import class2_limit_pct as class2_limit_pct
-from analyzer.verification import settle_verification as settle_verification
-from analyzer.verification import verification_limit_parts as verification_limit_parts
-from analyzer.verification import verification_limit_pct as verification_limit_pct
+from policy.rules import DEFAULT_METERS, Cause, MeterRules
+from policy.verification import Verification as Verification
+from policy.verification import class2_limit_pct as class2_limit_pct
+from policy.verification import settle_verification as settle_verification
+from policy.verification import verification_limit_parts as verification_limit_parts
+from policy.verification import verification_limit_pct as verification_limit_pct
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]

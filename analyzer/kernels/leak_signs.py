@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis
-from analyzer.rules import DEFAULT_LEAKS, DEFAULT_SIGNALS, LeakRules, SignalRules
 from analyzer.runs import Intervals, intervals, runs_at_least
 from analyzer.signals import close_gaps, confirmed_runs, hold_state
+from policy.rules import DEFAULT_LEAKS, DEFAULT_SIGNALS, LeakRules, SignalRules
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]

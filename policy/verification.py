@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.money import to_decimal
+from policy.money import to_decimal
 
 FloatGrid = npt.NDArray[np.floating]
 
