@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from alerts.config import AlertsConfig
 from alerts.handlers import outage_reason
 from alerts.messages import Messenger
 from alerts.sla import HOUR_MS
-from analyzer.kernels.outage_spans import outage_days, outage_refund_cny
 from district.records import Records
+from policy.outages import account_compensation_cny, compensated_days, season_fee_cny
 from policy.rules import CityRules
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
@@ -90,16 +89,15 @@ class Residents:
             return
         end_ms = inc.closed_ms if inc.closed_ms is not None else now_ms
         duration_h = float(inc.details.duration_h or (end_ms - inc.started_ms) / HOUR_MS)
-        comp = self.rules.compensation
-        days = int(outage_days([duration_h], comp)[0])
+        days = compensated_days(duration_h, self.rules.compensation)
         if days == 0 and not u.compensation.exists(inc.key):
             return  # shorter than the city counts
         season_days = self._season_days(inc.started_ms)
         for aid in self.affected_accounts(inc):
             acc = self.records.accounts[aid]
-            # DOMAIN: season fee at the area price (90 m² × 24 元/m² = 2,160 元)
-            fee = Decimal(repr(acc.area_m2)) * self.rules.tariff.area_cny_m2_season
-            amount = outage_refund_cny(duration_h, fee, season_days, comp)
+            fee = season_fee_cny(acc.area_m2, self.rules)
+            amount = account_compensation_cny(acc.tariff, acc.area_m2, duration_h, season_days,
+                                              self.rules)
             u.compensation.put(Compensation(inc.key, aid, inc.started_ms, duration_h, days,
                                             str(fee), season_days, str(amount),
                                             inc.closed_ms is not None, now_ms))
@@ -108,6 +106,4 @@ class Residents:
         """The length of the heating season the outage began in."""
         start = dt.datetime.fromtimestamp(started_ms / 1000, self.messenger.tz).date()
         season = self.rules.season
-        year = start.year if (start.month, start.day) >= (season.start_month, 1) else \
-            start.year - 1
-        return season.days(year)
+        return season.days(season.year_of(start))

@@ -162,8 +162,6 @@ def _season_fields(season: Mapping[str, Any]) -> dict[str, int]:
 def _refund_fields(rooms: dict[str, Any]) -> dict[str, Any]:
     """The refund keys of `[analyzer.rooms]` (taken out of it) as UnderTemperatureRefund's."""
     refund: dict[str, Any] = {}
-    if "min_c" in rooms:
-        refund["min_c"] = rooms["min_c"]
     if any(k in rooms for k in _REFUND_KEYS):
         default_bands = UnderTemperatureRefund().bands
         ks = rooms.pop("refund_bands_k", [b.max_below_k for b in default_bands])

@@ -30,12 +30,12 @@ from analyzer.detectors.stations import detect_station_silence
 from analyzer.first_seen import FirstSeen
 from analyzer.grid import HOUR_MS
 from analyzer.index import DistrictIndex
-from analyzer.kernels.outage_spans import outage_days
 from analyzer.state import PLANS, WindowState
 from analyzer.window import Window, WindowReader
 from analyzer.writeback import WriteBack
 from district.readings import Reading
 from district.records import Records
+from policy.outages import outage_days
 from policy.rules import CityRules
 from storage.base import Store
 from workflow.details import (

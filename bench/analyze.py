@@ -41,7 +41,6 @@ from analyzer.kernels.outage_spans import (  # noqa: E402
     substation_out_slots,
 )
 from analyzer.kernels.room_temps import (  # noqa: E402
-    RoomState,
     assess_rooms,
     breaches,
     cold_room_signals,
@@ -58,6 +57,7 @@ from analyzer.signals import (  # noqa: E402
     hold_state,
     stale_slots,
 )
+from policy.rooms import RoomState  # noqa: E402
 from policy.rules import (  # noqa: E402
     Cause,
     LeakRules,

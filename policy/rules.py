@@ -32,6 +32,16 @@ class Season:
         """Season length in days, computed from the dates (so leap years count)."""
         return (self.end(year) - self.start(year)).days + 1
 
+    def year_of(self, day: dt.date) -> int:
+        """The year whose season a date belongs to (or follows): the season that started last
+        on or before it, by the configured start month *and* day."""
+        return day.year if (day.month, day.day) >= (self.start_month, self.start_day) \
+            else day.year - 1
+
+    def contains(self, day: dt.date) -> bool:
+        """Whether a date lies inside a heating season, both ends included."""
+        return day <= self.end(self.year_of(day))
+
 
 @dataclass(frozen=True, slots=True)
 class RoomRules:
@@ -81,10 +91,10 @@ TIANJIN_BANDS: Final[tuple[RefundBand, ...]] = (
 
 @dataclass(frozen=True, slots=True)
 class UnderTemperatureRefund:
-    """Under-temperature refund bands (upper bounds inclusive, ascending)."""
+    """Under-temperature refund bands (upper bounds inclusive, ascending), in kelvin below the
+    rooms' standard (`RoomRules.min_c`: one setting for the standard and the refund)."""
 
     bands: tuple[RefundBand, ...] = TIANJIN_BANDS
-    min_c: float = 18.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +118,8 @@ class OutageRules:
     min_duration_min: float = 30.0
     # DOMAIN: escalation points 8 h, 12 h, 24 h are per city
     escalation_h: tuple[float, ...] = (8.0, 12.0, 24.0)
-    # DOMAIN: an outage not restored within 24 h is notified and compensated
+    # seed: an outage not restored within 24 h is explained to its residents (the notice, which
+    # promises compensation); whether and how much is paid is Compensation's (counts_from_h)
     over_h: float = 24.0
     # a building meter shows "no flow" at or below this
     no_flow_m3h: float = 0.0

@@ -8,14 +8,12 @@ import numpy as np
 
 from analyzer.grid import HOUR_MS, TimeAxis, downsample_all
 from analyzer.kernels.outage_spans import (
-    compensation_cny,
     detect_building_outages,
     detect_substation_outages,
-    outage_days,
-    outage_refund_cny,
     substation_out_slots,
 )
-from policy.rules import DANDONG, LUOYANG, Compensation, OutageRules
+from policy.outages import account_compensation_cny, outage_days
+from policy.rules import DANDONG, LUOYANG, CityRules, Compensation, OutageRules
 
 STEP = 5 * 60_000
 AXIS = TimeAxis(0, STEP, 48 * 12)
@@ -102,15 +100,19 @@ def test_substation_running_resampled_to_the_hour() -> None:
 
 def test_outage_days_rounding_offset_and_multiplier() -> None:
     # seed: outages not restored within 24 h are compensated; part days round up
-    assert outage_days([0.0, 0.5, 23.9, 24.0, 24.1, 30.0, 49.0]).tolist() == [0, 0, 0, 1, 2, 2, 3]
+    assert outage_days([0.0, 0.5, 23.9, 24.0, 24.1, 30.0, 49.0], Compensation()).tolist() \
+        == [0, 0, 0, 1, 2, 2, 3]
     assert outage_days([11.9, 12.0, 30.0], LUOYANG).tolist() == [0, 1, 2]
     assert outage_days([30.0], Compensation(round_up_days=False)).tolist() == [1]
-    assert outage_refund_cny(30.0, Decimal("2160"), 121, DANDONG) == Decimal("71.40")
-    assert outage_refund_cny(11.0, Decimal("2160"), 121, LUOYANG) == Decimal("0.00")
+    assert account_compensation_cny("area", 90, 30.0, 121, CityRules(compensation=DANDONG)) \
+        == Decimal("71.40")
+    assert account_compensation_cny("area", 90, 11.0, 121, CityRules(compensation=LUOYANG)) \
+        == Decimal("0.00")
 
 
 def test_compensation_per_affected_account() -> None:
-    got = compensation_cny([30.0, 30.0, 5.0], [2160.0, 1200.0, 2160.0], 121)
+    got = [account_compensation_cny("area", a, h, 121, CityRules())
+           for h, a in ((30.0, 90), (30.0, 50), (5.0, 90))]
     # 2 × 1,200 / 121 = 19.834…
     # seed: a 5 h outage, restored within 24 h, is not compensated
     assert got == [Decimal("35.70"), Decimal("19.83"), Decimal("0.00")]

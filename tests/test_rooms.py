@@ -8,18 +8,15 @@ import numpy as np
 
 from analyzer.grid import HOUR_MS, TimeAxis, index_ids, to_grid
 from analyzer.kernels.room_temps import (
-    RoomState,
-    SensorFault,
     assess_rooms,
     breaches,
     cold_room_signals,
     company_compliance,
     compliance,
-    refund_share,
     trailing_mean,
-    under_temperature_refunds_cny,
 )
-from policy.rules import DEFAULT_ROOMS, RoomRules, UnderTemperatureRefund
+from policy.rooms import RoomState, SensorFault, refund_share, under_temperature_refunds_cny
+from policy.rules import DEFAULT_ROOMS, CityRules, RoomRules, UnderTemperatureRefund
 
 AXIS = TimeAxis(0, HOUR_MS, 48)
 
@@ -162,13 +159,14 @@ def test_faulty_room_day_never_signals_cold() -> None:
 
 def test_refund_bands_edges() -> None:
     refund = UnderTemperatureRefund()
-    shares = refund_share(np.array([18.0, 17.9, 16.0, 15.99, 12.0, 11.9, np.nan]), refund)
+    shares = refund_share(np.array([18.0, 17.9, 16.0, 15.99, 12.0, 11.9, np.nan]), RoomRules(),
+                          refund)
     assert shares.tolist() == [0.0, 0.1, 0.1, 0.5, 0.5, 1.0, 0.0]
 
 
 def test_refund_over_several_accounts() -> None:
     daily = np.array([[15.5] * 5, [17.0, 19.0, np.nan, 10.0, 18.0]])
-    out = under_temperature_refunds_cny(np.array([40.0, 100.0]), daily, 121)
+    out = under_temperature_refunds_cny(np.array([40.0, 100.0]), daily, 121, CityRules())
     # 24×100/121 × (0.1 + 1.0) = 21.818…
     assert out == [Decimal("19.83"), Decimal("21.82")]
 

@@ -10,20 +10,17 @@ from analyzer.billing import Basis, bill_season
 from analyzer.grid import HOUR_MS, TimeAxis
 from analyzer.kernels.meter_signs import settle_verification, verification_limit_pct
 from analyzer.kernels.outage_spans import (
-    compensation_cny,
     detect_substation_outages,
-    metered_outage_refund_cny,
-    outage_refund_cny,
 )
 from analyzer.kernels.room_temps import (
     Compliance,
-    RoomState,
     assess_rooms,
     breaches,
     compliance,
-    under_temperature_refunds_cny,
 )
-from policy.rules import LUOYANG, Season, Tariff
+from policy.outages import account_compensation_cny
+from policy.rooms import RoomState, under_temperature_refunds_cny
+from policy.rules import LUOYANG, CityRules, Season, Tariff
 
 SEASON_DAYS = Season().days(2025)  # 15 Nov 2025 – 15 Mar 2026: 121 days
 
@@ -50,13 +47,19 @@ def test_example_1_outage_refund_35_70() -> None:
     assert duration_h == 30.0
     season_fee = Decimal(90) * Tariff().area_cny_m2_season
     assert season_fee == Decimal("2160")
-    assert outage_refund_cny(duration_h, season_fee, SEASON_DAYS) == Decimal("35.70")
-    assert compensation_cny([duration_h], [2160.0], SEASON_DAYS) == [Decimal("35.70")]
+    for tariff in ("area", "metered"):  # a metered account without a metered rule: area fee
+        assert account_compensation_cny(tariff, 90, duration_h, SEASON_DAYS, CityRules()) \
+            == Decimal("35.70")
 
 
 def test_example_1_luoyang_metered_refund_9_72() -> None:
     duration_h = _outage_hours(30)
-    assert metered_outage_refund_cny(duration_h, 90, LUOYANG) == Decimal("9.72")
+    luoyang = CityRules(compensation=LUOYANG)
+    assert account_compensation_cny("metered", 90, duration_h, SEASON_DAYS, luoyang) \
+        == Decimal("9.72")
+    # an area account in Luoyang is paid the area fee from 12 h
+    assert account_compensation_cny("area", 90, duration_h, SEASON_DAYS, luoyang) \
+        == Decimal("35.70")
 
 
 def _substation_day(outdoor_c: float) -> tuple[np.ndarray, Compliance]:
@@ -92,7 +95,7 @@ def test_example_2_day_below_design_is_excluded_and_kept() -> None:
 
 def test_example_3_under_temperature_refund_19_83() -> None:
     daily = np.full((1, 5), 15.5)
-    assert under_temperature_refunds_cny(np.array([40.0]), daily, SEASON_DAYS) == [
+    assert under_temperature_refunds_cny(np.array([40.0]), daily, SEASON_DAYS, CityRules()) == [
         Decimal("19.83")
     ]
 

@@ -15,11 +15,11 @@ from analyzer.kernels.outage_spans import (
     Outage,
     building_meter_counts,
     held_outages,
-    outage_days,
     substation_out_slots,
 )
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
+from policy.outages import outage_days
 from policy.rules import OUTAGE_REASONS
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident

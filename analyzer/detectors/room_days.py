@@ -10,10 +10,11 @@ import numpy.typing as npt
 
 from analyzer.detectors.base import BoolGrid, Context, FloatGrid, expected_slots, since
 from analyzer.grid import HOUR_MS, TimeAxis, by_day
-from analyzer.kernels.room_temps import RoomState, assess_rooms, stuck_in_building
+from analyzer.kernels.room_temps import assess_rooms, stuck_in_building
 from analyzer.runs import runs_at_least
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
+from policy.rooms import RoomState
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -11,12 +10,9 @@ import numpy.typing as npt
 from analyzer.grid import TimeAxis, group_sum
 from analyzer.runs import intervals, runs_at_least
 from analyzer.signals import close_gaps, hold_state
-from policy.money import daily_fee_cny, fen, to_decimal
 from policy.rules import (
-    DEFAULT_COMPENSATION,
     DEFAULT_OUTAGES,
     DEFAULT_SIGNALS,
-    Compensation,
     OutageRules,
     SignalRules,
 )
@@ -187,53 +183,3 @@ def detect_building_outages(
     out = building_out_slots(flow_m3h, supply_c, return_c, meter_building, n_buildings,
                              substation_running, rules)
     return _outages(out, axis, rules)
-
-
-def outage_days(duration_h: npt.ArrayLike, comp: Compensation = DEFAULT_COMPENSATION) -> IntArray:
-    """Days to compensate for each outage: part days round up, none below `counts_from_h`."""
-    d = np.asarray(duration_h, dtype=np.float64)
-    # DOMAIN: part days round up (30 h -> 2 days); Luoyang counts from 12 h
-    days = np.ceil(d / 24.0 - 1e-9) if comp.round_up_days else np.floor(d / 24.0 + 1e-9)
-    counts = (d > 0) & (d >= comp.counts_from_h - 1e-9)
-    out: IntArray = np.where(counts, days, 0).astype(np.intp)
-    return out
-
-
-def outage_refund_cny(
-    duration_h: float,
-    season_fee_cny: Decimal,
-    season_days: int,
-    comp: Compensation = DEFAULT_COMPENSATION,
-) -> Decimal:
-    """Refund for one outage: daily fee × outage days × multiplier, to the fen."""
-    days = int(outage_days(np.array([duration_h]), comp)[0])
-    # DOMAIN: refund = daily fee × outage days, daily fee = season fee ÷ season days
-    return fen(daily_fee_cny(to_decimal(season_fee_cny), season_days) * days * comp.multiplier)
-
-
-def metered_outage_refund_cny(
-    duration_h: float, area_m2: float | Decimal, comp: Compensation
-) -> Decimal:
-    """Luoyang-style metered refund: the basic fee per m² and day back, for the outage days."""
-    if comp.metered_basic_cny_m2_day is None:
-        raise ValueError("this city has no metered basic-fee refund (metered_basic_cny_m2_day)")
-    days = int(outage_days(np.array([duration_h]), comp)[0])
-    # DOMAIN: Luoyang metered rule, 0.054 元/(m²·day) basic fee back
-    return fen(comp.metered_basic_cny_m2_day * to_decimal(area_m2) * days * comp.multiplier)
-
-
-def compensation_cny(
-    duration_h: npt.ArrayLike,
-    season_fee_cny: npt.ArrayLike,
-    season_days: int,
-    comp: Compensation = DEFAULT_COMPENSATION,
-) -> list[Decimal]:
-    """Refund per affected account (one duration and season fee each), to the fen."""
-    days = outage_days(duration_h, comp)
-    fees = np.asarray(season_fee_cny, dtype=np.float64)
-    mult = to_decimal(comp.multiplier)
-    return [
-        fen(daily_fee_cny(to_decimal(float(f)), season_days) * int(n) * mult)
-        for f, n in zip(fees, days, strict=True)
-    ]
-

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -12,14 +10,18 @@ import numpy.typing as npt
 from analyzer.grid import TimeAxis, by_day, daily_mean, group_sum
 from analyzer.runs import ffill_index, first_true, intervals, runs_at_least
 from analyzer.signals import hold_state
-from policy.money import fen, to_decimal
+from policy.rooms import (
+    RoomState,
+    SensorFault,
+    in_valid_range,
+    is_cold,
+    meets_target,
+    room_day_state,
+    silent_days,
+)
 from policy.rules import (
-    DEFAULT_REFUND,
     DEFAULT_ROOMS,
-    DEFAULT_TARIFF,
     RoomRules,
-    Tariff,
-    UnderTemperatureRefund,
 )
 
 FloatGrid = npt.NDArray[np.floating]
@@ -28,26 +30,6 @@ IntArray = npt.NDArray[np.intp]
 
 # means are compared after rounding here: summation order must not decide a threshold
 NOISE_DECIMALS = 6
-
-
-class RoomState(IntEnum):
-    """What one room's day counts as."""
-
-    PASS = 0
-    COLD = 1
-    SENSOR_FAULT = 2
-    # DOMAIN: a day colder than design is recorded but excluded from compliance
-    EXCLUDED = 3
-    # DOMAIN: only bedrooms and living rooms are held to 18 °C
-    NOT_COUNTED = 4
-
-
-class SensorFault(IntEnum):
-    """Why a room day is a sensor fault (bit flags, a day may have several)."""
-
-    SILENT = 1
-    STUCK = 2
-    OUT_OF_RANGE = 4
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -141,8 +123,7 @@ def assess_rooms(
     when the caller knows better than `stuck_slots` (the building around each room).
     """
     spd = axis.slots_per_day
-    with np.errstate(invalid="ignore"):
-        in_range = (temp_c >= rules.valid_min_c) & (temp_c <= rules.valid_max_c)
+    in_range = in_valid_range(temp_c, rules)
     present = ~np.isnan(temp_c)
     out_of_range = present & ~in_range
     valid = np.where(in_range, temp_c, np.nan)
@@ -151,7 +132,7 @@ def assess_rooms(
     mean = np.round(mean, NOISE_DECIMALS)
     n_days = mean.shape[1]
     slots_in_day = np.minimum(spd, axis.n_slots - np.arange(n_days) * spd)
-    silent = count < np.ceil(rules.min_day_coverage * slots_in_day - 1e-9)
+    silent = silent_days(count, slots_in_day, rules)
     stuck_day = by_day(stuck_slots(valid, axis, rules) if stuck is None else stuck,
                        spd).any(axis=2)
     oor = by_day(out_of_range, spd).any(axis=2)
@@ -163,12 +144,8 @@ def assess_rooms(
     with np.errstate(invalid="ignore"):
         # DOMAIN: outdoor daily mean below the design outdoor temperature -> excluded
         cold_day = outdoor_daily_c[:, :n_days] < np.asarray(design_outdoor_c)[:, None]
-        below = mean < rules.min_c
-    state = np.where(below, RoomState.COLD, RoomState.PASS).astype(np.int8)
-    state[cold_day[sub]] = RoomState.EXCLUDED
-    # DOMAIN: a faulty thermometer is neither cold nor compliant
-    state[fault != 0] = RoomState.SENSOR_FAULT
-    state[~np.asarray(counted, dtype=bool)] = RoomState.NOT_COUNTED
+    state = room_day_state(is_cold(mean, rules), fault, cold_day[sub],
+                           np.asarray(counted, dtype=bool))
     return RoomDays(mean, state, fault)
 
 
@@ -221,8 +198,7 @@ class ComplianceBreach:
 def breaches(comp: Compliance, rules: RoomRules = DEFAULT_ROOMS) -> list[ComplianceBreach]:
     """Every group day whose rate is below target (days with nothing measured never breach)."""
     rate = comp.rate
-    with np.errstate(invalid="ignore"):
-        g, d = np.nonzero(rate < rules.target_rate)
+    g, d = np.nonzero(~meets_target(rate, rules) & ~np.isnan(rate))
     return [
         ComplianceBreach(int(a), int(b), float(rate[a, b]), int(comp.passing[a, b]),
                          int(comp.measured[a, b]))
@@ -246,8 +222,7 @@ class ColdRoomSignals:
 def trailing_mean(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules = DEFAULT_ROOMS) -> FloatGrid:
     """Mean of the valid samples in the trailing `trailing_h` window (NaN if too few)."""
     w = axis.slots_for(rules.trailing_h * 60)
-    with np.errstate(invalid="ignore"):
-        valid = (temp_c >= rules.valid_min_c) & (temp_c <= rules.valid_max_c)
+    valid = in_valid_range(temp_c, rules)
     n, t = temp_c.shape
     cs = np.zeros((n, t + 1), dtype=np.float64)
     np.cumsum(np.where(valid, temp_c, 0.0), axis=1, out=cs[:, 1:])
@@ -267,11 +242,10 @@ def trailing_mean(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules = DEFAULT_
 def cold_room_signals(
     temp_c: FloatGrid, axis: TimeAxis, days: RoomDays, rules: RoomRules = DEFAULT_ROOMS
 ) -> ColdRoomSignals:
-    """Dispatch's faster signal: the first slot each room day its trailing mean is below 18 °C."""
+    """Dispatch's faster signal: each room day's first slot whose trailing mean is cold."""
     tm = trailing_mean(temp_c, axis, rules)
     spd = axis.slots_per_day
-    with np.errstate(invalid="ignore"):
-        low = tm < rules.min_c
+    low = is_cold(tm, rules)
     # a faulty, excluded or uncounted room day never signals
     eligible = (days.state == RoomState.PASS) | (days.state == RoomState.COLD)
     low_days = by_day(low, spd) & eligible[:, :, None]
@@ -280,35 +254,3 @@ def cold_room_signals(
     slot = day * spd + first[room, day]
     return ColdRoomSignals(room.astype(np.intp), day.astype(np.intp), slot.astype(np.intp),
                            tm[room, slot])
-
-
-def refund_share(daily_mean_c: FloatGrid, refund: UnderTemperatureRefund) -> FloatGrid:
-    """Share of the daily fee refunded for each day's mean (0 at or above the minimum, or NaN)."""
-    below = refund.min_c - np.asarray(daily_mean_c, dtype=np.float64)
-    uppers = np.array([b.max_below_k for b in refund.bands], dtype=np.float64)
-    shares = np.array([b.share for b in refund.bands] + [0.0], dtype=np.float64)
-    # upper bounds inclusive: exactly 2 K below is still the 0–2 K band
-    idx = np.searchsorted(uppers, np.nan_to_num(below, nan=-1.0), side="left")
-    out: FloatGrid = np.where((below > 0) & ~np.isnan(below), shares[idx], 0.0)
-    return out
-
-
-def under_temperature_refunds_cny(
-    area_m2: FloatGrid,
-    daily_mean_c: FloatGrid,
-    season_days: int,
-    tariff: Tariff = DEFAULT_TARIFF,
-    refund: UnderTemperatureRefund = DEFAULT_REFUND,
-) -> list[Decimal]:
-    """Refund per account: daily fee × Σ band share over its days (NaN days refund nothing).
-
-    `area_m2` is (accounts,), `daily_mean_c` (accounts, days) of its bedrooms/living rooms.
-    """
-    # DOMAIN: daily fee = season fee ÷ season days; bands refund a share of it
-    shares = refund_share(np.atleast_2d(daily_mean_c), refund).sum(axis=1)
-    area = np.atleast_1d(np.asarray(area_m2, dtype=np.float64))
-    price = to_decimal(tariff.area_cny_m2_season)
-    return [
-        fen(price * to_decimal(float(a)) * to_decimal(float(s)) / Decimal(season_days))
-        for a, s in zip(area, shares, strict=True)
-    ]

@@ -20,18 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
-from analyzer.kernels.outage_spans import metered_outage_refund_cny, outage_days, outage_refund_cny
-from analyzer.kernels.room_temps import (
-    RoomState,
-    assess_rooms,
-    refund_share,
-    under_temperature_refunds_cny,
-)
+from analyzer.kernels.room_temps import assess_rooms
 from district.records import Account, Building, Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
 from heatwatch.commands.billing import day_offset_s
 from heatwatch.config import Config
 from policy.money import daily_fee_cny, fen
+from policy.outages import account_compensation_cny, compensated_days
+from policy.rooms import RoomState, refund_share, under_temperature_refunds_cny
 from policy.rules import CityRules
 from storage.base import Store
 from workflow.unit import WorkflowDb
@@ -84,19 +80,14 @@ def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: City
         if acc is None:
             continue  # an account since removed from the records: not ours to pay
         duration_h = float(r["duration_h"])
-        # DOMAIN: season fee at the area price (90 m² × 24 元/m² = 2,160 元)
-        fee = Decimal(repr(acc.area_m2)) * rules.tariff.area_cny_m2_season
-        if acc.tariff == "metered" and comp.metered_basic_cny_m2_day is not None:
-            # DOMAIN: Luoyang-style metered rule, the basic fee per m² and day back
-            amount = metered_outage_refund_cny(duration_h, acc.area_m2, comp)
-        else:
-            amount = outage_refund_cny(duration_h, fee, season.n_days, comp)
+        amount = account_compensation_cny(acc.tariff, acc.area_m2, duration_h, season.n_days,
+                                          rules)
         started = dt.datetime.fromtimestamp(int(r["started_ms"]) / 1000, tz)
         out.setdefault(acc.account_id, []).append({
             "incident_key": r["incident_key"],
             "started": started.isoformat(timespec="minutes"),
             "duration_h": round(duration_h, 2),
-            "days": int(outage_days(np.array([duration_h]), comp)[0]),
+            "days": compensated_days(duration_h, comp),
             "amount_cny": str(amount),
             "recorded_cny": str(r["amount_cny"]),
             "closed": bool(r["final"]),
@@ -187,8 +178,8 @@ def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, seaso
                 ) -> dict[str, Any]:
     """The days in each band below the minimum, and the refund (worked example 3)."""
     refund = rules.refund
-    share = refund_share(daily_mean_c[None, :], refund)[0]
-    below = refund.min_c - daily_mean_c
+    share = refund_share(daily_mean_c[None, :], rules.rooms, refund)[0]
+    below = rules.rooms.min_c - daily_mean_c
     bands = []
     lo = 0.0
     for b in refund.bands:
@@ -201,7 +192,7 @@ def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, seaso
                           "dates": [season.date(int(d)) for d in days]})
         lo = b.max_below_k
     (amount,) = under_temperature_refunds_cny(np.array([area_m2]), daily_mean_c[None, :],
-                                              season.n_days, rules.tariff, refund)
+                                              season.n_days, rules)
     return {"days": int(np.count_nonzero(share > 0)), "bands": bands, "amount_cny": str(amount)}
 
 
