@@ -17,7 +17,7 @@ from collector.profiles import ProfileError
 from district.records import RecordsError
 from documents.browser import BrowserError
 from heatwatch.commands.alerts import AlertsCliError, add_alerts_parsers
-from heatwatch.commands.analyze import CommandError
+from heatwatch.common import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
 from simulators.scenario import ScenarioError

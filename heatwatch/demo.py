@@ -29,7 +29,7 @@ from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
-from heatwatch.commands.analyze import analyzer_config, timezone, workflow_path
+from heatwatch.common import analyzer_config, timezone, workflow_path
 from heatwatch.config import Config, load_config
 from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
 from heatwatch.errors import UserError

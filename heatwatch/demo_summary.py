@@ -12,7 +12,8 @@ from pathlib import Path
 from collector.deadletter import DeadLetters
 from collector.mqtt_collector import MqttCollector
 from district.readings import COMM_FAULT_MEASUREMENT, KINDS
-from heatwatch.commands.analyze import incidents_command, timezone, workflow_path
+from heatwatch.commands.analyze import incidents_command
+from heatwatch.common import timezone, workflow_path
 from heatwatch.config import Config
 from simulators.crews import CrewLog
 from simulators.summary import SimSummary

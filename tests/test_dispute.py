@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from heatwatch.commands.analyze import CommandError
 from heatwatch.commands.dispute import dispute_command, dispute_evidence, mask_phone
 from heatwatch.commands.dispute_days import daily_readings
 from heatwatch.commands.dispute_markdown import render_markdown
 from heatwatch.commands.dispute_verification import verification_doc
+from heatwatch.common import CommandError
 from heatwatch.config import Config, load_config
 from storage.base import Frame
 from storage.sqlite import SqliteStore

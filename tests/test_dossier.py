@@ -17,8 +17,8 @@ from documents import browser
 from documents.charts import cjk_font
 from documents.dossier import render, render_html
 from heatwatch.cli import main
-from heatwatch.commands.analyze import CommandError
 from heatwatch.commands.dispute import collect_evidence, dispute_command
+from heatwatch.common import CommandError
 from heatwatch.config import Config, load_config
 from storage.sqlite import SqliteStore
 from tests.test_dispute import CLOCK, Built, build

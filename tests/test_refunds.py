@@ -21,8 +21,8 @@ from alerts.service import build_service
 from district.readings import Reading
 from district.records import load_records
 from heatwatch.commands.alerts import notices_command
-from heatwatch.commands.analyze import CommandError
 from heatwatch.commands.refunds import refunds_command, season_refunds, to_csv
+from heatwatch.common import CommandError
 from heatwatch.config import Config, load_config
 from storage.sqlite import SqliteStore
 from tests.records_fixture import write_records

@@ -13,8 +13,9 @@ from analyzer.config import AnalyzerConfig, AnalyzerConfigError, from_mapping
 from analyzer.derived import BILLING_DAY, COMPLIANCE, METER_FAULT_STATE, OUTAGE_STATE
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
-from heatwatch.commands.analyze import CommandError, analyze_command, incidents_command
+from heatwatch.commands.analyze import analyze_command, incidents_command
 from heatwatch.commands.billing import billing_command, season_bill
+from heatwatch.common import CommandError
 from heatwatch.config import Config, load_config
 from policy.rules import CityRules
 from simulators.scenario import load_scenario
@@ -196,6 +197,6 @@ def test_commands_analyze_incidents_and_billing(sample_db: tuple[Path, int, int]
 
 
 def test_default_analyzer_config_is_used_without_a_section() -> None:
-    from heatwatch.commands.analyze import analyzer_config
+    from heatwatch.common import analyzer_config
 
     assert isinstance(analyzer_config(load_config(None, env={})), AnalyzerConfig)

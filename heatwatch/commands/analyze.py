@@ -10,9 +10,7 @@ import signal
 import sys
 import threading
 import time
-import zoneinfo
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 from analyzer.config import AnalyzerConfig, parse_shard
@@ -20,33 +18,13 @@ from analyzer.runner import CycleResult, Runner, Watermarks
 from analyzer.schedule import KINDS, Schedule
 from analyzer.shard import label, select
 from analyzer.state import WindowState
+from heatwatch.common import CommandError, analyzer_config, timezone, workflow_path
 from heatwatch.config import Config
 from storage.base import StoreError
 from workflow.details import details_dict, parse_details
 from workflow.incidents import Incident, IncidentStore
 
 log = logging.getLogger("heatwatch.analyzer")
-
-
-class CommandError(Exception):
-    """A mistake the operator can fix (unknown account, bad season, bad config)."""
-
-
-def analyzer_config(cfg: Config) -> AnalyzerConfig:
-    """The `[analyzer]` section (load_config checked it)."""
-    return cfg.analyzer
-
-
-def timezone(cfg: Config) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(cfg.site.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise CommandError(f"[site] timezone {cfg.site.timezone!r} is not a known time zone"
-                           ) from None
-
-
-def workflow_path(cfg: Config) -> Path:
-    return cfg.workflow_path()
 
 
 def _iso(ms: int, tz: dt.tzinfo) -> str:

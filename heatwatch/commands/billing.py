@@ -24,7 +24,7 @@ from analyzer.billing import (
 )
 from analyzer.grid import DAY_MS
 from district.records import Account, Records
-from heatwatch.commands.analyze import CommandError, analyzer_config, timezone, workflow_path
+from heatwatch.common import CommandError, analyzer_config, timezone, workflow_path
 from heatwatch.config import Config
 from policy.rules import Cause, CityRules
 from storage.base import Frame, Store

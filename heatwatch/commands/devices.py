@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzer.runner import Watermarks
-from heatwatch.commands.analyze import timezone, workflow_path
+from heatwatch.common import timezone, workflow_path
 from heatwatch.config import Config
 
 

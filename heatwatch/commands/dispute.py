@@ -19,7 +19,6 @@ import numpy as np
 from analyzer.grid import DAY_MS
 from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Account, Device
-from heatwatch.commands.analyze import CommandError, timezone, workflow_path
 from heatwatch.commands.billing import SeasonDays, daily_outdoor, season_bill, season_days
 from heatwatch.commands.dispute_days import METER_FIELDS, daily_readings, fault_rows
 from heatwatch.commands.dispute_markdown import render_markdown
@@ -29,6 +28,7 @@ from heatwatch.commands.dispute_verification import (
     check_verification_args,
     verification_doc,
 )
+from heatwatch.common import CommandError, timezone, workflow_path
 from heatwatch.config import Config
 from storage.base import Frame
 from workflow.incidents import Incident, IncidentStore

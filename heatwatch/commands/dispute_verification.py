@@ -7,7 +7,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from heatwatch.commands.analyze import CommandError
+from heatwatch.common import CommandError
 from policy.money import fen
 from policy.verification import (
     settle_verification,

@@ -22,8 +22,7 @@ import numpy.typing as npt
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
 from analyzer.kernels.room_temps import assess_rooms
 from district.records import Account, Building, Records
-from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
-from heatwatch.commands.billing import day_offset_s
+from heatwatch.common import CommandError, analyzer_config, day_offset_s, timezone
 from heatwatch.config import Config
 from policy.money import daily_fee_cny, fen
 from policy.outages import account_compensation_cny, compensated_days

@@ -13,7 +13,7 @@ from alerts.service import AlertsService
 from documents import report as printed
 from documents.daily import DailyReport, gather
 from heatwatch.bootstrap import open_store, records
-from heatwatch.commands.analyze import timezone
+from heatwatch.common import timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from storage.base import StoreError
