@@ -1,19 +1,33 @@
-"""Wire adapters to the core: the one place that knows which store, broker and files."""
+"""Wire adapters to the core: the one place that knows which store, broker and files, and
+the one place that builds the services and daily jobs (the alerts service with its morning
+report, the analyzer's runner, the MQTT collector and the Modbus poller)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.deadletter import DeadLetters
 from collector.payloads import Registered
 from district.readings import Reading
 from district.records import Records, load_records
+from heatwatch.common import timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from storage.base import Store
+
+if TYPE_CHECKING:
+    from alerts.service import AlertsService
+    from analyzer.runner import Runner
+    from collector.modbus_poller import ModbusPoller, Sink
+    from collector.mqtt_collector import MqttCollector
+    from documents.daily import DailyReport
+    from workflow.unit import Repositories
 
 
 @dataclass(slots=True)
@@ -94,3 +108,103 @@ def open_deadletters(cfg: Config, read_only: bool = False) -> DeadLetters:
     if read_only:
         require_file(cfg, path, "dead-letter database", "`heatwatch collect`")
     return DeadLetters(path, cfg.collector.deadletter_payload_bytes)
+
+
+# -- services and daily jobs --------------------------------------------------------------------
+
+def alerts_service(cfg: Config, store: Store | None = None, daily_jobs: bool = False,
+                   records_: Records | None = None,
+                   clock_ms: Callable[[], int] | None = None) -> AlertsService:
+    """The alerts service as configured; `store` gets the work_orders series; `daily_jobs`:
+    the morning report too, when [alerts.report] names channels. The service reads its own
+    ${ENV} secrets here, when it starts, and only here."""
+    from alerts.config import AlertsConfigError
+    from alerts.service import build_service, wall_clock_ms
+    from alerts.templates import TemplateError
+    from heatwatch.morning_report import MorningReportJob
+
+    try:
+        svc = build_service(cfg.alerts, records(cfg) if records_ is None else records_,
+                            cfg.site.data_dir, cfg.site.timezone, store=store,
+                            rules=cfg.analyzer.rules(), workflow_path=cfg.workflow_path(),
+                            clock_ms=clock_ms or wall_clock_ms)
+    except AlertsConfigError as e:
+        raise UserError(f"{cfg.source}: [alerts] {e}") from None
+    except TemplateError as e:
+        raise UserError(str(e)) from None
+    if daily_jobs and cfg.alerts.report.channels:
+        svc.daily_jobs.append(MorningReportJob(
+            cfg, svc, lambda db, day, as_of_ms: daily_report(cfg, db, day, as_of_ms)))
+    return svc
+
+
+def daily_report(cfg: Config, db: Repositories, day: dt.date, as_of_ms: int | None = None
+                 ) -> DailyReport:
+    """The day's report from the workflow and the store, as configured."""
+    from documents.daily import gather
+
+    subs = records(cfg).substations.values()
+    names = {s.substation_id: s.name for s in subs}
+    design = {s.substation_id: s.design_outdoor_c for s in subs}
+    opened = open_store(cfg)
+    try:
+        return gather(db, opened.store, day, timezone(cfg), as_of_ms, names, design,
+                      cfg.alerts.limits.timeliness_target)
+    finally:
+        opened.store.close()
+
+
+def analyzer_runner(cfg: Config, records_: Records, store: Store, name: str | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> Runner:
+    """The analyzer over `store`, its incidents and watermarks in the workflow database
+    (close_runner closes them). `name`: a shard's label ("" for the whole district), its
+    own watermark and window state when incremental; None (the demo): neither."""
+    from analyzer.runner import Runner, Watermarks
+    from analyzer.state import WindowState
+    from workflow.incidents import IncidentStore
+
+    path = cfg.workflow_path()
+    mark = "cycle" if not name else f"cycle {name}"
+    runner = Runner(store, records_, IncidentStore(path), cfg.analyzer, timezone(cfg),
+                    Watermarks(path), mark=mark, progress=progress)
+    if name is not None and cfg.analyzer.incremental:
+        state_dir = cfg.data_path("", "analyzer_state" + (f"_{name}" if name else ""))
+        runner.state = WindowState(runner.reader, state_dir)
+    return runner
+
+
+def close_runner(runner: Runner) -> None:
+    if runner.watermarks is not None:
+        runner.watermarks.close()
+    runner.workflow.close()
+
+
+def mqtt_collector(cfg: Config, records_: Records, opened: OpenedStore,
+                   deadletters: DeadLetters,
+                   on_fatal: Callable[[BaseException], None] | None = None) -> MqttCollector:
+    """MQTT devices into the opened store, refusals into the dead letters; `on_fatal`: what a
+    dead writer does (default: the process exits)."""
+    from collector.mqtt_collector import MqttCollector
+
+    collector = MqttCollector(cfg.mqtt, cfg.collector, registry(records_), opened.store,
+                              deadletters, spool_stats=opened.spool_stats,
+                              health_sink=opened.health_sink)
+    if on_fatal is not None:
+        collector.on_fatal = on_fatal
+    return collector
+
+
+def modbus_poller(cfg: Config, records_: Records, sink: Sink,
+                  clock: Callable[[], float] = time.time) -> ModbusPoller | None:
+    """The poll plan for the records' Modbus meters; None when there are none."""
+    from collector.modbus_plan import build_plan
+    from collector.modbus_poller import ModbusPoller
+    from collector.profiles import load_profiles
+
+    m = cfg.modbus
+    plan = build_plan(records_, load_profiles(m.profiles_dir or None), max_gap=m.max_gap,
+                      max_count=m.max_read_registers)
+    if not plan.gateways:
+        return None
+    return ModbusPoller(plan, sink, clock=clock, interval_s=m.interval_s, timeout_s=m.timeout_s,
+                        retries=m.retries, backoff_s=m.backoff_s, backoff_max_s=m.backoff_max_s)

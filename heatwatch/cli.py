@@ -56,7 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from heatwatch.services import run_simulator
+    from heatwatch.demo import run_simulator
 
     cfg = _config(args)
     if args.scenario:

@@ -21,26 +21,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.http import serve_in_thread
 from alerts.lifecycle import OrderError
-from alerts.service import build_service
-from analyzer.runner import Runner, Watermarks
 from collector.modbus_poller import ModbusPoller
 from collector.mqtt_collector import MqttCollector
 from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
-from heatwatch.common import analyzer_config, timezone, workflow_path
 from heatwatch.config import Config, load_config
 from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
 from heatwatch.errors import UserError
-from heatwatch.services import modbus_poller, simulator_mqtt
 from simulators.clock import VirtualClock
 from simulators.crews import CustomerService, SimulatedCrew
 from simulators.district import DistrictSim
+from simulators.mqtt_devices import MqttSettings
 from simulators.scenario import Scenario, load_scenario
 from simulators.summary import SimSummary
 from storage.base import Store
-from workflow.incidents import IncidentStore
 
 MARKER = "# written by heatwatch demo: points the commands at the demo's data"
 
@@ -63,17 +59,11 @@ class DemoWorkflow:
     """The analyzer and the alerts service, stepped on district time."""
 
     def __init__(self, cfg: Config, records: Records, store: Store) -> None:
-        tz = timezone(cfg)
-        path = workflow_path(cfg)
-        self.incidents = IncidentStore(path)
-        self.marks = Watermarks(path)
-        self.runner = Runner(store, records, self.incidents,
-                             analyzer_config(cfg), tz, self.marks)
+        self.runner = bootstrap.analyzer_runner(cfg, records, store)
         # the district clock once the simulation runs: crews' taps are stamped with it
         self.district: VirtualClock | None = None
-        self.alerts = build_service(cfg.alerts, records, cfg.site.data_dir, cfg.site.timezone,
-                                    clock_ms=self.clock_ms, store=store,
-                                    rules=cfg.analyzer.rules(), workflow_path=path)
+        self.alerts = bootstrap.alerts_service(cfg, store, records_=records,
+                                               clock_ms=self.clock_ms)
         self.now_ms = 0
         self.every_ms = int(ANALYZE_EVERY_H * 3600 * 1000)
         self.last_analyzed_ms = 0
@@ -119,8 +109,7 @@ class DemoWorkflow:
 
     def close(self) -> None:
         self.alerts.close()
-        self.marks.close()
-        self.incidents.close()
+        bootstrap.close_runner(self.runner)
 
 
 def _demo_crews(cfg: Config, records: Records, http_port: int) -> None:
@@ -282,8 +271,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
         print(f"  embedded MQTT broker on {broker.host}:{broker.port}, SQLite store in {data}")
     opened = bootstrap.open_store(cfg)
     deadletters = bootstrap.open_deadletters(cfg)
-    collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records),
-                              opened.store, deadletters)
+    collector = bootstrap.mqtt_collector(cfg, records, opened, deadletters)
     workflow = DemoWorkflow(cfg, records, opened.store)
     wall_start = time.monotonic()
     try:
@@ -353,7 +341,7 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
     # readings carry the poll's scheduled district time: when the demo's own work makes a
     # poll late in wall time, the free-running clock would stamp it hours late
     poll_at = PollTime(scenario.start_s)
-    poller = modbus_poller(cfg, sim.records, store.write, clock=poll_at)
+    poller = bootstrap.modbus_poller(cfg, sim.records, store.write, clock=poll_at)
     bar = ProgressBar(scenario.start_s)
     faults: Counter[str] = Counter()
     try:
@@ -379,3 +367,26 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
             by_gateway[bound_to_record.get(key, key)] = st.faults
     report = CrewReport({c.crew_id: c.log for c in crews}, service.done)
     return summary, by_gateway, summary.gateways, report
+
+
+# -- `heatwatch simulate`: the simulated devices alone, on real protocols --------------------------
+
+def simulator_mqtt(cfg: Config) -> MqttSettings:
+    m = cfg.mqtt
+    return MqttSettings(host=m.host, port=m.port, username=m.username, password=m.password,
+                        client_id=cfg.simulator.client_id, topic_prefix=m.topic_prefix,
+                        qos=m.qos)
+
+
+def run_simulator(cfg: Config) -> int:
+    """Simulated devices on real protocols, on the scenario's virtual clock."""
+    from simulators.district import simulate
+
+    records = bootstrap.records(cfg)
+    scenario = load_scenario(cfg.simulator.scenario, records)
+    s = cfg.simulator
+    summary = asyncio.run(simulate(scenario, simulator_mqtt(cfg), records=records,
+                                   speed=s.speed or None, gateway_host=s.gateway_host,
+                                   port_offset=s.port_offset, free_ports=s.free_ports))
+    print("\n".join(summary.lines()))
+    return 0

@@ -32,7 +32,8 @@ def write_morning_report(cfg: Config, start_s: float, end_s: float) -> Path:
     """Yesterday's morning report as of the demo's end (the first day if it had no
     yesterday), as HTML beside the demo's data."""
     from documents import report as printed
-    from heatwatch.commands.report import build, default_path
+    from heatwatch.bootstrap import daily_report
+    from heatwatch.morning_report import default_path
     from workflow.unit import WorkflowDb
 
     tz = timezone(cfg)
@@ -40,7 +41,7 @@ def write_morning_report(cfg: Config, start_s: float, end_s: float) -> Path:
     day = max(end.date() - dt.timedelta(days=1), dt.datetime.fromtimestamp(start_s, tz).date())
     db = WorkflowDb(workflow_path(cfg))
     try:
-        rep = build(cfg, db, day, int(end_s * 1000))
+        rep = daily_report(cfg, db, day, int(end_s * 1000))
     finally:
         db.close()
     return printed.write(rep, default_path(cfg, day, "html"), "html", end)

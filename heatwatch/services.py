@@ -9,17 +9,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 
-from collector.modbus_plan import build_plan
 from collector.modbus_poller import ModbusPoller, Sink
-from collector.mqtt_collector import EXIT_WRITER_DIED, MqttCollector
-from collector.profiles import load_profiles
+from collector.mqtt_collector import EXIT_WRITER_DIED
 from district.readings import Reading
-from district.records import Records
 from heatwatch import bootstrap
 from heatwatch.config import Config
-from simulators.mqtt_devices import MqttSettings
 
 log = logging.getLogger("heatwatch.service")
 
@@ -34,40 +29,6 @@ def stop_event_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
-
-
-def simulator_mqtt(cfg: Config) -> MqttSettings:
-    m = cfg.mqtt
-    return MqttSettings(host=m.host, port=m.port, username=m.username, password=m.password,
-                        client_id=cfg.simulator.client_id, topic_prefix=m.topic_prefix,
-                        qos=m.qos)
-
-
-def run_simulator(cfg: Config) -> int:
-    """Simulated devices on real protocols, on the scenario's virtual clock."""
-    from simulators.district import simulate
-    from simulators.scenario import load_scenario
-
-    records = bootstrap.records(cfg)
-    scenario = load_scenario(cfg.simulator.scenario, records)
-    s = cfg.simulator
-    summary = asyncio.run(simulate(scenario, simulator_mqtt(cfg), records=records,
-                                   speed=s.speed or None, gateway_host=s.gateway_host,
-                                   port_offset=s.port_offset, free_ports=s.free_ports))
-    print("\n".join(summary.lines()))
-    return 0
-
-
-def modbus_poller(cfg: Config, records: Records, sink: Sink,
-                  clock: Callable[[], float] = time.time) -> ModbusPoller | None:
-    """The poll plan for the records' Modbus meters; None when there are none."""
-    m = cfg.modbus
-    plan = build_plan(records, load_profiles(m.profiles_dir or None), max_gap=m.max_gap,
-                      max_count=m.max_read_registers)
-    if not plan.gateways:
-        return None
-    return ModbusPoller(plan, sink, clock=clock, interval_s=m.interval_s, timeout_s=m.timeout_s,
-                        retries=m.retries, backoff_s=m.backoff_s, backoff_max_s=m.backoff_max_s)
 
 
 MODBUS_HEALTH_MEASUREMENT = "heatwatch_modbus"
@@ -128,7 +89,7 @@ def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:
     records = bootstrap.records(cfg)
     stop = stop or stop_event_on_signals()
     opened = bootstrap.open_store(cfg)
-    poller = modbus_poller(cfg, records, opened.store.write)
+    poller = bootstrap.modbus_poller(cfg, records, opened.store.write)
     deadletters = bootstrap.open_deadletters(cfg)
     failed: list[BaseException] = []
 
@@ -141,9 +102,7 @@ def run_collector(cfg: Config, stop: threading.Event | None = None) -> int:
         timer.start()
         stop.set()
 
-    collector = MqttCollector(cfg.mqtt, cfg.collector, bootstrap.registry(records), opened.store,
-                              deadletters, spool_stats=opened.spool_stats,
-                              health_sink=opened.health_sink, on_fatal=writer_died)
+    collector = bootstrap.mqtt_collector(cfg, records, opened, deadletters, on_fatal=writer_died)
     collector.start()
     poller_thread = (_run_poller_until(poller, stop, opened.store.write,
                                        cfg.collector.health_interval_s) if poller else None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alerts.sla import HOUR_MS
-from heatwatch.commands.alerts import _service
+from heatwatch.bootstrap import alerts_service
 from heatwatch.config import load_config
 from tests.test_alerts_support import ms, raise_incident, reconcile, write_records
 from workflow.details import OutageDetails
@@ -21,7 +21,7 @@ def _compensation(tmp_path: Path, analyzer: str,
     cfg_path = tmp_path / "heatwatch.toml"
     cfg_path.write_text(f'[site]\nrecords_dir = "{write_records(tmp_path / "rec")}"\n'
                         f'data_dir = "{tmp_path / "var"}"\n{analyzer}', encoding="utf-8")
-    svc = _service(load_config(cfg_path, env={}))
+    svc = alerts_service(load_config(cfg_path, env={}))
     try:
         start = ms("2024-12-02 08:00")
         inc = raise_incident(svc.db, "outage", "S1", start, start, substation_id="S1",

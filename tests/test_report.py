@@ -25,10 +25,10 @@ from alerts.service import AlertsService
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
 from documents import browser
+from heatwatch.bootstrap import alerts_service
 from heatwatch.cli import main
-from heatwatch.commands.alerts import _service
-from heatwatch.commands.report import MorningReportJob, dedup_key
 from heatwatch.config import Config, load_config
+from heatwatch.morning_report import dedup_key
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import HERE, SCENARIO_ANALYZER, TZ, district_readings
@@ -174,7 +174,7 @@ def district(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink) -> Config
     store.write(district_readings(sc, rec))
     wf = IncidentStore(cfg.workflow_path())
     runner = Runner(store, rec, wf, SCENARIO_ANALYZER, TZ, Watermarks(cfg.workflow_path()))
-    svc = _service(cfg)
+    svc = alerts_service(cfg)
     start_ms, end_ms = int(sc.start_s * 1000), int(sc.end_s * 1000)
     plans: list[tuple[int, str, str, str]] = []
     seen: set[str] = set()
@@ -320,8 +320,7 @@ def test_mailed_once_per_day_across_passes_and_a_restart(district: Config,
     before = len(smtp.messages)
     morning = int(dt.datetime(2024, 12, 3, 6, 50, tzinfo=TZ).timestamp() * 1000)
     for restart in range(2):
-        svc = _service(district)
-        svc.daily_jobs.append(MorningReportJob(district, svc))
+        svc = alerts_service(district, daily_jobs=True)
         # before the hour: nothing; from 07:00, twice per restart
         svc.step(morning, wait=True)
         if restart == 0:

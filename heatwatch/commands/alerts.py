@@ -9,43 +9,23 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from alerts.config import AlertsConfigError
 from alerts.kpi import OrderTiming, timeliness
 from alerts.lifecycle import OrderError, state_text
-from alerts.service import AlertsService, build_service, run_loop
-from alerts.templates import TemplateError
-from district.records import load_records
-from heatwatch.bootstrap import open_store, workflow_file
+from alerts.service import AlertsService, run_loop
+from heatwatch import bootstrap
 from heatwatch.config import Config
-from storage.base import Store
 
 
 class AlertsCliError(Exception):
     """A user mistake in an alerts command; printed as one line."""
 
 
-def _service(cfg: Config, store: Store | None = None) -> AlertsService:
-    # the service reads its own ${ENV} secrets here, when it starts, and only here
-    try:
-        return build_service(cfg.alerts, load_records(cfg.records_path()),
-                             cfg.site.data_dir, cfg.site.timezone, store=store,
-                             rules=cfg.analyzer.rules(), workflow_path=cfg.workflow_path())
-    except AlertsConfigError as e:
-        raise AlertsCliError(f"{cfg.source}: [alerts] {e}") from None
-    except TemplateError as e:
-        raise AlertsCliError(str(e)) from None
-
-
 def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
     """`heatwatch alerts [--once] [--at T]`: the service loop, or one pass as of T."""
     # the work_orders series for the control-room wall goes to the readings store
-    opened = open_store(cfg)
+    opened = bootstrap.open_store(cfg)
     try:
-        svc = _service(cfg, opened.store)
-        if cfg.alerts.report.channels:
-            from heatwatch.commands.report import MorningReportJob
-
-            svc.daily_jobs.append(MorningReportJob(cfg, svc))
+        svc = bootstrap.alerts_service(cfg, opened.store, daily_jobs=True)
         stop = threading.Event()
         if not once:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,8 +47,9 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
                    actor: str, all_: bool, json_: bool, at: float | None = None,
                    new_owner: str = "") -> int:
     """`heatwatch orders [--all] [--json]` or `orders accept|contact|arrive|resolve <id>`."""
-    workflow_file(cfg)  # orders live there: never create an empty one to list or act on
-    svc = _service(cfg)
+    # orders live there: never create an empty one to list or act on
+    bootstrap.workflow_file(cfg)
+    svc = bootstrap.alerts_service(cfg)
     if action:
         if not order_id:
             raise AlertsCliError(f"orders {action} needs an order id")
@@ -106,8 +87,8 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
 
 def notices_command(cfg: Config, json_: bool) -> int:
     """`heatwatch notices [--json]`: resident notices (account ids only, never phones)."""
-    workflow_file(cfg)
-    svc = _service(cfg)
+    bootstrap.workflow_file(cfg)
+    svc = bootstrap.alerts_service(cfg)
     # the compensation owed for the notice's outage (running until the outage ends)
     owed = {(c["incident_key"], c["account_id"]): c for c in svc.db.compensation.find()}
     notices = [{**n, "compensation_days": c["days"] if c else None,
@@ -141,8 +122,8 @@ def order_timings(svc: AlertsService) -> list[OrderTiming]:
 def kpi_command(cfg: Config, group_by: str, period: str, json_: bool,
                 at: float | None = None) -> int:
     """`heatwatch kpi [--by crew|substation|all] [--period day|week|month|all] [--json]`."""
-    workflow_file(cfg)
-    svc = _service(cfg)
+    bootstrap.workflow_file(cfg)
+    svc = bootstrap.alerts_service(cfg)
     as_of = svc.clock_ms() if at is None else int(at * 1000)
     rows = timeliness(order_timings(svc), as_of, group_by, period,
                       svc.cfg.limits.timeliness_target, cfg.site.timezone)

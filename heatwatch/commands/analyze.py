@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from analyzer.config import AnalyzerConfig, parse_shard
-from analyzer.runner import CycleResult, Runner, Watermarks
+from analyzer.runner import CycleResult, Runner
 from analyzer.schedule import KINDS, Schedule
 from analyzer.shard import label, select
-from analyzer.state import WindowState
-from heatwatch.common import CommandError, analyzer_config, timezone, workflow_path
+from heatwatch import bootstrap
+from heatwatch.common import CommandError, analyzer_config, timezone
 from heatwatch.config import Config
 from storage.base import StoreError
 from workflow.details import details_dict, parse_details
@@ -54,8 +54,6 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
                     to: float | None = None) -> int:
     """One evaluation as of `at` (epoch s; default now), a back-fill over [from_, to], or a
     cycle every interval_s until SIGTERM."""
-    from heatwatch import bootstrap
-
     ac = analyzer_config(cfg)
     tz = timezone(cfg)
     shard = parse_shard(ac.shard) if ac.shard else None
@@ -63,17 +61,9 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
         records = select(bootstrap.records(cfg), shard, ac.substations)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    name = label(shard, ac.substations)
     opened = bootstrap.open_store(cfg)
-    path = workflow_path(cfg)
-    workflow = IncidentStore(path)
-    marks = Watermarks(path)
-    store = opened.store
-    runner = Runner(store, records, workflow, ac, tz, marks,
-                    mark="cycle" if not name else f"cycle {name}", progress=progress_bar())
-    if ac.incremental:
-        state_dir = cfg.data_path("", "analyzer_state" + (f"_{name}" if name else ""))
-        runner.state = WindowState(runner.reader, state_dir)
+    runner = bootstrap.analyzer_runner(cfg, records, opened.store,
+                                       label(shard, ac.substations), progress_bar())
     try:
         if from_ is not None:
             end = time.time() if to is None else to
@@ -99,8 +89,7 @@ def analyze_command(cfg: Config, once: bool, at: float | None,
         if callable(flush):
             flush()
         opened.store.close()
-        marks.close()
-        workflow.close()
+        bootstrap.close_runner(runner)
 
 
 def run_forever(runner: Runner, ac: AnalyzerConfig, tz: dt.tzinfo, stop: threading.Event,
@@ -182,8 +171,6 @@ def incident_rows(incidents: list[Incident], tz: dt.tzinfo) -> list[dict[str, An
 def incidents_command(cfg: Config, all_: bool, json_: bool,
                       say: Callable[[str], None] = print) -> int:
     """What is open (or everything with --all), as a table or JSON."""
-    from heatwatch import bootstrap
-
     tz = timezone(cfg)
     store = IncidentStore(bootstrap.workflow_file(cfg))
     try:
