@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from alerts.templates import bundled, cause_text
+from alerts.templates import Templates, bundled, cause_text
 from district.records import Records
-from policy.rules import OUTAGE_REASONS
+from policy.causes import reason_text
 from workflow.details import (
     BuildingOutageDetails,
     MeterCommDetails,
@@ -19,16 +19,17 @@ from workflow.details import (
 )
 from workflow.incidents import Incident
 
+# {placeholders} are the city's rules (policy.causes.rule_values)
 WHAT = {
-    "leak": "换热站疑似泄漏（补水量超过循环流量2%或定压点压力下降）",
-    "room_cold": "室温低于18℃",
+    "leak": "换热站疑似泄漏（补水量超过循环流量{makeup_pct}%或定压点压力下降）",
+    "room_cold": "室温低于{min_c}℃",
     "sensor_fault": "室温传感器故障（无数据、数值不变或超出量程）",
     "meter_fault": "热计量表故障",
     "meter_comm": "热计量表通讯中断",
     "station_comm": "站点远传数据中断",
     "outage": "换热站停暖（循环泵停运或供水温度过低）",
     "building_outage": "楼栋停暖（热表无流量或无温差）",
-    "compliance_breach": "换热站室温合格率低于97%",
+    "compliance_breach": "换热站室温合格率低于{target_pct}%",
 }
 
 
@@ -68,7 +69,8 @@ class NoteIncidentClosed:
 
 
 Plan = OpenOrder | SwitchBilling | EndBilling | UpdateCompensation | NoteIncidentClosed
-Handler = Callable[[Incident, str, Records], list[Plan]]
+# a handler gets the templates bound to the city, whose rules and causes its texts state
+Handler = Callable[[Incident, str, Records, Templates], list[Plan]]
 
 
 def address_of(inc: Incident, rec: Records) -> str:
@@ -86,15 +88,10 @@ def address_of(inc: Incident, rec: Records) -> str:
     return inc.subject
 
 
-_REASON_CODES = {text: code for code, text in OUTAGE_REASONS.items()}
-
-
-def outage_reason(reason: str, causes: dict[str, str] | None = None) -> str:
-    """An outage's reason in words: the analyzer's through the templates' [causes]; a reason
-    a dispatcher wrote stays as written."""
-    causes = bundled().causes if causes is None else causes
-    code = _REASON_CODES.get(reason.strip(), "")
-    return cause_text(causes, code) if code else reason
+def outage_reason(reason: str, causes: Mapping[str, str] | None = None) -> str:
+    """An outage's reason in words: the analyzer's code through the catalogue (as the
+    templates word it); a reason a dispatcher wrote stays as written."""
+    return reason_text(reason, bundled().causes if causes is None else causes)
 
 
 def subject_text(inc: Incident) -> str:
@@ -106,10 +103,13 @@ def subject_text(inc: Incident) -> str:
     return inc.subject
 
 
-def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
-    """What happened, in words a crew reads on a phone (causes from the templates)."""
+def describe(inc: Incident, causes: Mapping[str, str] | None = None,
+             rules: Mapping[str, str] | None = None) -> str:
+    """What happened, in words a crew reads on a phone (causes from the templates, the rules'
+    numbers from the city the templates are bound to)."""
     causes = bundled().causes if causes is None else causes
-    what = WHAT.get(inc.kind, inc.kind)
+    rules = bundled().values if rules is None else rules
+    what = WHAT.get(inc.kind, inc.kind).format_map(rules)
     d = inc.details
     if isinstance(d, MeterFaultDetails):
         human = "人为原因，需稽查" if d.human else "非人为原因，需更换"
@@ -128,7 +128,7 @@ def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
     if isinstance(d, OutageDetails | BuildingOutageDetails) and (
             d.cold_room_count or d.meters_without_flow_count):
         # its consequences are on this order, not orders of their own
-        what += (f"（室温低于18℃ {d.cold_room_count} 间，"
+        what += (f"（室温低于{rules['min_c']}℃ {d.cold_room_count} 间，"
                  f"无流量热表 {d.meters_without_flow_count} 块）")
     elif isinstance(d, MeterCommDetails | SensorFaultDetails) and d.devices:
         # a gateway's meters, a building's rooms: one order lists them
@@ -141,9 +141,10 @@ def describe(inc: Incident, causes: dict[str, str] | None = None) -> str:
 def dispatch_order(kind: str, notice: bool = False) -> Handler:
     """A handler that opens an order of `kind` when the incident opens."""
 
-    def handle(inc: Incident, event: str, rec: Records) -> list[Plan]:
+    def handle(inc: Incident, event: str, rec: Records, texts: Templates) -> list[Plan]:
         if event == "opened":
-            return [OpenOrder(kind, describe(inc), address_of(inc, rec), notice)]
+            return [OpenOrder(kind, describe(inc, texts.causes, texts.values),
+                              address_of(inc, rec), notice)]
         if event == "closed":
             return [NoteIncidentClosed()]
         return []
@@ -168,24 +169,25 @@ def repair_kind(inc: Incident) -> str:
     return "repair"
 
 
-def dispatch_repair(inc: Incident, event: str, rec: Records) -> list[Plan]:
+def dispatch_repair(inc: Incident, event: str, rec: Records, texts: Templates) -> list[Plan]:
     """A repair order of the kind that says what it is for (repair_kind)."""
-    return dispatch_order(repair_kind(inc))(inc, event, rec)
+    return dispatch_order(repair_kind(inc))(inc, event, rec, texts)
 
 
-def compensate_residents(inc: Incident, event: str, rec: Records) -> list[Plan]:
+def compensate_residents(inc: Incident, event: str, rec: Records, texts: Templates
+                         ) -> list[Plan]:
     """seed: an outage over 24 h is compensated; keep the records in step with its duration."""
     return [UpdateCompensation()] if event in ("updated", "closed") else []
 
 
-def meter_fault(inc: Incident, event: str, rec: Records) -> list[Plan]:
+def meter_fault(inc: Incident, event: str, rec: Records, texts: Templates) -> list[Plan]:
     """DOMAIN: a non-human fault is area-billed and replaced; a human cause goes to inspection."""
     d = inc.details
     human = isinstance(d, MeterFaultDetails) and d.human
     cause = inc.cause or (d.cause if isinstance(d, MeterFaultDetails) else "")
     if event == "opened":
-        return [OpenOrder("inspection" if human else "replacement", describe(inc),
-                          address_of(inc, rec)),
+        return [OpenOrder("inspection" if human else "replacement",
+                          describe(inc, texts.causes, texts.values), address_of(inc, rec)),
                 SwitchBilling(inc.account_id, "inspection" if human else "area", cause)]
     if event == "closed":
         return [EndBilling(), NoteIncidentClosed()]
@@ -208,9 +210,12 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
 }
 
 
-def plans_for(inc: Incident, event: str, rec: Records) -> list[Plan]:
-    """Every plan the table's handlers make of one incident event."""
+def plans_for(inc: Incident, event: str, rec: Records, texts: Templates | None = None
+              ) -> list[Plan]:
+    """Every plan the table's handlers make of one incident event, its texts in the words
+    of `texts` (default: the bundled templates, DOMAIN's rules)."""
+    texts = bundled() if texts is None else texts
     out: list[Plan] = []
     for h in HANDLERS.get(inc.kind, ()):
-        out.extend(h(inc, event, rec))
+        out.extend(h(inc, event, rec, texts))
     return out

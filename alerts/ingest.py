@@ -43,7 +43,8 @@ class Ingest:
                 with self.db.unit() as u:
                     inc = u.incidents.get(ev.key)
                     if inc is not None:
-                        self._apply(u, inc, plans_for(inc, ev.event, self.records), now_ms)
+                        self._apply(u, inc, plans_for(inc, ev.event, self.records,
+                                                       self.messenger.templates), now_ms)
                     u.counters.set_cursor(ev.seq)
                 n += 1
         return n

@@ -61,7 +61,9 @@ class AlertsService:
         self.db = db
         self.clock_ms = clock_ms
         self.routing = Routing(cfg.crews(), tz)
-        self.templates = templates or load_templates(cfg.templates_path or None)
+        # the texts state the city's rules and the configured service limits
+        self.templates = (templates or load_templates(cfg.templates_path or None)).for_city(
+            rules or CityRules(), cfg.limits)
         signer = LinkSigner(link_key or secrets.token_bytes(32), cfg.http.link_ttl_h * 3600)
         self.messenger = Messenger(cfg, self.routing, self.templates, tz, signer)
         self.deliverer = Deliverer(db, channels, cfg.delivery, clock_ms)

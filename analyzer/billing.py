@@ -12,8 +12,9 @@ import numpy.typing as npt
 
 from analyzer.grid import DAY_MS
 from analyzer.kernels.meter_signs import MeterFaults
+from policy.causes import CAUSE_TEXT
 from policy.money import fen, to_decimal
-from policy.rules import CAUSE_TEXT, DEFAULT_TARIFF, Cause, Tariff
+from policy.rules import DEFAULT_TARIFF, Cause, Tariff
 
 FloatGrid = npt.NDArray[np.floating]
 BoolGrid = npt.NDArray[np.bool_]

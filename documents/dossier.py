@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from alerts.templates import bundled
 from documents import browser, charts, pages
+from policy.causes import cause_text, num
+from policy.rules import DEFAULT_METERS
 from storage.base import Frame
 
 
@@ -37,9 +38,9 @@ BASIS = {
     "inspection": charts.Category("稽查 inspection", "#e45756"),
 }
 CLASS_ZH = {"human": "人为 human", "non_human": "非人为 non-human", "comm": "通讯 comm"}
-# DOMAIN: meter temperatures outside 2–150 °C are a fault sign
-LIMIT_LOW_C = 2.0
-LIMIT_HIGH_C = 150.0
+# DOMAIN: meter temperatures outside 2–150 °C are a fault sign (the policy's range)
+LIMIT_LOW_C = DEFAULT_METERS.valid_min_c
+LIMIT_HIGH_C = DEFAULT_METERS.valid_max_c
 
 
 def _local(iso: str, tz: dt.tzinfo) -> dt.datetime:
@@ -49,8 +50,7 @@ def _local(iso: str, tz: dt.tzinfo) -> dt.datetime:
 
 def _causes_zh(fault: dict[str, Any]) -> str:
     names = fault.get("causes") or [fault.get("cause", "")]
-    t = bundled()
-    return "、".join(t.cause_text(str(n)) for n in names if n) or t.cause_text(fault["kind"])
+    return "、".join(cause_text(str(n)) for n in names if n) or cause_text(fault["kind"])
 
 
 def _day_reason(day: dict[str, Any], causes: list[str]) -> str:
@@ -125,8 +125,8 @@ def chart_svgs(ev: Evidence) -> dict[str, str]:
         [charts.Series("供水 supply_c", times, field("supply_c"), "#d62728"),
          charts.Series("回水 return_c", times, field("return_c"), "#1f77b4")],
         "温度 °C",
-        limits=[charts.Line(LIMIT_LOW_C, "下限 2 °C"), charts.Line(LIMIT_HIGH_C, "上限 150 °C",
-                                                                 "#b22222")],
+        limits=[charts.Line(LIMIT_LOW_C, f"下限 {num(LIMIT_LOW_C)} °C"),
+                charts.Line(LIMIT_HIGH_C, f"上限 {num(LIMIT_HIGH_C)} °C", "#b22222")],
         spans=spans, start=start, end=end)
     flow = charts.time_series(
         [charts.Series("流量 flow_m3h", times, field("flow_m3h"), "#2ca02c")], "流量 m³/h",

@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from alerts.templates import bundled
 from documents import browser, charts, pages
 from documents.daily import COMPLIANCE_TARGET, DailyReport, Span
+from policy.causes import cause_text
 
 KIND_ZH = {"outage": "换热站停热", "building_outage": "楼栋停热", "leak": "漏水"}
 CLASS_ZH = {"human": "人为（稽查）", "non_human": "非人为（按面积计费）"}
@@ -63,9 +63,8 @@ def _span_row(s: Span, tz: dt.tzinfo) -> dict[str, Any]:
 
 def render_html(rep: DailyReport, generated_at: dt.datetime, company: str = "") -> str:
     """The report as one HTML page (inline SVG, inline CSS: it can be mailed as it is)."""
-    t = bundled()
     faults = [{"cls": CLASS_ZH.get(k, k), "n": n} for k, n in sorted(rep.meter_faults.items())]
-    causes = [{"cause": t.cause_text(k), "n": n}
+    causes = [{"cause": cause_text(k), "n": n}
               for k, n in sorted(rep.meter_fault_causes.items())]
     kpi = rep.kpi
     return pages.render(

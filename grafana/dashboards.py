@@ -31,23 +31,48 @@ from grafana.panels import (
     target,
     value_map,
 )
+from policy.causes import rule_values
+from policy.rules import CityRules
+from policy.service import ServiceLimits
 
 DASHBOARDS_DIR: Final = Path(__file__).resolve().parent / "dashboards"
 
-# DOMAIN: rooms must be >= 18 °C; a sensor outside -30…60 °C is a fault, not a cold room
-ROOM_MIN_C: Final = 18
-SENSOR_LOW_C, SENSOR_HIGH_C = -30, 60
-# DOMAIN: compliance target >= 97 %
-COMPLIANCE_TARGET: Final = 0.97
-# DOMAIN: make-up water above 2 % of circulating flow means a leak
-MAKEUP_LEAK_SHARE: Final = 0.02
-# DOMAIN: outage escalation points 8 h, 12 h, 24 h (per city; these are the defaults)
-OUTAGE_ESCALATION_H: Final = (8, 12, 24)
+
+
+def n(x: float) -> float | int:
+    """A rule's number as a threshold: whole numbers as integers (18, not 18.0)."""
+    return int(x) if float(x).is_integer() else x
+
+
+# The thresholds are the city's rules (policy/rules.py); these are the default city's.
+_DEFAULT: Final = CityRules()
+ROOM_MIN_C: Final = n(_DEFAULT.rooms.min_c)
+SENSOR_LOW_C, SENSOR_HIGH_C = n(_DEFAULT.rooms.valid_min_c), n(_DEFAULT.rooms.valid_max_c)
+MAKEUP_LEAK_SHARE: Final = _DEFAULT.leaks.makeup_share
 
 SUBSTATION_VAR: Final = 'SHOW TAG VALUES FROM "substation" WITH KEY = "substation_id"'
 # regex match, so Grafana escapes the value and "All"/multi values still work
 IN_SUBSTATION: Final = '"substation_id" =~ /^$substation$/'
-VALID_ROOM: Final = f'"temp_c" >= {SENSOR_LOW_C} AND "temp_c" <= {SENSOR_HIGH_C}'
+
+
+def valid_room(city: CityRules) -> str:
+    """DOMAIN: a reading outside the thermometers' range is a fault, not a cold room."""
+    return f'"temp_c" >= {n(city.rooms.valid_min_c)} AND "temp_c" <= {n(city.rooms.valid_max_c)}'
+
+
+def cold_now(city: CityRules) -> str:
+    """A room reading below the standard (not a sensor fault)."""
+    return f'"temp_c" < {n(city.rooms.min_c)} AND "temp_c" >= {n(city.rooms.valid_min_c)}'
+
+
+def words(text: str, city: CityRules, limits: ServiceLimits | None = None) -> str:
+    """A description stating the city's rules ({placeholders}: policy.causes.rule_values)."""
+    return text.format_map(rule_values(city, limits or ServiceLimits()))
+
+
+def cool_band(city: CityRules) -> float | int:
+    """Below the standard by more than the first refund band: orange becomes red."""
+    return n(city.rooms.min_c - city.refund.bands[0].max_below_k)
 
 # shared by the dashboards' panels
 RED_FROM_1: Final[Json] = {"mode": "absolute", "steps": [{"color": "green", "value": None},
@@ -68,7 +93,6 @@ METER_STATES: Final = ((1, "故障 fault", "orange"), (2, "人为 human", "purpl
 
 # -- queries shared by several panels -------------------------------------------------------
 ROOMS_LAST = last_by("room", ["temp_c"], ["substation_id", "building_id", "device_id"])
-COLD_NOW = (f'"temp_c" < {ROOM_MIN_C} AND "temp_c" >= {SENSOR_LOW_C}')
 OUTAGE_LAST = last_by("outage_state", ["out", "hours"], ["substation_id"])
 LEAK_LAST = last_by("leak_state", ["leaking", "makeup_share", "sag_mpa"], ["substation_id"])
 # alerts/service.py writes every crew and substation each minute, zeros too: the last is now
@@ -83,26 +107,30 @@ COLLECTORS_LAST = last_by("heatwatch_collector", ["readings_per_s", "queue_depth
 
 
 
-def outage_hours_thresholds() -> Json:
-    h8, h12, h24 = OUTAGE_ESCALATION_H
-    return steps("yellow", (h8, "orange"), (h12, "dark-orange"), (h24, "red"))
+def outage_hours_thresholds(city: CityRules) -> Json:
+    """DOMAIN: the outage escalation points (8 h, 12 h, 24 h by default), yellow to red."""
+    colors = ("orange", "dark-orange", "red")
+    return steps("yellow", *((n(h), c) for h, c in zip(city.outages.escalation_h, colors,
+                                                       strict=False)))
 
 
 # -- 1. control room -------------------------------------------------------------------------
-def _control_room_now() -> list[Json]:
+def _control_room_now(city: CityRules) -> list[Json]:
     """The wall's top row: what is out of standard right now, as counts."""
     return [
         stat(1, "停热换热站 Substations out",
-             "Substations whose latest outage_state is out (pump stopped, or supply below "
-             "~35 °C with ΔT under 2 K for ≥ 30 min).",
+             words("Substations whose latest outage_state is out (pump stopped, or supply "
+                   "below ~{min_supply_c} °C with ΔT under {min_dt_k} K for ≥ "
+                   "{min_duration_min} min).", city),
              (0, 0, 3, 4),
              [target("A", f'SELECT sum("out") FROM ({OUTAGE_LAST})', "out")],
              thresholds=RED_FROM_1, no_value="0", decimals=0),
-        stat(2, "低于18°C房间 Rooms below 18 °C",
-             "Rooms whose latest reading is below 18 °C; readings outside −30…60 °C are "
-             "sensor faults and not counted.",
+        stat(2, words("低于{min_c}°C房间 Rooms below {min_c} °C", city),
+             words("Rooms whose latest reading is below {min_c} °C; readings outside "
+                   "{room_valid_min_c}…{room_valid_max_c} °C are sensor faults and not "
+                   "counted.", city).replace("-", "−"),
              (3, 0, 3, 4),
-             [target("A", f'SELECT count("temp_c") FROM ({ROOMS_LAST}) WHERE {COLD_NOW}',
+             [target("A", f'SELECT count("temp_c") FROM ({ROOMS_LAST}) WHERE {cold_now(city)}',
                      "rooms")],
              thresholds=RED_FROM_1, no_value="0", decimals=0),
         stat(3, "故障表计 Meters in fault",
@@ -142,29 +170,29 @@ def _control_room_now() -> list[Json]:
     ]
 
 
-def _control_room_heat() -> list[Json]:
+def _control_room_heat(city: CityRules) -> list[Json]:
     """Outages, compliance and cold rooms."""
     return [
         table(8, "停热中 Outages running",
-              "Substations out now and for how long; escalate at 8 / 12 / 24 h, notify "
-              "residents and compensate from 24 h.",
+              words("Substations out now and for how long; escalate at {escalation_h} h, "
+                    "notify residents and compensate from {over_h} h.", city),
               (0, 4, 8, 8),
               [target("A", f'SELECT "hours" FROM ({OUTAGE_LAST}) WHERE "out" = 1 '
                            'GROUP BY "substation_id"', table=True)],
-              sort_by="hours", unit="h", decimals=1, thresholds=outage_hours_thresholds()),
+              sort_by="hours", unit="h", decimals=1, thresholds=outage_hours_thresholds(city)),
         bargauge(9, "室温合格率 Compliance (latest day)",
-                 "Rooms passing ÷ rooms measured per substation, latest complete day; "
-                 "target ≥ 97 %.",
+                 words("Rooms passing ÷ rooms measured per substation, latest complete day; "
+                       "target ≥ {target_pct} %.", city),
                  (8, 4, 8, 8),
                  [target("A", 'SELECT last("rate") FROM "compliance" WHERE $timeFilter '
                               'GROUP BY "substation_id"', "$tag_substation_id")],
                  unit="percentunit", decimals=1,
-                 thresholds=steps("red", (COMPLIANCE_TARGET, "green"))),
+                 thresholds=steps("red", (city.rooms.target_rate, "green"))),
         table(10, "冷房楼栋 Buildings with cold rooms",
-              "Per building: rooms whose latest reading is below 18 °C.",
+              words("Per building: rooms whose latest reading is below {min_c} °C.", city),
               (16, 4, 8, 8),
               [target("A", f'SELECT count("temp_c") AS "rooms" FROM ({ROOMS_LAST}) '
-                           f'WHERE {COLD_NOW} GROUP BY "substation_id", "building_id"',
+                           f'WHERE {cold_now(city)} GROUP BY "substation_id", "building_id"',
                       table=True)],
               sort_by="rooms", decimals=0, thresholds=steps("orange", (3, "red"))),
         series(11, "室温合格率 Compliance by day",
@@ -174,20 +202,20 @@ def _control_room_heat() -> list[Json]:
                [target("A", 'SELECT "rate" FROM "compliance" WHERE $timeFilter '
                             'GROUP BY "substation_id"', "$tag_substation_id")],
                unit="percentunit", decimals=1,
-               thresholds=steps("red", (COMPLIANCE_TARGET, "green"))),
+               thresholds=steps("red", (city.rooms.target_rate, "green"))),
         table(12, "冷房 Cold rooms",
-              "Each room whose latest reading is below 18 °C (a daily mean below 18 °C "
-              "fails the day).",
+              words("Each room whose latest reading is below {min_c} °C (a daily mean below "
+                    "{min_c} °C fails the day).", city),
               (12, 12, 12, 8),
-              [target("A", f'SELECT "temp_c" FROM ({ROOMS_LAST}) WHERE {COLD_NOW} '
+              [target("A", f'SELECT "temp_c" FROM ({ROOMS_LAST}) WHERE {cold_now(city)} '
                            'GROUP BY "substation_id", "building_id", "device_id"',
                       table=True)],
               sort_by="temp_c", desc=False, unit="celsius", decimals=1,
-              thresholds=steps("red", (ROOM_MIN_C - 2, "orange"))),
+              thresholds=steps("red", (cool_band(city), "orange"))),
     ]
 
 
-def _control_room_faults() -> list[Json]:
+def _control_room_faults(city: CityRules, limits: ServiceLimits) -> list[Json]:
     """Faulty meters, gateways down and leaks."""
     return [
         table(13, "故障表计清单 Faulty meters",
@@ -209,26 +237,27 @@ def _control_room_faults() -> list[Json]:
                            'WHERE "connected" = 0 GROUP BY "gateway"', table=True)],
               unit="s", decimals=1),
         table(15, "漏水 Leaks running",
-              "Substations whose latest leak_state is leaking: make-up water above 2 % of "
-              "circulating flow, or the pressure-holding point sagging; crew on site within "
-              "30 min.",
+              words("Substations whose latest leak_state is leaking: make-up water above "
+                    "{makeup_pct} % of circulating flow, or the pressure-holding point sagging; "
+                    "crew on site within {leak_on_site_min} min.", city, limits),
               (0, 28, 8, 8),
               [target("A", f'SELECT "makeup_share", "sag_mpa" FROM ({LEAK_LAST}) '
                            'WHERE "leaking" = 1 GROUP BY "substation_id"', table=True)],
               sort_by="makeup_share", unit="percentunit", decimals=1,
-              thresholds=steps("orange", (MAKEUP_LEAK_SHARE, "red")),
+              thresholds=steps("orange", (city.leaks.makeup_share, "red")),
               overrides=[{"matcher": {"id": "byName", "options": "sag_mpa"},
                           "properties": [{"id": "unit", "value": "suffix: MPa"},
                                          {"id": "decimals", "value": 3}]}]),
     ]
 
 
-def _control_room_orders() -> list[Json]:
+def _control_room_orders(city: CityRules, limits: ServiceLimits) -> list[Json]:
     """Work orders against their limits."""
     return [
         stat(16, "超时工单 Late work orders",
-             "Open work orders with a step past its limit and not done (leak on site 30 min; "
-             "other repairs contact 30 min, on site 2 h), summed over crews.",
+             words("Open work orders with a step past its limit and not done (leak on site "
+                   "{leak_on_site_min} min; other repairs contact {contact_min} min, on site "
+                   "{on_site_h} h), summed over crews.", city, limits),
              (8, 28, 4, 4),
              [target("A", f'SELECT sum("late") FROM ({ORDERS_LAST})', "late")],
              thresholds=RED_FROM_1, no_value="0", decimals=0),
@@ -249,10 +278,11 @@ def _control_room_orders() -> list[Json]:
     ]
 
 
-def control_room() -> Json:
-    """调度中心: what is out of standard now, across the company."""
-    panels = (_control_room_now() + _control_room_heat() + _control_room_faults()
-              + _control_room_orders())
+def control_room(city: CityRules | None = None, limits: ServiceLimits | None = None) -> Json:
+    """调度中心: what is out of standard now, across the company, by the city's rules."""
+    city, limits = city or CityRules(), limits or ServiceLimits()
+    panels = (_control_room_now(city) + _control_room_heat(city)
+              + _control_room_faults(city, limits) + _control_room_orders(city, limits))
     return dashboard("heatwatch-control-room", "调度中心 Control room",
                      "Dispatch control room wall: substations out, leaks, late work orders, "
                      "compliance, cold rooms, faulty meters, collector and gateway health.",
@@ -261,29 +291,30 @@ def control_room() -> Json:
 
 
 # -- 2. one substation -----------------------------------------------------------------------
-def _substation_hydraulics() -> list[Json]:
+def _substation_hydraulics(city: CityRules) -> list[Json]:
     """The substation's own signals: temperatures, ΔT, outage, flow."""
     return [
         series(1, "供回水温度 Supply / return °C",
-               "Secondary supply and return (typically ~55/45 °C); an outage is supply "
-               "below ~35 °C with ΔT under 2 K.",
+               words("Secondary supply and return (typically ~55/45 °C); an outage is supply "
+                     "below ~{min_supply_c} °C with ΔT under {min_dt_k} K.", city),
                (0, 0, 12, 8),
                [target("A", f'SELECT mean("supply_c") AS "supply_c", mean("return_c") AS '
                             f'"return_c" {SUB_FROM} {EVERY}', "$col")],
                interval=REPORT, unit="celsius", decimals=1,
-               thresholds=steps("transparent", (35, "red"))),
+               thresholds=steps("transparent", (n(city.outages.min_supply_c), "red"))),
         series(2, "温差 ΔT (K)", "Supply minus return.",
                (12, 0, 6, 8),
                [target("A", f'SELECT mean("supply_c") - mean("return_c") AS "delta_t_k" '
                             f'{SUB_FROM} {EVERY}', "ΔT")],
                interval=REPORT, unit="suffix: K", decimals=1,
-               thresholds=steps("transparent", (2, "red"))),
+               thresholds=steps("transparent", (n(city.outages.min_dt_k), "red"))),
         series(3, "停热 Outage",
                "Hours the running outage has lasted (outage_state.hours; 0 when not out).",
                (18, 0, 6, 8),
                [target("A", f'SELECT max("hours") AS "hours" FROM "outage_state" WHERE '
                             f'{IN_SUBSTATION} AND $timeFilter {EVERY}', "hours")],
-               interval=REPORT, unit="h", decimals=1, thresholds=outage_hours_thresholds()),
+               interval=REPORT, unit="h", decimals=1,
+               thresholds=outage_hours_thresholds(city)),
         series(4, "循环流量 Flow (m³/h)", "Circulating flow.",
                (0, 8, 8, 8),
                [target("A", f'SELECT mean("flow_m3h") AS "flow_m3h" {SUB_FROM} {EVERY}', "flow")],
@@ -291,17 +322,17 @@ def _substation_hydraulics() -> list[Json]:
     ]
 
 
-def _substation_rooms() -> list[Json]:
+def _substation_rooms(city: CityRules, limits: ServiceLimits) -> list[Json]:
     """Make-up, pressure, outdoor and its rooms."""
     return [
         series(5, "补水率 Make-up water / flow",
-               "Make-up water as a share of circulating flow; above 2 % means a leak "
-               "(on site within 30 min).",
+               words("Make-up water as a share of circulating flow; above {makeup_pct} % means "
+                     "a leak (on site within {leak_on_site_min} min).", city, limits),
                (8, 8, 8, 8),
                [target("A", f'SELECT mean("makeup_m3h") / mean("flow_m3h") AS '
                             f'"makeup_share" {SUB_FROM} {EVERY}', "make-up share")],
                interval=REPORT, unit="percentunit", decimals=2,
-               thresholds=steps("transparent", (MAKEUP_LEAK_SHARE, "red"))),
+               thresholds=steps("transparent", (city.leaks.makeup_share, "red"))),
         series(6, "供回水压力 Supply / return pressure (MPa)",
                "A sagging pressure-holding point (e.g. 0.35 → 0.25 MPa) is a leak sign.",
                (16, 8, 8, 8),
@@ -318,35 +349,37 @@ def _substation_rooms() -> list[Json]:
                        "substation")],
                interval=REPORT, unit="celsius", decimals=1),
         series(8, "楼栋室温 Room temperature by building",
-               "Hourly mean and minimum of the substation's rooms per building; sensor "
-               "faults (outside −30…60 °C) left out.",
+               words("Hourly mean and minimum of the substation's rooms per building; sensor "
+                     "faults (outside {room_valid_min_c}…{room_valid_max_c} °C) left out.",
+                     city).replace("-", "−"),
                (8, 16, 16, 8),
                [target("A", f'SELECT mean("temp_c") AS "mean", min("temp_c") AS "min" '
-                            f'FROM "room" WHERE {IN_SUBSTATION} AND {VALID_ROOM} AND '
+                            f'FROM "room" WHERE {IN_SUBSTATION} AND {valid_room(city)} AND '
                             f'$timeFilter GROUP BY time($__interval), "building_id" fill(none)',
                        "$tag_building_id $col")],
                unit="celsius", decimals=1, interval="1h",
-               thresholds=steps("transparent", (ROOM_MIN_C, "red"))),
+               thresholds=steps("transparent", (n(city.rooms.min_c), "red"))),
         series(9, "室温合格率 Compliance by day", "This substation's daily compliance rate.",
                (0, 24, 12, 8),
                [target("A", f'SELECT "rate" FROM "compliance" WHERE {IN_SUBSTATION} AND '
                             '$timeFilter', "rate")],
                unit="percentunit", decimals=1,
-               thresholds=steps("red", (COMPLIANCE_TARGET, "green"))),
-        table(10, "冷房 Cold rooms", "This substation's rooms whose latest reading is "
-                                   "below 18 °C.",
+               thresholds=steps("red", (city.rooms.target_rate, "green"))),
+        table(10, "冷房 Cold rooms",
+              words("This substation's rooms whose latest reading is below {min_c} °C.", city),
               (12, 24, 12, 8),
-              [target("A", f'SELECT "temp_c" FROM ({ROOMS_LAST}) WHERE {COLD_NOW} AND '
+              [target("A", f'SELECT "temp_c" FROM ({ROOMS_LAST}) WHERE {cold_now(city)} AND '
                            f'{IN_SUBSTATION} GROUP BY "building_id", "device_id"',
                       table=True)],
               sort_by="temp_c", desc=False, unit="celsius", decimals=1,
-              thresholds=steps("red", (ROOM_MIN_C - 2, "orange"))),
+              thresholds=steps("red", (cool_band(city), "orange"))),
     ]
 
 
-def substation() -> Json:
-    """换热站: one substation in detail, chosen with $substation."""
-    panels = _substation_hydraulics() + _substation_rooms()
+def substation(city: CityRules | None = None, limits: ServiceLimits | None = None) -> Json:
+    """换热站: one substation in detail, chosen with $substation, by the city's rules."""
+    city, limits = city or CityRules(), limits or ServiceLimits()
+    panels = _substation_hydraulics(city) + _substation_rooms(city, limits)
     var = query_variable("substation", "换热站 Substation", SUBSTATION_VAR)
     return dashboard("heatwatch-substation", "换热站 Substation",
                      "One substation in detail: temperatures, flow, make-up water, pressure, "
@@ -445,10 +478,12 @@ def ingest() -> Json:
                      panels, time_from="now-6h", refresh="30s", tags=["ingest"])
 
 
-def build_all() -> dict[str, Json]:
-    """File name → dashboard JSON, for every provisioned dashboard."""
-    return {"control-room.json": control_room(), "substation.json": substation(),
-            "ingest.json": ingest()}
+def build_all(city: CityRules | None = None, limits: ServiceLimits | None = None
+              ) -> dict[str, Json]:
+    """File name → dashboard JSON, for every provisioned dashboard; thresholds and texts
+    state the city's rules and the service limits (default: DOMAIN's and the seed's)."""
+    return {"control-room.json": control_room(city, limits),
+            "substation.json": substation(city, limits), "ingest.json": ingest()}
 
 
 def render(dash: Json) -> str:

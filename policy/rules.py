@@ -182,34 +182,7 @@ class Cause(IntEnum):
     COMM_LOSS = 24
 
 
-CAUSE_TEXT: Final[dict[Cause, str]] = {
-    Cause.NO_FLOW_SIGNAL: "status: no flow signal / air in pipe",
-    Cause.SUPPLY_SENSOR: "status: supply sensor fault",
-    Cause.RETURN_SENSOR: "status: return sensor fault",
-    Cause.REVERSE_FLOW: "status: reverse flow",
-    Cause.FLOW_ABOVE_QS: "status: flow above qs",
-    Cause.LOW_BATTERY: "status: low battery",
-    Cause.MEMORY: "status: memory fault",
-    Cause.TAMPER: "status: tamper / magnetic interference",
-    Cause.COVER_OPENED: "status: cover opened",
-    Cause.SENSOR_SHORT: "temperature 0.00 °C (sensor short)",
-    Cause.SENSOR_OPEN: "temperature 185.00 °C (sensor open)",
-    Cause.TEMP_OUT_OF_RANGE: "temperature outside 2–150 °C",
-    Cause.ENERGY_DECREASED: "cumulative energy went down",
-    Cause.VOLUME_DECREASED: "cumulative volume went down",
-    Cause.TOTAL_FROZEN: "cumulative total frozen while flow > 0",
-    Cause.SENSORS_SWAPPED: "ΔT < 0 with flow > 0 (sensors swapped)",
-    Cause.ENERGY_MISMATCH: "energy does not match ΔV·Δθ·k within class limit",
-    Cause.COMM_LOSS: "no reading (communication loss)",
-}
-
-
-# Why a substation is out: code -> the analyzer's words (residents read them in Chinese, from
-# the templates' [causes])
-OUTAGE_REASONS: Final[dict[str, str]] = {
-    "pump_stopped": "circulation pump stopped",
-    "low_supply": "secondary supply below 35 °C with supply−return under 2 K",
-}
+# Causes in words (and the outage reasons): policy/causes.py
 
 
 @dataclass(frozen=True, slots=True)

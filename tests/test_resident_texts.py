@@ -14,7 +14,8 @@ import alerts
 from alerts.handlers import WHAT, describe, outage_reason
 from alerts.templates import MESSAGE_KINDS, Templates, load_templates
 from collector.modbus_poller import CAUSE_CODES
-from policy.rules import OUTAGE_REASONS, Cause
+from policy.causes import LEGACY_REASONS, OUTAGE_REASONS
+from policy.rules import Cause
 from workflow.details import (
     BuildingOutageDetails,
     ComplianceDetails,
@@ -94,9 +95,10 @@ def incidents() -> list[Incident]:
         out.append(Incident(f"s-{source}", "station_comm", subject, 0,
                             cause=f"{source}_silent",
                             details=StationCommDetails(source=source, device_id=subject)))
-    for code, english in OUTAGE_REASONS.items():
-        out.append(Incident(f"k-{code}", "outage", "S1", 0,
-                            details=OutageDetails(reason=english, duration_h=30.0)))
+    # the detector's codes, and the English an incident stored before reasons were codes
+    for reason in [*OUTAGE_REASONS, *LEGACY_REASONS]:
+        out.append(Incident(f"k-{reason}", "outage", "S1", 0,
+                            details=OutageDetails(reason=reason, duration_h=30.0)))
     out.append(Incident("k-bo", "building_outage", "B01", 0,
                         details=BuildingOutageDetails(duration_h=26.0)))
     out.append(Incident("k-leak", "leak", "S1", 0, details=LeakDetails(signs=["makeup"])))
@@ -138,9 +140,10 @@ def test_no_latin_word_in_any_message(zh: Templates, inc: Incident) -> None:
 
 
 def test_the_notice_of_a_pump_trip_says_why_in_chinese(zh: Templates) -> None:
-    inc = Incident("k", "outage", "S1", 0,
-                   details=OutageDetails(reason="circulation pump stopped"))
-    _, body = zh.render("resident_notice", fields(zh, inc, "emergency"))
-    assert "原因：循环泵停运。" in body
+    for reason in ("pump_stopped", "circulation pump stopped"):  # a code; an old stored reason
+        inc = Incident("k", "outage", "S1", 0, details=OutageDetails(reason=reason))
+        _, body = zh.render("resident_notice", fields(zh, inc, "emergency"))
+        assert "原因：循环泵停运。" in body
+        assert "停暖超过24小时的" in body
     # a reason the dispatcher wrote stays as written
     assert outage_reason("一次网爆管", zh.causes) == "一次网爆管"

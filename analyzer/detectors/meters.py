@@ -28,7 +28,8 @@ from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last, group_sum
 from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults
 from analyzer.runs import runs_at_least
 from analyzer.window import MeterWindow, Window
-from policy.rules import CAUSE_TEXT, Cause
+from policy.causes import CAUSE_TEXT
+from policy.rules import Cause
 from workflow.details import MeterCommDetails, MeterFaultDetails
 
 

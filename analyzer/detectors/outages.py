@@ -20,7 +20,6 @@ from analyzer.kernels.outage_spans import (
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
 from policy.outages import outage_days
-from policy.rules import OUTAGE_REASONS
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
 
@@ -72,8 +71,8 @@ def detect_outages(ctx: Context, w: Window) -> tuple[Found, BoolGrid]:
 
 def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: bool) -> Incident:
     sid = ctx.index.substations[o.row]
-    # the analyzer's words; residents and crews read them in Chinese (templates' [causes])
-    reason = OUTAGE_REASONS["pump_stopped" if pump_off else "low_supply"]
+    # a code; residents and crews read it in words (policy/causes.py)
+    reason = "pump_stopped" if pump_off else "low_supply"
     days = int(outage_days(np.array([o.duration_h]), ctx.rules.compensation)[0])
     return incident(
         "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "", substation_id=sid,
