@@ -37,6 +37,7 @@ from district.readings import Reading
 from district.records import Records
 from policy.outages import outage_days
 from policy.rules import CityRules
+from policy.season import season_at
 from storage.base import Store
 from workflow.details import (
     BuildingOutageDetails,
@@ -192,12 +193,7 @@ class Runner:
 
     def earliest_ms(self, at_ms: int) -> int:
         """How far a first run looks back: max_catchup_h, but not before the season start."""
-        season = self.rules.season
-        day = dt.datetime.fromtimestamp(at_ms / 1000, self.tz).date()
-        year = day.year if (day.month, day.day) >= (season.start_month, season.start_day) \
-            else day.year - 1
-        s = season.start(year)
-        start = int(dt.datetime(s.year, s.month, s.day, tzinfo=self.tz).timestamp() * 1000)
+        start = season_at(self.rules.season, at_ms, self.tz).start_ms
         return max(at_ms - int(self.cfg.max_catchup_h * HOUR_MS), min(start, at_ms))
 
     def _apply(self, ev: Evaluation) -> list[IncidentEvent]:

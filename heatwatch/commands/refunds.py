@@ -11,7 +11,6 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,53 +22,29 @@ from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
 from analyzer.kernels.room_temps import assess_rooms
 from district.records import Account, Building, Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
-from heatwatch.commands.billing import day_offset_s
 from heatwatch.config import Config
 from policy.money import daily_fee_cny, fen
 from policy.outages import account_compensation_cny, compensated_days
-from policy.rooms import RoomState, refund_share, under_temperature_refunds_cny
+from policy.rooms import RoomState, band_label, refund_share, under_temperature_refunds_cny
 from policy.rules import CityRules
+from policy.season import SeasonDays, season_days
 from storage.base import Store
 from workflow.unit import WorkflowDb
 
 FloatGrid = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
-class Season:
-    """One season's days on the district clock."""
-
-    year: int
-    first: dt.date
-    n_days: int
-    start_ms: int
-
-    @property
-    def end_ms(self) -> int:
-        return self.start_ms + self.n_days * DAY_MS
-
-    def date(self, day: int) -> str:
-        return (self.first + dt.timedelta(days=day)).isoformat()
-
-
-def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> Season:
+def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> SeasonDays:
+    """The season `--season YEAR` names, by the city's season (policy.season)."""
     if not 1970 <= year <= 9998:
         raise CommandError(f"--season {year} is not a year")
-    first = rules.season.start(year)
-    start_ms = int(dt.datetime(first.year, first.month, first.day, tzinfo=tz).timestamp()
-                   * 1000)
-    return Season(year, first, rules.season.days(year), start_ms)
-
-
-def band_label(lo_k: float, hi_k: float) -> str:
-    """0–2 K, 2–6 K, > 6 K."""
-    return f"> {lo_k:g} K" if not np.isfinite(hi_k) else f"{lo_k:g}–{hi_k:g} K"
+    return season_days(rules.season, year, tz)
 
 
 # -- outages: the compensation records, recomputed by the city's rules ----------------------
 
 def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: CityRules,
-                   season: Season, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
+                   season: SeasonDays, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
     """Per account, its compensated outages in the season with days and amount."""
     comp = rules.compensation
     out: dict[str, list[dict[str, Any]]] = {}
@@ -95,7 +70,7 @@ def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: City
     return out
 
 
-def outage_day_mask(outages: Sequence[dict[str, Any]], season: Season) -> npt.NDArray[np.bool_]:
+def outage_day_mask(outages: Sequence[dict[str, Any]], season: SeasonDays) -> npt.NDArray[np.bool_]:
     """The season days an account's compensated outages touch (not refunded twice)."""
     mask = np.zeros(season.n_days, dtype=bool)
     for o in outages:
@@ -110,7 +85,7 @@ def outage_day_mask(outages: Sequence[dict[str, Any]], season: Season) -> npt.ND
 
 # -- under-temperature: room days by the analyzer's rules, refunded by band ------------------
 
-def _outdoor_daily(store: Store, subs: list[str], season: Season, offset_s: int) -> FloatGrid:
+def _outdoor_daily(store: Store, subs: list[str], season: SeasonDays, offset_s: int) -> FloatGrid:
     """(substations, days) outdoor daily mean: the station's own sensor, else the weather."""
     out = np.full((len(subs), season.n_days), np.nan)
     wx = store.read_aggregate("weather", season.start_ms, season.end_ms, 86400, ["outdoor_c"],
@@ -131,7 +106,7 @@ def _outdoor_daily(store: Store, subs: list[str], season: Season, offset_s: int)
     return out
 
 
-def account_daily_means(store: Store, records: Records, rules: CityRules, season: Season,
+def account_daily_means(store: Store, records: Records, rules: CityRules, season: SeasonDays,
                         offset_s: int) -> dict[str, FloatGrid]:
     """Per account with room sensors: its bedrooms' and living rooms' daily mean (°C) on days
     that count (NaN on sensor-fault days, days colder than design, and days without data)."""
@@ -174,7 +149,7 @@ def account_daily_means(store: Store, records: Records, rules: CityRules, season
     return out
 
 
-def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, season: Season
+def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, season: SeasonDays
                 ) -> dict[str, Any]:
     """The days in each band below the minimum, and the refund (worked example 3)."""
     refund = rules.refund
@@ -211,7 +186,7 @@ def _compensation_rows(cfg: Config) -> list[dict[str, Any]]:
 
 
 def _account_row(acc: Account, b: Building, mine: list[dict[str, Any]],
-                 means: FloatGrid | None, rules: CityRules, season: Season
+                 means: FloatGrid | None, rules: CityRules, season: SeasonDays
                  ) -> dict[str, Any] | None:
     """What one household is owed (None when nothing): outages and under-temperature bands."""
     under = None
@@ -248,8 +223,7 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     outages = outage_refunds(_compensation_rows(cfg), records, rules, season, tz)
     opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
-        means = account_daily_means(opened.store, records, rules, season,
-                                    day_offset_s(season.start_ms, tz))
+        means = account_daily_means(opened.store, records, rules, season, season.offset_s)
     finally:
         opened.store.close()
     accounts = []
