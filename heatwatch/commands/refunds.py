@@ -11,6 +11,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
+from analyzer.detectors.base import Context
+from analyzer.detectors.room_days import judge_rooms
+from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids
+from analyzer.index import DistrictIndex
 from analyzer.kernels.room_temps import assess_rooms
+from analyzer.window import Window, WindowReader
 from district.records import Account, Building, Records
 from heatwatch.commands.analyze import CommandError, analyzer_config, timezone
 from heatwatch.config import Config
@@ -106,43 +111,46 @@ def _outdoor_daily(store: Store, subs: list[str], season: SeasonDays, offset_s: 
     return out
 
 
-def account_daily_means(store: Store, records: Records, rules: CityRules, season: SeasonDays,
-                        offset_s: int) -> dict[str, FloatGrid]:
+def judged_rooms(store: Store, records: Records, rules: CityRules, season: SeasonDays
+                 ) -> tuple[list[str], FloatGrid, npt.NDArray[np.int8]] | None:
+    """The season's room days judged as the analyzer judges them (`judge_rooms`: silence,
+    stuck thermometers in their building, out of range, days before a room's first reading,
+    days colder than design): the rooms, their daily means and each day's RoomState."""
+    ix = DistrictIndex.from_records(records)
+    axis = TimeAxis(season.start_ms, HOUR_MS, season.n_days * 24)
+    grids = WindowReader(store, ix).rooms(axis)
+    if not ix.rooms or grids is None:
+        return None
+    outdoor = _outdoor_daily(store, ix.substations, season, season.offset_s)
+    w = Window(season.end_ms, axis, axis, None, outdoor, grids, None)
+    w = replace(w, first_seen_ms=w.first_readings(ix))
+    ctx = Context(ix, records, rules, season.tz)
+    # outage days are the outage compensation's (outage_day_mask), not judged away here
+    judged = judge_rooms(ctx, w, np.zeros(grids["mean"].shape, dtype=bool))
+    assert judged is not None
+    means = assess_rooms(judged.valid, axis, ix.room_counted, ix.room_sub, outdoor,
+                         ix.design_outdoor_c, rules.rooms, judged.stuck).daily_mean_c
+    return ix.rooms, np.asarray(means, dtype=np.float64), judged.state
+
+
+def account_daily_means(store: Store, records: Records, rules: CityRules, season: SeasonDays
+                        ) -> dict[str, FloatGrid]:
     """Per account with room sensors: its bedrooms' and living rooms' daily mean (°C) on days
     that count (NaN on sensor-fault days, days colder than design, and days without data)."""
-    rooms = sorted(d.device_id for d in records.devices_of("room"))
-    if not rooms:
+    judged = judged_rooms(store, records, rules, season)
+    if judged is None:
         return {}
-    subs = sorted(records.substations)
-    sub_i = {s: i for i, s in enumerate(subs)}
+    rooms, means, state = judged
     dev = records.devices
-    axis = TimeAxis(season.start_ms, HOUR_MS, season.n_days * 24)
-    fns = ("mean", "min", "max")
-    fr = store.read_aggregate("room", season.start_ms, season.end_ms, 3600, ["temp_c"], fns)
-    if len(fr) == 0:
-        return {}
-    row = index_ids(fr.device_id, np.array(rooms, dtype=np.str_))
-    g = {fn: np.asarray(to_grid(row, fr.ts_ms, fr.fields[f"{fn}_temp_c"], len(rooms), axis,
-                                dtype=np.float64), dtype=np.float64) for fn in fns}
-    rr = rules.rooms
-    with np.errstate(invalid="ignore"):
-        below, above = g["min"] < rr.valid_min_c, g["max"] > rr.valid_max_c
-    # an hour holding an out-of-range sample carries it, so the kernel sees it (as the runner)
-    temp = np.where(below, g["min"], np.where(above, g["max"], g["mean"]))
-    room_sub = np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp)
-    counted = np.array([dev[r].room_type in ("bedroom", "living") for r in rooms])
-    design = np.array([records.substations[s].design_outdoor_c for s in subs])
-    days = assess_rooms(temp, axis, counted, room_sub,
-                        _outdoor_daily(store, subs, season, offset_s), design, rr)
     # DOMAIN: only a measured day of a working sensor on a normal day counts
-    ok = (days.state == RoomState.PASS) | (days.state == RoomState.COLD)
+    ok = (state == RoomState.PASS) | (state == RoomState.COLD)
     by_account: dict[str, list[int]] = {}
     for i, r in enumerate(rooms):
-        if counted[i] and dev[r].account_id:
+        if dev[r].room_type in ("bedroom", "living") and dev[r].account_id:
             by_account.setdefault(dev[r].account_id, []).append(i)
     out: dict[str, FloatGrid] = {}
     for aid, idx in by_account.items():
-        vals = np.where(ok[idx], days.daily_mean_c[idx], np.nan)
+        vals = np.where(ok[idx], means[idx], np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a day no room counts: NaN
             out[aid] = np.asarray(np.nanmean(vals, axis=0), dtype=np.float64)
@@ -223,7 +231,7 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     outages = outage_refunds(_compensation_rows(cfg), records, rules, season, tz)
     opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
-        means = account_daily_means(opened.store, records, rules, season, season.offset_s)
+        means = account_daily_means(opened.store, records, rules, season)
     finally:
         opened.store.close()
     accounts = []
