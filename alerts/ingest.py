@@ -16,8 +16,9 @@ from alerts.handlers import (
 )
 from alerts.messages import Messenger
 from alerts.residents import SYSTEM, Residents
-from alerts.sla import HOUR_MS, STEP_NOTICE, Deadline, deadlines_for
+from alerts.sla import STEP_NOTICE, Deadline, deadlines_for
 from district.records import Records
+from policy.outages import notice_due_ms
 from workflow.incidents import Incident
 from workflow.orders import Order
 from workflow.unit import Repositories, WorkflowDb
@@ -82,8 +83,9 @@ class Ingest:
             base_ms = max(inc.started_ms, inc.detected_ms)
         deadlines = deadlines_for(oid, p.kind, base_ms, self.cfg.limits)
         if p.notice:
-            deadlines.append(Deadline(oid, STEP_NOTICE, inc.started_ms, inc.started_ms + round(
-                self.cfg.limits.outage_notice_h * HOUR_MS)))
+            # the residents' notice: the policy's instant ([analyzer.outages] over_h)
+            deadlines.append(Deadline(oid, STEP_NOTICE, inc.started_ms, notice_due_ms(
+                inc.started_ms, self.residents.rules.outages)))
         u.orders.insert(order)
         for d in deadlines:
             u.deadlines.add(d)

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from alerts.sla import STEP_NOTICE, Deadline, is_late
+from policy.service import ServiceLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,11 @@ def period_of(ms: int, period: str, tz: ZoneInfo) -> str:
 
 
 def timeliness(orders: Iterable[OrderTiming], as_of_ms: int, group_by: str = "all",
-               period: str = "all", target: float = 0.99,
+               period: str = "all", target: float | None = None,
                tz: str = "Asia/Shanghai") -> list[Timeliness]:
-    """Timeliness per crew / substation / all, and per period (day, week, month, all)."""
+    """Timeliness per crew / substation / all, and per period (day, week, month, all),
+    against the city's target (`ServiceLimits.timeliness_target` unless given)."""
+    target = ServiceLimits().timeliness_target if target is None else target
     zone = ZoneInfo(tz)
     counts: dict[str, list[int]] = {}
     for o in orders:

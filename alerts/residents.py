@@ -9,7 +9,12 @@ from alerts.handlers import outage_reason
 from alerts.messages import Messenger
 from alerts.sla import HOUR_MS
 from district.records import Records
-from policy.outages import account_compensation_cny, compensated_days, season_fee_cny
+from policy.outages import (
+    account_compensation_cny,
+    compensated_days,
+    notice_due_ms,
+    season_fee_cny,
+)
 from policy.rules import CityRules
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
@@ -49,9 +54,9 @@ class Residents:
         inc = u.incidents.get(order.incident_key)
         if inc is None:
             return
-        due = inc.started_ms + round(self.cfg.limits.outage_notice_h * HOUR_MS)
+        due = notice_due_ms(inc.started_ms, self.rules.outages)
         if inc.closed_ms is not None and inc.closed_ms < due:
-            return  # restored within 24 h: no notice, no compensation
+            return  # restored before the notice ([analyzer.outages] over_h): no notice
         d = self.messenger.templates.defaults
         reason = inc.details.reason if isinstance(inc.details, OutageDetails) else ""
         # the analyzer's words become the templates' Chinese phrase

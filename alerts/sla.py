@@ -5,55 +5,44 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from alerts.config import LimitsConfig
+from policy import service
+from policy.service import (
+    HOUR_MS,
+    MINUTE_MS,
+    STEP_CONTACTED,
+    STEP_NOTICE,
+    STEP_ON_SITE,
+    STEP_RESOLVED,
+    STEP_RETURN_VISIT,
+    ServiceLimits,
+)
 from workflow.orders import Deadline as Deadline  # the stored record; sla does its arithmetic
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-
-# The steps a deadline can sit on (the state an order must reach in time).
-STEP_CONTACTED = "contacted"
-STEP_ON_SITE = "on_site"
-STEP_RESOLVED = "resolved"
-STEP_RETURN_VISIT = "return_visit_done"
-STEP_NOTICE = "notice"  # an outage's resident notice, not a crew step
+# the steps and units are the policy's; alerts' modules take them from here
+__all__ = ["BREACH", "HOUR_MS", "MINUTE_MS", "STEP_CONTACTED", "STEP_NOTICE", "STEP_ON_SITE",
+           "STEP_RESOLVED", "STEP_RETURN_VISIT", "WARN", "Deadline", "DeadlineHeap", "Mark",
+           "deadlines_for", "is_late", "return_visit_deadline"]
 
 WARN = "warn"
 BREACH = "breach"
 
 
-def step_limits_ms(order_kind: str, limits: LimitsConfig) -> dict[str, int]:
-    """The limit of each timed step of an order kind, from the incident's start."""
-    contact = round(limits.contact_min * MINUTE_MS)
-    on_site = round(limits.on_site_min * MINUTE_MS)
-    if order_kind == "urgent":
-        # seed: leaks on site within 30 min
-        return {STEP_ON_SITE: round(limits.leak_on_site_min * MINUTE_MS)}
-    if order_kind == "opinion":
-        # seed: heating station asked by dispatch: handling opinion within 1 h
-        return {STEP_RESOLVED: round(limits.station_opinion_min * MINUTE_MS)}
-    # seed: any other repair: contact within 30 min, on site within 2 h
-    return {STEP_CONTACTED: contact, STEP_ON_SITE: on_site}
+def deadlines_for(order_id: str, order_kind: str, clock_ms: int,
+                  limits: ServiceLimits) -> list[Deadline]:
+    """Deadlines of a new order, each step's limit (the policy's) from when its clock starts."""
+    return [Deadline(order_id, step, clock_ms, due)
+            for step, due in service.step_due_ms(order_kind, clock_ms, limits).items()]
 
 
-def deadlines_for(order_id: str, order_kind: str, started_ms: int,
-                  limits: LimitsConfig) -> list[Deadline]:
-    """Deadlines of a new order; issue 5: they run from the incident's start, not its detection."""
-    return [Deadline(order_id, step, started_ms, started_ms + lim)
-            for step, lim in step_limits_ms(order_kind, limits).items()]
-
-
-def return_visit_deadline(order_id: str, resolved_ms: int, limits: LimitsConfig) -> Deadline:
-    """seed: a return visit 48 h after the repair is done."""
+def return_visit_deadline(order_id: str, resolved_ms: int, limits: ServiceLimits) -> Deadline:
+    """seed: a return visit 48 h after the repair is done (the policy's limit)."""
     return Deadline(order_id, STEP_RETURN_VISIT, resolved_ms,
-                    resolved_ms + round(limits.return_visit_h * HOUR_MS))
+                    service.return_visit_due_ms(resolved_ms, limits))
 
 
 def is_late(d: Deadline, done_ms: int | None, as_of_ms: int) -> bool:
-    """Late when done after the due time, or not done and the due time has passed."""
-    if done_ms is not None:
-        return done_ms > d.due_ms
-    return as_of_ms > d.due_ms
+    """A stored deadline late by the policy's rule (done after due, or not done and past)."""
+    return service.is_late(d.due_ms, done_ms, as_of_ms)
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -45,8 +45,8 @@ def label_days(nonhuman: BoolGrid, human: BoolGrid, policy: str = "area") -> npt
     return basis
 
 
-def degree_days(outdoor_daily_c: FloatGrid, base_c: float = 18.0) -> FloatGrid:
-    """Each day's heating degree-days, 18 − outdoor daily mean, never below 0."""
+def degree_days(outdoor_daily_c: FloatGrid, base_c: float) -> FloatGrid:
+    """Each day's heating degree-days, base − outdoor daily mean, never below 0."""
     # DOMAIN: degree-days Σ(18 − daily outdoor mean) (CJJ/T 223)
     out: FloatGrid = np.maximum(base_c - np.asarray(outdoor_daily_c, dtype=np.float64), 0.0)
     return out
@@ -239,7 +239,7 @@ def bill_season(
     metered_kwh = np.where(billed_metered, kwh, 0.0).sum(axis=1)
     fault_kwh_raw = np.where(fault, kwh, 0.0).sum(axis=1)
 
-    dd = np.broadcast_to(degree_days(outdoor_daily_c), kwh.shape)
+    dd = np.broadcast_to(degree_days(outdoor_daily_c, tariff.degree_day_base_c), kwh.shape)
     dd_fault = np.where(fault, dd, 0.0).sum(axis=1)
     if q_ref_kwh is None or dd_ref is None:
         ref_days = basis_a == Basis.METERED

@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from analyzer.config import AnalyzerConfig
 from analyzer.derived import GridPoints
 from analyzer.detectors.base import Context, Found
@@ -35,8 +33,9 @@ from analyzer.window import Window, WindowReader
 from analyzer.writeback import WriteBack
 from district.readings import Reading
 from district.records import Records
-from policy.outages import outage_days
+from policy.outages import compensated_days, is_notice_due
 from policy.rules import CityRules
+from policy.season import season_at
 from storage.base import Store
 from workflow.details import (
     BuildingOutageDetails,
@@ -192,12 +191,7 @@ class Runner:
 
     def earliest_ms(self, at_ms: int) -> int:
         """How far a first run looks back: max_catchup_h, but not before the season start."""
-        season = self.rules.season
-        day = dt.datetime.fromtimestamp(at_ms / 1000, self.tz).date()
-        year = day.year if (day.month, day.day) >= (season.start_month, season.start_day) \
-            else day.year - 1
-        s = season.start(year)
-        start = int(dt.datetime(s.year, s.month, s.day, tzinfo=self.tz).timestamp() * 1000)
+        start = season_at(self.rules.season, at_ms, self.tz).start_ms
         return max(at_ms - int(self.cfg.max_catchup_h * HOUR_MS), min(start, at_ms))
 
     def _apply(self, ev: Evaluation) -> list[IncidentEvent]:
@@ -248,10 +242,9 @@ class Runner:
             o = self.rules.outages
             d.duration_h = round(hours, 2)
             d.escalations_h = [m for m in o.escalation_h if hours >= m - 1e-9]
-            d.over_24h = hours >= o.over_h - 1e-9
+            d.over_24h = is_notice_due(hours, o)
         if isinstance(d, OutageDetails):
-            d.compensation_days = int(outage_days(np.array([hours]),
-                                                  self.rules.compensation)[0])
+            d.compensation_days = compensated_days(hours, self.rules.compensation)
 
     # -- the evaluation (reads only) ----------------------------------------------------------
     def window_start_ms(self, at_ms: int) -> int:

@@ -12,17 +12,16 @@ from typing import Any
 import numpy as np
 
 from alerts.kpi import OrderTiming, Timeliness, timeliness
+from policy.causes import cause_texts, reason_text
+from policy.rooms import meets_target
+from policy.rules import CityRules, RoomRules
+from policy.service import ServiceLimits
 from storage.base import Store
 from workflow.details import LeakDetails, MeterFaultDetails, StationCommDetails, details_dict
 from workflow.incidents import Incident
 from workflow.unit import Repositories
 
 HOUR_MS = 3_600_000
-# DOMAIN: compliance target >= 97 %; seed: repair timeliness >= 99 %
-COMPLIANCE_TARGET = 0.97
-KPI_TARGET = 0.99
-# DOMAIN: escalation points of an outage (per city; the seed's 8 h, 12 h, 24 h)
-OUTAGE_MARKS_H = (8.0, 12.0, 24.0)
 OUTAGE_KINDS = ("outage", "building_outage")
 
 
@@ -39,6 +38,7 @@ class SubstationDay:
     rate: float | None
     outdoor_c: float | None = None
     design_outdoor_c: float | None = None
+    rules: RoomRules = field(default_factory=RoomRules)  # the city's, for its target
 
     @property
     def cold_day_excluded(self) -> bool:
@@ -48,7 +48,7 @@ class SubstationDay:
 
     @property
     def meets(self) -> bool:
-        return self.rate is not None and self.rate >= COMPLIANCE_TARGET
+        return self.rate is not None and bool(meets_target(self.rate, self.rules))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,16 @@ class DailyReport:
     crews: list[CrewDay] = field(default_factory=list)
     kpi: Timeliness | None = None
     kpi_by_crew: list[Timeliness] = field(default_factory=list)
-    kpi_target: float = KPI_TARGET
+    city: CityRules = field(default_factory=CityRules)
+    limits: ServiceLimits = field(default_factory=ServiceLimits)
+
+    @property
+    def kpi_target(self) -> float:
+        return self.limits.timeliness_target
+
+    @property
+    def compliance_target(self) -> float:
+        return self.city.rooms.target_rate
 
     @property
     def excluded_substations(self) -> list[SubstationDay]:
@@ -159,15 +168,18 @@ def _hours(i: Incident) -> float:
     return round((end - i.started_ms) / HOUR_MS, 2)
 
 
-def _span(i: Incident, orders: dict[str, list[str]]) -> Span:
+def _span(i: Incident, orders: dict[str, list[str]], city: CityRules) -> Span:
     hours = _hours(i)
     text = ""
     if isinstance(i.details, LeakDetails):
         text = "、".join(i.details.signs)
     else:
-        text = str(details_dict(i.details).get("reason", ""))
+        # a reason code in the analyzer's words (policy/causes.py); typed words as typed
+        text = reason_text(str(details_dict(i.details).get("reason", "")),
+                           cause_texts(city, "en"))
+    # the city's escalation points of an outage (the seed's 8 h, 12 h, 24 h)
     return Span(i.key, i.kind, i.subject, i.substation_id, i.started_ms, i.closed_ms, hours,
-                tuple(m for m in OUTAGE_MARKS_H if hours >= m),
+                tuple(m for m in city.outages.escalation_h if hours >= m - 1e-9),
                 tuple(sorted(orders.get(i.key, []))), text)
 
 
@@ -213,7 +225,7 @@ def outdoor_means(store: Store, start_ms: int, end_ms: int) -> tuple[dict[str, f
 
 
 def _compliance(store: Store, start_ms: int, end_ms: int, names: dict[str, str],
-                design_c: dict[str, float]) -> list[SubstationDay]:
+                design_c: dict[str, float], rules: RoomRules) -> list[SubstationDay]:
     frame = store.read_window("compliance", start_ms, end_ms, None, tags=("substation_id",))
     own, overall = outdoor_means(store, start_ms, end_ms)
     out: dict[str, SubstationDay] = {}
@@ -230,21 +242,23 @@ def _compliance(store: Store, start_ms: int, end_ms: int, names: dict[str, str],
                                  int(np.nan_to_num(get("faulty"))),
                                  int(np.nan_to_num(get("excluded"))),
                                  None if np.isnan(rate) else rate, own.get(sid, overall),
-                                 design_c.get(sid))
+                                 design_c.get(sid), rules)
     return [out[k] for k in sorted(out)]
 
 
 def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
            as_of_ms: int | None = None, substation_names: dict[str, str] | None = None,
            design_outdoor_c: dict[str, float] | None = None,
-           kpi_target: float = KPI_TARGET) -> DailyReport:
-    """The day's report as of `as_of_ms` (default: the day's end)."""
+           city: CityRules | None = None, limits: ServiceLimits | None = None) -> DailyReport:
+    """The day's report as of `as_of_ms` (default: the day's end), by the city's rules."""
     start_ms, end_ms = day_bounds(day, tz)
     as_of = end_ms if as_of_ms is None else as_of_ms
-    rep = DailyReport(day, tz, start_ms, end_ms, as_of, kpi_target=kpi_target)
+    rep = DailyReport(day, tz, start_ms, end_ms, as_of, city=city or CityRules(),
+                      limits=limits or ServiceLimits())
+    kpi_target = rep.kpi_target
     if store is not None:
         rep.compliance = _compliance(store, start_ms, end_ms, substation_names or {},
-                                     design_outdoor_c or {})
+                                     design_outdoor_c or {}, rep.city.rooms)
     orders = db.orders.find(include_closed=True)
     by_incident: dict[str, list[str]] = {}
     for o in orders:
@@ -253,9 +267,9 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
         if not _during(i, start_ms, end_ms):
             continue
         if i.kind in OUTAGE_KINDS:
-            rep.outages.append(_span(i, by_incident))
+            rep.outages.append(_span(i, by_incident, rep.city))
         elif i.kind == "leak":
-            rep.leaks.append(_span(i, by_incident))
+            rep.leaks.append(_span(i, by_incident, rep.city))
         else:
             _count(rep, i)
     timings = order_timings(db)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from documents import browser, charts, pages
-from documents.daily import COMPLIANCE_TARGET, DailyReport, Span
+from documents.daily import DailyReport, Span
 from policy.causes import cause_text
 
 KIND_ZH = {"outage": "换热站停热", "building_outage": "楼栋停热", "leak": "漏水"}
@@ -29,10 +29,10 @@ def compliance_chart(rep: DailyReport) -> str:
                   for s in rows]
         low = min([v for v, s in zip(values, rows, strict=True) if s.rate is not None],
                   default=100.0)
-        bottom = max(0.0, min(low, COMPLIANCE_TARGET * 100) - 8)
+        bottom = max(0.0, min(low, rep.compliance_target * 100) - 8)
         ax.bar(x, values, color=colors, width=0.6)
-        ax.axhline(COMPLIANCE_TARGET * 100, color="#333333", ls="--", lw=0.9,
-                   label=f"目标 {COMPLIANCE_TARGET * 100:g} %")
+        ax.axhline(rep.compliance_target * 100, color="#333333", ls="--", lw=0.9,
+                   label=f"目标 {rep.compliance_target * 100:g} %")
         for i, s in enumerate(rows):
             label = f"{s.rate * 100:.1f} %" if s.rate is not None else (
                 "低于设计温度，不计" if s.cold_day_excluded else
@@ -70,7 +70,7 @@ def render_html(rep: DailyReport, generated_at: dt.datetime, company: str = "") 
     return pages.render(
         "report.html", rep=rep, day=rep.day.isoformat(), company=company,
         generated=generated_at.strftime("%Y-%m-%d %H:%M"), as_of=_t(rep.as_of_ms, rep.tz),
-        chart=compliance_chart(rep), target_pct=f"{COMPLIANCE_TARGET * 100:g}",
+        chart=compliance_chart(rep), target_pct=f"{rep.compliance_target * 100:g}",
         kpi_target_pct=f"{rep.kpi_target * 100:g}",
         outages=[_span_row(s, rep.tz) for s in rep.outages],
         leaks=[_span_row(s, rep.tz) for s in rep.leaks],

@@ -149,7 +149,7 @@ def daily_report(cfg: Config, db: Repositories, day: dt.date, as_of_ms: int | No
     opened = open_store(cfg)
     try:
         return gather(db, opened.store, day, timezone(cfg), as_of_ms, names, design,
-                      cfg.alerts.limits.timeliness_target)
+                      cfg.analyzer.rules(), cfg.alerts.limits)
     finally:
         opened.store.close()
 

@@ -30,9 +30,3 @@ def timezone(cfg: Config) -> dt.tzinfo:
 
 def workflow_path(cfg: Config) -> Path:
     return cfg.workflow_path()
-
-
-def day_offset_s(start_ms: int, tz: dt.tzinfo) -> int:
-    """Seconds from a UTC midnight to the site's midnight (day buckets of read_aggregate)."""
-    return int(-(dt.datetime.fromtimestamp(start_ms / 1000, tz).utcoffset()
-                 or dt.timedelta()).total_seconds()) % 86400

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from alerts.config import AlertsConfig, AlertsConfigError
+from alerts.config import MOVED_NOTICE, AlertsConfig, AlertsConfigError
 from analyzer.config import AnalyzerConfig, table_to_fields, toml_key
 from analyzer.config import toml_shape as analyzer_shape
 from collector.config import CollectorConfig, ModbusConfig, MqttConfig
@@ -108,6 +108,8 @@ def env_names() -> set[str]:
 def _unknown_keys(data: Mapping[str, Any], shape: Mapping[str, Any], table: str,
                   source: str) -> None:
     for key, value in data.items():
+        if table == "alerts.limits" and key == "outage_notice_h":
+            raise ConfigError(f"{source}: {MOVED_NOTICE}")
         if key not in shape:
             where = f"[{table}] " if table else ""
             raise ConfigError(f"{source}: {where}unknown key {key!r} "

@@ -31,7 +31,7 @@ from heatwatch.config import Config, load_config
 from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
 from heatwatch.errors import UserError
 from simulators.clock import VirtualClock
-from simulators.crews import CustomerService, SimulatedCrew
+from simulators.crews import CrewHabits, CustomerService, SimulatedCrew
 from simulators.district import DistrictSim
 from simulators.mqtt_devices import MqttSettings
 from simulators.scenario import Scenario, load_scenario
@@ -323,8 +323,9 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
     workflow.district = clock
     # each crew's phones on its MQTT topic; customer service calls back after each repair
     service = CustomerService(workflow.act, clock, scenario.seed)
+    habits = CrewHabits(limits=workflow.alerts.cfg.limits)
     crews = [SimulatedCrew(c.crew_id, c.members, clock, scenario.seed, cfg.mqtt.host,
-                           cfg.mqtt.port, on_resolved=service.resolved)
+                           cfg.mqtt.port, on_resolved=service.resolved, habits=habits)
              for c in workflow.alerts.cfg.crews() if c.channels]
     loop = asyncio.get_running_loop()
     for c in crews:

@@ -15,6 +15,7 @@ from district.readings import COMM_FAULT_MEASUREMENT, KINDS
 from heatwatch.commands.analyze import incidents_command
 from heatwatch.common import timezone, workflow_path
 from heatwatch.config import Config
+from policy.causes import num
 from simulators.crews import CrewLog
 from simulators.summary import SimSummary
 from storage.base import Store
@@ -79,7 +80,8 @@ def print_workflow(cfg: Config, data: Path, report: CrewReport, start_s: float,
         print(f"\nescalations to the supervisor: {len(warned)} at 80 % of a limit, "
               f"{len(breached)} at breach")
         notices = store.notices.find()
-        print(f"\nresident notices (outage over 24 h): {len(notices)}")
+        over_h = num(cfg.analyzer.rules().outages.over_h)
+        print(f"\nresident notices (outage over {over_h} h): {len(notices)}")
         for n in notices[:5]:
             print(f"  {n['account_id']:<10} {n['building_id']:<8} {n['delivery']:<8} "
                   f"{n['reason']}")

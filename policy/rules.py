@@ -106,6 +106,8 @@ class Tariff:
     # DOMAIN: Beijing metered 12 元/m² + 0.16 元/kWh
     basic_cny_m2_season: Decimal = Decimal("12")
     energy_cny_kwh: Decimal = Decimal("0.16")
+    # DOMAIN: degree-days Σ(18 − daily outdoor mean) (CJJ/T 223), the estimate's base
+    degree_day_base_c: float = 18.0
 
 
 @dataclass(frozen=True, slots=True)

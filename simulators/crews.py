@@ -27,6 +27,7 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from policy.service import ServiceLimits
 from simulators.clock import Clock
 
 log = logging.getLogger("heatwatch.simulators.crews")
@@ -59,6 +60,7 @@ class CrewHabits:
     late_by_min: tuple[float, float] = (10, 75)     # a slow order: this much past the limit
     resolve_min: tuple[float, float] = (40, 200)    # after arriving
     opinion_min: tuple[float, float] = (15, 50)     # seed: the station's opinion within 1 h
+    limits: ServiceLimits = field(default_factory=ServiceLimits)  # what late means
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -102,7 +104,8 @@ def plan_order(order: dict[str, Any], link: str, habits: CrewHabits, rng: random
         if kind not in NO_CONTACT:
             t = max(t + MINUTE_S, at(habits.contact_min))
             taps.append(("contact", t))
-        limit_min = 30.0 if kind == "urgent" else 120.0
+        limit_min = habits.limits.leak_on_site_min if kind == "urgent" \
+            else habits.limits.on_site_min
         if rng.random() < habits.slow_share:
             arrive = start_s + (limit_min + rng.uniform(*habits.late_by_min)) * MINUTE_S
         else:

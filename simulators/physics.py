@@ -45,7 +45,7 @@ class HeatingCurve:
     min_supply_c: float = 40.0
     max_supply_c: float = 75.0
     drop_at_ref_k: float = 10.0
-    room_target_c: float = 18.0
+    room_target_c: float = 18.0  # not a rule: the simulated building's thermostat
 
     def supply_c(self, outdoor_c: float) -> float:
         s = self.supply_at_ref_c + self.slope_k_per_k * (self.ref_outdoor_c - outdoor_c)
@@ -226,7 +226,7 @@ class DistrictPhysics:
         """Outdoor temperature at district time t: smooth, so any step size sees the same."""
         w = self.weather
         diurnal = w.diurnal_amplitude_c * math.cos(2 * math.pi * (local_hour(t) - w.warmest_hour)
-                                                   / 24.0)
+                                                   / 24.0)  # not a rule: hours a day
         wobble = w.day_to_day_c * math.sin(2 * math.pi * t / (3.7 * 86400) + self.p.weather_phase)
         return w.daily_mean_c + diurnal + wobble
 
@@ -239,7 +239,7 @@ class DistrictPhysics:
         eq = (a * mean_water_c + s.outdoor_c) / (1 + a)
         # occupancy and sun: warmer evenings, cooler mornings
         eq = eq + self.p.room_swing_c * np.cos(2 * np.pi * (local_hour(t) - self.p.room_phase_h)
-                                               / 24.0) * flow_frac
+                                               / 24.0) * flow_frac  # not a rule: hours a day
         return np.where(np.isnan(ctl.room_settle_c), eq, ctl.room_settle_c)
 
     def step(self, t_new: float, ctl: Controls) -> State:

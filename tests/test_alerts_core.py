@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from alerts.config import AlertsConfig, AlertsConfigError, LimitsConfig
+from alerts.config import AlertsConfig, AlertsConfigError
 from alerts.handlers import HANDLERS
 from alerts.kpi import OrderTiming, timeliness
 from alerts.lifecycle import OrderError, OrderState, apply
 from alerts.sla import HOUR_MS, MINUTE_MS, Deadline, DeadlineHeap, deadlines_for
+from heatwatch.config import ConfigError, load_config
+from policy.service import ServiceLimits
 from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident, reconcile
 from workflow.details import MeterFaultDetails, RoomColdDetails
 from workflow.incidents import INCIDENT_KINDS
@@ -21,7 +23,7 @@ from workflow.unit import WorkflowDb
 def test_defaults_are_the_seeds() -> None:
     lim = AlertsConfig().limits
     assert (lim.leak_on_site_min, lim.contact_min, lim.on_site_min) == (30, 30, 120)
-    assert (lim.return_visit_h, lim.station_opinion_min, lim.outage_notice_h) == (48, 60, 24)
+    assert (lim.return_visit_h, lim.station_opinion_min) == (48, 60)
     assert (lim.escalation_share, lim.timeliness_target) == (0.8, 0.99)
 
 
@@ -34,6 +36,21 @@ def test_bad_config_is_one_clear_line() -> None:
         AlertsConfig.from_mapping({"crew": [{"id": "c", "channels": ["nope"]}]})
     with pytest.raises(AlertsConfigError, match="escalation_share"):
         AlertsConfig.from_mapping({"limits": {"escalation_share": 1.5}})
+
+
+def test_the_outage_notice_setting_has_moved_to_the_outages() -> None:
+    """One setting for the notice: [analyzer.outages] over_h, not a service limit."""
+    with pytest.raises(AlertsConfigError) as e:
+        AlertsConfig.from_mapping({"limits": {"outage_notice_h": 24.0}})
+    assert "\n" not in str(e.value) and "[analyzer.outages] over_h" in str(e.value)
+
+
+def test_a_config_file_with_the_old_notice_setting_says_where_it_went(tmp_path: Path) -> None:
+    cfg = tmp_path / "heatwatch.toml"
+    cfg.write_text("[alerts.limits]\noutage_notice_h = 12.0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg, env={})
+    assert "\n" not in str(e.value) and "[analyzer.outages] over_h" in str(e.value)
 
 
 def test_deadline_heap_skips_done_steps() -> None:
@@ -164,7 +181,7 @@ def test_audit_log_is_append_only(tmp_path: Path) -> None:
 
 
 def _timings(n: int, late: int) -> list[OrderTiming]:
-    lim = LimitsConfig()
+    lim = ServiceLimits()
     out = []
     for i in range(n):
         ds = deadlines_for(f"WO{i}", "repair", 0, lim)

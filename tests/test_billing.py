@@ -111,7 +111,7 @@ def test_human_cause_days_go_to_inspection_billed_as_metered() -> None:
 
 
 def test_degree_days_never_negative_and_estimate_without_reference_is_nan() -> None:
-    assert degree_days(np.array([-2.0, 18.0, 25.0])).tolist() == [20.0, 0.0, 0.0]
+    assert degree_days(np.array([-2.0, 18.0, 25.0]), 18.0).tolist() == [20.0, 0.0, 0.0]
     assert degree_day_estimate_kwh(1200, 200, 460).tolist() == 2760.0
     assert np.isnan(degree_day_estimate_kwh(1200, 0, 460))
 

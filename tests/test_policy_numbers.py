@@ -30,15 +30,7 @@ TEMPLATES = ROOT / "alerts" / "templates" / "zh.toml"
 # Restatements found in files another change owns, left to it (issue 19); remove as fixed.
 # Keyed by file and literal (not line), so a new literal elsewhere is still flagged.
 PENDING: frozenset[tuple[str, object]] = frozenset({
-    ("analyzer/billing.py", 18.0),  # degree-day base: a policy rule to add
     ("analyzer/kernels/meter_signs.py", 0.02),  # EN 1434 class 2 term, not the leak share
-    ("documents/daily.py", 0.97),  # COMPLIANCE_TARGET: ask CityRules().rooms.target_rate
-    ("documents/daily.py", 24.0),  # OUTAGE_MARKS_H: ask OutageRules.escalation_h
-    ("heatwatch/commands/billing.py", 18.0),  # outdoor fill when no weather: not a rule?
-    ("heatwatch/demo_summary.py", "\nresident notices (outage over 24 h): "),
-    ("simulators/crews.py", 30.0), ("simulators/crews.py", 120.0),  # ask ServiceLimits
-    ("simulators/physics.py", 18.0),  # the simulated thermostat's target
-    ("simulators/physics.py", 24.0),  # hours a day (calendar fact: waive on the line)
 })
 
 

@@ -242,3 +242,55 @@ def test_json_and_errors(bands: Config, tmp_path: Path) -> None:
     # another season: nothing owed
     empty = season_refunds(bands, 2023, ms(SEASON_END))
     assert empty["accounts"] == [] and empty["totals"]["company"]["total_cny"] == "0.00"
+
+
+# -- a faulty thermometer earns no refund: the analyzer's room-day judgement ---------------------
+
+FAULTY_DEVICES = (
+    "device_id,kind,account_id,building_id,substation_id,room_type,protocol,host,port,unit,"
+    "profile\n"
+    "rs,room,AS,,,bedroom,mqtt,,,,\n"
+    "rq,room,AQ,,,bedroom,mqtt,,,,\n"
+    "rh,room,AH,,,bedroom,mqtt,,,,\n"
+    "w1,weather,,,,,mqtt,,,,\n"
+)
+FAULTY_ACCOUNTS = ("account_id,building_id,unit,area_m2,tariff,phone\n"
+                   "AS,B1,1-101,90,area,\nAQ,B1,1-102,90,area,\nAH,B1,1-103,90,area,\n")
+
+
+def _cold_room(device: str, account: str, day: dt.date, hours: range, swing: float
+               ) -> list[Reading]:
+    """A bedroom at 14 °C (4 K under the standard), `swing` either side hour by hour."""
+    tags = {"device_id": device, "building_id": "B1", "substation_id": "S1",
+            "account_id": account, "room_type": "bedroom"}
+    t0 = dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
+    return [Reading("room", tags, {"temp_c": 14.0 + (swing if h % 2 else -swing)},
+                    ms(t0 + dt.timedelta(hours=h))) for h in hours]
+
+
+def test_a_stuck_or_silent_thermometer_earns_no_refund(tmp_path: Path) -> None:
+    """The analyzer calls a thermometer holding 14.0 °C for days stuck, and one that reports
+    only half of each day (12 h gaps) silent: their cold days are sensor faults, refunded
+    by nobody. The healthy cold bedroom beside them is refunded (2–6 K, 50 %)."""
+    records = write_records(tmp_path / "records", accounts=FAULTY_ACCOUNTS,
+                            devices=FAULTY_DEVICES)
+    store = SqliteStore(tmp_path / "readings.sqlite")
+    readings: list[Reading] = []
+    for d in range(5):
+        day = dt.date(2024, 12, 10) + dt.timedelta(days=d)
+        readings.append(Reading("weather", {"device_id": "w1"}, {"outdoor_c": -5.0},
+                                ms(dt.datetime(day.year, day.month, day.day, 12, tzinfo=TZ))))
+        readings += _cold_room("rs", "AS", day, range(24), 0.0)  # stuck
+        readings += _cold_room("rq", "AQ", day, range(12), 0.5)  # silent half of each day
+        readings += _cold_room("rh", "AH", day, range(24), 0.5)  # healthy
+    store.write(readings)
+    store.close()
+    cfg = load_config(None, env={})
+    cfg.site.data_dir = str(tmp_path)
+    cfg.site.records_dir = str(records)
+    doc = season_refunds(cfg, 2024, ms(SEASON_END))
+    by_id = {a["account_id"]: a for a in doc["accounts"]}
+    assert "AS" not in by_id and "AQ" not in by_id
+    u = by_id["AH"]["under_temperature"]
+    assert u["days"] >= 4 and u["bands"][0]["band"] == "2–6 K"
+    assert Decimal(u["amount_cny"]) > 0

@@ -27,7 +27,10 @@ class OutageDetails:
 
     duration_h: float = 0.0
     ongoing: bool = False
-    escalations_h: list[float] = field(default_factory=list)
+    escalations_h: list[float] = field(default_factory=list)  # marks reached (incidents shows)
+    # the policy's answers at this duration, as the analyzer saw them (policy.outages): reached
+    # the residents' notice (is_notice_due, over_h; the key keeps its old name), and the days
+    # compensated (compensated_days, counts_from_h), the days the compensation record pays
     over_24h: bool = False
     reason: str = ""  # why, in the words a notice quotes: pump stopped, or cold supply
     affected_accounts: int = 0

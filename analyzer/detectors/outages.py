@@ -19,7 +19,7 @@ from analyzer.kernels.outage_spans import (
 )
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
-from policy.outages import outage_days
+from policy.outages import compensated_days
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
 
@@ -73,7 +73,7 @@ def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: boo
     sid = ctx.index.substations[o.row]
     # a code; residents and crews read it in words (policy/causes.py)
     reason = "pump_stopped" if pump_off else "low_supply"
-    days = int(outage_days(np.array([o.duration_h]), ctx.rules.compensation)[0])
+    days = compensated_days(o.duration_h, ctx.rules.compensation)
     return incident(
         "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "", substation_id=sid,
         open_at_start=open_at_start,

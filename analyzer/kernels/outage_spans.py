@@ -10,6 +10,7 @@ import numpy.typing as npt
 from analyzer.grid import TimeAxis, group_sum
 from analyzer.runs import intervals, runs_at_least
 from analyzer.signals import close_gaps, hold_state
+from policy.outages import is_notice_due
 from policy.rules import (
     DEFAULT_OUTAGES,
     DEFAULT_SIGNALS,
@@ -67,8 +68,10 @@ class Outages:
 
     @property
     def over_24h(self) -> BoolGrid:
-        # DOMAIN: an outage not restored within 24 h is notified and compensated
-        out: BoolGrid = self.duration_h >= self.rules.over_h - 1e-9
+        """Which outages have reached their residents' notice (policy.outages.is_notice_due,
+        [analyzer.outages] over_h); what is paid is the compensation's (counts_from_h)."""
+        out: BoolGrid = np.array([is_notice_due(float(d), self.rules) for d in self.duration_h],
+                                 dtype=bool)
         return out
 
     def items(self) -> list[Outage]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +26,8 @@ from district.records import Account, Records
 from heatwatch.common import CommandError, analyzer_config, timezone, workflow_path
 from heatwatch.config import Config
 from policy.rules import Cause, CityRules
+from policy.season import SeasonDays as SeasonDays  # dispute reads a bill's season
+from policy.season import season_days as city_season_days
 from storage.base import Frame, Store
 from workflow.details import MeterFaultDetails
 from workflow.incidents import Incident, IncidentStore
@@ -38,34 +39,9 @@ BILL_KEYS = ("metered_days", "area_days", "estimated_days", "inspection_days", "
              "total_cny")
 
 
-@dataclass(frozen=True, slots=True)
-class SeasonDays:
-    """A heating season as site days: its first date, length and first midnight in ms."""
-
-    first: dt.date
-    n_days: int
-    start_ms: int
-    tz: dt.tzinfo
-
-    @property
-    def end_ms(self) -> int:
-        return self.start_ms + self.n_days * DAY_MS
-
-    @property
-    def offset_s(self) -> int:
-        """The shift of the store's UTC day buckets onto the site's midnights."""
-        return day_offset_s(self.start_ms, self.tz)
-
-
-def day_offset_s(start_ms: int, tz: dt.tzinfo) -> int:
-    """Seconds from a UTC midnight to the site's midnight (day buckets of read_aggregate)."""
-    return int(-(dt.datetime.fromtimestamp(start_ms / 1000, tz).utcoffset()
-                 or dt.timedelta()).total_seconds()) % 86400
-
-
 def season_days(first: dt.date, n_days: int, tz: dt.tzinfo) -> SeasonDays:
-    start_ms = int(dt.datetime(first.year, first.month, first.day, tzinfo=tz).timestamp() * 1000)
-    return SeasonDays(first, n_days, start_ms, tz)
+    """A stored season (a bill's first day and length) on the site's clock."""
+    return SeasonDays.from_first(first, n_days, tz)
 
 
 def daily_outdoor(wx: Frame, season: SeasonDays) -> FloatArray:
@@ -128,9 +104,11 @@ def _bills(area_m2: float, bd: BillingDays, outdoor: FloatArray, n_days: int,
     """The season both ways; the estimate takes this season's normal days as reference."""
     kwh, has, nonhuman, human = bd.kwh[0], bd.has_reading[0], bd.nonhuman[0], bd.human[0]
     # a day without weather takes the season's mean outdoor temperature so far
-    fill = float(np.nanmean(outdoor)) if np.isfinite(outdoor).any() else 18.0
+    # (no weather at all: no degree-days, the base itself)
+    base = rules.tariff.degree_day_base_c
+    fill = float(np.nanmean(outdoor)) if np.isfinite(outdoor).any() else base
     outdoor_filled = np.where(np.isnan(outdoor), fill, outdoor)
-    dd = degree_days(outdoor_filled)
+    dd = degree_days(outdoor_filled, base)
     ref = has & ~np.isnan(kwh) & ~nonhuman & ~human
     return bill_season(
         np.array([area_m2]), np.nan_to_num(kwh)[None, :], nonhuman[None, :],
@@ -164,7 +142,7 @@ def season_bill(cfg: Config, account_id: str, season: int) -> dict[str, Any]:
     rules = analyzer_config(cfg).rules()
     tz = timezone(cfg)
     account, meter = _account_meter(bootstrap.records(cfg), account_id, season)
-    days = season_days(rules.season.start(season), rules.season.days(season), tz)
+    days = city_season_days(rules.season, season, tz)
     opened = bootstrap.open_store(cfg, read_only=True)
     try:
         lo, hi, outdoor = _daily_totals(opened.store, meter, days)

@@ -11,7 +11,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,56 +19,37 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids, to_grid
+from analyzer.detectors.base import Context
+from analyzer.detectors.room_days import judge_rooms
+from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids
+from analyzer.index import DistrictIndex
 from analyzer.kernels.room_temps import assess_rooms
+from analyzer.window import Window, WindowReader
 from district.records import Account, Building, Records
-from heatwatch.common import CommandError, analyzer_config, day_offset_s, timezone
+from heatwatch.common import CommandError, analyzer_config, timezone
 from heatwatch.config import Config
 from policy.money import daily_fee_cny, fen
 from policy.outages import account_compensation_cny, compensated_days
-from policy.rooms import RoomState, refund_share, under_temperature_refunds_cny
+from policy.rooms import RoomState, band_label, refund_share, under_temperature_refunds_cny
 from policy.rules import CityRules
+from policy.season import SeasonDays, season_days
 from storage.base import Store
 from workflow.unit import WorkflowDb
 
 FloatGrid = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
-class Season:
-    """One season's days on the district clock."""
-
-    year: int
-    first: dt.date
-    n_days: int
-    start_ms: int
-
-    @property
-    def end_ms(self) -> int:
-        return self.start_ms + self.n_days * DAY_MS
-
-    def date(self, day: int) -> str:
-        return (self.first + dt.timedelta(days=day)).isoformat()
-
-
-def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> Season:
+def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> SeasonDays:
+    """The season `--season YEAR` names, by the city's season (policy.season)."""
     if not 1970 <= year <= 9998:
         raise CommandError(f"--season {year} is not a year")
-    first = rules.season.start(year)
-    start_ms = int(dt.datetime(first.year, first.month, first.day, tzinfo=tz).timestamp()
-                   * 1000)
-    return Season(year, first, rules.season.days(year), start_ms)
-
-
-def band_label(lo_k: float, hi_k: float) -> str:
-    """0–2 K, 2–6 K, > 6 K."""
-    return f"> {lo_k:g} K" if not np.isfinite(hi_k) else f"{lo_k:g}–{hi_k:g} K"
+    return season_days(rules.season, year, tz)
 
 
 # -- outages: the compensation records, recomputed by the city's rules ----------------------
 
 def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: CityRules,
-                   season: Season, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
+                   season: SeasonDays, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
     """Per account, its compensated outages in the season with days and amount."""
     comp = rules.compensation
     out: dict[str, list[dict[str, Any]]] = {}
@@ -94,7 +75,7 @@ def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: City
     return out
 
 
-def outage_day_mask(outages: Sequence[dict[str, Any]], season: Season) -> npt.NDArray[np.bool_]:
+def outage_day_mask(outages: Sequence[dict[str, Any]], season: SeasonDays) -> npt.NDArray[np.bool_]:
     """The season days an account's compensated outages touch (not refunded twice)."""
     mask = np.zeros(season.n_days, dtype=bool)
     for o in outages:
@@ -109,7 +90,7 @@ def outage_day_mask(outages: Sequence[dict[str, Any]], season: Season) -> npt.ND
 
 # -- under-temperature: room days by the analyzer's rules, refunded by band ------------------
 
-def _outdoor_daily(store: Store, subs: list[str], season: Season, offset_s: int) -> FloatGrid:
+def _outdoor_daily(store: Store, subs: list[str], season: SeasonDays, offset_s: int) -> FloatGrid:
     """(substations, days) outdoor daily mean: the station's own sensor, else the weather."""
     out = np.full((len(subs), season.n_days), np.nan)
     wx = store.read_aggregate("weather", season.start_ms, season.end_ms, 86400, ["outdoor_c"],
@@ -130,50 +111,53 @@ def _outdoor_daily(store: Store, subs: list[str], season: Season, offset_s: int)
     return out
 
 
-def account_daily_means(store: Store, records: Records, rules: CityRules, season: Season,
-                        offset_s: int) -> dict[str, FloatGrid]:
+def judged_rooms(store: Store, records: Records, rules: CityRules, season: SeasonDays
+                 ) -> tuple[list[str], FloatGrid, npt.NDArray[np.int8]] | None:
+    """The season's room days judged as the analyzer judges them (`judge_rooms`: silence,
+    stuck thermometers in their building, out of range, days before a room's first reading,
+    days colder than design): the rooms, their daily means and each day's RoomState."""
+    ix = DistrictIndex.from_records(records)
+    axis = TimeAxis(season.start_ms, HOUR_MS, season.n_days * 24)
+    grids = WindowReader(store, ix).rooms(axis)
+    if not ix.rooms or grids is None:
+        return None
+    outdoor = _outdoor_daily(store, ix.substations, season, season.offset_s)
+    w = Window(season.end_ms, axis, axis, None, outdoor, grids, None)
+    w = replace(w, first_seen_ms=w.first_readings(ix))
+    ctx = Context(ix, records, rules, season.tz)
+    # outage days are the outage compensation's (outage_day_mask), not judged away here
+    judged = judge_rooms(ctx, w, np.zeros(grids["mean"].shape, dtype=bool))
+    assert judged is not None
+    means = assess_rooms(judged.valid, axis, ix.room_counted, ix.room_sub, outdoor,
+                         ix.design_outdoor_c, rules.rooms, judged.stuck).daily_mean_c
+    return ix.rooms, np.asarray(means, dtype=np.float64), judged.state
+
+
+def account_daily_means(store: Store, records: Records, rules: CityRules, season: SeasonDays
+                        ) -> dict[str, FloatGrid]:
     """Per account with room sensors: its bedrooms' and living rooms' daily mean (°C) on days
     that count (NaN on sensor-fault days, days colder than design, and days without data)."""
-    rooms = sorted(d.device_id for d in records.devices_of("room"))
-    if not rooms:
+    judged = judged_rooms(store, records, rules, season)
+    if judged is None:
         return {}
-    subs = sorted(records.substations)
-    sub_i = {s: i for i, s in enumerate(subs)}
+    rooms, means, state = judged
     dev = records.devices
-    axis = TimeAxis(season.start_ms, HOUR_MS, season.n_days * 24)
-    fns = ("mean", "min", "max")
-    fr = store.read_aggregate("room", season.start_ms, season.end_ms, 3600, ["temp_c"], fns)
-    if len(fr) == 0:
-        return {}
-    row = index_ids(fr.device_id, np.array(rooms, dtype=np.str_))
-    g = {fn: np.asarray(to_grid(row, fr.ts_ms, fr.fields[f"{fn}_temp_c"], len(rooms), axis,
-                                dtype=np.float64), dtype=np.float64) for fn in fns}
-    rr = rules.rooms
-    with np.errstate(invalid="ignore"):
-        below, above = g["min"] < rr.valid_min_c, g["max"] > rr.valid_max_c
-    # an hour holding an out-of-range sample carries it, so the kernel sees it (as the runner)
-    temp = np.where(below, g["min"], np.where(above, g["max"], g["mean"]))
-    room_sub = np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp)
-    counted = np.array([dev[r].room_type in ("bedroom", "living") for r in rooms])
-    design = np.array([records.substations[s].design_outdoor_c for s in subs])
-    days = assess_rooms(temp, axis, counted, room_sub,
-                        _outdoor_daily(store, subs, season, offset_s), design, rr)
     # DOMAIN: only a measured day of a working sensor on a normal day counts
-    ok = (days.state == RoomState.PASS) | (days.state == RoomState.COLD)
+    ok = (state == RoomState.PASS) | (state == RoomState.COLD)
     by_account: dict[str, list[int]] = {}
     for i, r in enumerate(rooms):
-        if counted[i] and dev[r].account_id:
+        if dev[r].room_type in ("bedroom", "living") and dev[r].account_id:
             by_account.setdefault(dev[r].account_id, []).append(i)
     out: dict[str, FloatGrid] = {}
     for aid, idx in by_account.items():
-        vals = np.where(ok[idx], days.daily_mean_c[idx], np.nan)
+        vals = np.where(ok[idx], means[idx], np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a day no room counts: NaN
             out[aid] = np.asarray(np.nanmean(vals, axis=0), dtype=np.float64)
     return out
 
 
-def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, season: Season
+def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, season: SeasonDays
                 ) -> dict[str, Any]:
     """The days in each band below the minimum, and the refund (worked example 3)."""
     refund = rules.refund
@@ -210,7 +194,7 @@ def _compensation_rows(cfg: Config) -> list[dict[str, Any]]:
 
 
 def _account_row(acc: Account, b: Building, mine: list[dict[str, Any]],
-                 means: FloatGrid | None, rules: CityRules, season: Season
+                 means: FloatGrid | None, rules: CityRules, season: SeasonDays
                  ) -> dict[str, Any] | None:
     """What one household is owed (None when nothing): outages and under-temperature bands."""
     under = None
@@ -247,8 +231,7 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     outages = outage_refunds(_compensation_rows(cfg), records, rules, season, tz)
     opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
-        means = account_daily_means(opened.store, records, rules, season,
-                                    day_offset_s(season.start_ms, tz))
+        means = account_daily_means(opened.store, records, rules, season)
     finally:
         opened.store.close()
     accounts = []
