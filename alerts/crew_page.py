@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from alerts.actions import CrewActions, machine
 from alerts.crew_words import (
+    VERB_TEXT,
     action_label,
     actor_text,
     left_text,
@@ -132,7 +133,8 @@ class CrewPage:
                         # a state change the verb does not already say
                         "state": (state_text(h["to_state"], order.kind)
                                   if h["to_state"] != h["from_state"]
-                                  and h["action"] not in ACTIONS else ""),
+                                  and h["action"] not in ACTIONS
+                                  and h["action"] not in VERB_TEXT else ""),
                         "note": note})
         return out
 
@@ -144,8 +146,11 @@ class CrewPage:
                 "member": member, "owner": order.owner, "base": base_path(order.order_id, token)}
 
     def next_step(self, order: Order, member: str, actions: list[str]) -> str:
-        if actions:
-            return action_label(actions[0], order.kind)
+        if actions:  # the step in words (联系用户), not its button (已联系用户)
+            first = actions[0]
+            if first == "accept":
+                return action_label(first, order.kind)
+            return self.m.templates.step_text(ACTIONS[first], order.kind)
         if order.state in FINAL:
             return f"工单{state_text(order.state, order.kind)}"
         if order.owner and order.owner != member:
