@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from alerts.crew_words import actor_text, left_text, verb_text
 from alerts.lifecycle import state_text
 from documents.browser import find_browser
 from tests.cdp import Browser, Tab
-from tests.test_alerts_http import Served, served  # noqa: F401 (the fixture)
-from tests.test_alerts_support import PHONE_1
+from tests.test_alerts_http import Served, get, request, served  # noqa: F401 (the fixture)
+from tests.test_alerts_support import PHONE_1, reconcile
+from workflow.details import MeterFaultDetails
+from workflow.incidents import Incident, incident_key
 
 pytestmark = pytest.mark.skipif(find_browser() is None, reason="no Chromium")
 MINUTE_MS = 60_000
@@ -199,3 +202,55 @@ def _agrees_with_orders_show(s: Served, tmp_path: Path, page_history: list[str])
     assert {h["actor"] for h in audit if h["action"] == "phone_shown"} == {"wang"}
     assert state_text(shown["state"], shown["kind"]) == "已处理"
     assert all(PHONE_1 not in json.dumps(h) for h in audit)
+
+
+# -- without a browser: refusals by Accept, a fault in words -----------------------------------
+
+def test_refusals_are_chinese_pages_to_a_browser_and_json_to_clients(
+        served: Served) -> None:  # noqa: F811
+    s = served
+    js = {"Content-Type": "application/json"}
+    cases = [  # method, path, body, headers, status, what the page says
+        ("POST", s.path("li") + "/accept", json.dumps({"member": "wang"}).encode(), js, 403,
+         "此链接是 li 本人专用的"),
+        ("POST", s.path("wang") + "/explode", b"", {}, 404, "没有这个操作"),
+        ("POST", s.path("wang") + "/accept", b"{not json", js, 400, "提交的内容无法识别"),
+        ("POST", s.path("wang") + "/arrive", b"", {}, 409, "请先“接单”"),
+        ("GET", s.path("wang") + "/resolve", None, {}, 409, "请先“接单”"),
+        ("GET", f"/o/{s.order_id}/x.y", None, {}, 404, "链接无效或已过期"),
+        ("GET", "/nowhere", None, {}, 404, "链接无效或已过期"),
+    ]
+    for method, path, body, headers, status, says in cases:
+        got, page = request(s.port, method, path, body, {**headers, "Accept": "text/html"})
+        text = page.decode()
+        assert (got, says in text, "<!doctype html>" in text) == (status, True, True), (
+            path, got, text[-400:])
+        got, data = request(s.port, method, path, body,
+                            {**headers, "Accept": "application/json"})
+        # an API client resolves by POST: GET on an action's path is not for it (as before)
+        assert got == (405 if path.endswith("/resolve") else status), (path, got)
+        assert set(json.loads(data)) == {"error"}, (path, data)
+    order = s.svc.db.orders.get(s.order_id)
+    assert order is not None and (order.owner, order.state) == ("", "dispatched")
+
+
+def test_a_meter_fault_page_says_the_fault_in_words(served: Served) -> None:  # noqa: F811
+    s = served
+    started = s.clock.now_ms - 3_600_000
+    key = incident_key("meter_fault", "M-B02-0103", started, "non_human")
+    inc = Incident(key, "meter_fault", "M-B02-0103", started, substation_id="S1",
+                   building_id="B1", account_id="A1", cause="supply_sensor",
+                   details=MeterFaultDetails(cause="supply_sensor", causes=["supply_sensor"],
+                                             fault_class="non_human"))
+    reconcile(s.svc.db, inc, s.clock.now_ms)
+    s.svc.step(s.clock.now_ms)
+    (order,) = s.svc.db.orders.for_incident(key)
+    body = s.receiver.accepted("/crew")[-1]["body"]["message"]
+    link = dict(re.findall(r"^(\w+)（本人专用）：(http\S+)$", body, re.M))["wang"]
+    status, page = get(s.port, urllib.parse.urlsplit(link).path)
+    assert status == 200 and order.kind == "replacement"
+    for words in ("热表更换", "热计量表故障", "供水温度传感器故障", "非人为原因，需更换",
+                  "东风路1号楼 1-101", "接单"):
+        assert words in page, words
+    for internal in (key, "meter_fault", "supply_sensor", "non_human", "replacement"):
+        assert internal not in page, internal
