@@ -1,18 +1,19 @@
 """Crews act from their phones: a Starlette app behind the per-member links in their messages.
 
-Routes: GET /o/{order_id}/{token} (the page a link opens), POST /o/{order_id}/{token}/{action},
-GET /health. The token (alerts/links.py) names the member; there is no other credential and
+Routes: GET /o/{order_id}/{token} (the page a link opens, alerts/crew_page.py), POST
+/o/{order_id}/{token}/{action}, GET on an action's path (resolving's confirmation), GET /health.
+A browser (Accept: text/html) gets Chinese pages, refusals too; API clients get JSON, with the
+same status codes. The token (alerts/links.py) names the member; there is no other credential and
 no member field to fill in. A link that is not valid for the order, for whatever reason,
 answers exactly like an order that does not exist, so order ids cannot be enumerated.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import uvicorn
@@ -20,17 +21,22 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from alerts.actions import CrewActions
-from alerts.lifecycle import CREW_ACTIONS, FINAL, OrderError, state_text
+from alerts.crew_page import CSP, CrewPage, base_path, error_page, valid_actions
+from alerts.crew_words import NOT_FOUND_TEXT, action_label, error_title
+from alerts.lifecycle import CREW_ACTIONS, FINAL, OrderError
 from alerts.links import LinkError, LinkGrant
 from workflow.orders import Order
 
-ACTION_TEXT = {"accept": "接单", "contact": "已联系用户", "arrive": "已到场", "resolve": "处理完毕"}
 PHONE_SHOWN = "phone_shown"  # the audit action of each reveal of a resident's phone
 NOT_FOUND = {"error": "no such order, or this link is not valid for it"}
+REFUSED_TEXT = {400: "提交的内容无法识别，请返回工单重新操作。",
+                413: "提交的内容过大，请精简处理说明后重新提交。"}
+# every page: its own style only (crew_page.CSP), never framed
+HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 # pages that may hold a phone number: not cached, not sent on as a referrer
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 PhoneOf = Callable[[str], str]
@@ -97,27 +103,9 @@ def parse_fields(body: bytes, content_type: str) -> dict[str, str]:
     return out
 
 
-def _page(actions: CrewActions, order: Order, token: str, member: str, phone: str,
-          message: str = "") -> str:
-    e = html.escape
-    t = actions.messenger.t
-    rows = "".join(
-        f"<li>{e(t(h['at_ms']))} {e(h['actor'])}: {e(h['action'])} "
-        f"{e(state_text(h['to_state'], order.kind))} {e(h['note'])}</li>"
-        for h in actions.db.orders.history(order.order_id))
-    base = f"/o/{urllib.parse.quote(order.order_id, safe='')}/{token}"
-    forms = "".join(
-        f'<form method="post" action="{e(base)}/{a}">'
-        + ('<input name="note" placeholder="处理说明" required>' if a == "resolve" else "")
-        + f'<button>{ACTION_TEXT[a]}</button></form>' for a in CREW_ACTIONS)
-    contact = (f'<p>用户电话：<a href="tel:{e(phone)}">{e(phone)}</a></p>' if phone else "")
-    return (f"<!doctype html><meta charset=utf-8><meta name=viewport "
-            f"content='width=device-width'><meta name=referrer content=no-referrer>"
-            f"<title>{e(order.order_id)}</title>"
-            f"<h1>{e(order.order_id)} {e(state_text(order.state, order.kind))}</h1>"
-            f"<p>{e(message)}</p><p>{e(order.address)}</p><p>{e(order.summary)}</p>"
-            f"<p>负责人：{e(order.owner or '未接单')}</p><p>本人：{e(member)}</p>"
-            f"{contact}{forms}<ol>{rows}</ol>")
+def wants_html(request: Request) -> bool:
+    """A browser (its Accept names HTML) gets pages; API clients get JSON."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 class CrewEndpoint:
@@ -129,10 +117,20 @@ class CrewEndpoint:
         self.max_body_bytes = max_body_bytes
         self.signer = actions.messenger.signer
         self.routing = actions.messenger.routing
+        self.view = CrewPage(actions)
 
     @staticmethod
-    def not_found() -> Response:
-        return JSONResponse(NOT_FOUND, 404)
+    def refuse(request: Request, status: int, error: str, text: str, back: str = "",
+               headers: Mapping[str, str] | None = None) -> Response:
+        """A refusal: `error` as JSON to an API client, `text` on a Chinese page to a
+        browser; the same status either way."""
+        if wants_html(request):
+            return HTMLResponse(error_page(status, error_title(status), text, back), status,
+                                headers={**PRIVATE, **HTML_HEADERS, **(headers or {})})
+        return JSONResponse({"error": error}, status, headers=headers)
+
+    def not_found(self, request: Request) -> Response:
+        return self.refuse(request, 404, NOT_FOUND["error"], NOT_FOUND_TEXT)
 
     def authorise(self, request: Request) -> tuple[Order, LinkGrant] | Response:
         """The order and the member a link names, or the one answer every refusal gets."""
@@ -140,11 +138,11 @@ class CrewEndpoint:
         try:
             grant = self.signer.check(order_id, token, self.actions.clock_ms() / 1000)
         except LinkError:
-            return self.not_found()
+            return self.not_found(request)
         order = self.actions.db.orders.get(order_id)
         # a member taken off the crew since the link was sent loses it with the crew
         if order is None or grant.member not in self.routing.crew(order.crew).people():
-            return self.not_found()
+            return self.not_found(request)
         return order, grant
 
     def reveal(self, order: Order, member: str) -> str:
@@ -167,8 +165,9 @@ class CrewEndpoint:
             if phone:
                 doc["phone"] = phone
             return JSONResponse(doc, headers=PRIVATE)
-        return HTMLResponse(_page(self.actions, order, request.path_params["token"], member,
-                                  phone, message), headers=PRIVATE)
+        return HTMLResponse(self.view.order_page(order, request.path_params["token"], member,
+                                                 phone, message),
+                            headers={**PRIVATE, **HTML_HEADERS})
 
     async def show(self, request: Request) -> Response:
         got = self.authorise(request)
@@ -178,35 +177,77 @@ class CrewEndpoint:
         phone = await run_in_threadpool(self.reveal, order, grant.member)
         return self.page(request, order, grant.member, phone)
 
+    async def confirm(self, request: Request) -> Response:
+        """GET on an action's path: resolving's confirmation page (a note, then the POST
+        that resolves); any other action's path leads back to the order's page."""
+        got = self.authorise(request)
+        if isinstance(got, Response):
+            return got
+        order, grant = got
+        action, base = request.path_params["action"], self.base(request)
+        if action not in CREW_ACTIONS:
+            return self.not_found(request)
+        if not wants_html(request):
+            return JSONResponse({"error": "Method Not Allowed"}, 405, headers={"Allow": "POST"})
+        if action != "resolve":
+            return RedirectResponse(base, 303)
+        if action not in valid_actions(order, grant.member):
+            return self.refuse(request, 409, f"cannot {action} order {order.order_id} now",
+                               self.view.refusal(order, action, grant.member, "-"), base)
+        return HTMLResponse(self.view.confirm_page(order, request.path_params["token"],
+                                                   grant.member),
+                            headers={**PRIVATE, **HTML_HEADERS})
+
+    @staticmethod
+    def base(request: Request) -> str:
+        return base_path(request.path_params["order_id"], request.path_params["token"])
+
+    async def checked_fields(self, request: Request, order: Order, action: str,
+                             member: str) -> dict[str, str] | Response:
+        """The body's fields, or the refusal of a request that may not act at all."""
+        base = self.base(request)
+        if action not in CREW_ACTIONS:
+            return self.refuse(request, 404, f"unknown action {action!r} "
+                                             f"(known: {', '.join(CREW_ACTIONS)})",
+                               "没有这个操作。", base)
+        try:
+            fields = parse_fields(await read_body(request, self.max_body_bytes),
+                                  request.headers.get("content-type", ""))
+        except Refused as e:
+            return self.refuse(request, e.status, str(e), REFUSED_TEXT.get(e.status, str(e)),
+                               base, {"Connection": "close"} if e.status == 413 else None)
+        if fields.get("member", member) != member:
+            return self.refuse(request, 403, f"this link is {member}'s; it cannot act as "
+                                             "anyone else",
+                               f"此链接是 {member} 本人专用的，不能代他人操作。", base)
+        if action != "accept" and order.owner and order.owner != member:
+            return self.refuse(request, 403, f"order {order.order_id} is owned by "
+                                             f"{order.owner}; {member} cannot {action} it",
+                               self.view.refusal(order, action, member), base)
+        return fields
+
     async def act(self, request: Request) -> Response:
         got = self.authorise(request)  # the token is in the path: checked before the body
         if isinstance(got, Response):
             return got
         order, grant = got
         action, member = request.path_params["action"], grant.member
-        if action not in CREW_ACTIONS:
-            return JSONResponse({"error": f"unknown action {action!r} "
-                                          f"(known: {', '.join(CREW_ACTIONS)})"}, 404)
-        try:
-            fields = parse_fields(await read_body(request, self.max_body_bytes),
-                                  request.headers.get("content-type", ""))
-        except Refused as e:
-            return JSONResponse({"error": str(e)}, e.status,
-                                headers={"Connection": "close"} if e.status == 413 else None)
-        if fields.get("member", member) != member:
-            return JSONResponse({"error": f"this link is {member}'s; it cannot act as "
-                                          "anyone else"}, 403)
-        if action != "accept" and order.owner and order.owner != member:
-            return JSONResponse({"error": f"order {order.order_id} is owned by {order.owner}; "
-                                          f"{member} cannot {action} it"}, 403)
+        fields = await self.checked_fields(request, order, action, member)
+        if isinstance(fields, Response):
+            return fields
+        note = fields.get("note", "")
         try:
             new = await run_in_threadpool(self.actions.act, order.order_id, action, member,
-                                          fields.get("note", ""), None, order.crew)
+                                          note, None, order.crew)
         except OrderError as e:
-            return JSONResponse({"error": str(e)}, 409)
-        if "text/html" in request.headers.get("accept", ""):
+            # a stale form or a wrong tap: say why, by the order as it is now
+            now = self.actions.db.orders.get(order.order_id) or order
+            return self.refuse(request, 409, str(e),
+                               self.view.refusal(now, action, member, note), self.base(request))
+        if wants_html(request):
             phone = await run_in_threadpool(self.reveal, new, member)
-            return self.page(request, new, member, phone, "已记录")
+            return self.page(request, new, member, phone,
+                             f"已记录：{action_label(action, new.kind)}")
         return JSONResponse({"order_id": new.order_id, "state": new.state,
                              "owner": new.owner})
 
@@ -216,19 +257,22 @@ class CrewEndpoint:
     async def http_error(self, request: Request, exc: Exception) -> Response:
         # unknown paths answer as unknown orders do; other HTTP errors keep their status
         if not isinstance(exc, HTTPException):
-            return JSONResponse({"error": "internal error"}, 500)
+            return self.refuse(request, 500, "internal error", "服务器内部错误，请稍后再试。")
         if exc.status_code == 404:
-            return self.not_found()
-        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+            return self.not_found(request)
+        return self.refuse(request, exc.status_code, exc.detail,
+                           error_title(exc.status_code) + "。", headers=exc.headers)
 
 
 def build_app(actions: CrewActions, phone_of: PhoneOf, max_body_bytes: int = 16384
               ) -> Starlette:
-    """Routes: GET /o/{order_id}/{token}, POST /o/{order_id}/{token}/{action}, GET /health."""
+    """Routes: GET /o/{order_id}/{token}, POST and GET /o/{order_id}/{token}/{action},
+    GET /health."""
     ep = CrewEndpoint(actions, phone_of, max_body_bytes)
     return Starlette(routes=[
         Route("/o/{order_id}/{token}", ep.show, methods=["GET"]),
         Route("/o/{order_id}/{token}/{action}", ep.act, methods=["POST"]),
+        Route("/o/{order_id}/{token}/{action}", ep.confirm, methods=["GET"]),
         Route("/health", ep.health, methods=["GET"]),
     ], exception_handlers={HTTPException: ep.http_error})
 

@@ -243,7 +243,7 @@ def test_the_owner_sees_the_phone_audited_and_no_one_else(served: Served) -> Non
     assert PHONE_1 not in get(s.port, s.path("wang"))[1]  # nobody owns it yet
     assert post(s.port, s.path("wang") + "/accept")[0] == 200
     status, page = get(s.port, s.path("wang"))
-    assert status == 200 and f'<a href="tel:{PHONE_1}">{PHONE_1}</a>' in page
+    assert status == 200 and f'href="tel:{PHONE_1}">{PHONE_1}</a>' in page
     status, doc = get(s.port, s.path("wang"), accept="application/json")
     assert json.loads(doc)["phone"] == PHONE_1
     status, page = get(s.port, s.path("li"))
@@ -266,10 +266,15 @@ def test_the_page_renders_each_action_for_the_member(served: Served) -> None:
     status, raw = request(s.port, "POST", s.path("wang") + "/accept", b"",
                           {"Accept": "text/html"})
     page = raw.decode()
-    assert status == 200 and "已记录" in page and "本人：wang" in page
-    for action in ("accept", "contact", "arrive", "resolve"):
-        assert f'action="{s.path("wang")}/{action}"' in page
-    assert 'name="note"' in page and 'name="member"' not in page
+    assert status == 200 and "已记录：接单" in page and '<dd id="me">wang</dd>' in page
+    # only what the state allows now: contacting; resolving is a link to its confirmation
+    assert f'action="{s.path("wang")}/contact"' in page
+    for action in ("accept", "arrive", "resolve"):
+        assert f'action="{s.path("wang")}/{action}"' not in page
+    assert f'href="{s.path("wang")}/resolve"' not in page and 'name="member"' not in page
+    status, raw = request(s.port, "GET", s.path("wang") + "/resolve", None,
+                          {"Accept": "text/html"})
+    assert status == 409 and "请先“已联系用户”" in raw.decode()  # not yet: a Chinese page
     assert f"tel:{PHONE_1}" in page  # the owner's page, right after accepting
 
 
