@@ -205,6 +205,29 @@ def _temperature_masks(sup: FloatGrid, ret: FloatGrid, present: BoolGrid, rules:
     return temps_ok
 
 
+def _frozen_steps(g: MeterGrid, present: BoolGrid, temps_ok: BoolGrid, dt_k: FloatGrid,
+                  specs: MeterSpecs, res_e: FloatGrid, step_h: float, rules: MeterRules
+                  ) -> tuple[BoolGrid, BoolGrid]:
+    """Steps whose total stood still while it should have moved its last digit; flowing slots."""
+    n, t = present.shape
+    d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
+    d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]
+    res_v = specs.volume_res_m3
+    with np.errstate(invalid="ignore"):
+        flowing = present & (g.flow_m3h > 0)
+        consecutive = np.zeros((n, t), dtype=bool)
+        consecutive[:, 1:] = present[:, 1:] & present[:, :-1]
+        same = np.zeros((n, t), dtype=bool)
+        # a register stands still rightly while the step adds less than its last digit; energy
+        # also with flow but no ΔT; volume never may
+        v_step = g.flow_m3h[:, 1:] * step_h
+        same[:, 1:] = ((d_v == 0) & (v_step >= res_v)) | (
+            (d_e == 0) & (dt_k[:, 1:] >= specs.dtheta_min_k) & temps_ok[:, 1:]
+            & (v_step * dt_k[:, 1:] * rules.k_kwh_m3k >= res_e))
+        frozen_step = consecutive & flowing & same
+    return frozen_step, flowing
+
+
 def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
            extra: dict[str, BoolGrid] | None = None) -> dict[Cause, BoolGrid]:
     """Every rule, slot by slot, for the rows given."""
@@ -228,19 +251,8 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
     res_e = effective_resolution(g.energy_kwh, specs.energy_res_kwh)
     res_v = specs.volume_res_m3
     step_h = axis.step_ms / 3_600_000
-    with np.errstate(invalid="ignore"):
-        flowing = present & (g.flow_m3h > 0)
-        dt_k = sup - ret
-        consecutive = np.zeros((n, t), dtype=bool)
-        consecutive[:, 1:] = present[:, 1:] & present[:, :-1]
-        same = np.zeros((n, t), dtype=bool)
-        # a register stands still rightly while the step adds less than its last digit; energy
-        # also with flow but no ΔT; volume never may
-        v_step = g.flow_m3h[:, 1:] * step_h
-        same[:, 1:] = ((d_v == 0) & (v_step >= res_v)) | (
-            (d_e == 0) & (dt_k[:, 1:] >= specs.dtheta_min_k) & temps_ok[:, 1:]
-            & (v_step * dt_k[:, 1:] * rules.k_kwh_m3k >= res_e))
-        frozen_step = consecutive & flowing & same
+    dt_k = sup - ret
+    frozen_step, flowing = _frozen_steps(g, present, temps_ok, dt_k, specs, res_e, step_h, rules)
     # DOMAIN: cumulative value frozen for >= 3 intervals while flow > 0
     out[Cause.TOTAL_FROZEN] = runs_at_least(frozen_step, rules.frozen_intervals)
 
