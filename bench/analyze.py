@@ -312,24 +312,66 @@ def pd_meters(m: dict[str, np.ndarray], axis: TimeAxis, rules: MeterRules) -> di
     consecutive = present & present.groupby(df["meter"]).shift(fill_value=False)
     d_e = g["energy_kwh"].diff()
     d_v = g["volume_m3"].diff()
+    k = rules.k_kwh_m3k
+    step_h = axis.step_ms / 3_600_000
+    whole = (df["energy_kwh"] % 1.0 == 0) | df["energy_kwh"].isna()
+    res_e = np.where(whole.groupby(df["meter"]).transform("all"), 1.0,
+                     rules.energy_resolution_kwh)
+    v_step = df["flow_m3h"] * step_h
     frozen = consecutive & flowing & (
-        (d_v == 0) | ((d_e == 0) & temps_ok & (dt >= rules.dtheta_min_k)))
+        ((d_v == 0) & (v_step >= rules.volume_resolution_m3))
+        | ((d_e == 0) & temps_ok & (dt >= rules.dtheta_min_k) & (v_step * dt * k >= res_e)))
     out[Cause.TOTAL_FROZEN] = pd_run_len(frozen, df["meter"]) >= rules.frozen_intervals
     swapped = temps_ok & flowing & (dt < 0)
     need = int(np.floor(rules.swapped_h * 3_600_000 / axis.step_ms + 1e-9)) + 1
     out[Cause.SENSORS_SWAPPED] = pd_run_len(swapped, df["meter"]) >= need
     dtheta = 0.5 * (dt + dt.groupby(df["meter"]).shift())
-    expected = d_v * dtheta * rules.k_kwh_m3k
-    q = d_v / (axis.step_ms / 3_600_000)
-    flow_pct = np.minimum(2.0 + 0.02 * rules.qp_m3h / q, rules.flow_cap_pct)
-    ratio = rules.dtheta_min_k / dtheta
-    limit = flow_pct + (0.5 + 3.0 * ratio) + (0.5 + ratio)
     ok_prev = temps_ok.groupby(df["meter"]).shift(fill_value=False)
-    check = (consecutive & temps_ok & ok_prev & (d_v > 0) & (dtheta >= rules.dtheta_min_k)
-             & (expected >= rules.check_min_kwh))
-    out[Cause.ENERGY_MISMATCH] = check & ((100.0 * (d_e - expected) / expected).abs() > limit)
+    out[Cause.ENERGY_MISMATCH] = pd_mismatch(df, d_e, d_v, dtheta, consecutive & temps_ok
+                                             & ok_prev, res_e, step_h, rules)
     out[Cause.COMM_LOSS] = pd_run_len(~present, df["meter"]) >= rules.comm_loss_intervals
     return out
+
+
+def pd_mismatch(df: Any, d_e: Any, d_v: Any, dtheta: Any, valid: Any, res_e: Any,
+                step_h: float, rules: MeterRules) -> Any:
+    """The growing-window energy check (policy/meters.py), one window length at a time."""
+    key, k = df["meter"], rules.k_kwh_m3k
+    q = d_v / step_h
+    qi, qs = rules.qp_m3h / rules.qp_over_qi, rules.qp_m3h * rules.qs_over_qp
+    ok = valid & d_e.notna() & d_v.notna() & (dtheta >= rules.dtheta_min_k) & (q >= qi) & (
+        q <= qs)
+    e_exp = (d_v * dtheta * k).where(ok, 0.0)
+    ratio = rules.dtheta_min_k / dtheta
+    pct = np.minimum(2.0 + 0.02 * rules.qp_m3h / q, rules.flow_cap_pct) + (
+        0.5 + 3.0 * ratio) + (0.5 + ratio)
+    lim = (pct * e_exp / 100).where(ok, 0.0)
+    miss = (d_e - e_exp).where(ok, 0.0)
+    th = dtheta.where(ok, 0.0)
+    tv = (th - th.groupby(key).shift()).abs().where(ok & ok.groupby(key).shift(
+        fill_value=False), 0.0)
+    sums = {n: x.groupby(key).cumsum() for n, x in (("bad", (~ok).astype(float)),
+                                                      ("miss", miss), ("lim", lim), ("tv", tv))}
+    undecided, fault = ok.copy(), ok & False
+    ladder: list[int] = []
+    w, top = 1, round(rules.verdict_max_h / step_h)
+    while w < top:
+        ladder, w = [*ladder, w], w * 2
+    for w in [*ladder, top]:
+        def win(name: str, w: int = w) -> Any:
+            c = sums[name]
+            return c - c.groupby(key).shift(w, fill_value=0.0)
+        full = win("bad") < 0.5
+        m, lw = win("miss"), win("lim")
+        inner = win("tv") - tv.groupby(key).shift(w - 1)
+        qz = res_e + rules.volume_resolution_m3 * k * (th.groupby(key).shift(w - 1) + th + inner)
+        able = undecided & full & (qz <= rules.verdict_quantisation_share * lw)
+        fail = able & (m.abs() > lw + qz)
+        done = able & (fail | (m.abs() < lw - qz))
+        undecided = undecided & full & ~done
+        for back in range(w):
+            fault |= fail.groupby(key).shift(-back, fill_value=False)
+    return fault
 
 
 def pd_intervals(mask: Any, key: Any, slot: Any) -> set[tuple[int, int, int]]:

@@ -208,8 +208,19 @@ class MeterRules:
     dtheta_min_k: float = 3.0
     qp_m3h: float = 1.5
     flow_cap_pct: float = 5.0
-    # below this expected increment the check is lost in the register resolution
-    check_min_kwh: float = 0.5
+    # EN 1434 class of the meters (1, 2 or 3) and their rated flow range: qi = qp / qp_over_qi,
+    # qs = qp · qs_over_qp (CONTRACT.md: defaults unless a meter's profile or records say)
+    meter_class: int = 2
+    qp_over_qi: float = 100.0
+    qs_over_qp: float = 2.0
+    # register resolution of cumulative energy and volume when neither the meter's profile nor
+    # the records declare one (CONTRACT.md, "Register resolution")
+    energy_resolution_kwh: float = 0.01
+    volume_resolution_m3: float = 0.001
+    # a window is judged once its readings' quantisation is at most this share of its class
+    # limit; consecutive steps accumulate up to verdict_max_h, else no verdict
+    verdict_quantisation_share: float = 1.0 / 3.0
+    verdict_max_h: float = 24.0
     # DOMAIN: no reading for >= 2 expected intervals = communication loss
     comm_loss_intervals: int = 2
     # contract: status bits 7–8 are human causes

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import numpy.typing as npt
 
+from policy.meters import class_limit_parts, permitted_error_pct
 from policy.money import to_decimal
 
 FloatGrid = npt.NDArray[np.floating]
@@ -21,15 +22,11 @@ def class2_limit_pct(
     dtheta_min_k: float = 3.0,
     flow_cap_pct: float = 5.0,
 ) -> FloatGrid:
-    """EN 1434 class-2 maximum permissible error of the whole meter, in percent."""
-    q = np.asarray(q_m3h, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # DOMAIN: flow ±(2 + 0.02·qp/q) % (≤ 5 %) + temperature pair ±(0.5 + 3·Δθmin/Δθ) %
-        # + calculator ±(0.5 + Δθmin/Δθ) %
-        flow = np.minimum(2.0 + 0.02 * np.asarray(qp_m3h) / q, flow_cap_pct)
-        ratio = dtheta_min_k / np.asarray(dtheta_k, dtype=np.float64)
-    out: FloatGrid = flow + (0.5 + 3.0 * ratio) + (0.5 + ratio)
-    return out
+    """EN 1434 class-2 maximum permissible error of the whole meter, in percent (the meter
+    checks' one limit, policy/meters.py)."""
+    # DOMAIN: flow ±(2 + 0.02·qp/q) % (≤ 5 %) + temperature pair ±(0.5 + 3·Δθmin/Δθ) %
+    # + calculator ±(0.5 + Δθmin/Δθ) %
+    return permitted_error_pct(q_m3h, dtheta_k, qp_m3h, dtheta_min_k, 2, flow_cap_pct)
 
 
 def verification_limit_pct(
@@ -51,9 +48,10 @@ def verification_limit_parts(
 ) -> tuple[Decimal, Decimal, Decimal]:
     """The class-2 limit's three parts: flow, temperature pair, calculator (2.2, 1.4, 0.8)."""
     ratio = to_decimal(dtheta_min_k) / to_decimal(dtheta_k)
-    # DOMAIN: EN 1434 class 2, flow ±(2 + 0.02·qp/q) % capped at 5 %
-    flow = min(Decimal(2) + Decimal("0.02") * to_decimal(qp_over_q), to_decimal(flow_cap_pct))
-    return flow, Decimal("0.5") + 3 * ratio, Decimal("0.5") + ratio
+    # DOMAIN: EN 1434 class 2, flow ±(2 + 0.02·qp/q) % capped at 5 % (policy/meters.py)
+    flow, pair, calc = class_limit_parts(to_decimal(qp_over_q), ratio, 2,
+                                         to_decimal(flow_cap_pct))
+    return Decimal(flow), Decimal(pair), Decimal(calc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ from analyzer.detectors.base import (
 )
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last, group_sum
 from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults
-from analyzer.runs import runs_at_least
 from analyzer.window import MeterWindow, Window
 from policy.causes import CAUSE_TEXT
+from policy.meters import comm_loss
 from policy.rules import Cause
 from workflow.details import MeterCommDetails, MeterFaultDetails
 
@@ -39,6 +39,7 @@ class MeterSpans:
 
     state: npt.NDArray[np.int8]
     cause: npt.NDArray[np.int16]
+    comm: npt.NDArray[np.bool_]  # the kernel's comm-loss slots (policy.meters.comm_loss)
     faults: dict[tuple[int, bool], list[tuple[int, int, int]]] = field(default_factory=dict)
 
 
@@ -56,9 +57,9 @@ def detect_meter_incidents(ctx: Context, w: Window, not_normal: BoolGrid) -> Fou
     found.examined("meter_fault", set(ix.meters))
     found.examined("meter_comm", set(ix.meters) | {f"gateway {gw}" for gw in gateways}
                    | {f"building {b}" for b in ix.buildings})
-    sp = _spans(ctx, mw, axis, not_normal)
-    billed = _fault_incidents(ctx, found, sp, axis)
     expected = expected_slots(ctx, w, ix.meters, axis)
+    sp = _spans(ctx, mw, axis, not_normal, expected)
+    billed = _fault_incidents(ctx, found, sp, axis)
     _comm_incidents(ctx, found, mw, axis, expected, sp)
     _never_reported(ctx, found, w)
     if ctx.write_back:
@@ -69,20 +70,24 @@ def detect_meter_incidents(ctx: Context, w: Window, not_normal: BoolGrid) -> Fou
     return found
 
 
-def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid) -> MeterSpans:
+def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid,
+           expected: npt.NDArray[np.intp]) -> MeterSpans:
     mr = ctx.rules.meters
     g = mw.fields
     mg = MeterGrid(g["energy_kwh"], g["volume_m3"], g["flow_m3h"], g["supply_c"],
-                   g["return_c"], np.nan_to_num(g["status"]).astype(np.int64), mw.comm)
+                   g["return_c"], np.nan_to_num(g["status"]).astype(np.int64), mw.comm,
+                   due_from=expected)
     present = ~np.isnan(g["energy_kwh"])
     faults = detect_meter_faults(mg, axis, mr)
     n, t = mg.shape
-    sp = MeterSpans(np.zeros((n, t), dtype=np.int8), np.full((n, t), -1, dtype=np.int16))
+    sp = MeterSpans(np.zeros((n, t), dtype=np.int8), np.full((n, t), -1, dtype=np.int16),
+                    np.zeros((n, t), dtype=bool))
     for m, s, e, c, h in zip(faults.meter, faults.start, faults.end, faults.cause,
                              faults.human, strict=True):
         m, s, e, c, h = int(m), int(s), int(e), int(c), bool(h)
         if c == Cause.COMM_LOSS:
-            continue  # counted from each meter's first reading, below
+            sp.comm[m, s:e] = True  # incidents per gateway or meter, below
+            continue
         if c == Cause.ENERGY_MISMATCH and not_normal[m, s:e].all():
             # DOMAIN: a substation outage is not a meter fault; the loop restarting
             # upsets ΔV·Δθ·k for an hour or two on every meter it feeds
@@ -133,12 +138,13 @@ def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
     gi = {gw: i for i, gw in enumerate(gws)}
     group = np.array([gi.get(gw, len(gws)) for gw in ix.meter_gateway], dtype=np.intp)
     due = since(expected, axis.n_slots)
-    # DOMAIN: no reading for >= 2 expected intervals = communication loss
-    missing = np.isnan(mw.fields["energy_kwh"]) & due
+    # the kernel's comm loss (one rule, policy.meters.comm_loss, from each meter's due slot);
+    # a gateway is silent by the same rule while every meter due behind it is
+    lost = sp.comm
     n_due = group_sum(due, group, len(gws) + 1)[:len(gws)]
-    n_missing = group_sum(missing, group, len(gws) + 1)[:len(gws)]
-    gw_silent = runs_at_least((n_due >= 2) & (n_missing == n_due), mr.comm_loss_intervals)
-    covered = np.zeros(missing.shape, dtype=bool)
+    n_lost = group_sum(lost, group, len(gws) + 1)[:len(gws)]
+    gw_silent = comm_loss((n_due >= 2) & (n_lost == n_due), mr)
+    covered = np.zeros(lost.shape, dtype=bool)
     for g, s, e in runs_of(gw_silent):
         members = np.flatnonzero((group == g) & due[:, s])
         covered[members, s:e] = True
@@ -152,7 +158,7 @@ def _comm_incidents(ctx: Context, found: Found, mw: MeterWindow, axis: TimeAxis,
                 gateway=gws[g], meters=len(members), ongoing=ongoing, devices=devices,
                 cause=mw.comm_cause.get(int(members[0]), "missing"),
                 hours=(e - s) * axis.step_ms / HOUR_MS)))
-    alone = runs_at_least(missing & ~covered, mr.comm_loss_intervals)
+    alone = comm_loss(lost & ~covered, mr)
     comm = alone | covered
     sp.state[comm] = np.maximum(sp.state[comm], derived.STATE_COMM)
     for m, s, e in runs_of(alone):

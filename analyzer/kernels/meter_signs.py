@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, day_any
 from analyzer.runs import Intervals, ffill_index, intervals, rows_with_any, runs_at_least
+from policy.meters import MeterSpecs, comm_loss, effective_resolution, energy_verdicts
 from policy.rules import DEFAULT_METERS, Cause, MeterRules
 from policy.verification import Verification as Verification
 from policy.verification import class2_limit_pct as class2_limit_pct
@@ -31,7 +32,9 @@ class MeterGrid:
 
     Keep the cumulative totals in float64: float32 loses the 0.01 kWh step above ~1e5 kWh.
     `status` is 0 where there is no reading; `comm_fault` marks failed polls; `qp_m3h` is the
-    permanent flow of each meter (rules' default when None).
+    permanent flow of each meter, `energy_res_kwh` / `volume_res_m3` its registers' declared
+    resolution (rules' defaults when None or NaN); `due_from` each meter's first expected slot
+    (comm loss counts from it; from slot 0 when None).
     """
 
     energy_kwh: FloatGrid
@@ -42,6 +45,9 @@ class MeterGrid:
     status: npt.NDArray[np.integer]
     comm_fault: BoolGrid | None = None
     qp_m3h: FloatGrid | None = None
+    energy_res_kwh: FloatGrid | None = None
+    volume_res_m3: FloatGrid | None = None
+    due_from: IntArray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -54,8 +60,19 @@ class MeterGrid:
             self.energy_kwh[rows], self.volume_m3[rows], self.flow_m3h[rows],
             self.supply_c[rows], self.return_c[rows], np.asarray(self.status)[rows],
             None if self.comm_fault is None else self.comm_fault[rows],
-            None if self.qp_m3h is None else np.asarray(self.qp_m3h)[rows],
+            _rows(self.qp_m3h, rows), _rows(self.energy_res_kwh, rows),
+            _rows(self.volume_res_m3, rows),
+            None if self.due_from is None else np.asarray(self.due_from)[rows],
         )
+
+    def specs(self, rules: MeterRules = DEFAULT_METERS) -> MeterSpecs:
+        """Each meter's rated range and declared resolutions (policy/meters.py)."""
+        return MeterSpecs.of(self.shape[0], rules, self.qp_m3h, self.energy_res_kwh,
+                             self.volume_res_m3)
+
+
+def _rows(x: FloatGrid | None, rows: IntArray) -> FloatGrid | None:
+    return None if x is None else np.asarray(x)[rows]
 
 
 def _prev(grid: FloatGrid, valid: BoolGrid) -> tuple[FloatGrid, BoolGrid]:
@@ -95,15 +112,18 @@ def _bits(status: npt.NDArray[np.integer], present: BoolGrid, bits: tuple[int, .
     return out
 
 
-def suspect_rows(g: MeterGrid, rules: MeterRules = DEFAULT_METERS) -> IntArray:
+def suspect_rows(g: MeterGrid, rules: MeterRules = DEFAULT_METERS,
+                 axis: TimeAxis | None = None) -> IntArray:
     """Meters that may show a fault sign; every other row is provably clean.
 
     A row is clean when both totals rise every slot (so no gap, fall or freeze), no status
     bit is set, both temperatures stay inside the valid range, ΔT never goes negative and
     every energy step is within 3 % of ΔV·Δθ·k — the class-2 limit is never tighter than
-    that. A handful of row reductions decide it, instead of the full rule set per slot.
+    that, over any window — with Δθ ≥ Δθmin and the flow at least qi (so no interval is out of
+    the rated range). A handful of row reductions decide it, instead of the full rule set.
     """
     n, t = g.shape
+    axis = axis or TimeAxis(0, 3_600_000, t)
     exact_outside = all(
         not rules.valid_min_c <= x <= rules.valid_max_c for x in (rules.short_c, rules.open_c)
     )
@@ -123,7 +143,9 @@ def suspect_rows(g: MeterGrid, rules: MeterRules = DEFAULT_METERS) -> IntArray:
         ok &= np.abs(sup - mid) <= half
         ok &= np.abs(ret - mid) <= half
         dt_k = np.subtract(sup, ret, dtype=np.float32)
-        ok &= dt_k >= 0
+        ok &= dt_k >= np.float32(rules.dtheta_min_k)
+        qi = (g.specs(rules).qi_m3h * (axis.step_ms / 3_600_000)).astype(np.float32)
+        ok[:, 1:] &= d_v >= qi
         ok &= np.asarray(g.status) == 0
         expected = d_v.astype(np.float32)
         expected *= dt_k[:, 1:] + dt_k[:, :-1]
@@ -143,7 +165,7 @@ def fault_masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules = DEFAULT_METERS
 ]:
     """Per cause, the slots that show that fault sign (only suspect rows are worked out)."""
     n, t = g.shape
-    rows = suspect_rows(g, rules)
+    rows = suspect_rows(g, rules, axis)
     sub = _masks(g.take(rows), axis, rules)
     out: dict[Cause, BoolGrid] = {}
     for c, m in sub.items():
@@ -183,7 +205,31 @@ def _temperature_masks(sup: FloatGrid, ret: FloatGrid, present: BoolGrid, rules:
     return temps_ok
 
 
-def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolGrid]:
+def _frozen_steps(g: MeterGrid, present: BoolGrid, temps_ok: BoolGrid, dt_k: FloatGrid,
+                  specs: MeterSpecs, res_e: FloatGrid, step_h: float, rules: MeterRules
+                  ) -> tuple[BoolGrid, BoolGrid]:
+    """Steps whose total stood still while it should have moved its last digit; flowing slots."""
+    n, t = present.shape
+    d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
+    d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]
+    res_v = specs.volume_res_m3
+    with np.errstate(invalid="ignore"):
+        flowing = present & (g.flow_m3h > 0)
+        consecutive = np.zeros((n, t), dtype=bool)
+        consecutive[:, 1:] = present[:, 1:] & present[:, :-1]
+        same = np.zeros((n, t), dtype=bool)
+        # a register stands still rightly while the step adds less than its last digit; energy
+        # also with flow but no ΔT; volume never may
+        v_step = g.flow_m3h[:, 1:] * step_h
+        same[:, 1:] = ((d_v == 0) & (v_step >= res_v)) | (
+            (d_e == 0) & (dt_k[:, 1:] >= specs.dtheta_min_k) & temps_ok[:, 1:]
+            & (v_step * dt_k[:, 1:] * rules.k_kwh_m3k >= res_e))
+        frozen_step = consecutive & flowing & same
+    return frozen_step, flowing
+
+
+def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
+           extra: dict[str, BoolGrid] | None = None) -> dict[Cause, BoolGrid]:
     """Every rule, slot by slot, for the rows given."""
     n, t = g.shape
     present = ~np.isnan(g.energy_kwh)
@@ -201,16 +247,12 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolG
     out[Cause.ENERGY_DECREASED] = _decreased(g.energy_kwh, d_e, present)
     out[Cause.VOLUME_DECREASED] = _decreased(g.volume_m3, d_v, v_valid)
 
-    with np.errstate(invalid="ignore"):
-        flowing = present & (g.flow_m3h > 0)
-        dt_k = sup - ret
-        consecutive = np.zeros((n, t), dtype=bool)
-        consecutive[:, 1:] = present[:, 1:] & present[:, :-1]
-        same = np.zeros((n, t), dtype=bool)
-        # energy may rightly stand still with flow but no ΔT; volume never may
-        same[:, 1:] = (d_v == 0) | ((d_e == 0) & (dt_k[:, 1:] >= rules.dtheta_min_k)
-                                    & temps_ok[:, 1:])
-        frozen_step = consecutive & flowing & same
+    specs = g.specs(rules)
+    res_e = effective_resolution(g.energy_kwh, specs.energy_res_kwh)
+    res_v = specs.volume_res_m3
+    step_h = axis.step_ms / 3_600_000
+    dt_k = sup - ret
+    frozen_step, flowing = _frozen_steps(g, present, temps_ok, dt_k, specs, res_e, step_h, rules)
     # DOMAIN: cumulative value frozen for >= 3 intervals while flow > 0
     out[Cause.TOTAL_FROZEN] = runs_at_least(frozen_step, rules.frozen_intervals)
 
@@ -220,61 +262,24 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolG
     need = int(np.floor(rules.swapped_h * 3_600_000 / axis.step_ms + 1e-9)) + 1
     out[Cause.SENSORS_SWAPPED] = runs_at_least(swapped, need)
 
-    mismatch = np.zeros((n, t), dtype=bool)
-    mismatch[:, 1:] = _energy_mismatch(d_e, d_v, dt_k, axis, rules, g.qp_m3h)
     # a faulty temperature or a failed poll at either end voids the check
-    void = ~temps_ok
-    void[:, 1:] |= ~temps_ok[:, :-1]
-    bad_rows = rows_with_any(void & mismatch)
-    mismatch[bad_rows] &= ~void[bad_rows]
+    valid = temps_ok[:, 1:] & temps_ok[:, :-1]
+    dtheta = 0.5 * (dt_k[:, 1:] + dt_k[:, :-1]).astype(np.float64)
+    checked = MeterSpecs(specs.qp_m3h, specs.qi_m3h, specs.qs_m3h, specs.dtheta_min_k, res_e,
+                         res_v, specs.meter_class)
+    # DOMAIN: energy must match ΔV·Δθ·k within the class error (policy/meters.py)
+    v = energy_verdicts(d_e, d_v, dtheta, valid, step_h, checked, rules)
+    mismatch = np.zeros((n, t), dtype=bool)
+    mismatch[:, 1:] = v.fault
     out[Cause.ENERGY_MISMATCH] = mismatch
+    if extra is not None:
+        extra["out_of_range"] = np.zeros((n, t), dtype=bool)
+        extra["out_of_range"][:, 1:] = v.out_of_range
 
+    due = np.ones((n, t), dtype=bool) if g.due_from is None else (
+        np.arange(t)[None, :] >= np.asarray(g.due_from)[:, None])
     # DOMAIN: no reading for >= 2 expected intervals = communication loss
-    out[Cause.COMM_LOSS] = runs_at_least(~present, rules.comm_loss_intervals)
-    return out
-
-
-def _energy_mismatch(
-    d_e: FloatGrid,
-    d_v: FloatGrid,
-    dt_k: FloatGrid,
-    axis: TimeAxis,
-    rules: MeterRules,
-    qp_m3h: FloatGrid | None,
-) -> BoolGrid:
-    """Steps whose energy misses ΔV·Δθ·k by more than the class-2 limit (no division).
-
-    With E = ΔV·Δθ·k and q = ΔV/Δt, the limit L·E/100 expands to
-    min(2E + 0.02·qp·Δt·Δθ·k, 5E) + E + 4·Δθmin·ΔV·k, all over 100.
-    """
-    step_h = axis.step_ms / 3_600_000
-    k = rules.k_kwh_m3k
-    qp: npt.NDArray[np.float32] = (
-        np.full((d_v.shape[0], 1), rules.qp_m3h, dtype=np.float32) if qp_m3h is None
-        else np.asarray(qp_m3h, dtype=np.float32)[:, None]
-    )
-    # float32 is ample against a limit of several percent, and halves the memory traffic
-    dv = d_v.astype(np.float32)
-    dtheta = np.add(dt_k[:, 1:], dt_k[:, :-1], dtype=np.float32)
-    dtheta *= 0.5
-    # DOMAIN: energy = ΔV·Δθ·k, k 1.16 kWh/(m³·K) the usual round figure
-    expected = dv * dtheta
-    expected *= k
-    with np.errstate(invalid="ignore"):
-        # DOMAIN: class 2 — flow ±(2 + 0.02·qp/q) % (≤ 5 %) + pair ±(0.5 + 3·Δθmin/Δθ) %
-        # + calculator ±(0.5 + Δθmin/Δθ) %
-        limit = dtheta * (qp * np.float32(0.02 * k * step_h))
-        limit += 2.0 * expected
-        np.minimum(limit, np.float32(rules.flow_cap_pct) * expected, out=limit)
-        limit += expected
-        limit += np.float32(4.0 * rules.dtheta_min_k * k) * dv
-        miss = d_e.astype(np.float32)
-        miss -= expected
-        np.abs(miss, out=miss)
-        miss *= 100.0
-        out: BoolGrid = miss > limit
-        out &= dtheta >= rules.dtheta_min_k
-        out &= expected >= rules.check_min_kwh
+    out[Cause.COMM_LOSS] = comm_loss(~present & due, rules)
     return out
 
 
@@ -301,6 +306,8 @@ class MeterFaults:
     human: npt.NDArray[np.bool_]
     nonhuman_slots: BoolGrid
     human_slots: BoolGrid
+    # slots outside the meter's rated range (Δθ < Δθmin, q < qi or > qs): no mismatch verdict
+    out_of_range: BoolGrid | None = None
 
     def __len__(self) -> int:
         return int(self.meter.shape[0])
@@ -326,8 +333,9 @@ def detect_meter_faults(
 ) -> MeterFaults:
     """Every fault sign as intervals, ordered by meter, start, cause."""
     n, t = g.shape
-    rows = suspect_rows(g, rules)
-    masks = _masks(g.take(rows), axis, rules)
+    rows = suspect_rows(g, rules, axis)
+    extra: dict[str, BoolGrid] = {}
+    masks = _masks(g.take(rows), axis, rules, extra)
     parts: list[tuple[Intervals, int]] = [(intervals(m), int(c)) for c, m in masks.items()]
     meter = rows[np.concatenate([iv.row for iv, _ in parts])] if parts else np.zeros(0, np.intp)
     start = np.concatenate([iv.start for iv, _ in parts]) if parts else np.zeros(0, np.intp)
@@ -350,5 +358,8 @@ def detect_meter_faults(
     human_slots = np.zeros((n, t), dtype=bool)
     nonhuman_slots[rows] = sub_nonhuman
     human_slots[rows] = sub_human
+    out_of_range = np.zeros((n, t), dtype=bool)
+    if "out_of_range" in extra:
+        out_of_range[rows] = extra["out_of_range"]
     return MeterFaults(meter[order], start[order], end[order], cause[order], human,
-                       nonhuman_slots, human_slots)
+                       nonhuman_slots, human_slots, out_of_range)
