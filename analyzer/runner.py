@@ -33,7 +33,6 @@ from analyzer.window import Window, WindowReader
 from analyzer.writeback import WriteBack
 from district.readings import Reading
 from district.records import Records
-from policy.outages import compensated_days, is_notice_due
 from policy.rules import CityRules
 from policy.season import season_at
 from storage.base import Store
@@ -242,9 +241,6 @@ class Runner:
             o = self.rules.outages
             d.duration_h = round(hours, 2)
             d.escalations_h = [m for m in o.escalation_h if hours >= m - 1e-9]
-            d.over_24h = is_notice_due(hours, o)
-        if isinstance(d, OutageDetails):
-            d.compensation_days = compensated_days(hours, self.rules.compensation)
 
     # -- the evaluation (reads only) ----------------------------------------------------------
     def window_start_ms(self, at_ms: int) -> int:

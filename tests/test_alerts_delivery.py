@@ -137,7 +137,7 @@ def test_outage_30h_notice_once_and_compensation(tmp_path: Path, receiver: Recei
     assert "一次网爆管" in sms[0]["body"]["message"]
     # restored at 30 h
     inc.closed_ms = start + 30 * HOUR_MS
-    inc.details = OutageDetails(duration_h=30.0, over_24h=True, reason="一次网爆管")
+    inc.details = OutageDetails(duration_h=30.0, reason="一次网爆管")
     reconcile(svc.db, inc, inc.closed_ms)
     for t in (start + 30 * HOUR_MS, start + 48 * HOUR_MS):
         clock.now_ms = t

@@ -23,8 +23,8 @@ from collector.payloads import parse_message
 from district.readings import COMM_FAULT_MEASUREMENT, Reading
 from district.records import Records, load_records
 from heatwatch.bootstrap import registry
-from heatwatch.commands.billing import season_bill
 from heatwatch.config import load_config
+from heatwatch.season_bill import season_bill
 from simulators.clock import ManualClock
 from simulators.district import DistrictSim
 from simulators.mqtt_devices import RecordingSink

@@ -79,7 +79,7 @@ def outage_day(influxd_shared: Any, tmp_path: Path) -> tuple[District, AlertsSer
     end = start + 30 * HOUR_MS
     inc = Incident(incident_key("outage", "S2", start), "outage", "S2", start,
                    substation_id="S2", closed_ms=end,
-                   details=OutageDetails(duration_h=30.0, over_24h=True))
+                   details=OutageDetails(duration_h=30.0))
     reconcile(svc.db, inc, end + 5 * 60_000)
     svc.step(end + 5 * 60_000)
     svc.close()

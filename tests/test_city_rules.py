@@ -28,7 +28,7 @@ def _compensation(tmp_path: Path, analyzer: str,
                              details=OutageDetails(duration_h=0.0, ongoing=True))
         svc.step(start + HOUR_MS, wait=True)
         inc.closed_ms = start + round(hours * HOUR_MS)
-        inc.details = OutageDetails(duration_h=hours, ongoing=False, over_24h=hours >= 24)
+        inc.details = OutageDetails(duration_h=hours, ongoing=False)
         reconcile(svc.db, inc, inc.closed_ms)
         svc.step(inc.closed_ms + HOUR_MS, wait=True)
         return {str(c["account_id"]): c for c in svc.db.compensation.find()}

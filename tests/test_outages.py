@@ -12,7 +12,7 @@ from analyzer.kernels.outage_spans import (
     detect_substation_outages,
     substation_out_slots,
 )
-from policy.outages import account_compensation_cny, outage_days
+from policy.outages import account_compensation_cny, is_notice_due, outage_days
 from policy.rules import DANDONG, LUOYANG, CityRules, Compensation, OutageRules
 
 STEP = 5 * 60_000
@@ -50,7 +50,7 @@ def test_missing_data_is_not_an_outage() -> None:
     assert not substation_out_slots(pump, sup, ret).any()
 
 
-def test_ongoing_outage_escalations_and_over_24h() -> None:
+def test_ongoing_outage_escalations_and_the_notice() -> None:
     pump, sup, ret = _running(3)
     pump[0, 48 * 12 - 13 * 12:] = 0  # 13 h, still out at the end of the window
     pump[1, 0:25 * 12] = 0  # 25 h from the window start
@@ -58,8 +58,9 @@ def test_ongoing_outage_escalations_and_over_24h() -> None:
     out = detect_substation_outages(pump, sup, ret, AXIS)
     items = {o.row: o for o in out.items()}
     assert items[0].ongoing and items[0].duration_h == 13.0 and items[0].escalations_h == (8, 12)
-    assert not items[0].over_24h
-    assert items[1].over_24h and items[1].escalations_h == (8, 12, 24) and not items[1].ongoing
+    assert not is_notice_due(items[0].duration_h, OutageRules())
+    assert is_notice_due(items[1].duration_h, OutageRules())
+    assert items[1].escalations_h == (8, 12, 24) and not items[1].ongoing
     assert out.start[out.row == 1][0] == 0  # open at the window start
     assert items[2].escalations_h == (8.0,)
     assert all(o.end_ms > o.start_ms for o in items.values())
@@ -71,7 +72,7 @@ def test_escalation_marks_are_configurable() -> None:
     pump[0, :6 * 12] = 0
     rules = OutageRules(escalation_h=(2.0, 4.0), over_h=5.0)
     out = detect_substation_outages(pump, sup, ret, AXIS, rules)
-    assert out.escalations.tolist() == [[True, True]] and out.over_24h.tolist() == [True]
+    assert out.escalations.tolist() == [[True, True]]
 
 
 def test_building_out_only_while_its_substation_runs() -> None:

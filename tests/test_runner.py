@@ -14,10 +14,12 @@ from analyzer.derived import BILLING_DAY, COMPLIANCE, METER_FAULT_STATE, OUTAGE_
 from analyzer.runner import Runner, Watermarks
 from district.records import load_records
 from heatwatch.commands.analyze import analyze_command, incidents_command
-from heatwatch.commands.billing import billing_command, season_bill
+from heatwatch.commands.billing import billing_command
 from heatwatch.common import CommandError
 from heatwatch.config import Config, load_config
-from policy.rules import CityRules
+from heatwatch.season_bill import season_bill
+from policy.outages import is_notice_due
+from policy.rules import CityRules, OutageRules
 from simulators.scenario import load_scenario
 from storage.sqlite import SqliteStore
 from tests.test_analyzer_scenarios import HERE, SCENARIO_ANALYZER, TZ, district_readings
@@ -99,7 +101,7 @@ def test_incremental_cycles_keep_one_outage_that_grows_then_closes(tmp_path: Pat
     (out,) = wf.find(include_closed=True, kind="outage")
     assert out.started_ms == start + 6 * H_MS
     assert isinstance(out.details, OutageDetails)
-    assert out.closed_ms is not None and out.details.over_24h is True
+    assert out.closed_ms is not None and is_notice_due(out.details.duration_h, OutageRules())
     assert durations == sorted(durations) and durations[0] < 8 <= durations[2]
     events = [e.event for e in wf.events_after(0) if e.key == out.key]
     assert events[0] == "opened" and events[-1] == "closed" and events.count("opened") == 1

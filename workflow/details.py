@@ -28,13 +28,11 @@ class OutageDetails:
     duration_h: float = 0.0
     ongoing: bool = False
     escalations_h: list[float] = field(default_factory=list)  # marks reached (incidents shows)
-    # the policy's answers at this duration, as the analyzer saw them (policy.outages): reached
-    # the residents' notice (is_notice_due, over_h; the key keeps its old name), and the days
-    # compensated (compensated_days, counts_from_h), the days the compensation record pays
-    over_24h: bool = False
-    reason: str = ""  # why, in the words a notice quotes: pump stopped, or cold supply
+    # why: a cause code (pump_stopped, low_supply; policy/causes.py words it), or a dispatcher's
+    # own words. Whether a notice is due and what is paid are the policy's to say from
+    # duration_h (policy/outages.py), never stored here.
+    reason: str = ""
     affected_accounts: int = 0
-    compensation_days: int = 0
     # its consequences, listed here rather than raised as incidents of their own
     cold_rooms: list[str] = field(default_factory=list)
     cold_room_count: int = 0
@@ -50,7 +48,6 @@ class BuildingOutageDetails:
     duration_h: float = 0.0
     ongoing: bool = False
     escalations_h: list[float] = field(default_factory=list)
-    over_24h: bool = False
     cold_rooms: list[str] = field(default_factory=list)
     cold_room_count: int = 0
     meters_without_flow: list[str] = field(default_factory=list)

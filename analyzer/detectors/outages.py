@@ -19,7 +19,6 @@ from analyzer.kernels.outage_spans import (
 )
 from analyzer.signals import carry_forward, stale_slots
 from analyzer.window import Window
-from policy.outages import compensated_days
 from workflow.details import BuildingOutageDetails, OutageDetails
 from workflow.incidents import Incident
 
@@ -73,15 +72,13 @@ def _outage_incident(ctx: Context, o: Outage, open_at_start: bool, pump_off: boo
     sid = ctx.index.substations[o.row]
     # a code; residents and crews read it in words (policy/causes.py)
     reason = "pump_stopped" if pump_off else "low_supply"
-    days = compensated_days(o.duration_h, ctx.rules.compensation)
     return incident(
         "outage", sid, o.start_ms, None if o.ongoing else o.end_ms, "", substation_id=sid,
         open_at_start=open_at_start,
         details=OutageDetails(
             duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
-            escalations_h=list(o.escalations_h), over_24h=o.over_24h, reason=reason,
-            affected_accounts=int(ctx.index.accounts_per_sub[o.row]),
-            compensation_days=days))
+            escalations_h=list(o.escalations_h), reason=reason,
+            affected_accounts=int(ctx.index.accounts_per_sub[o.row])))
 
 
 def _spread(ctx: Context, out: BoolGrid, axis: TimeAxis, hours: TimeAxis) -> BoolGrid:
@@ -148,7 +145,7 @@ def detect_building_outages_in(ctx: Context, w: Window,
             open_at_start=o.start_ms == w.hours.t0_ms,
             details=BuildingOutageDetails(
                 duration_h=round(o.duration_h, 2), ongoing=o.ongoing,
-                escalations_h=list(o.escalations_h), over_24h=o.over_24h)))
+                escalations_h=list(o.escalations_h))))
     return found, NotNormal(affected, _spread(ctx, building, w.hours, w.hours))
 
 

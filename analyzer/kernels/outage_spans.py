@@ -10,7 +10,6 @@ import numpy.typing as npt
 from analyzer.grid import TimeAxis, group_sum
 from analyzer.runs import intervals, runs_at_least
 from analyzer.signals import close_gaps, hold_state
-from policy.outages import is_notice_due
 from policy.rules import (
     DEFAULT_OUTAGES,
     DEFAULT_SIGNALS,
@@ -33,7 +32,6 @@ class Outage:
     ongoing: bool
     duration_h: float
     escalations_h: tuple[float, ...]
-    over_24h: bool
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -66,14 +64,6 @@ class Outages:
         out: BoolGrid = self.duration_h[:, None] >= marks[None, :] - 1e-9
         return out
 
-    @property
-    def over_24h(self) -> BoolGrid:
-        """Which outages have reached their residents' notice (policy.outages.is_notice_due,
-        [analyzer.outages] over_h); what is paid is the compensation's (counts_from_h)."""
-        out: BoolGrid = np.array([is_notice_due(float(d), self.rules) for d in self.duration_h],
-                                 dtype=bool)
-        return out
-
     def items(self) -> list[Outage]:
         """The outages as objects with times."""
         s = self.axis.ts_ms(self.start)
@@ -82,9 +72,9 @@ class Outages:
         esc = self.escalations
         return [
             Outage(int(r), int(a), int(b), bool(o), float(d),
-                   tuple(m for m, hit in zip(marks, esc[i], strict=True) if hit), bool(x))
-            for i, (r, a, b, o, d, x) in enumerate(
-                zip(self.row, s, e, self.ongoing, self.duration_h, self.over_24h, strict=True)
+                   tuple(m for m, hit in zip(marks, esc[i], strict=True) if hit))
+            for i, (r, a, b, o, d) in enumerate(
+                zip(self.row, s, e, self.ongoing, self.duration_h, strict=True)
             )
         ]
 

@@ -19,7 +19,6 @@ import numpy as np
 from analyzer.grid import DAY_MS
 from district.readings import COMM_FAULT_MEASUREMENT
 from district.records import Account, Device
-from heatwatch.commands.billing import SeasonDays, daily_outdoor, season_bill, season_days
 from heatwatch.commands.dispute_days import METER_FIELDS, daily_readings, fault_rows
 from heatwatch.commands.dispute_markdown import render_markdown
 from heatwatch.commands.dispute_verification import (
@@ -30,6 +29,7 @@ from heatwatch.commands.dispute_verification import (
 )
 from heatwatch.common import CommandError, timezone, workflow_path
 from heatwatch.config import Config
+from heatwatch.season_bill import SeasonDays, daily_outdoor, season_bill, season_days
 from storage.base import Frame
 from workflow.incidents import Incident, IncidentStore
 

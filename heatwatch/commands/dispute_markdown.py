@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from heatwatch.commands.billing import BILL_KEYS
 from heatwatch.commands.dispute_verification import RULE_TEXT
+from heatwatch.season_bill import BILL_KEYS
 
 Doc = dict[str, Any]
 Add = Callable[[str], None]
