@@ -11,7 +11,6 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import DAY_MS
-from analyzer.kernels.meter_signs import MeterFaults
 from policy.causes import CAUSE_TEXT
 from policy.money import fen, to_decimal
 from policy.rules import DEFAULT_TARIFF, Cause, Tariff
@@ -268,20 +267,6 @@ class DayLabel:
     day: int
     basis: Basis
     reason: str
-
-
-def causes_by_day(faults: MeterFaults, meter: int, slots_per_day: int) -> dict[int, list[Cause]]:
-    """The fault causes touching each day of one meter."""
-    out: dict[int, list[Cause]] = {}
-    rows = np.nonzero(faults.meter == meter)[0]
-    for i in rows:
-        first = int(faults.start[i]) // slots_per_day
-        last = (int(faults.end[i]) - 1) // slots_per_day
-        for d in range(first, last + 1):
-            c = Cause(int(faults.cause[i]))
-            if c not in out.setdefault(d, []):
-                out[d].append(c)
-    return out
 
 
 def day_labels(

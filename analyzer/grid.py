@@ -118,16 +118,6 @@ def day_any(mask: BoolGrid, slots_per_day: int) -> BoolGrid:
     return out
 
 
-def downsample_all(mask: BoolGrid, factor: int) -> BoolGrid:
-    """Coarser slots: True when all of the `factor` fine slots are True."""
-    n, t = mask.shape
-    pad = -(-t // factor) * factor - t
-    if pad:
-        mask = np.concatenate([mask, np.ones((n, pad), dtype=bool)], axis=1)
-    out: BoolGrid = np.asarray(mask.reshape(n, -1, factor).all(axis=2), dtype=bool)
-    return out
-
-
 def group_sum(values: npt.NDArray[np.generic], group: IntArray, n_groups: int) -> FloatGrid:
     """Sum rows of `values` (n, ...) into `n_groups` rows by each row's group index."""
     v = np.asarray(values)

@@ -30,21 +30,24 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyzer.detectors.sensors import silence_groups  # noqa: E402
-from analyzer.grid import HOUR_MS, TimeAxis, downsample_all, group_sum, to_grid  # noqa: E402
-from analyzer.kernels.leak_signs import detect_leaks, held_leaks  # noqa: E402
+from analyzer.grid import (  # noqa: E402
+    HOUR_MS,
+    TimeAxis,
+    group_sum,
+    to_grid,
+)
+from analyzer.kernels.leak_signs import (  # noqa: E402
+    held_leaks,
+)
 from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults  # noqa: E402
 from analyzer.kernels.outage_spans import (  # noqa: E402
     building_out_slots,
-    detect_building_outages,
-    detect_substation_outages,
     held_outages,
     substation_out_slots,
 )
 from analyzer.kernels.room_temps import (  # noqa: E402
     assess_rooms,
     breaches,
-    cold_room_signals,
-    company_compliance,
     compliance,
     stuck_in_building,
     trailing_mean,
@@ -56,6 +59,14 @@ from analyzer.signals import (  # noqa: E402
     confirmed_runs,
     hold_state,
     stale_slots,
+)
+from bench.kernels import (  # noqa: E402
+    cold_room_signals,
+    company_compliance,
+    detect_building_outages,
+    detect_leaks,
+    detect_substation_outages,
+    downsample_all,
 )
 from policy.rooms import RoomState  # noqa: E402
 from policy.rules import (  # noqa: E402

@@ -12,7 +12,6 @@ from analyzer.billing import (
     FaultSpan,
     bill_season,
     billing_days,
-    causes_by_day,
     day_increments,
     day_labels,
     degree_day_estimate_kwh,
@@ -21,6 +20,7 @@ from analyzer.billing import (
 )
 from analyzer.grid import HOUR_MS, TimeAxis
 from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults
+from bench.kernels import causes_by_day
 from policy.rules import Cause, Season, Tariff
 
 DAYS = Season().days(2025)

@@ -9,12 +9,14 @@ from hypothesis.extra.numpy import arrays
 
 from analyzer.billing import Basis, bill_season, label_days
 from analyzer.grid import HOUR_MS, TimeAxis
-from analyzer.kernels.leak_signs import detect_leaks
 from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults, fault_masks
 from analyzer.kernels.meter_signs import _masks as _all_rows_masks
-from analyzer.kernels.outage_spans import detect_substation_outages
-from analyzer.kernels.room_temps import assess_rooms, company_compliance, compliance
+from analyzer.kernels.room_temps import (
+    assess_rooms,
+    compliance,
+)
 from analyzer.runs import intervals, run_length, runs_at_least
+from bench.kernels import company_compliance, detect_leaks, detect_substation_outages
 from policy.rules import MeterRules
 
 AXIS = TimeAxis(0, HOUR_MS, 48)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from analyzer.grid import TimeAxis
-from analyzer.kernels.leak_signs import LeakSign, detect_leaks, makeup_share, trailing_sum
+from analyzer.kernels.leak_signs import (
+    LeakSign,
+    makeup_share,
+    trailing_sum,
+)
+from bench.kernels import detect_leaks
 from policy.rules import LeakRules
 
 AXIS = TimeAxis(0, 5 * 60_000, 48 * 12)

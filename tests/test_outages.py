@@ -6,12 +6,14 @@ from decimal import Decimal
 
 import numpy as np
 
-from analyzer.grid import HOUR_MS, TimeAxis, downsample_all
+from analyzer.grid import (
+    HOUR_MS,
+    TimeAxis,
+)
 from analyzer.kernels.outage_spans import (
-    detect_building_outages,
-    detect_substation_outages,
     substation_out_slots,
 )
+from bench.kernels import detect_building_outages, detect_substation_outages, downsample_all
 from policy.outages import account_compensation_cny, is_notice_due, outage_days
 from policy.rules import DANDONG, LUOYANG, CityRules, Compensation, OutageRules
 

@@ -10,11 +10,10 @@ from analyzer.grid import HOUR_MS, TimeAxis, index_ids, to_grid
 from analyzer.kernels.room_temps import (
     assess_rooms,
     breaches,
-    cold_room_signals,
-    company_compliance,
     compliance,
     trailing_mean,
 )
+from bench.kernels import cold_room_signals, company_compliance
 from policy.rooms import RoomState, SensorFault, refund_share, under_temperature_refunds_cny
 from policy.rules import DEFAULT_ROOMS, CityRules, RoomRules, UnderTemperatureRefund
 

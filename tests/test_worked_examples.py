@@ -9,15 +9,13 @@ import numpy as np
 from analyzer.billing import Basis, bill_season
 from analyzer.grid import HOUR_MS, TimeAxis
 from analyzer.kernels.meter_signs import settle_verification, verification_limit_pct
-from analyzer.kernels.outage_spans import (
-    detect_substation_outages,
-)
 from analyzer.kernels.room_temps import (
     Compliance,
     assess_rooms,
     breaches,
     compliance,
 )
+from bench.kernels import detect_substation_outages
 from policy.outages import account_compensation_cny
 from policy.rooms import RoomState, under_temperature_refunds_cny
 from policy.rules import LUOYANG, CityRules, Season, Tariff

@@ -133,10 +133,10 @@ def held_leaks(
     makeup = close_gaps(makeup, gap)
     sag = close_gaps(hold_state(sag, ~np.isnan(hold_mpa)), gap)
     sag = runs_at_least(sag, axis.slots_for(rules.sag_min_duration_min))
-    return _leaks(intervals(makeup), intervals(sag), axis)
+    return leaks_of(intervals(makeup), intervals(sag), axis)
 
 
-def _leaks(a: Intervals, b: Intervals, axis: TimeAxis) -> Leaks:
+def leaks_of(a: Intervals, b: Intervals, axis: TimeAxis) -> Leaks:
     row = np.concatenate([a.row, b.row])
     start = np.concatenate([a.start, b.start])
     end = np.concatenate([a.end, b.end])
@@ -146,24 +146,3 @@ def _leaks(a: Intervals, b: Intervals, axis: TimeAxis) -> Leaks:
     return Leaks(row[order], start[order], end[order], sign[order], axis)
 
 
-def detect_leaks(
-    flow_m3h: FloatGrid,
-    makeup_m3h: FloatGrid,
-    hold_mpa: FloatGrid,
-    axis: TimeAxis,
-    rules: LeakRules = DEFAULT_LEAKS,
-    reference_mpa: FloatGrid | None = None,
-) -> Leaks:
-    """Suspected leaks per substation; the pressure reference defaults to each one's median."""
-    with np.errstate(invalid="ignore"):
-        # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
-        makeup = makeup_share(flow_m3h, makeup_m3h, axis, rules) > rules.makeup_share
-    if reference_mpa is None:
-        ref = holding_reference(hold_mpa)
-    else:
-        ref = np.asarray(reference_mpa, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
-        sag = (ref[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9
-    sag = runs_at_least(sag, axis.slots_for(rules.sag_min_duration_min))
-    return _leaks(intervals(makeup), intervals(sag), axis)

@@ -79,7 +79,7 @@ class Outages:
         ]
 
 
-def _outages(out_slots: BoolGrid, axis: TimeAxis, rules: OutageRules) -> Outages:
+def outages_of(out_slots: BoolGrid, axis: TimeAxis, rules: OutageRules) -> Outages:
     # DOMAIN: out for >= 30 min (a run of k slots lasts k × step)
     long = runs_at_least(out_slots, axis.slots_for(rules.min_duration_min))
     iv = intervals(long)
@@ -95,7 +95,7 @@ def held_outages(out_slots: BoolGrid, known: BoolGrid, axis: TimeAxis,
     state = hold_state(out_slots, known)
     # DOMAIN: one physical event is one incident, whatever the reporting cadence
     merged = close_gaps(state, int(signals.merge_gap_min * 60_000 // axis.step_ms))
-    return _outages(merged, axis, rules)
+    return outages_of(merged, axis, rules)
 
 
 def substation_out_slots(
@@ -111,17 +111,6 @@ def substation_out_slots(
         cold = (supply_c < rules.min_supply_c) & ((supply_c - return_c) < rules.min_dt_k)
     out: BoolGrid = pump_off | cold
     return out
-
-
-def detect_substation_outages(
-    pump_on: FloatGrid,
-    supply_c: FloatGrid,
-    return_c: FloatGrid,
-    axis: TimeAxis,
-    rules: OutageRules = DEFAULT_OUTAGES,
-) -> Outages:
-    """Substation outages lasting at least the minimum duration."""
-    return _outages(substation_out_slots(pump_on, supply_c, return_c, rules), axis, rules)
 
 
 def building_out_slots(
@@ -162,17 +151,3 @@ def building_meter_counts(
     return group_sum(present, b, n_buildings), group_sum(dead, b, n_buildings)
 
 
-def detect_building_outages(
-    flow_m3h: FloatGrid,
-    supply_c: FloatGrid,
-    return_c: FloatGrid,
-    meter_building: IntArray,
-    n_buildings: int,
-    substation_running: BoolGrid,
-    axis: TimeAxis,
-    rules: OutageRules = DEFAULT_OUTAGES,
-) -> Outages:
-    """Building outages (while the substation runs) lasting at least the minimum duration."""
-    out = building_out_slots(flow_m3h, supply_c, return_c, meter_building, n_buildings,
-                             substation_running, rules)
-    return _outages(out, axis, rules)

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer.grid import TimeAxis, by_day, daily_mean, group_sum
-from analyzer.runs import ffill_index, first_true, intervals, runs_at_least
+from analyzer.runs import ffill_index, intervals, runs_at_least
 from analyzer.signals import hold_state
 from policy.rooms import (
     RoomState,
@@ -179,11 +179,6 @@ def compliance(state: npt.NDArray[np.int8], group: IntArray, n_groups: int) -> C
     )
 
 
-def company_compliance(state: npt.NDArray[np.int8]) -> Compliance:
-    """Compliance of the whole company per day (one group)."""
-    return compliance(state, np.zeros(state.shape[0], dtype=np.intp), 1)
-
-
 @dataclass(frozen=True, slots=True)
 class ComplianceBreach:
     """A substation day below the compliance target: an incident."""
@@ -206,19 +201,6 @@ def breaches(comp: Compliance, rules: RoomRules = DEFAULT_ROOMS) -> list[Complia
     ]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class ColdRoomSignals:
-    """Rooms whose trailing mean fell below the minimum: room, day, first slot, that mean."""
-
-    room: IntArray
-    day: IntArray
-    slot: IntArray
-    trailing_mean_c: FloatGrid
-
-    def __len__(self) -> int:
-        return int(self.room.shape[0])
-
-
 def trailing_mean(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules = DEFAULT_ROOMS) -> FloatGrid:
     """Mean of the valid samples in the trailing `trailing_h` window (NaN if too few)."""
     w = axis.slots_for(rules.trailing_h * 60)
@@ -239,18 +221,3 @@ def trailing_mean(temp_c: FloatGrid, axis: TimeAxis, rules: RoomRules = DEFAULT_
     return np.round(out, NOISE_DECIMALS)
 
 
-def cold_room_signals(
-    temp_c: FloatGrid, axis: TimeAxis, days: RoomDays, rules: RoomRules = DEFAULT_ROOMS
-) -> ColdRoomSignals:
-    """Dispatch's faster signal: each room day's first slot whose trailing mean is cold."""
-    tm = trailing_mean(temp_c, axis, rules)
-    spd = axis.slots_per_day
-    low = is_cold(tm, rules)
-    # a faulty, excluded or uncounted room day never signals
-    eligible = (days.state == RoomState.PASS) | (days.state == RoomState.COLD)
-    low_days = by_day(low, spd) & eligible[:, :, None]
-    first = first_true(low_days)
-    room, day = np.nonzero(first >= 0)
-    slot = day * spd + first[room, day]
-    return ColdRoomSignals(room.astype(np.intp), day.astype(np.intp), slot.astype(np.intp),
-                           tm[room, slot])
