@@ -13,11 +13,12 @@ down delays the annotations, never the orders.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final, cast
 
 from alerts.lifecycle import state_text
 from district.readings import FieldValue, Reading
+from policy.causes import cause_text, cause_texts, reason_text
 from storage.base import Store, StoreError
 from workflow.incidents import Incident
 from workflow.orders import Order
@@ -48,8 +49,19 @@ def hours_text(hours: float) -> str:
     return f"{round(hours, 1):g} h"
 
 
-def incident_annotation(inc: Incident, substation_id: str, orders: Sequence[Order]) -> Reading:
-    """One incident as a point at its start; a region to its end once it is closed."""
+def cause_words(inc: Incident, texts: Mapping[str, str] | None = None) -> str:
+    """The incident's cause (or an outage's reason) in words, from the one catalogue."""
+    texts = cause_texts() if texts is None else texts
+    if inc.cause:
+        return cause_text(inc.cause, texts)
+    reason = str(getattr(inc.details, "reason", "") or "")
+    return reason_text(reason, texts) if reason else ""
+
+
+def incident_annotation(inc: Incident, substation_id: str, orders: Sequence[Order],
+                        texts: Mapping[str, str] | None = None) -> Reading:
+    """One incident as a point at its start; a region to its end once it is closed; its cause
+    in words (`texts`: the city's catalogue, policy/causes.py)."""
     label = KIND_TEXT.get(inc.kind, inc.kind)
     if inc.closed_ms is not None:
         # the analyzer's own figure where it gives one (outages), else end minus start
@@ -58,6 +70,8 @@ def incident_annotation(inc: Incident, substation_id: str, orders: Sequence[Orde
         parts = [f"{label} {inc.subject}", hours_text(hours)]
     else:
         parts = [f"{label} {inc.subject}", "running"]
+    if words := cause_words(inc, texts):
+        parts.insert(1, words)
     # the order and crew who own it: "outage S2, 30 h, order WO000004, crew north"
     parts += [f"order {o.order_id}, crew {o.crew}" for o in orders]
     fields = {"text": ", ".join(parts),
@@ -86,8 +100,9 @@ class AnnotationWriter:
     store error (the next step retries from the same cursors)."""
 
     def __init__(self, db: WorkflowDb, store: Store, substation_of: Callable[[Incident], str],
-                 batch: int = 1000) -> None:
+                 batch: int = 1000, texts: Mapping[str, str] | None = None) -> None:
         self.db = db
+        self.texts = cause_texts() if texts is None else dict(texts)
         self.store = store
         self.substation_of = substation_of
         self.batch = batch
@@ -98,7 +113,7 @@ class AnnotationWriter:
         if inc is None:
             return None
         return incident_annotation(inc, self.substation_of(inc),
-                                   self.db.orders.for_incident(key))
+                                   self.db.orders.for_incident(key), self.texts)
 
     def pending(self) -> tuple[list[Reading], int, int]:
         """The points since the cursors, and where the cursors go once they are written."""

@@ -30,6 +30,7 @@ from alerts.series import SERIES_EVERY_S, SeriesWriter
 from alerts.sla import Mark
 from alerts.templates import Templates, load_templates
 from district.records import Records
+from policy.causes import cause_texts
 from policy.rules import CityRules
 from storage.base import Store
 from workflow.incidents import Incident
@@ -76,7 +77,8 @@ class AlertsService:
         # incidents and order state changes on the dashboards' graphs, best-effort
         # jobs the wiring adds (the morning report): each gets the pass's time, before delivery
         self.daily_jobs: list[Callable[[int], object]] = []
-        self.annotations = (AnnotationWriter(db, series_store, self.ingest_events.substation_of)
+        self.annotations = (AnnotationWriter(db, series_store, self.ingest_events.substation_of,
+                                             texts=cause_texts(rules or CityRules()))
                             if series_store is not None else None)
 
     def ingest(self, now_ms: int, limit: int = 1000) -> int:

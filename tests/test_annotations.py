@@ -79,7 +79,7 @@ def outage_day(influxd_shared: Any, tmp_path: Path) -> tuple[District, AlertsSer
     end = start + 30 * HOUR_MS
     inc = Incident(incident_key("outage", "S2", start), "outage", "S2", start,
                    substation_id="S2", closed_ms=end,
-                   details=OutageDetails(duration_h=30.0))
+                   details=OutageDetails(duration_h=30.0, reason="pump_stopped"))
     reconcile(svc.db, inc, end + 5 * 60_000)
     svc.step(end + 5 * 60_000)
     svc.close()
@@ -97,7 +97,8 @@ def test_a_30h_outage_is_one_region_with_its_order_and_crew(
     assert region["time"] == start and region["time_end"] == start + 30 * HOUR_MS
     (order,) = [o for o in svc.db.orders.find(include_closed=True) if o.substation_id == "S2"]
     assert order.order_id == "WO000004" and order.crew == "north"
-    assert "outage S2, 30 h, order WO000004, crew north" in region["text"]
+    # the cause stays a code until shown: the annotation words it from the catalogue
+    assert "outage S2, 循环泵停运, 30 h, order WO000004, crew north" in region["text"]
     assert (region["substation_id"], region["kind"]) == ("S2", "outage")
     # the order's state changes are marks at their times; the crew's note is never shown
     marks = sorted((r["time"], r["text"]) for r in found["工单 Work orders"])
