@@ -29,6 +29,7 @@ from alerts.crew_page import CSP, CrewPage, base_path, error_page, valid_actions
 from alerts.crew_words import NOT_FOUND_TEXT, action_label, error_title
 from alerts.lifecycle import CREW_ACTIONS, FINAL, OrderError
 from alerts.links import LinkError, LinkGrant
+from alerts.staff_text import NoteRefused
 from workflow.orders import Order
 
 PHONE_SHOWN = "phone_shown"  # the audit action of each reveal of a resident's phone
@@ -239,6 +240,8 @@ class CrewEndpoint:
         try:
             new = await run_in_threadpool(self.actions.act, order.order_id, action, member,
                                           note, None, order.crew)
+        except NoteRefused as e:
+            return self.refuse(request, 400, str(e), f"处理说明无法保存：{e}", self.base(request))
         except OrderError as e:
             # a stale form or a wrong tap: say why, by the order as it is now
             now = self.actions.db.orders.get(order.order_id) or order
