@@ -18,7 +18,7 @@ from alerts.lifecycle import (
 )
 from alerts.messages import Messenger
 from alerts.sla import return_visit_deadline
-from alerts.staff_text import clean_note
+from alerts.staff_text import clean_note, one_line
 from workflow.orders import Order, StaleOrder
 from workflow.unit import Repositories, WorkflowDb
 
@@ -82,7 +82,7 @@ class CrewActions:
                 rv = return_visit_deadline(order_id, now_ms, self.messenger.cfg.limits)
                 u.deadlines.add(rv)
                 self.messenger.to_crew(u.outbox, new, "return_visit", "resolved", now_ms, {
-                    "due": self.messenger.t(rv.due_ms), "what": t.note or order.summary})
+                    "due": self.messenger.t(rv.due_ms), "what": one_line(t.note) or order.summary})
         with self._lock:
             self.escalation.settled(order_id)
             self.escalation.refresh_heap()
