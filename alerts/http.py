@@ -30,6 +30,7 @@ from alerts.crew_words import NOT_FOUND_TEXT, action_label, error_title
 from alerts.lifecycle import CREW_ACTIONS, FINAL, OrderError
 from alerts.links import LinkError, LinkGrant
 from alerts.staff_text import NoteRefused
+from workflow.db import StoreBusy
 from workflow.orders import Order
 
 PHONE_SHOWN = "phone_shown"  # the audit action of each reveal of a resident's phone
@@ -41,6 +42,7 @@ HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosni
 # pages that may hold a phone number: not cached, not sent on as a referrer
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 PhoneOf = Callable[[str], str]
+RETRY_AFTER_S = 5
 
 
 class Refused(Exception):
@@ -255,7 +257,15 @@ class CrewEndpoint:
                              "owner": new.owner})
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        reason = self.actions.db.health.reason
+        if reason:
+            return JSONResponse({"ok": False, "status": "degraded", "reason": reason})
+        return JSONResponse({"ok": True, "status": "ok"})
+
+    async def busy(self, request: Request, exc: Exception) -> Response:
+        """The workflow store is locked by another process: try again shortly (never a 500)."""
+        return self.refuse(request, 503, f"busy, try again: {exc}",
+                           "系统繁忙，请稍后再试。", headers={"Retry-After": str(RETRY_AFTER_S)})
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         # unknown paths answer as unknown orders do; other HTTP errors keep their status
@@ -277,7 +287,7 @@ def build_app(actions: CrewActions, phone_of: PhoneOf, max_body_bytes: int = 163
         Route("/o/{order_id}/{token}/{action}", ep.act, methods=["POST"]),
         Route("/o/{order_id}/{token}/{action}", ep.confirm, methods=["GET"]),
         Route("/health", ep.health, methods=["GET"]),
-    ], exception_handlers={HTTPException: ep.http_error})
+    ], exception_handlers={HTTPException: ep.http_error, StoreBusy: ep.busy})
 
 
 def serve_in_thread(actions: CrewActions, phone_of: PhoneOf, host: str | None = None,
