@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.config import ChannelSpec
+from alerts.staff_text import escape_markdown
 from workflow.outbox import OutboxRow
 
 log = logging.getLogger("heatwatch.alerts")
@@ -144,13 +145,15 @@ def _check_errcode(body: bytes, platform: str) -> None:
 
 def wecom_payload(row: OutboxRow) -> dict[str, Any]:
     """WeCom group robot markdown message (msgtype markdown, content ≤ 4096 bytes)."""
-    content = f"**{row.title}**\n{row.body}"
+    # staff text may be in the body: markup escaped, so no line or link can be forged
+    content = f"**{escape_markdown(row.title)}**\n{escape_markdown(row.body)}"
     return {"msgtype": "markdown", "markdown": {"content": content[:1300]}}
 
 
 def dingtalk_payload(row: OutboxRow) -> dict[str, Any]:
     """DingTalk custom robot markdown message (msgtype markdown with title and text)."""
-    text = f"#### {row.title}\n\n" + row.body.replace("\n", "\n\n")
+    text = (f"#### {escape_markdown(row.title)}\n\n"
+            + escape_markdown(row.body).replace("\n", "\n\n"))
     return {"msgtype": "markdown", "markdown": {"title": row.title, "text": text}}
 
 

@@ -50,6 +50,15 @@ class HttpConfig:
     link_ttl_h: Annotated[float, Gt(0)] = 72.0  # a link opens its order this long
     # a request body larger than this is refused (413) before it is read
     max_body_bytes: Annotated[int, Interval(ge=256, le=1 << 20)] = 16384
+    # a crew or dispatcher note longer than this is refused (400 over HTTP)
+    max_note_chars: Annotated[int, Interval(ge=16, le=8192)] = 1000
+    # a client that has not sent a whole request (headers, or body) in this long is dropped
+    read_timeout_s: Annotated[float, Gt(0)] = 10.0
+    max_connections: Annotated[int, Interval(ge=8, le=100000)] = 1000
+    # failed link lookups per client address and minute before it is answered 429
+    max_failed_links: Annotated[int, Interval(ge=1, le=100000)] = 30
+    # how long a store call waits for another process's write lock before it is "busy"
+    busy_timeout_s: Annotated[float, Gt(0)] = 10.0
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ answers exactly like an order that does not exist, so order ids cannot be enumer
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import urllib.parse
@@ -20,6 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -27,8 +29,11 @@ from starlette.routing import Route
 from alerts.actions import CrewActions
 from alerts.crew_page import CSP, CrewPage, base_path, error_page, valid_actions
 from alerts.crew_words import NOT_FOUND_TEXT, action_label, error_title
+from alerts.http_guard import FailedLookups, HeaderDeadline, OncePerMinute, SecurityHeaders
 from alerts.lifecycle import CREW_ACTIONS, FINAL, OrderError
 from alerts.links import LinkError, LinkGrant
+from alerts.staff_text import NoteRefused
+from workflow.db import StoreBusy
 from workflow.orders import Order
 
 PHONE_SHOWN = "phone_shown"  # the audit action of each reveal of a resident's phone
@@ -40,6 +45,7 @@ HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosni
 # pages that may hold a phone number: not cached, not sent on as a referrer
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 PhoneOf = Callable[[str], str]
+RETRY_AFTER_S = 5
 
 
 class Refused(Exception):
@@ -112,6 +118,10 @@ class CrewEndpoint:
     """The handlers, over the crew actions; `phone_of(account_id)` for the owner's page."""
 
     def __init__(self, actions: CrewActions, phone_of: PhoneOf, max_body_bytes: int) -> None:
+        h = actions.messenger.cfg.http
+        self.read_timeout_s = h.read_timeout_s
+        self.failures = FailedLookups(h.max_failed_links)
+        self.phone_logged = OncePerMinute()
         self.actions = actions
         self.phone_of = phone_of
         self.max_body_bytes = max_body_bytes
@@ -135,23 +145,43 @@ class CrewEndpoint:
     def authorise(self, request: Request) -> tuple[Order, LinkGrant] | Response:
         """The order and the member a link names, or the one answer every refusal gets."""
         order_id, token = request.path_params["order_id"], request.path_params["token"]
+        client = request.client.host if request.client else ""
+        if self.failures.blocked(client):
+            return self.refuse(request, 429, "too many links that do not open an order",
+                               "尝试次数过多，请稍后再试。", headers={"Retry-After": "60"})
         try:
             grant = self.signer.check(order_id, token, self.actions.clock_ms() / 1000)
         except LinkError:
+            self.failures.failed(client)
             return self.not_found(request)
         order = self.actions.db.orders.get(order_id)
         # a member taken off the crew since the link was sent loses it with the crew
-        if order is None or grant.member not in self.routing.crew(order.crew).people():
+        if (order is None or grant.member not in self.routing.crew(order.crew).people()
+                or self.revoked(order, grant)):
+            self.failures.failed(client)
             return self.not_found(request)
         return order, grant
 
-    def reveal(self, order: Order, member: str) -> str:
-        """The resident's phone for the owning member while the order is open; each reveal
-        goes to the order's audit log (who, when; never the number)."""
+    def revoked(self, order: Order, grant: LinkGrant) -> bool:
+        """A closed or cancelled order's links; after a reassignment, the links sent before
+        it, but the new owner's."""
+        if order.state in FINAL:
+            return True
+        if grant.member == order.owner:
+            return False
+        issued_ms = (grant.expires_s - self.signer.ttl_s) * 1000
+        return any(h["action"] == "reassign" and h["at_ms"] >= issued_ms
+                   for h in self.actions.db.orders.history(order.order_id))
+
+    def reveal(self, order: Order, member: str, viewed: bool = True) -> str:
+        """The resident's phone for the owning member while the order is open; a page view
+        (`viewed`: not a HEAD) goes to the order's audit log (who, when; never the number),
+        once per member and order a minute."""
         if member != order.owner or order.state in FINAL or not order.account_id:
             return ""
         phone = self.phone_of(order.account_id)
-        if phone:
+        now_ms = self.actions.clock_ms()
+        if phone and viewed and self.phone_logged.due(member, order.order_id, now_ms):
             with self.actions.db.unit() as u:
                 u.orders.audit(order.order_id, self.actions.clock_ms(), member, PHONE_SHOWN,
                                order.state, order.state, "")
@@ -174,7 +204,8 @@ class CrewEndpoint:
         if isinstance(got, Response):
             return got
         order, grant = got
-        phone = await run_in_threadpool(self.reveal, order, grant.member)
+        phone = await run_in_threadpool(self.reveal, order, grant.member,
+                                        request.method != "HEAD")
         return self.page(request, order, grant.member, phone)
 
     async def confirm(self, request: Request) -> Response:
@@ -211,8 +242,12 @@ class CrewEndpoint:
                                              f"(known: {', '.join(CREW_ACTIONS)})",
                                "没有这个操作。", base)
         try:
-            fields = parse_fields(await read_body(request, self.max_body_bytes),
-                                  request.headers.get("content-type", ""))
+            async with asyncio.timeout(self.read_timeout_s):
+                body = await read_body(request, self.max_body_bytes)
+            fields = parse_fields(body, request.headers.get("content-type", ""))
+        except TimeoutError:
+            return self.refuse(request, 408, "the body did not arrive in time",
+                               "提交超时，请重新提交。", base, {"Connection": "close"})
         except Refused as e:
             return self.refuse(request, e.status, str(e), REFUSED_TEXT.get(e.status, str(e)),
                                base, {"Connection": "close"} if e.status == 413 else None)
@@ -239,6 +274,8 @@ class CrewEndpoint:
         try:
             new = await run_in_threadpool(self.actions.act, order.order_id, action, member,
                                           note, None, order.crew)
+        except NoteRefused as e:
+            return self.refuse(request, 400, str(e), f"处理说明无法保存：{e}", self.base(request))
         except OrderError as e:
             # a stale form or a wrong tap: say why, by the order as it is now
             now = self.actions.db.orders.get(order.order_id) or order
@@ -252,7 +289,15 @@ class CrewEndpoint:
                              "owner": new.owner})
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"ok": True})
+        reason = self.actions.db.health.reason
+        if reason:
+            return JSONResponse({"ok": False, "status": "degraded", "reason": reason})
+        return JSONResponse({"ok": True, "status": "ok"})
+
+    async def busy(self, request: Request, exc: Exception) -> Response:
+        """The workflow store is locked by another process: try again shortly (never a 500)."""
+        return self.refuse(request, 503, f"busy, try again: {exc}",
+                           "系统繁忙，请稍后再试。", headers={"Retry-After": str(RETRY_AFTER_S)})
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         # unknown paths answer as unknown orders do; other HTTP errors keep their status
@@ -274,16 +319,22 @@ def build_app(actions: CrewActions, phone_of: PhoneOf, max_body_bytes: int = 163
         Route("/o/{order_id}/{token}/{action}", ep.act, methods=["POST"]),
         Route("/o/{order_id}/{token}/{action}", ep.confirm, methods=["GET"]),
         Route("/health", ep.health, methods=["GET"]),
-    ], exception_handlers={HTTPException: ep.http_error})
+    ], exception_handlers={HTTPException: ep.http_error, StoreBusy: ep.busy},
+        middleware=[Middleware(SecurityHeaders)])
 
 
 def serve_in_thread(actions: CrewActions, phone_of: PhoneOf, host: str | None = None,
                     port: int | None = None) -> uvicorn.Server:
     """Start uvicorn in a daemon thread; set `server.should_exit` to stop it."""
     h = actions.messenger.cfg.http
+    protocol = type("HeaderDeadlineH11", (HeaderDeadline,),
+                    {"header_timeout_s": h.read_timeout_s})
     config = uvicorn.Config(build_app(actions, phone_of, h.max_body_bytes),
                             host=host or h.host, port=h.port if port is None else port,
-                            log_level="warning", access_log=False)
+                            log_level="warning", access_log=False, http=protocol,
+                            server_header=False, limit_concurrency=h.max_connections,
+                            timeout_keep_alive=min(5, int(h.read_timeout_s) or 1),
+                            h11_max_incomplete_event_size=16384)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="alerts-http", daemon=True).start()
     return server

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -42,8 +43,18 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: the URL-safe alphabet, no padding, and only the one string that encodes the
+    bytes (no junk, no other last character), so a grant has exactly one valid token."""
+    if not _B64_CHARS.fullmatch(text):
+        raise ValueError("not unpadded URL-safe base64")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data
 
 
 class LinkSigner:

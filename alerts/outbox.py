@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 from alerts.channels import Channel, ChannelError, redact
 from alerts.config import DeliveryConfig
+from workflow.db import StoreBusy
 from workflow.unit import WorkflowDb
 
 log = logging.getLogger("heatwatch.alerts")
@@ -33,7 +34,16 @@ class Deliverer:
         self.failed = 0
 
     def deliver_channel(self, name: str, now_ms: int) -> int:
-        """Send this channel's due rows in order; stop at its first failure (it is down)."""
+        """Send this channel's due rows in order; stop at its first failure (it is down), or
+        when the store is busy (the next round goes on: a row marked sending is re-sent with
+        its dedup key)."""
+        try:
+            return self._deliver(name, now_ms)
+        except StoreBusy as e:
+            log.info("alerts: channel %s waits for the workflow store: %s", name, e)
+            return 0
+
+    def _deliver(self, name: str, now_ms: int) -> int:
         channel = self.channels.get(name)
         rows = self.db.outbox.due(name, now_ms, self.cfg.batch)
         n = 0

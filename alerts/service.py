@@ -33,12 +33,14 @@ from district.records import Records
 from policy.causes import cause_texts
 from policy.rules import CityRules
 from storage.base import Store
+from workflow.db import StoreBusy
 from workflow.incidents import Incident
 from workflow.orders import Order
 from workflow.unit import WorkflowDb
 
 log = logging.getLogger("heatwatch.alerts")
 Clock = Callable[[], int]
+BUSY_BACKOFF_MAX_S = 30.0
 
 
 def wall_clock_ms() -> int:
@@ -115,7 +117,10 @@ class AlertsService:
         marks = self.sweep(now_ms)
         self.write_series(now_ms)
         if self.annotations is not None:
-            self.annotations.step()
+            try:
+                self.annotations.step()
+            except StoreBusy as e:  # best-effort: the next pass writes them
+                log.info("alerts: annotations wait for the workflow store: %s", e)
         for job in self.daily_jobs:
             job(now_ms)
         self.deliverer.round(now_ms, wait=wait)
@@ -139,7 +144,8 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
     link_secret = secret(cfg_alerts.http.link_secret, "[alerts.http] link_secret")
     if link_secret and len(link_secret) < 16:
         raise AlertsConfigError("[alerts.http] link_secret must be at least 16 characters")
-    db = WorkflowDb(workflow_path or Path(data_dir) / "workflow.sqlite")
+    db = WorkflowDb(workflow_path or Path(data_dir) / "workflow.sqlite",
+                    cfg_alerts.http.busy_timeout_s)
 
     def phone_of(account_id: str) -> str:
         acc = records.accounts.get(account_id)
@@ -164,8 +170,20 @@ def run_loop(svc: AlertsService, stop: threading.Event, once_at_ms: int | None =
                     "([alerts.http] link_secret); remove it")
     server = serve_in_thread(svc.actions, svc.phone_of) if svc.cfg.http.enabled else None
     try:
+        busy = 0
         while not stop.is_set():
-            svc.step(svc.clock_ms(), wait=False)
+            try:
+                svc.step(svc.clock_ms(), wait=False)
+            except StoreBusy as e:
+                # another process holds the write lock: transient, never the end of the service
+                if not busy:
+                    log.warning("alerts: %s; backing off and retrying", e)
+                busy += 1
+                stop.wait(min(svc.cfg.delivery.tick_s * 2 ** min(busy, 6), BUSY_BACKOFF_MAX_S))
+                continue
+            if busy:
+                log.info("alerts: the workflow store answers again (after %d retries)", busy)
+            busy = 0
             stop.wait(svc.cfg.delivery.tick_s)
     finally:
         if server is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.payloads import Rejection
+from workflow.private import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deadletter (
@@ -45,7 +46,7 @@ class DeadLetters:
 
     def __init__(self, path: Path | str, keep_payload_bytes: int = 64 * 1024) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 before SQLite opens it: its -wal and -shm take its mode
         self.keep_payload_bytes = keep_payload_bytes
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from district.readings import Reading
 from storage.base import Frame, StoreRejected, StoreUnavailable
+from workflow.private import private_dir
 
 log = logging.getLogger("heatwatch.spool")
 
@@ -41,7 +42,7 @@ class Spool:
         self.max_bytes = max_bytes
         self._clock = clock
         self._lock = threading.Lock()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         self._sizes: dict[int, int] = {}
         self._born: dict[int, float] = {}
         for p in self.directory.iterdir():
@@ -68,7 +69,7 @@ class Spool:
             self._next += 1
             path = self._path(seq)
             temp = path.with_name(path.name + TEMP_SUFFIX)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 view = memoryview(body)
                 while view:
@@ -111,10 +112,12 @@ class Spool:
         """Set a refused batch aside in rejected/ (only its `refused` lines when given)."""
         with self._lock:
             target_dir = self.directory / REJECTED_DIR
-            target_dir.mkdir(exist_ok=True)
+            private_dir(target_dir)
             target = target_dir / self._path(seq).name
             if refused is not None:
-                target.write_bytes(refused)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(refused)
                 self._path(seq).unlink(missing_ok=True)
             else:
                 os.replace(self._path(seq), target)

@@ -14,6 +14,7 @@ import numpy as np
 from district.readings import FieldValue, Reading
 from storage.base import Frame, StoreError, StoreRejected, StoreUnavailable
 from storage.frames import aggregate_columns, check_aggregate, empty_frame
+from workflow.private import private_file
 
 # column names: a prefix keeps tags, fields and our two key columns apart
 TAG_PREFIX = "tag_"
@@ -93,7 +94,7 @@ class SqliteStore:
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 before SQLite opens it: its -wal and -shm take its mode
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []

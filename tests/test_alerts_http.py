@@ -250,6 +250,13 @@ def test_the_owner_sees_the_phone_audited_and_no_one_else(served: Served) -> Non
     assert status == 200 and PHONE_1 not in page and "tel:" not in page
     status, doc = get(s.port, s.path("li"), accept="application/json")
     assert PHONE_1 not in doc and "phone" not in json.loads(doc)
+    # issue 26: once per member and order a minute, and never for a HEAD (a link preview)
+    assert request(s.port, "HEAD", s.path("wang"))[0] == 200
+    reveals = [h for h in s.svc.db.orders.history(s.order_id) if h["action"] == PHONE_SHOWN]
+    assert [(h["actor"], h["note"]) for h in reveals] == [("wang", "")]
+    s.clock.now_ms += 61_000
+    assert request(s.port, "HEAD", s.path("wang"))[0] == 200
+    get(s.port, s.path("wang"))
     reveals = [h for h in s.svc.db.orders.history(s.order_id) if h["action"] == PHONE_SHOWN]
     assert [(h["actor"], h["note"]) for h in reveals] == [("wang", ""), ("wang", "")]
     assert all(PHONE_1 not in json.dumps(h) for h in s.svc.db.orders.history(s.order_id))

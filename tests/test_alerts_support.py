@@ -141,7 +141,7 @@ def make_service(tmp: Path, table: dict[str, Any], clock: ManualClock,
 
     chans = channels if channels is not None else {
         s.name: build_channel(s, cfg.delivery.timeout_s, phone_of) for s in cfg.channels()}
-    return AlertsService(cfg, rec, WorkflowDb(path), chans, clock)
+    return AlertsService(cfg, rec, WorkflowDb(path, cfg.http.busy_timeout_s), chans, clock)
 
 
 def reconcile(store: IncidentStore | WorkflowDb, inc: Incident, now_ms: int) -> None:

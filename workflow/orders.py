@@ -125,6 +125,10 @@ class DeadlineRow:
     breached_ms: int | None
 
 
+class StaleOrder(Exception):
+    """A conditional update found the order no longer as it was read."""
+
+
 def _order(r: Row) -> Order:
     return Order(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
                  int(r[12]), int(r[13]), int(r[14]), r[15], r[16], json.loads(r[17]))
@@ -143,12 +147,19 @@ class Orders:
                      o.summary, o.started_ms, o.opened_ms, o.updated_ms, o.resolved_ms,
                      o.closed_ms, json.dumps(o.passed)))
 
-    def set_state(self, o: Order) -> None:
-        """Store the order's state, owner, times and the states it passed."""
-        self._c.run("UPDATE alert_order SET state=?, owner=?, updated_ms=?, resolved_ms=?, "
-                    "closed_ms=?, passed=? WHERE order_id=?",
-                    (o.state, o.owner, o.updated_ms, o.resolved_ms, o.closed_ms,
-                     json.dumps(o.passed), o.order_id))
+    def set_state(self, o: Order, was: Order | None = None) -> None:
+        """Store the order's state, owner, times and the states it passed; with `was` (the
+        order as it was read), only if its state and owner are still those, else StaleOrder
+        (another process or thread changed it in between)."""
+        sql = ("UPDATE alert_order SET state=?, owner=?, updated_ms=?, resolved_ms=?, "
+               "closed_ms=?, passed=? WHERE order_id=?")
+        args: list[Any] = [o.state, o.owner, o.updated_ms, o.resolved_ms, o.closed_ms,
+                           json.dumps(o.passed), o.order_id]
+        if was is not None:
+            sql += " AND state=? AND owner IS ?"
+            args += [was.state, was.owner]
+        if self._c.run(sql, args).rowcount != 1:
+            raise StaleOrder(f"order {o.order_id} changed meanwhile; nothing was stored")
 
     def audit(self, order_id: str, at_ms: int, actor: str, action: str, from_state: str,
               to_state: str, note: str = "") -> None:

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, channel, next_ms);
 """
 
+LINK_PURGED = "（链接已送达，不再保存）"
 _LIST_COLS = ("id", "dedup_key", "channel", "target", "title", "attempts", "status",
               "created_ms", "next_ms", "sent_ms", "last_error")
 
@@ -96,8 +97,16 @@ class Outbox:
                     (row_id,))
 
     def mark_sent(self, row_id: int, now_ms: int) -> None:
-        self._c.run("UPDATE outbox SET status='sent', sent_ms=?, last_error='' WHERE id=?",
-                    (now_ms, row_id))
+        """Delivered: the message is kept without its links (each opens a page with a
+        resident's phone), in its body and in its data."""
+        r = self._c.one("SELECT body, data FROM outbox WHERE id=?", (row_id,))
+        body, data = (r[0], json.loads(r[1])) if r else ("", {})
+        links = data.pop("links", None) or {}
+        for url in links.values():
+            body = body.replace(url, LINK_PURGED)
+        self._c.run("UPDATE outbox SET status='sent', sent_ms=?, last_error='', body=?, data=? "
+                    "WHERE id=?", (now_ms, body, json.dumps(data, ensure_ascii=False,
+                                                              sort_keys=True), row_id))
 
     def mark_failed(self, row_id: int, next_ms: int, error: str, dead: bool) -> None:
         self._c.run("UPDATE outbox SET status=?, next_ms=?, last_error=? WHERE id=?",

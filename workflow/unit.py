@@ -32,10 +32,11 @@ class WorkflowDb(Repositories):
             u.outbox.enqueue(message, now_ms)   # commits with the order, or neither does
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
-                                        outbox.SCHEMA])
+                                        outbox.SCHEMA], busy_timeout_s)
+        self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)
 
     @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 from alerts.kpi import OrderTiming, timeliness
 from alerts.lifecycle import OrderError, state_text
 from alerts.service import AlertsService, run_loop
+from alerts.staff_text import printable
 from heatwatch import bootstrap
 from heatwatch.config import Config
 
@@ -61,10 +62,13 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
             if json_:
                 print(json.dumps({**order.as_dict(), "history": history}, ensure_ascii=False))
             else:
-                print(f"{order.order_id} {order.kind} {order.state} owner={order.owner or '-'}")
+                # staff text reaches the operator's terminal: control characters escaped
+                print(printable(f"{order.order_id} {order.kind} {order.state} "
+                                f"owner={order.owner or '-'}"))
                 for h in history:
-                    print(f"  {svc.messenger.t(h['at_ms'])} {h['actor']}: {h['action']} "
-                          f"{h['from_state']}->{h['to_state']} {h['note']}")
+                    print(printable(f"  {svc.messenger.t(h['at_ms'])} {h['actor']}: "
+                                    f"{h['action']} {h['from_state']}->{h['to_state']} "
+                                    f"{h['note']}"))
             return 0
         try:
             order = svc.act(order_id, action, actor, note,
