@@ -99,20 +99,20 @@ def cmd_dispute(args: argparse.Namespace) -> int:
 
     return dispute_command(_config(args), args.account, args.season, args.out, args.json,
                            args.error_pct, args.dtheta_k, args.dtheta_min_k, args.qp_over_q,
-                           args.billed_kwh, format_=args.format)
+                           args.billed_kwh, format_=args.format, force=args.force)
 
 
 def cmd_refunds(args: argparse.Namespace) -> int:
     from heatwatch.commands.refunds import refunds_command
 
-    return refunds_command(_config(args), args.season, args.csv, args.json)
+    return refunds_command(_config(args), args.season, args.csv, args.json, force=args.force)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from heatwatch.commands.report import report_command
 
     return report_command(_config(args), args.day, args.format, args.out, args.send, args.json,
-                          args.at)
+                          args.at, force=args.force)
 
 
 def cmd_records(args: argparse.Namespace) -> int:
@@ -284,6 +284,7 @@ def _add_document_commands(command: CommandAdder) -> None:
     sp.add_argument("account")
     _season_arg(sp)
     sp.add_argument("--out", default=None, metavar="FILE", help="write here (default: stdout)")
+    sp.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     sp.add_argument("--json", action="store_true", help="the same as --format json")
     sp.add_argument("--format", choices=("html", "pdf", "md", "json"), default=None,
                     help="html or pdf (printable, A4, with charts), md (default) or json")
@@ -299,6 +300,7 @@ def _add_document_commands(command: CommandAdder) -> None:
     _season_arg(sp)
     sp.add_argument("--csv", default=None, metavar="FILE", help="also write a CSV "
                     "(UTF-8 with BOM, for spreadsheets)")
+    sp.add_argument("--force", action="store_true", help="overwrite an existing --csv file")
     sp.add_argument("--json", action="store_true")
     sp = command("report", cmd_report, "the morning report (日报) of one day: compliance, "
                  "outages, leaks, meter faults, orders by crew and the KPI, on A4 in Chinese")
@@ -306,6 +308,7 @@ def _add_document_commands(command: CommandAdder) -> None:
     sp.add_argument("--format", choices=("html", "pdf"), default="html")
     sp.add_argument("--out", default=None, metavar="FILE",
                     help="write here (default: <data_dir>/reports/report-<day>.<format>)")
+    sp.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     sp.add_argument("--send", default=None, metavar="CHANNEL",
                     help="also mail it now through this [[alerts.channel]] (once per day)")
     sp.add_argument("--json", action="store_true", help="the figures as JSON, nothing written")

@@ -201,3 +201,29 @@ def test_cli_mistake_is_one_line_exit_2(sensor_open: Built, tmp_path: Path,
                  str(toml)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--format pdf needs --out" in err
+
+
+def test_dispute_and_refunds_refuse_a_symlinked_or_existing_out(
+        sensor_open: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 26: a symlinked --out/--csv is refused and the file behind it untouched; an
+    existing file is overwritten only with --force."""
+    toml = tmp_path / "heatwatch.toml"
+    toml.write_text(f'[site]\ndata_dir = "{sensor_open.data_dir}"\n', encoding="utf-8")
+    precious = tmp_path / "precious"
+    precious.write_text("keep me", encoding="utf-8")
+    link = tmp_path / "link"
+    link.symlink_to(precious)
+    for argv in (["dispute", "B02-0103", "--season", "2024", "--out", str(link)],
+                 ["refunds", "--season", "2024", "--csv", str(link)]):
+        assert main([*argv, "--force", "--config", str(toml)]) == 2
+        err = capsys.readouterr().err
+        assert "symbolic link" in err and err.count("\n") == 1
+    assert precious.read_text(encoding="utf-8") == "keep me"
+    md = tmp_path / "dispute.md"
+    md.write_text("old", encoding="utf-8")
+    assert main(["dispute", "B02-0103", "--season", "2024", "--out", str(md),
+                 "--config", str(toml)]) == 2
+    assert "--force" in capsys.readouterr().err and md.read_text(encoding="utf-8") == "old"
+    assert main(["dispute", "B02-0103", "--season", "2024", "--out", str(md), "--force",
+                 "--config", str(toml)]) == 0
+    assert "B02-0103" in md.read_text(encoding="utf-8")

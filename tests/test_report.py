@@ -355,3 +355,35 @@ def test_send_now_mails_once(district: Config, smtp: SmtpSink,
     assert "sent to managers" in out and "already sent to managers" in out
     (msg,) = smtp.messages[before:]
     assert msg["Subject"] == f"供热运行日报 {day}" and msg["To"] == "boss@heatwatch.test"
+
+
+def test_files_written_by_report_are_checked_first(district: Config, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 26: --send is checked before anything is written; --out refuses a directory and a
+    symbolic link (the file behind it untouched); an existing file only with --force."""
+    conf = str(district.source)
+    out = tmp_path / "r.html"
+    assert main(["report", "--day", DAY.isoformat(), "--out", str(out), "--send", "nosuch",
+                 "--config", conf]) == 2
+    assert "--send 'nosuch'" in capsys.readouterr().err and not out.exists()
+    assert main(["report", "--day", DAY.isoformat(), "--out", str(tmp_path),
+                 "--config", conf]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me", encoding="utf-8")
+    link = tmp_path / "link.html"
+    link.symlink_to(precious)
+    for force in ([], ["--force"]):
+        assert main(["report", "--day", DAY.isoformat(), "--out", str(link), *force,
+                     "--config", conf]) == 2
+        assert "symbolic link" in capsys.readouterr().err
+    assert precious.read_text(encoding="utf-8") == "keep me" and link.is_symlink()
+    assert main(["report", "--day", DAY.isoformat(), "--out", str(out), "--config", conf]) == 0
+    first = out.read_bytes()
+    capsys.readouterr()
+    assert main(["report", "--day", DAY.isoformat(), "--out", str(out), "--config", conf]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == first
+    assert main(["report", "--day", DAY.isoformat(), "--out", str(out), "--force",
+                 "--config", conf]) == 0
+    assert out.read_bytes().startswith(b"<!DOCTYPE") or out.read_bytes().startswith(b"<")
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +26,13 @@ from heatwatch.commands.dispute_verification import (
     check_verification_args,
     verification_doc,
 )
-from heatwatch.common import CommandError, timezone, workflow_path
+from heatwatch.common import (
+    CommandError,
+    output_path,
+    timezone,
+    workflow_path,
+    write_output,
+)
 from heatwatch.config import Config
 from heatwatch.season_bill import SeasonDays, daily_outdoor, season_bill, season_days
 from storage.base import Frame
@@ -226,13 +231,14 @@ def dispute_command(cfg: Config, account_id: str, season: int, out: str | None, 
                     qp_over_q: float = 10.0, billed_kwh: float | None = None,
                     say: Callable[[str], None] = print,
                     clock: Callable[[], float] = time.time, format_: str | None = None,
-                    render: DocumentRenderer | None = None) -> int:
+                    render: DocumentRenderer | None = None, force: bool = False) -> int:
     """Write the evidence file (Markdown, JSON, HTML or PDF) to `out` or stdout."""
     fmt = format_ or ("json" if json_ else "md")
     if fmt not in FORMATS:
         raise CommandError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "pdf" and out is None:
         raise CommandError("--format pdf needs --out FILE.pdf")
+    target = None if out is None else output_path(out, force)
     if billed_kwh is not None and error_pct is None:
         raise CommandError("--billed-kwh only applies with --error-pct (a verification)")
     if billed_kwh is not None and not (math.isfinite(billed_kwh) and billed_kwh >= 0):
@@ -250,12 +256,9 @@ def dispute_command(cfg: Config, account_id: str, season: int, out: str | None, 
     else:
         data = ((json.dumps(ev.doc, ensure_ascii=False, indent=2) if fmt == "json"
                  else render_markdown(ev.doc)) + "\n").encode("utf-8")
-    if out is None:
+    if target is None:
         say(data.decode("utf-8").rstrip("\n"))
         return 0
-    try:
-        Path(out).write_bytes(data)
-    except OSError as e:
-        raise CommandError(f"cannot write {out}: {e.strerror or e}") from None
+    write_output(target, data)
     say(f"dispute evidence for {account_id}, season {season}: {out}")
     return 0

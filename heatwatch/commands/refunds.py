@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,13 @@ from analyzer.index import DistrictIndex
 from analyzer.kernels.room_temps import assess_rooms
 from analyzer.window import Window, WindowReader
 from district.records import Account, Building, Records
-from heatwatch.common import CommandError, analyzer_config, timezone
+from heatwatch.common import (
+    CommandError,
+    analyzer_config,
+    output_path,
+    timezone,
+    write_output,
+)
 from heatwatch.config import Config
 from policy.money import daily_fee_cny, fen
 from policy.outages import account_compensation_cny, compensated_days
@@ -346,14 +351,12 @@ def to_table(doc: dict[str, Any]) -> list[str]:
 
 def refunds_command(cfg: Config, season: int, csv_path: str | None, json_: bool,
                     say: Callable[[str], None] = print,
-                    clock: Callable[[], float] = time.time) -> int:
-    """`heatwatch refunds --season YYYY [--csv FILE] [--json]`."""
+                    clock: Callable[[], float] = time.time, force: bool = False) -> int:
+    """`heatwatch refunds --season YYYY [--csv FILE [--force]] [--json]`."""
+    target = None if csv_path is None else output_path(csv_path, force, "--csv")
     doc = season_refunds(cfg, season, int(clock() * 1000))
-    if csv_path is not None:
-        try:
-            Path(csv_path).write_text(to_csv(doc), encoding="utf-8-sig", newline="")
-        except OSError as e:
-            raise CommandError(f"cannot write {csv_path}: {e.strerror or e}") from None
+    if target is not None:
+        write_output(target, to_csv(doc).encode("utf-8-sig"))
     if json_:
         say(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
