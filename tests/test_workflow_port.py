@@ -179,3 +179,32 @@ def test_reading_a_field_no_detector_writes_fails_the_type_check(tmp_path: Path)
     assert '"OutageDetails" has no attribute "expected_restore_ms"' in out
     # a field only some kinds write needs the narrowing too
     assert 'has no attribute "duration_h"' in out
+
+
+def test_a_dead_or_delivered_message_keeps_no_link(tmp_path: Path) -> None:
+    """issue 26: links at rest: a message given up on (dead) or delivered is kept without the
+    links in its body and data; a pending one keeps them until then."""
+    import sqlite3
+
+    from workflow.outbox import LINK_PURGED, Message
+
+    def stored() -> dict[str, str]:
+        with sqlite3.connect(tmp_path / "wf.sqlite") as c:
+            return {k: b + d for k, b, d in c.execute("SELECT dedup_key, body, data "
+                                                       "FROM outbox")}
+
+    db = WorkflowDb(tmp_path / "wf.sqlite")
+    url = "http://crew.example/o/WO1/tok"
+    with db.unit() as u:
+        for key in ("a", "b"):
+            u.outbox.enqueue(Message(key, "wecom", "t", f"打开 {url} 接单", "north",
+                                     {"links": {"m": url}}), 0)
+        (a, b) = sorted(u.outbox.due("wecom", 10, 10), key=lambda r: r.dedup_key)
+        u.outbox.mark_failed(a.id, 20, "timeout", dead=False)
+    assert all(url in v for v in stored().values())
+    with db.unit() as u:
+        u.outbox.mark_failed(a.id, 20, "timeout", dead=True)
+        u.outbox.mark_sent(b.id, 30)
+    after = stored()
+    assert all(url not in v and LINK_PURGED in v for v in after.values()), after
+    db.close()

@@ -96,21 +96,32 @@ class Outbox:
         self._c.run("UPDATE outbox SET status='sending', attempts=attempts+1 WHERE id=?",
                     (row_id,))
 
-    def mark_sent(self, row_id: int, now_ms: int) -> None:
-        """Delivered: the message is kept without its links (each opens a page with a
-        resident's phone), in its body and in its data."""
+    def _without_links(self, row_id: int) -> tuple[str, str]:
+        """The message's body and data with its links taken out (each opens a page with a
+        resident's phone)."""
         r = self._c.one("SELECT body, data FROM outbox WHERE id=?", (row_id,))
         body, data = (r[0], json.loads(r[1])) if r else ("", {})
         links = data.pop("links", None) or {}
         for url in links.values():
             body = body.replace(url, LINK_PURGED)
+        return body, json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    def mark_sent(self, row_id: int, now_ms: int) -> None:
+        """Delivered: the message is kept without its links, in its body and in its data."""
+        body, data = self._without_links(row_id)
         self._c.run("UPDATE outbox SET status='sent', sent_ms=?, last_error='', body=?, data=? "
-                    "WHERE id=?", (now_ms, body, json.dumps(data, ensure_ascii=False,
-                                                              sort_keys=True), row_id))
+                    "WHERE id=?", (now_ms, body, data, row_id))
 
     def mark_failed(self, row_id: int, next_ms: int, error: str, dead: bool) -> None:
-        self._c.run("UPDATE outbox SET status=?, next_ms=?, last_error=? WHERE id=?",
-                    ("dead" if dead else "pending", next_ms, error[:500], row_id))
+        """A failed attempt: tried again at next_ms, or dead, and then kept without its links
+        (nobody will follow them, and nobody may read them from here)."""
+        if dead:
+            body, data = self._without_links(row_id)
+            self._c.run("UPDATE outbox SET status='dead', next_ms=?, last_error=?, body=?, "
+                        "data=? WHERE id=?", (next_ms, error[:500], body, data, row_id))
+            return
+        self._c.run("UPDATE outbox SET status='pending', next_ms=?, last_error=? WHERE id=?",
+                    (next_ms, error[:500], row_id))
 
     def find(self, status: str | None = None) -> list[dict[str, Any]]:
         where = "WHERE status = ?" if status else ""
