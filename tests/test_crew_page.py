@@ -2,8 +2,8 @@
 accept, contact, arrive and resolve (through its confirmation) on the real endpoint; a stale
 form and another member's late tap get Chinese error pages; every state is screenshot.
 
-The screenshots go to the test's tmp dir and are copied to $HEATWATCH_SHOTS (default
-/work/shots) to be looked at. What the pages show is checked from the DOM, and against
+The screenshots go to the test's tmp dir and, when $HEATWATCH_SHOTS names a folder, are
+copied there to be looked at. What the pages show is checked from the DOM, and against
 `heatwatch orders show --json` and the audit log.
 """
 
@@ -62,15 +62,17 @@ class Shots:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.copy_to = Path(os.environ.get("HEATWATCH_SHOTS", "/work/shots"))
+        shots = os.environ.get("HEATWATCH_SHOTS", "")
+        self.copy_to = Path(shots) if shots else None
         self.taken: list[Path] = []
 
     def take(self, tab: Tab, name: str) -> None:
         for path in (tab.screenshot(self.folder / f"{name}.png"),
                      tab.screenshot(self.folder / f"{name}-full.png", full=True)):
             self.taken.append(path)
-            self.copy_to.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, self.copy_to / path.name)
+            if self.copy_to is not None:
+                self.copy_to.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, self.copy_to / path.name)
 
 
 def look(tab: Tab, shots: Shots, name: str, order_key: str) -> dict[str, Any]:
