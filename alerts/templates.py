@@ -22,7 +22,7 @@ from policy.service import ServiceLimits
 
 DEFAULT_PATH = Path(__file__).parent / "templates" / "zh.toml"
 MESSAGE_KINDS = ("order_new", "escalation_warn", "escalation_breach", "return_visit",
-                 "resident_notice")
+                 "resident_notice", "order_reopened")
 
 
 class TemplateError(Exception):
