@@ -5,6 +5,7 @@ order with the crew and the supervisor told."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -199,3 +200,42 @@ def test_a_reopened_incident_reopens_its_closed_order(crew: Crew) -> None:
     crew.close_incident(inc)
     assert crew.deadlines(oid)["return_visit_done:2"][0] == return_visit_due_ms(
         ms("2024-12-04 00:00"), LIMITS)
+
+
+def test_orders_carry_each_steps_due_done_and_late(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """issue 20 item 3: `orders`, `orders show` and `--json` carry each step's due time, done
+    time and late flag as of --at; `--late` keeps the late ones; `kpi --at` agrees."""
+    from heatwatch.commands.alerts import kpi_command, orders_command
+    from heatwatch.config import Config
+
+    clock = ManualClock(ms("2024-12-02 09:00"))
+    svc = make_service(tmp_path, {}, clock)
+    for sid in ("S1", "S2"):
+        raise_incident(svc.db, "leak", sid, clock.now_ms, clock.now_ms, substation_id=sid)
+    svc.step(clock.now_ms)
+    cfg = Config()
+    cfg.site.data_dir = str(tmp_path)
+    cfg.site.records_dir = str(tmp_path / "records")
+    first, second = svc.db.orders.find()
+    svc.act(first.order_id, "accept", "li", at_ms=ms("2024-12-02 09:05"))
+    svc.act(first.order_id, "arrive", "li", at_ms=ms("2024-12-02 09:20"))
+    at = ms("2024-12-02 10:00") / 1000
+    assert orders_command(cfg, None, None, "", "x", False, True, at) == 0
+    listed = {o["order_id"]: o for o in json.loads(capsys.readouterr().out)}
+    due = step_due_ms("urgent", ms("2024-12-02 09:00"), LIMITS)["on_site"]
+    assert [(s["step"], s["due_ms"], s["done_ms"], s["late"])
+            for s in listed[first.order_id]["steps"]] == [
+        ("on_site", due, ms("2024-12-02 09:20"), False)]
+    assert (listed[first.order_id]["late"], listed[second.order_id]["late"]) == (False, True)
+    assert orders_command(cfg, None, None, "", "x", False, True, at, late=True) == 0
+    assert [o["order_id"] for o in json.loads(capsys.readouterr().out)] == [second.order_id]
+    assert orders_command(cfg, None, None, "", "x", False, False, at, late=True) == 0
+    text = capsys.readouterr().out
+    assert second.order_id in text and first.order_id not in text and "LATE" in text
+    assert orders_command(cfg, "show", second.order_id, "", "", False, False, at) == 0
+    shown = capsys.readouterr().out
+    assert "step on_site" in shown and "LATE" in shown
+    assert kpi_command(cfg, "all", "all", True, at) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["orders"], row["late"]) == (2, 1)
