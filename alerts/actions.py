@@ -1,50 +1,26 @@
 """Crew and dispatcher actions on an order: checked by the state machine, stored in one unit."""
-
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
+from alerts import verdict
 from alerts.escalation import Escalation
 from alerts.lifecycle import (
     CREW_ACTIONS,
-    FINAL,
-    STATES,
+    TO_CONFIRM,
     OrderError,
-    OrderState,
-    Transition,
     apply,
-    needs_return_visit,
 )
 from alerts.messages import Messenger
-from alerts.sla import return_visit_deadline
 from alerts.staff_text import clean_note, one_line
+
+# machine and apply_transition live in alerts/verdict.py (the data's verdicts use them too)
+from alerts.verdict import apply_transition as apply_transition
+from alerts.verdict import machine as machine
 from workflow.orders import Order, StaleOrder
-from workflow.unit import Repositories, WorkflowDb
-
-
-def machine(o: Order) -> OrderState:
-    """What the state machine needs of a stored order."""
-    return OrderState(o.order_id, o.kind, o.state, o.owner, o.crew, list(o.passed))
-
-
-def apply_transition(u: Repositories, o: Order, t: Transition, at_ms: int) -> Order:
-    """Store the new state and owner, settle the step's deadlines, append the audit line."""
-    passed = [*o.passed, t.to_state] if t.to_state != t.from_state else o.passed
-    new = Order(**{**o.as_dict(), "state": t.to_state, "owner": t.owner, "updated_ms": at_ms,
-                   "passed": passed})
-    if t.to_state == "resolved":
-        new.resolved_ms = at_ms
-    if t.to_state in FINAL:
-        new.closed_ms = at_ms
-    u.orders.set_state(new, was=o)
-    if t.to_state == "cancelled":
-        u.deadlines.settle(o.order_id, None, at_ms)
-    else:
-        # reaching a later state also settles the earlier steps it skipped
-        u.deadlines.settle(o.order_id, STATES[:STATES.index(t.to_state) + 1], at_ms)
-    u.orders.audit(o.order_id, at_ms, t.actor, t.action, t.from_state, t.to_state, t.note)
-    return new
+from workflow.unit import WorkflowDb
 
 
 class CrewActions:
@@ -74,15 +50,22 @@ class CrewActions:
             if action in CREW_ACTIONS and not actor:
                 raise OrderError(f"{action} needs the crew member's name")
             t = apply(machine(order), action, actor, clean_note(note, self.max_note), new_owner)
+            inc = u.incidents.get(order.incident_key)
+            waits = (t.to_state == "resolved" and order.kind != "opinion" and
+                     inc is not None and inc.closed_ms is None)
+            if waits:
+                # issue 20: done when the data says so; until then 待确认
+                t = replace(t, to_state=TO_CONFIRM)
             try:
                 new = apply_transition(u, order, t, now_ms)
             except StaleOrder as e:
                 raise OrderError(str(e)) from None
-            if t.to_state == "resolved" and needs_return_visit(order.kind):
-                rv = return_visit_deadline(order_id, now_ms, self.messenger.cfg.limits)
-                u.deadlines.add(rv)
-                self.messenger.to_crew(u.outbox, new, "return_visit", "resolved", now_ms, {
-                    "due": self.messenger.t(rv.due_ms), "what": one_line(t.note) or order.summary})
+            if waits and inc is not None:
+                verdict.start_confirmation(u, new, inc.kind, now_ms, self.messenger.cfg.limits)
+            elif t.to_state == "resolved":
+                # the data already shows it gone: the fix is the crew's
+                verdict.fixed(u, new, now_ms)
+                verdict.return_visit(u, self.messenger, new, now_ms, now_ms, one_line(t.note))
         with self._lock:
             self.escalation.settled(order_id)
             self.escalation.refresh_heap()

@@ -6,7 +6,7 @@ A word the page has no translation for is never shown raw: it falls back to a ge
 
 from __future__ import annotations
 
-from alerts.lifecycle import ACTIONS, FINAL, STATES, state_text
+from alerts.lifecycle import ACTIONS, FINAL, STATES, TO_CONFIRM, state_text
 from alerts.residents import SYSTEM
 from alerts.templates import Templates
 
@@ -19,6 +19,9 @@ VERB_TEXT = {
     "reassign": "改派", "phone_shown": "查看用户电话", "incident_closed": "数据显示故障已消除",
     "notify_residents": "发送停暖通知", "escalation_warn": "即将超时，已提醒主管",
     "escalation_breach": "已超时，已上报主管",
+    # issue 20: the data's verdict on a resolution, and an incident that came back
+    "confirm": "数据确认故障已消除", "refute": "数据显示故障仍在，退回班组",
+    "reopen": "故障复发，工单重开",
 }
 OTHER_VERB = "工单记录"
 
@@ -57,6 +60,8 @@ def system_note(action: str, note: str, crew_name: str, kind: str,
         return f"{n} 户" if n.isdigit() else ""
     if action == "incident_closed":
         return "工单仍需班组处理完毕"
+    if action in ("confirm", "refute", "reopen"):
+        return note  # written in words by alerts/verdict.py
     return ""
 
 
@@ -92,6 +97,8 @@ def refusal_text(state: str, owner: str, kind: str, action: str, member: str,
     target = STATES.index(ACTIONS[action])
     if target <= STATES.index(state):
         return f"工单已是“{now}”，这一步已经做过（页面可能已过期）。"
+    if state == TO_CONFIRM:
+        return "已处理完毕，正等待数据确认故障消除；确认前无需再操作。"
     if action == "resolve" and kind != "opinion" and not note.strip():
         return "处理完毕须填写处理说明。"
     if first_valid:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 
+from alerts import verdict
 from alerts.config import AlertsConfig
-from alerts.lifecycle import FINAL
+from alerts.lifecycle import FINAL, TO_CONFIRM
 from alerts.messages import Messenger
 from alerts.residents import SYSTEM, Residents
 from alerts.sla import BREACH, STEP_NOTICE, DeadlineHeap, Mark
+from policy.service import STEP_CONFIRM, base_step
 from workflow.orders import Order
 from workflow.unit import Repositories, WorkflowDb
 
@@ -67,7 +69,11 @@ class Escalation:
         if order is None:
             return False
         u.deadlines.mark(m.order_id, m.step, m.mark == BREACH, now_ms)
-        if m.step == STEP_NOTICE:
+        if base_step(m.step) == STEP_CONFIRM:
+            # issue 20: the grace is over and the data still shows the fault: back to the crew
+            if m.mark == BREACH and order.state == TO_CONFIRM:
+                verdict.refute(u, self.messenger, order, row.deadline.due_ms, now_ms)
+        elif m.step == STEP_NOTICE:
             self.residents.notify(u, order, now_ms)
         elif order.state not in FINAL:
             self._escalate(u, order, m, row.deadline.due_ms, now_ms)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from alerts import verdict
 from alerts.config import AlertsConfig
 from alerts.handlers import (
     EndBilling,
@@ -14,6 +15,7 @@ from alerts.handlers import (
     UpdateCompensation,
     plans_for,
 )
+from alerts.lifecycle import DONE_STATES, FINAL, TO_CONFIRM
 from alerts.messages import Messenger
 from alerts.residents import SYSTEM, Residents
 from alerts.sla import STEP_NOTICE, Deadline, deadlines_for
@@ -61,14 +63,30 @@ class Ingest:
             elif isinstance(p, UpdateCompensation):
                 self.residents.compensate(u, inc, now_ms)
             elif isinstance(p, NoteIncidentClosed):
-                for o in u.orders.for_incident(inc.key):
-                    # issue 5: the incident closing does not close the order; a crew does
-                    u.orders.audit(o.order_id, now_ms, SYSTEM, "incident_closed", o.state,
-                                   o.state, "故障已消除（工单仍需班组关闭）")
+                self._incident_closed(u, inc, now_ms)
+
+    def _incident_closed(self, u: Repositories, inc: Incident, now_ms: int) -> None:
+        """issue 20: the data shows the fault gone: a waiting resolution is confirmed at the
+        close; an order still being worked keeps going (issue 5: a crew closes it), its
+        running fix limit met at the close."""
+        closed_ms = inc.closed_ms if inc.closed_ms is not None else now_ms
+        for o in u.orders.for_incident(inc.key):
+            u.orders.audit(o.order_id, now_ms, SYSTEM, "incident_closed", o.state, o.state,
+                           f"故障已消除 {self.messenger.t(closed_ms)}")
+            if o.state == TO_CONFIRM:
+                verdict.confirm(u, self.messenger, o, closed_ms, now_ms)
+            elif o.state not in FINAL:
+                verdict.fixed(u, o, closed_ms)
 
     def _open_order(self, u: Repositories, inc: Incident, p: OpenOrder, now_ms: int) -> None:
-        if u.orders.for_incident(inc.key, p.kind):
-            return  # re-opened incident: the order it already has carries on
+        had = u.orders.for_incident(inc.key, p.kind)
+        for o in had:
+            # issue 20: a re-opened incident is never silent: a done order reopens (a new
+            # round of deadlines); one still being worked carries on; a cancelled one stays
+            if o.state in DONE_STATES:
+                verdict.reopen(u, self.messenger, o, now_ms, now_ms)
+        if had:
+            return
         sid = self.substation_of(inc)
         crew = self.messenger.routing.crew_for(sid)
         oid = u.counters.next_id("order", "WO")

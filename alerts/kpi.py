@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from alerts.sla import STEP_NOTICE, Deadline, is_late
-from policy.service import ServiceLimits
+from alerts.sla import Deadline, is_late
+from policy.service import UNTIMED_STEPS, ServiceLimits, base_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +50,20 @@ class Timeliness:
             self.orders
 
 
+def timed(d: Deadline) -> bool:
+    """A crew's service limit (the residents' notice and the data's confirmation are not)."""
+    return base_step(d.step) not in UNTIMED_STEPS
+
+
 def order_late(o: OrderTiming, as_of_ms: int) -> bool:
     """Late if any timed step was done after its due time or is overdue and not done."""
-    return any(is_late(d, done, as_of_ms) for d, done in o.steps if d.step != STEP_NOTICE)
+    return any(is_late(d, done, as_of_ms) for d, done in o.steps if timed(d))
 
 
 def decided(o: OrderTiming, as_of_ms: int) -> bool:
     """Counted once every timed step is done or overdue (an order still in time is pending)."""
     return all(done is not None or as_of_ms > d.due_ms
-               for d, done in o.steps if d.step != STEP_NOTICE)
+               for d, done in o.steps if timed(d))
 
 
 def period_of(ms: int, period: str, tz: ZoneInfo) -> str:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # issue 5: opened → dispatched → accepted → contacted → on site → resolved →
-# return visit done → closed, plus cancelled
-STATES = ("opened", "dispatched", "accepted", "contacted", "on_site", "resolved",
-          "return_visit_done", "closed")
+# return visit done → closed, plus cancelled; issue 20: a crew's resolution of an order whose
+# incident is still open waits in to_confirm (待确认) until the data confirms it (→ resolved)
+# or refutes it (→ back to the crew, reopened)
+STATES = ("opened", "dispatched", "accepted", "contacted", "on_site", "to_confirm",
+          "resolved", "return_visit_done", "closed")
+TO_CONFIRM = "to_confirm"
+# states an order is done in, as far as the crew is concerned: a re-opened incident reopens it
+DONE_STATES = (TO_CONFIRM, "resolved", "return_visit_done", "closed")
 CANCELLED = "cancelled"
 FINAL = ("closed", CANCELLED)
 
@@ -25,7 +30,8 @@ CREW_ACTIONS = ("accept", "contact", "arrive", "resolve")
 
 STATE_TEXT = {
     "opened": "已创建", "dispatched": "已派单", "accepted": "已接单", "contacted": "已联系用户",
-    "on_site": "已到场", "resolved": "已处理", "return_visit_done": "已回访", "closed": "已关闭",
+    "on_site": "已到场", "to_confirm": "待确认", "resolved": "已处理",
+    "return_visit_done": "已回访", "closed": "已关闭",
     "cancelled": "已取消",
 }
 
@@ -111,6 +117,9 @@ def apply(order: OrderState, action: str, actor: str, note: str = "",
     if action == "accept" and order.owner and order.owner != actor:
         raise OrderError(f"order {oid} is owned by {order.owner} (first-responder rule); "
                          "reassign it first")
+    if order.state == TO_CONFIRM and action in CREW_ACTIONS:
+        raise OrderError(f"order {oid} is to_confirm ({STATE_TEXT[TO_CONFIRM]}): the data "
+                         "has not yet shown the fault gone")
     _check_step(order, action, target)
     if action == "resolve" and order.kind != "opinion" and not note:
         raise OrderError(f"cannot resolve order {oid} without a note saying what was done")
@@ -121,6 +130,22 @@ def apply(order: OrderState, action: str, actor: str, note: str = "",
     elif order.owner and actor != order.owner and action in CREW_ACTIONS:
         raise OrderError(f"order {oid} is owned by {order.owner}; {actor} cannot {action} it")
     return Transition(oid, action, order.state, target, owner, actor, note)
+
+
+def system_move(order: OrderState, action: str, to_state: str, actor: str,
+                note: str) -> Transition:
+    """issue 20: the data's verdict on an order: confirm (to_confirm -> resolved), refute or
+    reopen (back to the crew: accepted if someone owns it, else dispatched)."""
+    if action == "confirm" and order.state != TO_CONFIRM:
+        raise OrderError(f"order {order.order_id} is {order.state}; nothing to confirm")
+    if action in ("refute", "reopen") and order.state not in DONE_STATES:
+        raise OrderError(f"order {order.order_id} is {order.state}; nothing to reopen")
+    return Transition(order.order_id, action, order.state, to_state, order.owner, actor, note)
+
+
+def back_to_crew_state(order: OrderState) -> str:
+    """Where a reopened order restarts: with its owner (首问责任制) if it has one."""
+    return "accepted" if order.owner else "dispatched"
 
 
 def _cancel_or_reassign(order: OrderState, action: str, actor: str, note: str,

@@ -70,7 +70,7 @@ class DeadlineHeap:
     def add(self, d: Deadline, warned: bool = False, breached: bool = False) -> None:
         """Schedule a deadline's marks; those already fired (after a restart) are skipped."""
         self._done.discard((d.order_id, d.step))
-        if not warned and d.step != STEP_NOTICE:
+        if not warned and service.base_step(d.step) not in service.UNTIMED_STEPS:
             heapq.heappush(self._heap, Mark(d.warn_ms(self.share), d.order_id, d.step, WARN))
         if not breached:
             heapq.heappush(self._heap, Mark(d.due_ms, d.order_id, d.step, BREACH))

@@ -22,7 +22,7 @@ from policy.service import ServiceLimits
 
 DEFAULT_PATH = Path(__file__).parent / "templates" / "zh.toml"
 MESSAGE_KINDS = ("order_new", "escalation_warn", "escalation_breach", "return_visit",
-                 "resident_notice")
+                 "resident_notice", "order_reopened")
 
 
 class TemplateError(Exception):
@@ -77,6 +77,7 @@ class Templates:
     def step_text(self, step: str, order_kind: str = "") -> str:
         """A step in words, as the order kind has it, else as [steps] has it."""
         own = self.kind_steps.get(order_kind, {})
+        step = step.split(":", 1)[0]  # a reopened order's round (on_site:2) is the same step
         return own.get(step) or self.steps.get(step, step)
 
     def cause_text(self, cause: str) -> str:

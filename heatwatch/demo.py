@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import math
 import shutil
@@ -28,6 +27,7 @@ from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
 from heatwatch.config import Config, load_config
+from heatwatch.demo_guard import check_demo_args, demo_scenario, hold_demo_folder
 from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
 from heatwatch.errors import UserError
 from simulators.clock import VirtualClock
@@ -243,22 +243,20 @@ def _demo_data_dir(cfg: Config, data_dir: str | None) -> Path:
     return data
 
 
-def _demo_scenario(name: str | None, hours: float | None, speed: float | None) -> Scenario:
-    scenario = load_scenario(name or "demo")
-    if hours is not None:
-        scenario = dataclasses.replace(scenario, duration_s=min(scenario.duration_s,
-                                                                hours * 3600))
-    if speed:
-        scenario = dataclasses.replace(scenario, speed=speed)
-    return scenario
-
-
 def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: str | None = None,
              scenario_name: str | None = None, speed: float | None = None,
              quiet: bool = False) -> int:
     cfg = cfg or load_config(None)
+    check_demo_args(hours, speed)
+    lock = hold_demo_folder(Path(data_dir or Path(cfg.site.data_dir) / "demo"))
+    try:
+        return _demo(cfg, data_dir, demo_scenario(scenario_name, hours, speed), quiet)
+    finally:
+        lock.close()
+
+
+def _demo(cfg: Config, data_dir: str | None, scenario: Scenario, quiet: bool) -> int:
     data = _demo_data_dir(cfg, data_dir)
-    scenario = _demo_scenario(scenario_name, hours, speed)
     records = load_records(scenario.records_dir)
     broker = EmbeddedBroker(free_port())
     broker.start()

@@ -95,10 +95,14 @@ def print_workflow(cfg: Config, data: Path, report: CrewReport, start_s: float,
     finally:
         store.close()
     config = data / "heatwatch.toml"
+    # issue 20: the commands as of the demo's end reproduce these figures (not as of today)
+    at = dt.datetime.fromtimestamp(end_s, timezone(cfg)).isoformat()
     print(f"\nrepair timeliness, orders decided by the end (heatwatch kpi --by crew "
-          f"--config {config}):")
+          f"--at {at} --config {config}):")
     kpi_command(cfg, "crew", "all", False, at=end_s)
     kpi_command(cfg, "all", "all", False, at=end_s)
+    print(f"late orders, each step's due and done time: heatwatch orders --all --late "
+          f"--at {at} --config {config}")
     path = write_morning_report(cfg, start_s, end_s)
     print(f"\nmorning report (日报), {path.stem.removeprefix('report-')}: {path}")
 

@@ -20,6 +20,17 @@ STEP_ON_SITE = "on_site"
 STEP_RESOLVED = "resolved"
 STEP_RETURN_VISIT = "return_visit_done"
 STEP_NOTICE = "notice"  # an outage's resident notice, not a crew step
+# issue 20: a crew's resolution waits for the data (the incident closing) until this step is
+# due; the fault gone by its repair limit, once the data refuted a resolution
+STEP_CONFIRM = "confirm"
+STEP_FIXED = "fixed"
+# steps that are not a crew's service limit (the KPI does not count them)
+UNTIMED_STEPS = (STEP_NOTICE, STEP_CONFIRM)
+
+# issue 20: how long the data may take to confirm a fix, by the incident kind it is judged on
+_GRACE_CLASS = {"outage": "station", "building_outage": "station", "station_comm": "station",
+                "leak": "station", "room_cold": "room", "compliance_breach": "room",
+                "sensor_fault": "room"}
 
 
 @dataclass(slots=True)
@@ -43,6 +54,13 @@ class ServiceLimits:
     # (when the analyzer saw it; DOMAIN: an outage's clock starts at detection). Hourly meter
     # and room grids find a fault an hour or more after its start, past a 30 min limit.
     clock_from: Literal["start", "detection"] = "detection"
+    # issue 20: after a crew resolves an order whose incident is still open, the data has
+    # this long to close it before the order goes back to the crew: short for stations and
+    # outages (judged within the hour), longer for rooms (judged on daily means), between
+    # for meters (judged on hourly intervals)
+    confirm_station_h: float = 2.0
+    confirm_device_h: float = 6.0
+    confirm_room_h: float = 30.0
 
 
 def step_limits_ms(order_kind: str, limits: ServiceLimits) -> dict[str, int]:
@@ -66,6 +84,28 @@ def step_due_ms(order_kind: str, clock_ms: int, limits: ServiceLimits) -> dict[s
 def return_visit_due_ms(fixed_ms: int, limits: ServiceLimits) -> int:
     """seed: a return visit 48 h after the repair is done."""
     return fixed_ms + round(limits.return_visit_h * HOUR_MS)
+
+
+def confirm_due_ms(incident_kind: str, resolved_ms: int, limits: ServiceLimits) -> int:
+    """issue 20: until when the data may confirm a crew's resolution of this incident kind."""
+    grace_h = {"station": limits.confirm_station_h, "room": limits.confirm_room_h}.get(
+        _GRACE_CLASS.get(incident_kind, ""), limits.confirm_device_h)
+    return resolved_ms + round(grace_h * HOUR_MS)
+
+
+def round_step(step: str, n: int) -> str:
+    """A step's deadline name in an order's n-th round (a reopened order's steps again)."""
+    return step if n <= 1 else f"{step}:{n}"
+
+
+def base_step(step: str) -> str:
+    """The step a round's deadline name stands for (on_site:2 -> on_site)."""
+    return step.split(":", 1)[0]
+
+
+def step_round(step: str) -> int:
+    _, _, n = step.partition(":")
+    return int(n) if n.isdigit() else 1
 
 
 def warn_at_ms(start_ms: int, due_ms: int, limits: ServiceLimits) -> int:

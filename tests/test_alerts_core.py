@@ -69,9 +69,9 @@ def test_seed_timeline(tmp_path: Path) -> None:
     """DOMAIN example 5: opened 09:00, contacted 09:25, on site 11:20 -> breach of 11:00."""
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {"crew": [{"id": "north", "substations": ["S1"]}]}, clock)
-    raise_incident(svc.db, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
-                   substation_id="S1", building_id="B1", account_id="A1",
-                   details=RoomColdDetails(trailing_h=6, lowest_trailing_mean_c=16.4))
+    inc = raise_incident(svc.db, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
+                         substation_id="S1", building_id="B1", account_id="A1",
+                         details=RoomColdDetails(trailing_h=6, lowest_trailing_mean_c=16.4))
     svc.step(clock.now_ms)
     (order,) = svc.db.orders.find()
     due = {d.deadline.step: d.deadline.due_ms for d in svc.db.deadlines.find(order.order_id)}
@@ -83,6 +83,10 @@ def test_seed_timeline(tmp_path: Path) -> None:
     while t <= ms("2024-12-02 12:00"):
         clock.now_ms = t
         hhmm = f"{(t // MINUTE_MS + 8 * 60) // 60 % 24:02d}:{(t // MINUTE_MS) % 60:02d}"
+        if hhmm == "11:50":  # the data shows the room warm again before the crew resolves
+            inc.closed_ms = t
+            reconcile(svc.db, inc, t)
+            svc.step(t)
         if hhmm in actions:
             a, who, note = actions[hhmm]
             svc.act(order.order_id, a, who, note, at_ms=t)

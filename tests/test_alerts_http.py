@@ -31,7 +31,9 @@ from tests.test_alerts_support import (
     make_service,
     ms,
     raise_incident,
+    reconcile,
 )
+from workflow.incidents import Incident
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Served:
     order_id: str
     links: dict[str, str]  # member -> the link their message carried
     receiver: Receiver
+    incident: Incident | None = None  # the order's incident, when the test closes it
 
     def path(self, member: str) -> str:
         return urllib.parse.urlsplit(self.links[member]).path
@@ -136,10 +139,11 @@ def test_crew_actions_over_http(served: Served) -> None:
                              "(已到场); it is contacted (已联系用户)")
     assert post(s.port, s.path("wang") + "/arrive")[1]["state"] == "on_site"
     status, body = post(s.port, s.path("wang") + "/resolve", {"note": "更换阀门"})
-    assert (status, body["state"]) == (200, "resolved")
+    # issue 20: the room is still cold in the data: the resolution waits for it (待确认)
+    assert (status, body["state"]) == (200, "to_confirm")
     hist = [h for h in s.svc.db.orders.history(s.order_id) if h["action"] != PHONE_SHOWN]
     assert [(h["actor"], h["to_state"]) for h in hist[-4:]] == [
-        ("wang", "accepted"), ("wang", "contacted"), ("wang", "on_site"), ("wang", "resolved")]
+        ("wang", "accepted"), ("wang", "contacted"), ("wang", "on_site"), ("wang", "to_confirm")]
     assert hist[-1]["note"] == "更换阀门"
 
 
@@ -263,6 +267,10 @@ def test_the_owner_sees_the_phone_audited_and_no_one_else(served: Served) -> Non
     # a closed order shows it no more
     for action, form in (("contact", {}), ("arrive", {}), ("resolve", {"note": "ok"})):
         assert post(s.port, s.path("wang") + f"/{action}", form)[0] == 200
+    (inc,) = s.svc.db.incidents.find()
+    inc.closed_ms = s.svc.clock_ms()
+    reconcile(s.svc.db, inc, inc.closed_ms)  # the data confirms the fix
+    s.svc.step(inc.closed_ms)
     s.svc.act(s.order_id, "visit", "客服", "满意")
     s.svc.act(s.order_id, "close", "客服")
     assert PHONE_1 not in get(s.port, s.path("wang"))[1]

@@ -23,6 +23,7 @@ from tests.test_alerts_support import (
     make_service,
     ms,
     raise_incident,
+    reconcile,
 )
 
 
@@ -31,15 +32,15 @@ def _serve(tmp_path: Path, **http: object) -> Iterator[Served]:
     port, receiver = free_port(), Receiver()
     table = alerts_table(receiver, http={"host": "127.0.0.1", "port": port, **http})
     svc = make_service(tmp_path, table, clock)
-    raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
-                   substation_id="S1", building_id="B1", account_id="A1")
+    inc = raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
+                         substation_id="S1", building_id="B1", account_id="A1")
     svc.step(clock.now_ms)
     (order,) = svc.db.orders.find()
     (msg,) = receiver.accepted("/crew")
     server = serve_in_thread(svc.actions, svc.phone_of)
     wait_port(port)
     links = dict(re.findall(r"^(\w+)（本人专用）：(http\S+)$", msg["body"]["message"], re.M))
-    yield Served(svc, port, clock, order.order_id, links, receiver)
+    yield Served(svc, port, clock, order.order_id, links, receiver, inc)
     server.should_exit = True
     time.sleep(0.2)
     receiver.close()
@@ -111,6 +112,9 @@ def test_links_are_revoked_when_the_order_closes_or_is_reassigned(served: Served
     assert get(s.port, s.path("wang"))[0] == 200  # the new owner's
     for action in ("contact", "arrive"):
         s.svc.act(s.order_id, action, "wang")
+    assert s.incident is not None
+    s.incident.closed_ms = s.clock.now_ms  # the data shows the room warm: the fix stands
+    reconcile(s.svc.db, s.incident, s.clock.now_ms)
     s.svc.act(s.order_id, "resolve", "wang", "fixed")
     s.svc.act(s.order_id, "visit", "客服", "ok")
     s.svc.act(s.order_id, "close", "客服")

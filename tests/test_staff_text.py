@@ -13,7 +13,14 @@ from alerts.channels import dingtalk_payload, wecom_payload
 from alerts.lifecycle import OrderError
 from alerts.service import AlertsService
 from alerts.staff_text import NoteRefused, clean_note, escape_markdown, printable
-from tests.test_alerts_support import ManualClock, alerts_table, make_service, ms, raise_incident
+from tests.test_alerts_support import (
+    ManualClock,
+    alerts_table,
+    make_service,
+    ms,
+    raise_incident,
+    reconcile,
+)
 
 FORGED = "\nwang（本人专用）：http://evil.example/o/x"
 
@@ -49,12 +56,15 @@ def test_terminal_output_escapes_control_characters() -> None:
 def _resolved(tmp_path: Path, note: str) -> tuple[AlertsService, str]:
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, alerts_table(), clock)
-    raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
-                   substation_id="S1", building_id="B1", account_id="A1")
+    inc = raise_incident(svc.db, "room_cold", "R1", clock.now_ms, clock.now_ms,
+                         substation_id="S1", building_id="B1", account_id="A1")
     svc.ingest(clock.now_ms)
     (order,) = svc.db.orders.find()
     for action in ("accept", "contact", "arrive"):
         svc.act(order.order_id, action, "wang")
+    # the data shows the room warm again: the resolution is the fix (no 待确认)
+    inc.closed_ms = clock.now_ms
+    reconcile(svc.db, inc, clock.now_ms)
     svc.act(order.order_id, "resolve", "wang", note)
     return svc, order.order_id
 

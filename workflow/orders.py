@@ -220,8 +220,10 @@ class Deadlines:
                         "NULL", (at_ms, order_id))
             return
         for step in steps:
-            self._c.run("UPDATE order_deadline SET done_ms=? WHERE order_id=? AND step=? "
-                        "AND done_ms IS NULL", (at_ms, order_id, step))
+            # a reopened order's later rounds name the step step:2, step:3, ...
+            self._c.run("UPDATE order_deadline SET done_ms=? WHERE order_id=? AND (step=? "
+                        "OR step LIKE ?) AND done_ms IS NULL",
+                        (at_ms, order_id, step, f"{step}:%"))
 
     def mark(self, order_id: str, step: str, breach: bool, at_ms: int) -> None:
         """Record the warning (or, with `breach`, the breach) escalation of one step."""

@@ -12,8 +12,8 @@ from typing import Any
 from alerts.kpi import OrderTiming, timeliness
 from alerts.lifecycle import OrderError, state_text
 from alerts.service import AlertsService, run_loop
-from alerts.staff_text import printable
 from heatwatch import bootstrap
+from heatwatch.commands.orders_view import order_view, print_order, print_orders
 from heatwatch.config import Config
 
 
@@ -46,11 +46,13 @@ def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
 
 def orders_command(cfg: Config, action: str | None, order_id: str | None, note: str,
                    actor: str, all_: bool, json_: bool, at: float | None = None,
-                   new_owner: str = "") -> int:
-    """`heatwatch orders [--all] [--json]` or `orders accept|contact|arrive|resolve <id>`."""
+                   new_owner: str = "", late: bool = False) -> int:
+    """`heatwatch orders [--all] [--late] [--json] [--at T]` (each step's due and done time
+    and late flag as of T) or `orders show|accept|contact|arrive|resolve <id>`."""
     # orders live there: never create an empty one to list or act on
     bootstrap.workflow_file(cfg)
     svc = bootstrap.alerts_service(cfg)
+    as_of_ms = svc.clock_ms() if at is None else int(at * 1000)
     if action:
         if not order_id:
             raise AlertsCliError(f"orders {action} needs an order id")
@@ -59,16 +61,11 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
             if order is None:
                 raise AlertsCliError(f"no order {order_id!r}")
             history = svc.db.orders.history(order_id)
+            view = order_view(svc, order, as_of_ms)
             if json_:
-                print(json.dumps({**order.as_dict(), "history": history}, ensure_ascii=False))
+                print(json.dumps({**view, "history": history}, ensure_ascii=False))
             else:
-                # staff text reaches the operator's terminal: control characters escaped
-                print(printable(f"{order.order_id} {order.kind} {order.state} "
-                                f"owner={order.owner or '-'}"))
-                for h in history:
-                    print(printable(f"  {svc.messenger.t(h['at_ms'])} {h['actor']}: "
-                                    f"{h['action']} {h['from_state']}->{h['to_state']} "
-                                    f"{h['note']}"))
+                print_order(svc, view, history)
             return 0
         try:
             order = svc.act(order_id, action, actor, note,
@@ -78,14 +75,13 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
         print(f"{order.order_id}: {order.state} ({state_text(order.state, order.kind)}), "
               f"owner {order.owner or '-'}")
         return 0
-    orders = svc.db.orders.find(include_closed=all_)
+    views = [order_view(svc, o, as_of_ms) for o in svc.db.orders.find(include_closed=all_)]
+    if late:
+        views = [v for v in views if v["late"]]
     if json_:
-        print(json.dumps([o.as_dict() for o in orders], ensure_ascii=False))
-        return 0
-    print(f"{'order':10} {'kind':16} {'state':17} {'crew':10} {'owner':8} {'opened':11} address")
-    for o in orders:
-        print(f"{o.order_id:10} {o.kind:16} {o.state:17} {o.crew:10} {o.owner or '-':8} "
-              f"{svc.messenger.t(o.opened_ms):11} {o.address}")
+        print(json.dumps(views, ensure_ascii=False))
+    else:
+        print_orders(svc, views)
     return 0
 
 
@@ -158,7 +154,8 @@ def add_alerts_parsers(command: Callable[..., argparse.ArgumentParser],
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     at_arg(p)
     p = command("orders", lambda a: orders_command(load(a), a.action, a.order_id, a.note or "",
-                                                   a.actor, a.all, a.json, a.at, a.to),
+                                                   a.actor, a.all, a.json, a.at, a.to,
+                                                   a.late),
                 "work orders: list, show, or act on one")
     p.add_argument("action", nargs="?", choices=["accept", "contact", "arrive", "resolve",
                                                  "visit", "close", "cancel", "reassign",
@@ -168,6 +165,8 @@ def add_alerts_parsers(command: Callable[..., argparse.ArgumentParser],
     p.add_argument("--actor", default="dispatch", help="who acts (becomes owner on accept)")
     p.add_argument("--to", default="", help="reassign: the new owner (recorded in the audit log)")
     p.add_argument("--all", action="store_true")
+    p.add_argument("--late", action="store_true",
+                   help="only orders late on a step (done late, or overdue) as of --at")
     p.add_argument("--json", action="store_true")
     at_arg(p)
     p = command("notices", lambda a: notices_command(load(a), a.json), "resident notices")

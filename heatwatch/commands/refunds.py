@@ -253,7 +253,10 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
         "season": year, "season_start": season.first.isoformat(),
         "season_end": season.date(season.n_days - 1), "season_days": season.n_days,
         "as_of": dt.datetime.fromtimestamp(now_ms / 1000, tz).isoformat(timespec="seconds"),
-        "status": "final" if final else "running",
+        # issue 20: a season with no readings and no outage is not one where nobody is owed
+        "status": ("no_data" if not outages and not any(
+                       bool(np.isfinite(m).any()) for m in means.values())
+                   else "final" if final else "running"),
         "accounts": accounts,
         "totals": totals(accounts, records),
     }
@@ -324,12 +327,14 @@ def to_csv(doc: dict[str, Any]) -> str:
 
 
 def to_table(doc: dict[str, Any]) -> list[str]:
-    status = ("最终 final (the season has ended)" if doc["status"] == "final"
-              else "进行中 running (the season or an outage is not over; amounts may grow)")
+    status = {"final": "最终 final (the season has ended)",
+              "no_data": "无数据 no data (no readings and no outage in this season)"}.get(
+        doc["status"], "进行中 running (the season or an outage is not over; amounts may grow)")
     lines = [f"refunds, season {doc['season']} ({doc['season_start']} — {doc['season_end']}, "
              f"{doc['season_days']} days), as of {doc['as_of']}: {status}"]
     if not doc["accounts"]:
-        lines.append("no household is owed a refund")
+        if doc["status"] != "no_data":
+            lines.append("no household is owed a refund")
         return lines
     lines.append(f"{'account':<12}{'station':<8}{'area':>7}  {'outage d':>8}{'outage 元':>11}  "
                  f"{'cold d':>6}{'cold 元':>10}{'total 元':>11}  bands")
