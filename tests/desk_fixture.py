@@ -31,9 +31,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(tmp: Path, port: int, ttl_min: float = 30.0, delay_s: float = 0.5) -> Path:
+def write_config(tmp: Path, port: int, ttl_min: float = 30.0, delay_s: float = 0.5,
+                 records: Path | None = None) -> Path:
     cfg = tmp / "desk.toml"
-    cfg.write_text(f'[site]\ndata_dir = "{tmp / "var"}"\n\n[desk]\nport = {port}\n'
+    site = f'records_dir = "{records}"\n' if records else ""
+    cfg.write_text(f'[site]\ndata_dir = "{tmp / "var"}"\n{site}\n[desk]\nport = {port}\n'
                    f"session_ttl_min = {ttl_min}\nsignin_delay_s = {delay_s}\n",
                    encoding="utf-8")
     db = WorkflowDb(tmp / "var" / "workflow.sqlite")
