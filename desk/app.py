@@ -28,6 +28,7 @@ from desk.auth import Auth, Signed, csrf_ok
 from desk.config import DeskConfig
 from desk.intake import DeskError, Intake
 from desk.orders import RESTORE_UNKNOWN, cause_text
+from desk.readings import latest_of
 from desk.search import card, mask_phone, search
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
 
@@ -149,7 +150,8 @@ class Desk:
         self.audit(me.name, "view_household", aid)
         now = dt.datetime.fromtimestamp(self.now_ms() / 1000, self.tz)
         return self.page("household.html", me=me, c=c, full_phone="",
-                         now=now.strftime("%Y-%m-%dT%H:%M"))
+                         now=now.strftime("%Y-%m-%dT%H:%M"),
+                         latest=latest_of(self.intake.store, self.intake.records, aid))
 
     async def phone(self, request: Request, me: Signed) -> Response:
         """The resident's full number, on request; audited with the person's name."""
@@ -161,7 +163,8 @@ class Desk:
         today = dt.datetime.fromtimestamp(self.now_ms() / 1000, self.tz)
         c = card(self.db, self.intake.records, aid, self.intake.season, today.date())
         return self.page("household.html", me=me, c=c, full_phone=acc.phone or "（无）",
-                         now=today.strftime("%Y-%m-%dT%H:%M"))
+                         now=today.strftime("%Y-%m-%dT%H:%M"),
+                         latest=latest_of(self.intake.store, self.intake.records, aid))
 
     # -- calls -------------------------------------------------------------------------------
     async def take(self, request: Request, me: Signed) -> Response:

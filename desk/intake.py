@@ -16,6 +16,7 @@ from alerts.config import LimitsConfig
 from alerts.routing import Routing
 from alerts.sla import deadlines_for
 from desk.orders import attach_to, covering_incident, open_call_order, raise_cluster
+from desk.readings import heated_note, latest_of
 from district.records import Account, Records
 from policy.calendar import CalendarError, ChinaCalendar
 from policy.calls import (
@@ -27,6 +28,7 @@ from policy.calls import (
     suspension_decision,
 )
 from policy.rules import Season
+from storage.base import Store
 from workflow.calls import Call
 from workflow.unit import Repositories, WorkflowDb
 
@@ -46,6 +48,7 @@ class Taken:
     incident_key: str = ""
     incident_cause: str = ""
     cluster: bool = False
+    data_note: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -61,6 +64,8 @@ class Intake:
     routing: Routing
     crew_limits: LimitsConfig
     tz: str = "Asia/Shanghai"
+    store: Store | None = None  # the readings, for what the data shows of a cold-room call
+    room_min_c: float = 18.0
 
     def local(self, at_ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(at_ms / 1000, ZoneInfo(self.tz))
@@ -107,6 +112,11 @@ class Intake:
             return
         if call.kind not in ("leak", *FAULT_KINDS):
             return
+        if call.kind == "temperature":  # taken all the same; the data is written beside it
+            taken.data_note = heated_note(latest_of(self.store, self.records, acc.account_id),
+                                          self.room_min_c)
+            if taken.data_note:
+                taken.notes.append(taken.data_note)
         inc = covering_incident(u, acc, self.records)
         if inc is not None:
             attach_to(u, taken, inc)

@@ -174,3 +174,21 @@ def test_user_mistakes_are_one_line(tmp_path: Path) -> None:
         assert p.returncode == 2 and needle in p.stderr and "Traceback" not in p.stderr
     p = _add(cfg, "B01-0101", "report", "2026-12-28T10:00:00+08:00")
     assert p.returncode == 2 and "2027" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_cold_room_call_in_a_heated_flat_is_taken_with_what_the_data_shows(
+        tmp_path: Path) -> None:
+    from district.readings import Reading
+    from storage.sqlite import SqliteStore
+
+    cfg = _setup(tmp_path)
+    store = SqliteStore(tmp_path / "var" / "readings.sqlite")
+    store.write([Reading("room", {"device_id": "T-B01-0101-liv"}, {"temp_c": 19.4},
+                         1796600000000)])
+    store.close()
+    p = heatwatch("calls", "add", "B01-0101", "--kind", "temperature", "--at", AT, "--by", "li",
+                  "--config", str(cfg))
+    assert p.returncode == 0, p.stderr
+    assert "数据显示：室温传感器 19.4 °C" in p.stderr
+    shown = _json(heatwatch("calls", "show", p.stdout.strip(), "--json", "--config", str(cfg)))
+    assert shown["state"] == "open" and "19.4" in shown["history"][0]["note"]

@@ -22,10 +22,12 @@ from alerts.routing import Routing
 from desk.actions import ACTIONS, Act, ActionRefused, act
 from desk.intake import DeskError, Intake
 from district.records import load_records
+from heatwatch.bootstrap import OpenedStore, open_store
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from policy.calendar import CalendarError
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
+from storage.base import Store, StoreError
 from workflow.calls import Call
 from workflow.unit import WorkflowDb
 
@@ -34,8 +36,9 @@ FIELDS = ("call_id", "kind", "account_id", "received", "owner", "due", "state", 
           "substation_id", "text", "visit_due", "closed")
 
 
-def build_intake(cfg: Config, db: WorkflowDb) -> Intake:
-    """The desk's intake on this config's records, rules, crews and calendar."""
+def build_intake(cfg: Config, db: WorkflowDb, store: Store | None = None) -> Intake:
+    """The desk's intake on this config's records, rules, crews and calendar (and, if given,
+    the readings store: what the data shows of a cold-room call)."""
     try:
         calendar = cfg.desk.china_calendar()
     except CalendarError as e:
@@ -43,7 +46,16 @@ def build_intake(cfg: Config, db: WorkflowDb) -> Intake:
     return Intake(db, load_records(cfg.records_path()), cfg.desk.limits, calendar,
                   cfg.analyzer.rules().season,
                   Routing(cfg.alerts.crews(resolve=False), cfg.site.timezone),
-                  cfg.alerts.limits, cfg.site.timezone)
+                  cfg.alerts.limits, cfg.site.timezone, store,
+                  cfg.analyzer.rules().rooms.min_c)
+
+
+def readings_or_none(cfg: Config) -> OpenedStore | None:
+    """The readings store if there is one to read; the desk works without it."""
+    try:
+        return open_store(cfg, read_only=True)
+    except (UserError, StoreError, OSError):
+        return None
 
 
 def iso(ms: int | None, tz: str) -> str | None:
@@ -81,11 +93,15 @@ def calls_command(cfg: Config, a: argparse.Namespace) -> int:
 def _add(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     if not a.target or not a.kind or not a.by:
         raise UserError("calls add needs <account_id> --kind KIND --by STAFF")
+    opened = readings_or_none(cfg) if a.kind == "temperature" else None
     try:
-        taken = build_intake(cfg, db).take(a.target, a.kind, _at_ms(a.at), a.by, a.text,
-                                           a.reporter)
+        intake = build_intake(cfg, db, opened.store if opened else None)
+        taken = intake.take(a.target, a.kind, _at_ms(a.at), a.by, a.text, a.reporter)
     except DeskError as e:
         raise UserError(str(e)) from None
+    finally:
+        if opened is not None:
+            opened.store.close()
     if taken.refused:
         print(f"heatwatch: refused: {taken.call.call_id}: {taken.refused}", file=sys.stderr)
         return 1
@@ -93,6 +109,8 @@ def _add(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
         print(json.dumps(call_json(taken.call, cfg.site.timezone), ensure_ascii=False))
     else:
         print(taken.call.call_id)
+        if taken.data_note:
+            print(f"  {taken.data_note}", file=sys.stderr)
         if taken.incident_key:
             print(f"  {taken.incident_cause} ({taken.incident_key})", file=sys.stderr)
     return 0

@@ -52,15 +52,22 @@ def staff_command(cfg: Config, a: argparse.Namespace) -> int:
 
 def desk_command(cfg: Config) -> int:
     import uvicorn
-    from desk.app import build_app
 
-    from heatwatch.commands.calls import build_intake
+    from desk.app import build_app
+    from heatwatch.commands.calls import build_intake, readings_or_none
 
     db = WorkflowDb(cfg.workflow_path())
-    app = build_app(cfg.desk, build_intake(cfg, db))
-    print(f"heatwatch desk on http://{cfg.desk.host}:{cfg.desk.port}/", flush=True)
-    uvicorn.run(app, host=cfg.desk.host, port=cfg.desk.port, log_level="warning")
-    db.close()
+    opened = readings_or_none(cfg)
+    app = build_app(cfg.desk, build_intake(cfg, db, opened.store if opened else None))
+    print(f"heatwatch desk on http://{cfg.desk.host}:{cfg.desk.port}/"
+          f"{'' if opened else ' (no readings store: the cards show no sensor data)'}",
+          flush=True)
+    try:
+        uvicorn.run(app, host=cfg.desk.host, port=cfg.desk.port, log_level="warning")
+    finally:
+        db.close()
+        if opened is not None:
+            opened.store.close()
     return 0
 
 
