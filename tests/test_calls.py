@@ -85,6 +85,16 @@ def test_report_due_and_repair_needs_return_visit(tmp_path: Path) -> None:
     closed = _json(heatwatch("calls", "act", cid, "visit", "--by", "li", "--satisfaction",
                              "满意", "--json", "--config", str(cfg)))
     assert closed["state"] == "closed" and closed["satisfaction"] == "满意"
+    # the calls' limits as figures: the repair answered in time, the report overdue by April
+    kpi = json.loads(heatwatch("calls", "kpi", "--json", "--at", "2026-04-01T00:00:00+08:00",
+                               "--config", str(cfg)).stdout)
+    by = {r["kind"]: r for r in kpi}
+    assert by["report"]["open_overdue"] == 1 and by["report"]["rate_pct"] == 0.0
+    assert "repair" not in by  # received in December
+    kpi = json.loads(heatwatch("calls", "kpi", "--json", "--at", "2026-12-31T00:00:00+08:00",
+                               "--config", str(cfg)).stdout)
+    by = {r["kind"]: r for r in kpi}
+    assert by["repair"]["rate_pct"] == 100.0 and by["repair"]["satisfaction"]["满意"] == 1
 
 
 def test_suspension_refused_at_20_days_accepted_at_31(tmp_path: Path) -> None:

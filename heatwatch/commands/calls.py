@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from alerts.routing import Routing
 from desk.actions import ACTIONS, Act, ActionRefused, act
 from desk.intake import DeskError, Intake
+from desk.kpi import call_figures
 from district.records import load_records
 from heatwatch.bootstrap import OpenedStore, open_store
 from heatwatch.config import Config
@@ -85,6 +86,8 @@ def calls_command(cfg: Config, a: argparse.Namespace) -> int:
             return _act(cfg, db, a)
         if a.verb == "show":
             return _show(cfg, db, a)
+        if a.verb == "kpi":
+            return _kpi(cfg, db, a)
         return _list(cfg, db, a)
     finally:
         db.close()
@@ -162,13 +165,32 @@ def _list(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     return 0
 
 
+def _kpi(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
+    """Per kind: calls, answered within the limit, late, overdue now, satisfaction."""
+    rows = call_figures(db.calls.find(include_closed=True), _at_ms(a.at))
+    if a.json:
+        print(json.dumps([{"kind": r.kind, "calls": r.calls, "timed": r.timed, "late": r.late,
+                           "open_overdue": r.open_overdue, "rate_pct": r.rate_pct,
+                           "satisfaction": r.satisfaction} for r in rows], ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no calls taken")
+    for r in rows:
+        rate = "-" if r.rate_pct is None else f"{r.rate_pct:g} %"
+        sat = " ".join(f"{k} {n}" for k, n in r.satisfaction.items() if n)
+        print(f"{KIND_NAMES[r.kind]:10} calls {r.calls:4d}  in time {rate:>7}  late {r.late:3d}"
+              f"  overdue now {r.open_overdue:3d}  {sat}")
+    return 0
+
+
 def add_calls_parsers(command: Callable[..., argparse.ArgumentParser],
                       parse_instant: Callable[[str], float],
                       load: Callable[[argparse.Namespace], Config]) -> None:
     """`heatwatch calls` via the CLI's `command(name, fn, help)`."""
     p = command("calls", lambda a: calls_command(load(a), a),
-                "residents' calls: add, list, show, act (resolve, visit, reassign)")
-    p.add_argument("verb", nargs="?", choices=["add", "list", "show", "act"], default="list")
+                "residents' calls: add, list, show, act (resolve, visit, reassign), kpi")
+    p.add_argument("verb", nargs="?", choices=["add", "list", "show", "act", "kpi"],
+                   default="list")
     p.add_argument("target", nargs="?", help="add: the account; show / act: the call id")
     p.add_argument("action", nargs="?", help=f"act: {', '.join(ACTIONS)}")
     p.add_argument("--kind", choices=CALL_KINDS, default=None)
