@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from alerts.kpi import OrderTiming, Timeliness, timeliness
+from documents.calls_day import CallsDay, calls_day
 from storage.base import Store
 from workflow.details import LeakDetails, MeterFaultDetails, StationCommDetails, details_dict
 from workflow.incidents import Incident
@@ -103,6 +104,7 @@ class DailyReport:
     kpi: Timeliness | None = None
     kpi_by_crew: list[Timeliness] = field(default_factory=list)
     kpi_target: float = KPI_TARGET
+    calls: CallsDay = field(default_factory=CallsDay)  # residents' calls (the desk)
 
     @property
     def excluded_substations(self) -> list[SubstationDay]:
@@ -139,6 +141,7 @@ class DailyReport:
                       for c in self.crews],
             "kpi": None if self.kpi is None else kpi(self.kpi),
             "kpi_by_crew": [kpi(t) for t in self.kpi_by_crew],
+            "calls": self.calls.as_dict(),
         }
 
 
@@ -277,4 +280,5 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
         n[1] += int(o.closed_ms is not None and start_ms <= o.closed_ms < end_ms)
     rep.crews = [CrewDay(k, v[0], v[1], late.get(k, 0)) for k, v in sorted(crews.items())
                  if v[0] or v[1] or late.get(k, 0)]
+    rep.calls = calls_day(db, start_ms, end_ms, as_of)
     return rep
