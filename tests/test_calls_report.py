@@ -58,3 +58,34 @@ def test_morning_report_and_kpi_of_calls(tmp_path: Path) -> None:
                                                _ms("2026-03-06T00:00:00+08:00"))}
     assert figures["complaint"].open_overdue == 1 and figures["repair"].rate_pct == 100.0
     db.close()
+
+
+def test_a_suspended_household_is_owed_no_notice_nor_compensation(tmp_path: Path) -> None:
+    from alerts.config import AlertsConfig
+    from alerts.service import build_service
+    from workflow.details import BuildingOutageDetails
+    from workflow.incidents import Incident, IncidentStore
+
+    records = load_records(write_records(tmp_path / "rec"))
+    db = WorkflowDb(tmp_path / "workflow.sqlite")
+    add_staff(db, "li", "clerk", "long-enough-pw", int(time.time() * 1000))
+    intake = Intake(db, records, CallLimits(), ChinaCalendar(), Season(), Routing([]),
+                    LimitsConfig())
+    taken = intake.take("A2", "suspend", _ms("2026-10-10T09:00:00+08:00"), "li")
+    assert taken.call.state == "open" and db.calls.suspended(2026) == {"A2"}
+    db.close()
+    start, end = _ms("2026-12-01T08:00:00+08:00"), _ms("2026-12-02T14:00:00+08:00")
+    store = IncidentStore(tmp_path / "workflow.sqlite")
+    store.reconcile([Incident(f"building_outage:B1::{start}", "building_outage", "B1", start,
+                              building_id="B1", closed_ms=end,
+                              details=BuildingOutageDetails(duration_h=30.0))],
+                    end, ["building_outage"], scope={"building_outage": ["B1"]})
+    store.close()
+    svc = build_service(AlertsConfig(), records, str(tmp_path), "Asia/Shanghai",
+                        workflow_path=tmp_path / "workflow.sqlite")
+    svc.step(end + 60_000, wait=False)
+    owed = {c["account_id"] for c in svc.db.compensation.find()}
+    noticed = {n["account_id"] for n in svc.db.notices.find()}
+    svc.close()
+    assert owed == {"A1"}  # A2 suspended its heating for the 2026 season
+    assert "A2" not in noticed
