@@ -117,7 +117,7 @@ class Intake:
                                           self.room_min_c)
             if taken.data_note:
                 taken.notes.append(taken.data_note)
-        inc = covering_incident(u, acc, self.records)
+        inc = covering_incident(u, acc, self.records, call.received_ms)
         if inc is not None:
             attach_to(u, taken, inc)
             return

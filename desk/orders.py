@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from alerts.handlers import outage_reason
 from alerts.routing import Routing
 from district.records import Account, Records
 from workflow.calls import Call
@@ -26,14 +27,22 @@ RESTORE_UNKNOWN = "预计恢复时间待调度确认"
 def cause_text(inc: Incident) -> str:
     """The cause in Chinese, as the clerk reads it to the resident."""
     if isinstance(inc.details, OutageDetails) and inc.details.reason:
-        return f"{CAUSES['outage']}：{inc.details.reason}"
+        return f"{CAUSES['outage']}：{outage_reason(inc.details.reason)}"
     return CAUSES.get(inc.kind, inc.cause or inc.kind)
 
 
-def covering_incident(u: Repositories, acc: Account, records: Records) -> Incident | None:
-    """The open outage, leak, building outage or call cluster that covers a household."""
+def covering_incident(u: Repositories, acc: Account, records: Records,
+                      at_ms: int | None = None) -> Incident | None:
+    """The outage, leak, building outage or call cluster that covers a household: open now,
+    or (`at_ms`, a call taken with its time) open at that instant."""
     sid = records.buildings[acc.building_id].substation_id
-    for inc in u.incidents.find():
+    found = u.incidents.find(include_closed=at_ms is not None)
+    if at_ms is not None:
+        found = [i for i in found if i.started_ms <= at_ms
+                 and (i.closed_ms is None or i.closed_ms > at_ms)]
+    for inc in found:
+        if inc.kind == "call_cluster" and not _open_order(u, inc):
+            continue  # a suspected fault lasts while its order is open (nothing else ends it)
         if inc.kind in ("building_outage", "call_cluster") and inc.building_id == acc.building_id:
             return inc
         if inc.kind == "leak" and acc.building_id and inc.building_id == acc.building_id:
@@ -41,6 +50,10 @@ def covering_incident(u: Repositories, acc: Account, records: Records) -> Incide
         if inc.kind in ("outage", "leak") and inc.substation_id == sid and not inc.building_id:
             return inc
     return None
+
+
+def _open_order(u: Repositories, inc: Incident) -> bool:
+    return any(o.state not in ("closed", "cancelled") for o in u.orders.for_incident(inc.key))
 
 
 def attach_to(u: Repositories, taken: Taken, inc: Incident) -> None:

@@ -298,9 +298,25 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
         print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
                       collector)
         print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
+        _demo_calls(cfg, opened.store, int(scenario.end_s * 1000))
     opened.store.close()
     deadletters.close()
     return 0
+
+
+def _demo_calls(cfg: Config, store: Store, end_ms: int) -> None:
+    """Residents call the desk as the scenario ends (issue 21); what became of each call."""
+    from heatwatch.commands.calls import build_intake
+    from heatwatch.demo_calls import residents_call
+    from workflow.unit import WorkflowDb
+
+    db = WorkflowDb(cfg.workflow_path())
+    try:
+        lines = residents_call(build_intake(cfg, db, store), end_ms)
+    finally:
+        db.close()
+    print("\nresidents' calls at the desk (heatwatch calls --all):")
+    print("\n".join(lines))
 
 
 def _run_district(cfg: Config, scenario: Scenario, records: Records, store: Store,
