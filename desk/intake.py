@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from alerts.config import LimitsConfig
+from alerts.messages import Messenger
 from alerts.routing import Routing
-from alerts.sla import deadlines_for
+from alerts.sla import Deadline, deadlines_for
 from desk.orders import attach_to, covering_incident, open_call_order, raise_cluster
 from desk.readings import heated_note, latest_of
 from district.records import Account, Records
@@ -30,6 +31,7 @@ from policy.calls import (
 from policy.rules import Season
 from storage.base import Store
 from workflow.calls import Call
+from workflow.orders import Order
 from workflow.unit import Repositories, WorkflowDb
 
 MINUTE_MS = 60_000
@@ -66,6 +68,7 @@ class Intake:
     tz: str = "Asia/Shanghai"
     store: Store | None = None  # the readings, for what the data shows of a cold-room call
     room_min_c: float = 18.0
+    messenger: Messenger | None = None  # the crews' messages (None: orders only)
 
     def local(self, at_ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(at_ms / 1000, ZoneInfo(self.tz))
@@ -127,8 +130,8 @@ class Intake:
             kind = "urgent" if call.kind == "leak" else "repair"
             order = open_call_order(u, self.routing, call, kind, f"call:{call.call_id}",
                                     self._address(acc), KIND_NAMES[call.kind])
-            for d in deadlines_for(order.order_id, kind, call.received_ms, self.crew_limits):
-                u.deadlines.add(d)
+            self._tell_crew(u, order, deadlines_for(order.order_id, kind, call.received_ms,
+                                                    self.crew_limits))
             call.order_id = order.order_id
             taken.notes.append(f"order {order.order_id}")
 
@@ -144,6 +147,7 @@ class Intake:
         order = open_call_order(u, self.routing, call, "seal", f"call:{call.call_id}",
                                 self._address(acc), f"暂停供暖：关阀加封（{decision.season_year}"
                                                     "年供暖季）")
+        self._tell_crew(u, order, [])
         call.order_id = order.order_id
         u.calls.suspend(acc.account_id, decision.season_year, call.call_id)
         taken.notes.append(f"suspended for season {decision.season_year}; order {order.order_id}")
@@ -160,9 +164,24 @@ class Intake:
             return False
         b = self.records.buildings[call.building_id]
         order = raise_cluster(u, self.routing, taken, recent, sorted(households), b.address)
-        for d in deadlines_for(order.order_id, "repair", call.received_ms, self.crew_limits):
-            u.deadlines.add(d)
+        self._tell_crew(u, order, deadlines_for(order.order_id, "repair", call.received_ms,
+                                                self.crew_limits))
         return True
+
+    def _tell_crew(self, u: Repositories, order: Order, deadlines: list[Deadline]) -> None:
+        """The order's deadlines, and its crew's message with each member's own link (in this
+        unit's outbox: the alerts service delivers it), as alerts does for an incident's."""
+        for d in deadlines:
+            u.deadlines.add(d)
+        m = self.messenger
+        if m is None:
+            return
+        crew = m.routing.crew(order.crew)
+        on_duty = m.routing.on_duty(crew, order.opened_ms)
+        m.to_crew(u.outbox, order, "order_new", "opened", order.opened_ms, {
+            "deadline_text": "；".join(f"{m.templates.step_text(d.step, order.kind)} "
+                                      f"{m.t(d.due_ms)}前" for d in deadlines) or "尽快处理",
+            "on_duty": "、".join(on_duty)})
 
     def _address(self, acc: Account) -> str:
         return f"{self.records.buildings[acc.building_id].address} {acc.unit}"

@@ -202,3 +202,30 @@ def test_a_cold_room_call_in_a_heated_flat_is_taken_with_what_the_data_shows(
     assert "数据显示：室温传感器 19.4 °C" in p.stderr
     shown = _json(heatwatch("calls", "show", p.stdout.strip(), "--json", "--config", str(cfg)))
     assert shown["state"] == "open" and "19.4" in shown["history"][0]["note"]
+
+
+def test_a_call_born_order_reaches_its_crew_like_any_other(tmp_path: Path) -> None:
+    cfg = _setup(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8") + """
+[[alerts.channel]]
+name = "east-mqtt"
+kind = "mqtt"
+host = "127.0.0.1"
+port = 1883
+
+[[alerts.crew]]
+id = "east"
+substations = ["S1"]
+members = ["zhou"]
+channels = ["east-mqtt"]
+""", encoding="utf-8")
+    c = _json(_add(cfg, "B02-0102", "repair"))
+    db = WorkflowDb(tmp_path / "var" / "workflow.sqlite")
+    order = db.orders.get(c["order_id"])
+    (msg,) = db.outbox.due("east-mqtt", 2**62, 10)
+    steps = {d.deadline.step for d in db.deadlines.find(c["order_id"])}
+    db.close()
+    assert order is not None and order.crew == "east" and order.state == "dispatched"
+    assert steps == {"contacted", "on_site"}
+    assert msg.dedup_key == f"{c['order_id']}:order_new:opened:east-mqtt"
+    assert f"/o/{c['order_id']}/" in msg.body  # zhou's own signed link to the order

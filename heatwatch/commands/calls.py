@@ -18,7 +18,11 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerts.config import AlertsConfigError, secret
+from alerts.links import LinkSigner, load_key
+from alerts.messages import Messenger
 from alerts.routing import Routing
+from alerts.templates import TemplateError, load_templates
 from desk.actions import ACTIONS, Act, ActionRefused, act
 from desk.intake import DeskError, Intake
 from desk.kpi import call_figures
@@ -44,11 +48,23 @@ def build_intake(cfg: Config, db: WorkflowDb, store: Store | None = None) -> Int
         calendar = cfg.desk.china_calendar()
     except CalendarError as e:
         raise UserError(f"{cfg.source}: [desk.calendar] {e}") from None
+    routing = Routing(cfg.alerts.crews(resolve=False), cfg.site.timezone)
     return Intake(db, load_records(cfg.records_path()), cfg.desk.limits, calendar,
-                  cfg.analyzer.rules().season,
-                  Routing(cfg.alerts.crews(resolve=False), cfg.site.timezone),
-                  cfg.alerts.limits, cfg.site.timezone, store,
-                  cfg.analyzer.rules().rooms.min_c)
+                  cfg.analyzer.rules().season, routing, cfg.alerts.limits, cfg.site.timezone,
+                  store, cfg.analyzer.rules().rooms.min_c, _messenger(cfg, routing))
+
+
+def _messenger(cfg: Config, routing: Routing) -> Messenger:
+    """The crews' messages as the alerts service writes them: the same templates, and links
+    signed with the same key (the alerts service delivers what is in the outbox)."""
+    try:
+        link_secret = secret(cfg.alerts.http.link_secret, "[alerts.http] link_secret")
+        templates = load_templates(cfg.alerts.templates_path or None)
+    except (AlertsConfigError, TemplateError) as e:
+        raise UserError(f"{cfg.source}: [alerts] {e}") from None
+    signer = LinkSigner(lambda: load_key(link_secret, cfg.site.data_dir),
+                        cfg.alerts.http.link_ttl_h * 3600)
+    return Messenger(cfg.alerts, routing, templates, cfg.site.timezone, signer)
 
 
 def readings_or_none(cfg: Config) -> OpenedStore | None:
