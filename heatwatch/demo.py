@@ -297,8 +297,8 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     if not quiet:
         print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
                       collector)
-        print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
         _demo_calls(cfg, opened.store, int(scenario.end_s * 1000))
+        print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
     opened.store.close()
     deadletters.close()
     return 0
@@ -315,7 +315,7 @@ def _demo_calls(cfg: Config, store: Store, end_ms: int) -> None:
         lines = residents_call(build_intake(cfg, db, store), end_ms)
     finally:
         db.close()
-    print("\nresidents' calls at the desk (heatwatch calls --all):")
+    print("\nresidents' calls at the desk as the scenario ends (heatwatch calls --all):")
     print("\n".join(lines))
 
 
