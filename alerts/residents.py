@@ -49,6 +49,13 @@ class Residents:
                 out.extend(self._accounts_by_building.get(b.building_id, []))
         return sorted(out)
 
+    def heated_accounts(self, u: Repositories, inc: Incident) -> list[str]:
+        """The affected accounts less those suspended for the season (暂停供暖 accepted at
+        the desk): a suspended flat is owed neither a notice nor compensation."""
+        start = dt.datetime.fromtimestamp(inc.started_ms / 1000, self.messenger.tz).date()
+        suspended = u.calls.suspended(self.rules.season.year_of(start))
+        return [a for a in self.affected_accounts(inc) if a not in suspended]
+
     def notify(self, u: Repositories, order: Order, now_ms: int) -> None:
         """seed: an outage not restored within 24 h: tell the residents why, then compensate."""
         inc = u.incidents.get(order.incident_key)
@@ -65,7 +72,7 @@ class Residents:
         # nothing estimates a restore time (see OutageDetails): the template's words say it
         restore = d.get("expected_restore", "")
         channel = self.cfg.resident_channel
-        accounts = self.affected_accounts(inc)
+        accounts = self.heated_accounts(u, inc)
         for aid in accounts:
             acc = self.records.accounts[aid]
             b = self.records.buildings[acc.building_id]
@@ -98,7 +105,7 @@ class Residents:
         if days == 0 and not u.compensation.exists(inc.key):
             return  # shorter than the city counts
         season_days = self._season_days(inc.started_ms)
-        for aid in self.affected_accounts(inc):
+        for aid in self.heated_accounts(u, inc):
             acc = self.records.accounts[aid]
             fee = season_fee_cny(acc.area_m2, self.rules)
             amount = account_compensation_cny(acc.tariff, acc.area_m2, duration_h, season_days,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from alerts.kpi import OrderTiming, Timeliness, timeliness
+from documents.calls_day import CallsDay, calls_day
 from policy.causes import cause_texts, reason_text
 from policy.rooms import meets_target
 from policy.rules import CityRules, RoomRules
@@ -112,6 +113,7 @@ class DailyReport:
     @property
     def compliance_target(self) -> float:
         return self.city.rooms.target_rate
+    calls: CallsDay = field(default_factory=CallsDay)  # residents' calls (the desk)
 
     @property
     def excluded_substations(self) -> list[SubstationDay]:
@@ -148,6 +150,7 @@ class DailyReport:
                       for c in self.crews],
             "kpi": None if self.kpi is None else kpi(self.kpi),
             "kpi_by_crew": [kpi(t) for t in self.kpi_by_crew],
+            "calls": self.calls.as_dict(),
         }
 
 
@@ -291,4 +294,5 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
         n[1] += int(o.closed_ms is not None and start_ms <= o.closed_ms < end_ms)
     rep.crews = [CrewDay(k, v[0], v[1], late.get(k, 0)) for k, v in sorted(crews.items())
                  if v[0] or v[1] or late.get(k, 0)]
+    rep.calls = calls_day(db, start_ms, end_ms, as_of)
     return rep

@@ -19,15 +19,18 @@ from district.records import Records, load_records
 from heatwatch.common import timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
-from storage.base import Store
+from storage.base import Store, StoreError
 
 if TYPE_CHECKING:
+    from alerts.messages import Messenger
+    from alerts.routing import Routing
     from alerts.service import AlertsService
     from analyzer.runner import Runner
     from collector.modbus_poller import ModbusPoller, Sink
     from collector.mqtt_collector import MqttCollector
+    from desk.intake import Intake
     from documents.daily import DailyReport
-    from workflow.unit import Repositories
+    from workflow.unit import Repositories, WorkflowDb
 
 
 @dataclass(slots=True)
@@ -208,3 +211,49 @@ def modbus_poller(cfg: Config, records_: Records, sink: Sink,
         return None
     return ModbusPoller(plan, sink, clock=clock, interval_s=m.interval_s, timeout_s=m.timeout_s,
                         retries=m.retries, backoff_s=m.backoff_s, backoff_max_s=m.backoff_max_s)
+
+
+# -- the service desk (issue 21) ------------------------------------------------------------
+
+def build_intake(cfg: Config, db: WorkflowDb, store: Store | None = None) -> Intake:
+    """The desk's intake on this config's records, rules, crews and calendar (and, if given,
+    the readings store: what the data shows of a cold-room call)."""
+    from alerts.routing import Routing
+    from desk.intake import Intake
+    from policy.calendar import CalendarError
+
+    try:
+        calendar = cfg.desk.china_calendar()
+    except CalendarError as e:
+        raise UserError(f"{cfg.source}: [desk.calendar] {e}") from None
+    routing = Routing(cfg.alerts.crews(resolve=False), cfg.site.timezone)
+    return Intake(db, load_records(cfg.records_path()), cfg.desk.limits, calendar,
+                  cfg.analyzer.rules().season, routing, cfg.alerts.limits, cfg.site.timezone,
+                  store, cfg.analyzer.rules().rooms, desk_messenger(cfg, routing))
+
+
+def desk_messenger(cfg: Config, routing: Routing) -> Messenger:
+    """The crews' messages as the alerts service writes them: the same templates, and links
+    signed with the same key (the alerts service delivers what is in the outbox)."""
+    from alerts.config import AlertsConfigError, secret
+    from alerts.links import LinkSigner, load_key
+    from alerts.messages import Messenger
+    from alerts.templates import TemplateError, load_templates
+
+    try:
+        link_secret = secret(cfg.alerts.http.link_secret, "[alerts.http] link_secret")
+        templates = load_templates(cfg.alerts.templates_path or None,
+                                   cfg.analyzer.rules(), cfg.alerts.limits)
+    except (AlertsConfigError, TemplateError) as e:
+        raise UserError(f"{cfg.source}: [alerts] {e}") from None
+    signer = LinkSigner(lambda: load_key(link_secret, cfg.site.data_dir),
+                        cfg.alerts.http.link_ttl_h * 3600)
+    return Messenger(cfg.alerts, routing, templates, cfg.site.timezone, signer)
+
+
+def readings_or_none(cfg: Config) -> OpenedStore | None:
+    """The readings store if there is one to read; the desk works without it."""
+    try:
+        return open_store(cfg, read_only=True)
+    except (UserError, StoreError, OSError):  # noqa: B014 (StoreError may be an OSError)
+        return None

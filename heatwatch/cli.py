@@ -17,6 +17,8 @@ from collector.profiles import ProfileError
 from district.records import RecordsError
 from documents.browser import BrowserError
 from heatwatch.commands.alerts import AlertsCliError, add_alerts_parsers
+from heatwatch.commands.calls import add_calls_parsers
+from heatwatch.commands.desk import add_desk_parsers
 from heatwatch.common import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
@@ -225,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyzer_commands(command)
     _add_document_commands(command)
     add_alerts_parsers(command, _instant_arg, _config)
+    add_calls_parsers(command, _instant_arg, _config)
+    add_desk_parsers(command, _config)
     return p
 
 

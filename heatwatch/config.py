@@ -30,6 +30,7 @@ from alerts.config import MOVED_NOTICE, AlertsConfig, AlertsConfigError
 from analyzer.config import AnalyzerConfig, table_to_fields, toml_key
 from analyzer.config import toml_shape as analyzer_shape
 from collector.config import CollectorConfig, ModbusConfig, MqttConfig
+from desk.config import DeskConfig
 from district.config import SiteConfig
 from simulators.config import SimulatorConfig
 from storage.config import StoreConfig
@@ -51,6 +52,7 @@ class Config:
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
     source: str = "defaults"
 
     def data_path(self, configured: str, default_name: str) -> Path:

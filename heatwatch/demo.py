@@ -27,6 +27,7 @@ from district.records import Records, load_records
 from heatwatch import bootstrap
 from heatwatch.broker import EmbeddedBroker, free_port
 from heatwatch.config import Config, load_config
+from heatwatch.demo_calls import print_demo_calls
 from heatwatch.demo_guard import check_demo_args, demo_scenario, hold_demo_folder
 from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
 from heatwatch.errors import UserError
@@ -283,6 +284,7 @@ def _demo(cfg: Config, data_dir: str | None, scenario: Scenario, quiet: bool) ->
     if not quiet:
         print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
                       collector)
+        print_demo_calls(cfg, opened.store, int(scenario.end_s * 1000))
         print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
     opened.store.close()
     deadletters.close()

@@ -37,7 +37,7 @@ def _toml(table: str, key: str, value: str) -> str:
 def test_the_table_covers_every_section() -> None:
     tables = {t.split(".")[0] for t, _ in EVERY_KEY}
     assert tables == {"site", "store", "mqtt", "collector", "modbus", "simulator", "analyzer",
-                      "alerts"}
+                      "alerts", "desk"}
     assert len(EVERY_KEY) > 120
 
 

@@ -133,9 +133,19 @@ class StationCommDetails:
     hours: float = 0.0
 
 
+@dataclass(slots=True)
+class CallClusterDetails:
+    """A suspected fault shown by residents' calls (来电聚集): households of one building
+    calling about heat within the window, with no incident open. Raised by the desk, not the
+    analyzer (so not among the analyzer's kinds, which it closes when it does not find them)."""
+
+    calls: list[str] = field(default_factory=list)
+    households: list[str] = field(default_factory=list)
+
+
 IncidentDetails = (OutageDetails | BuildingOutageDetails | LeakDetails | RoomColdDetails
                    | SensorFaultDetails | ComplianceDetails | MeterFaultDetails
-                   | MeterCommDetails | StationCommDetails)
+                   | MeterCommDetails | StationCommDetails | CallClusterDetails)
 
 DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
     "room_cold": RoomColdDetails,
@@ -147,6 +157,7 @@ DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
     "outage": OutageDetails,
     "building_outage": BuildingOutageDetails,
     "leak": LeakDetails,
+    "call_cluster": CallClusterDetails,
 }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workflow import incidents, notices, orders, outbox
+from workflow import calls, incidents, notices, orders, outbox, staff
 from workflow.db import Conn, Database
 
 
@@ -22,6 +22,8 @@ class Repositories:
         self.compensation = notices.Compensations(conn)
         self.billing = notices.BillingBases(conn)
         self.outbox = outbox.Outbox(conn)
+        self.calls = calls.Calls(conn)
+        self.staff = staff.Staff(conn)
 
 
 class WorkflowDb(Repositories):
@@ -35,7 +37,8 @@ class WorkflowDb(Repositories):
     def __init__(self, path: Path | str, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
-                                        outbox.SCHEMA], busy_timeout_s)
+                                        outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA],
+                                       busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)
 

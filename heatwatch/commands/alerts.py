@@ -13,8 +13,8 @@ from alerts.kpi import OrderTiming, timeliness
 from alerts.lifecycle import OrderError, state_text
 from alerts.service import AlertsService, run_loop
 from heatwatch import bootstrap
-from heatwatch.commands.orders_view import order_view, print_order, print_orders
 from heatwatch.config import Config
+from heatwatch.orders_view import order_view, print_order, print_orders
 
 
 class AlertsCliError(Exception):

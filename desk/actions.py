@@ -1,0 +1,115 @@
+"""What staff do with a taken call: resolve it (result and reply), the return visit with the
+satisfaction, a recorded reassignment. 首问责任制: only the owner acts on a call; a supervisor
+may reassign it. Every refusal is audited with the person's name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policy.calls import REPAIR_KINDS, SATISFACTION, CallLimits
+from workflow.calls import Call, CallConflict
+from workflow.unit import Repositories, WorkflowDb
+
+HOUR_MS = 3_600_000
+ACTIONS = ("resolve", "visit", "reassign")
+
+
+class ActionRefused(Exception):
+    """An action the rules do not allow; one line, audited."""
+
+
+@dataclass(slots=True)
+class Act:
+    """One action on one call, as asked."""
+
+    call_id: str
+    action: str
+    by: str
+    at_ms: int
+    result: str = ""
+    reply: str = ""
+    satisfaction: str = ""
+    to: str = ""
+
+
+def act(db: WorkflowDb, a: Act, limits: CallLimits) -> Call:
+    """Apply the action; a refusal is audited (in its own unit) and raised."""
+    try:
+        with db.unit() as u:
+            call = _apply(u, a, limits)
+            u.staff.audit(a.at_ms, a.by, a.action, a.call_id, True, call.state)
+            return call
+    except (ActionRefused, CallConflict) as e:
+        with db.unit() as u:
+            u.staff.audit(a.at_ms, a.by, a.action, a.call_id, False, str(e))
+        raise ActionRefused(str(e)) from None
+
+
+def _apply(u: Repositories, a: Act, limits: CallLimits) -> Call:
+    if a.action not in ACTIONS:
+        raise ActionRefused(f"unknown action {a.action!r} (known: {', '.join(ACTIONS)})")
+    call = u.calls.get(a.call_id)
+    if call is None:
+        raise ActionRefused(f"no call {a.call_id!r}")
+    person = u.staff.get(a.by)
+    if person is None or not person.active:
+        raise ActionRefused(f"unknown staff member {a.by!r}")
+    if not call.is_open:
+        raise ActionRefused(f"call {call.call_id} is {call.state}")
+    if a.action == "reassign":
+        return _reassign(u, call, a, person.role)
+    if call.owner != a.by:
+        raise ActionRefused(f"call {call.call_id} belongs to {call.owner} (首问责任制); "
+                            "ask a supervisor to reassign it")
+    if a.action == "resolve":
+        return _resolve(u, call, a, limits)
+    return _visit(u, call, a)
+
+
+def _reassign(u: Repositories, call: Call, a: Act, role: str) -> Call:
+    if call.owner != a.by and role != "supervisor":
+        raise ActionRefused(f"call {call.call_id} belongs to {call.owner}; only its owner or a "
+                            "supervisor reassigns it")
+    target = u.staff.get(a.to)
+    if target is None or not target.active:
+        raise ActionRefused(f"cannot reassign to unknown staff member {a.to!r}")
+    u.calls.change(call, {"owner": a.to}, a.at_ms)
+    u.calls.audit(call.call_id, a.at_ms, a.by, "reassign", call.state, call.state,
+                  f"{call.owner} -> {a.to}")
+    call.owner = a.to
+    return call
+
+
+def _resolve(u: Repositories, call: Call, a: Act, limits: CallLimits) -> Call:
+    if call.state != "open":
+        raise ActionRefused(f"call {call.call_id} is already resolved")
+    if not a.result.strip() or not a.reply.strip():
+        raise ActionRefused("a call is resolved with its result and the reply given to the "
+                            "resident (--result, --reply)")
+    repair = call.kind in REPAIR_KINDS
+    changes: dict[str, object] = {"result": a.result, "reply": a.reply, "resolved_ms": a.at_ms}
+    if repair:  # seed: a return visit 48 h after the fix, with the satisfaction
+        changes.update(state="resolved",
+                       visit_due_ms=a.at_ms + round(limits.return_visit_h * HOUR_MS))
+    else:
+        changes.update(state="closed", closed_ms=a.at_ms)
+    u.calls.change(call, changes, a.at_ms)
+    u.calls.audit(call.call_id, a.at_ms, a.by, "resolve", call.state, str(changes["state"]),
+                  a.result)
+    got = u.calls.get(call.call_id)
+    assert got is not None
+    return got
+
+
+def _visit(u: Repositories, call: Call, a: Act) -> Call:
+    if call.state != "resolved":
+        raise ActionRefused(f"call {call.call_id}: the return visit follows the fix (resolve "
+                            "first)")
+    if a.satisfaction not in SATISFACTION:
+        raise ActionRefused(f"satisfaction is one of {' / '.join(SATISFACTION)}")
+    u.calls.change(call, {"satisfaction": a.satisfaction, "state": "closed",
+                          "closed_ms": a.at_ms}, a.at_ms)
+    u.calls.audit(call.call_id, a.at_ms, a.by, "visit", call.state, "closed", a.satisfaction)
+    got = u.calls.get(call.call_id)
+    assert got is not None
+    return got

@@ -1,0 +1,105 @@
+"""Residents' calls (客服热线): their kinds, their limits, when each is due, and whether a
+suspension of heating can still be accepted. Every default is the seed's; each city sets its
+own in `[calls]`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from policy.calendar import ChinaCalendar
+from policy.rules import Season
+
+# the kinds a clerk takes (CONTRACT: `heatwatch calls add --kind`)
+CALL_KINDS = ("leak", "repair", "temperature", "complaint", "report", "inquiry", "suspend",
+              "resume", "connect")
+KIND_NAMES = {
+    "leak": "报修·跑冒滴漏", "repair": "报修", "temperature": "测温", "complaint": "投诉",
+    "report": "举报", "inquiry": "咨询", "suspend": "暂停供暖", "resume": "恢复供热",
+    "connect": "新用热申请",
+}
+# calls that are repairs: they close only after a return visit with the satisfaction
+REPAIR_KINDS = ("leak", "repair")
+# calls that can show a fault in a building (来电聚集)
+FAULT_KINDS = ("repair", "temperature")
+# the seed's feedback: 满意 / 基本满意 / 不满意
+SATISFACTION = ("满意", "基本满意", "不满意")
+
+
+@dataclass(slots=True)
+class CallLimits:
+    """The limit of each call kind and the desk's thresholds; defaults from the seed."""
+
+    # seed: 跑冒滴漏 on site within 30 min
+    leak_on_site_min: float = 30.0
+    # seed: other repairs: contact within 30 min, on site within 2 h
+    repair_contact_min: float = 30.0
+    repair_on_site_min: float = 120.0
+    # seed: 用户要求测温，应及时进入现场 (the city's limit; default 24 h)
+    temperature_on_site_h: float = 24.0
+    # seed: complaints answered within 5 working days, reports within 10
+    complaint_working_days: int = 5
+    report_working_days: int = 10
+    # seed: an inquiry is answered on the spot, or called back within 1 working day
+    inquiry_working_days: int = 1
+    # seed: a suspension is applied for at least 30 days before the season (example 8)
+    suspend_notice_days: int = 30
+    # seed: heating resumed within 5 working days; a new connection's plan within 7
+    resume_working_days: int = 5
+    connect_working_days: int = 7
+    # seed: a return visit 48 h after the fix
+    return_visit_h: float = 48.0
+    # issue 21: >= 3 households of one building calling within 30 min raise a suspected fault
+    cluster_households: int = 3
+    cluster_window_min: float = 30.0
+
+
+def working_days_of(kind: str, limits: CallLimits) -> int | None:
+    """The kinds answered within working days, and how many; None for timed kinds."""
+    return {"complaint": limits.complaint_working_days, "report": limits.report_working_days,
+            "inquiry": limits.inquiry_working_days, "resume": limits.resume_working_days,
+            "connect": limits.connect_working_days}.get(kind)
+
+
+def due_of(kind: str, received: dt.datetime, limits: CallLimits,
+           calendar: ChinaCalendar) -> dt.datetime | None:
+    """When a call of this kind received at `received` (local, aware) is due; a working-day
+    limit ends at the end of its last working day. None: a suspension (decided at once)."""
+    if kind not in CALL_KINDS:
+        raise ValueError(f"unknown call kind {kind!r} (known: {', '.join(CALL_KINDS)})")
+    minutes = {"leak": limits.leak_on_site_min, "repair": limits.repair_on_site_min,
+               "temperature": limits.temperature_on_site_h * 60}.get(kind)
+    if minutes is not None:
+        return received + dt.timedelta(minutes=minutes)
+    days = working_days_of(kind, limits)
+    if days is None:
+        return None
+    day = calendar.add_working_days(received.date(), days)
+    return dt.datetime.combine(day, dt.time(23, 59, 59), received.tzinfo)
+
+
+@dataclass(frozen=True, slots=True)
+class SuspensionDecision:
+    accepted: bool
+    season_year: int
+    season_start: dt.date
+    days_before: int
+    reason: str
+
+
+def suspension_decision(applied: dt.date, season: Season,
+                        limits: CallLimits) -> SuspensionDecision:
+    """DOMAIN example 8: a suspension is accepted only >= 30 days before the season it is for
+    (the next season to start); at 20 days it is refused, with the reason read to the resident."""
+    year = season.year_of(applied) + 1
+    start = season.start(year)
+    days = (start - applied).days
+    need = limits.suspend_notice_days
+    if days >= need:
+        return SuspensionDecision(True, year, start, days,
+                                  f"已受理：距{year}年供暖季开始（{start:%m月%d日}）还有{days}天，"
+                                  f"满足提前{need}天申请的规定")
+    return SuspensionDecision(False, year, start, days,
+                              f"不予受理：暂停供暖须在供暖季开始（{year}年{start:%m月%d日}）前至少"
+                              f"{need}天申请，今天距开始仅{days}天，本季已过申请期限")
