@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+# its first run in a fresh home builds a font cache and says so at INFO: not the operator's news
+logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402

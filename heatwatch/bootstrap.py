@@ -124,7 +124,6 @@ def alerts_service(cfg: Config, store: Store | None = None, daily_jobs: bool = F
     from alerts.config import AlertsConfigError
     from alerts.service import build_service, wall_clock_ms
     from alerts.templates import TemplateError
-    from heatwatch.morning_report import MorningReportJob
 
     try:
         svc = build_service(cfg.alerts, records(cfg) if records_ is None else records_,
@@ -136,6 +135,9 @@ def alerts_service(cfg: Config, store: Store | None = None, daily_jobs: bool = F
     except TemplateError as e:
         raise UserError(str(e)) from None
     if daily_jobs and cfg.alerts.report.channels:
+        # matplotlib and Chromium only for a service that prints
+        from heatwatch.morning_report import MorningReportJob
+
         svc.daily_jobs.append(MorningReportJob(
             cfg, svc, lambda db, day, as_of_ms: daily_report(cfg, db, day, as_of_ms)))
     return svc
