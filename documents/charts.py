@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
