@@ -22,7 +22,6 @@ from heatwatch.commands.desk import add_desk_parsers
 from heatwatch.common import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
-from simulators.scenario import ScenarioError
 from storage.base import StoreError
 
 log = logging.getLogger("heatwatch")
@@ -51,21 +50,30 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # the simulators are imported by the demo's commands only, never by production paths
     from heatwatch.demo import run_demo
+    from simulators.scenario import ScenarioError
 
-    return run_demo(_config(args) if args.config else None, hours=args.hours,
-                    data_dir=args.data_dir, scenario_name=args.scenario, speed=args.speed)
+    try:
+        return run_demo(_config(args) if args.config else None, hours=args.hours,
+                        data_dir=args.data_dir, scenario_name=args.scenario, speed=args.speed)
+    except ScenarioError as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from heatwatch.demo import run_simulator
+    from simulators.scenario import ScenarioError
 
     cfg = _config(args)
     if args.scenario:
         cfg.simulator.scenario = args.scenario
     if args.speed is not None:
         cfg.simulator.speed = args.speed
-    return run_simulator(cfg)
+    try:
+        return run_simulator(cfg)
+    except ScenarioError as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -370,7 +378,7 @@ def _run(argv: Sequence[str] | None) -> int:
         if len(e.problems) > 50:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
-    except (ConfigError, UserError, ProfileError, PlanError, ScenarioError, AlertsCliError,
+    except (ConfigError, UserError, ProfileError, PlanError, AlertsCliError,
             TemplateError, CommandError, BrowserError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from analyzer.config import toml_shape as analyzer_shape
 from collector.config import CollectorConfig, ModbusConfig, MqttConfig
 from desk.config import DeskConfig
 from district.config import SiteConfig
-from simulators.config import SimulatorConfig
+from heatwatch.simulator_config import SimulatorConfig
 from storage.config import StoreConfig
 
 ENV_PREFIX = "HEATWATCH"

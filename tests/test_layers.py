@@ -27,3 +27,20 @@ def test_the_contract_names_every_package_in_its_layer() -> None:
                       ["collector", "analyzer"], ["storage"], ["district", "workflow"], ["policy"]]
     packages = set(cfg["setuptools"]["packages"]["find"]["include"])
     assert {f"{p}*" for layer in layers for p in layer} == packages
+
+
+def test_no_production_path_imports_the_simulators() -> None:
+    """issue 19: the collector, analyzer, alerts and desk services and every operator command
+    start without importing `simulators` (the demo alone brings them in)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import heatwatch.cli, heatwatch.services, heatwatch.bootstrap, heatwatch.config\n"
+            "import heatwatch.commands.alerts, heatwatch.commands.analyze, "
+            "heatwatch.commands.report, heatwatch.commands.refunds, "
+            "heatwatch.commands.dispute, heatwatch.commands.calls, heatwatch.commands.desk\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'simulators'))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -1,4 +1,5 @@
-"""The `[simulator]` config section: `heatwatch simulate`'s devices."""
+"""The `[simulator]` config section: `heatwatch simulate`'s devices (the demo's; kept beside the
+config loader so production paths never import `simulators`)."""
 
 from __future__ import annotations
 
