@@ -107,6 +107,11 @@ class DemoWorkflow:
             return False
         return True
 
+    def awaiting_visit(self) -> list[tuple[str, float]]:
+        """The orders resolved (the data confirmed the fix): customer service calls back."""
+        return [(o.order_id, (o.resolved_ms or o.updated_ms) / 1000)
+                for o in self.alerts.db.orders.find() if o.state == "resolved"]
+
     def close(self) -> None:
         self.alerts.close()
         bootstrap.close_runner(self.runner)
@@ -320,10 +325,11 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
     clock = VirtualClock(scenario.start_s, scenario.speed)
     workflow.district = clock
     # each crew's phones on its MQTT topic; customer service calls back after each repair
-    service = CustomerService(workflow.act, clock, scenario.seed)
+    service = CustomerService(workflow.act, clock, scenario.seed,
+                              awaiting=workflow.awaiting_visit)
     habits = CrewHabits(limits=workflow.alerts.cfg.limits)
     crews = [SimulatedCrew(c.crew_id, c.members, clock, scenario.seed, cfg.mqtt.host,
-                           cfg.mqtt.port, on_resolved=service.resolved, habits=habits)
+                           cfg.mqtt.port, habits=habits)
              for c in workflow.alerts.cfg.crews() if c.channels]
     loop = asyncio.get_running_loop()
     for c in crews:
