@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from alerts.kpi import OrderTiming, Timeliness, timeliness
+from alerts.kpi import Timeliness, timeliness
+from documents.as_of import incidents_as_of, order_timings, orders_as_of
 from policy.causes import cause_texts, reason_text
 from policy.rooms import meets_target
 from policy.rules import CityRules, RoomRules
@@ -162,14 +163,15 @@ def _during(i: Incident, start_ms: int, end_ms: int) -> bool:
     return i.started_ms < end_ms and (i.closed_ms is None or i.closed_ms >= start_ms)
 
 
-def _hours(i: Incident) -> float:
-    # as `heatwatch incidents` computes duration_h: to the close, or to the last update
-    end = i.closed_ms if i.closed_ms is not None else i.updated_ms
+def _hours(i: Incident, as_of_ms: int) -> float:
+    # issue 20: the hours known at the report's as-of instant: to the close if it came by
+    # then, else to the instant (still running)
+    end = min(i.closed_ms, as_of_ms) if i.closed_ms is not None else as_of_ms
     return round((end - i.started_ms) / HOUR_MS, 2)
 
 
-def _span(i: Incident, orders: dict[str, list[str]], city: CityRules) -> Span:
-    hours = _hours(i)
+def _span(i: Incident, orders: dict[str, list[str]], city: CityRules, as_of_ms: int) -> Span:
+    hours = _hours(i, as_of_ms)
     text = ""
     if isinstance(i.details, LeakDetails):
         text = "、".join(i.details.signs)
@@ -199,16 +201,6 @@ def _count(rep: DailyReport, i: Incident) -> None:
         rep.station_comm[source] = rep.station_comm.get(source, 0) + 1
     elif i.kind == "sensor_fault" and i.subject.startswith("building "):
         rep.rooms_silent += 1
-
-
-def order_timings(db: Repositories) -> list[OrderTiming]:
-    """Every order with its deadlines, as `heatwatch kpi` counts them."""
-    by_order: dict[str, list[Any]] = {}
-    for d in db.deadlines.find():
-        by_order.setdefault(d.deadline.order_id, []).append((d.deadline, d.done_ms))
-    return [OrderTiming(o.order_id, o.crew, o.substation_id, o.started_ms,
-                        tuple(by_order.get(o.order_id, ())))
-            for o in db.orders.find(include_closed=True) if o.state != "cancelled"]
 
 
 def outdoor_means(store: Store, start_ms: int, end_ms: int) -> tuple[dict[str, float],
@@ -259,20 +251,21 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
     if store is not None:
         rep.compliance = _compliance(store, start_ms, end_ms, substation_names or {},
                                      design_outdoor_c or {}, rep.city.rooms)
-    orders = db.orders.find(include_closed=True)
+    # issue 20: only what was known at the as-of instant (a reprint equals what was mailed)
+    orders = orders_as_of(db, as_of)
     by_incident: dict[str, list[str]] = {}
     for o in orders:
         by_incident.setdefault(o.incident_key, []).append(o.order_id)
-    for i in db.incidents.find(include_closed=True):
+    for i in incidents_as_of(db, as_of):
         if not _during(i, start_ms, end_ms):
             continue
         if i.kind in OUTAGE_KINDS:
-            rep.outages.append(_span(i, by_incident, rep.city))
+            rep.outages.append(_span(i, by_incident, rep.city, as_of))
         elif i.kind == "leak":
-            rep.leaks.append(_span(i, by_incident, rep.city))
+            rep.leaks.append(_span(i, by_incident, rep.city, as_of))
         else:
             _count(rep, i)
-    timings = order_timings(db)
+    timings = order_timings(db, as_of)
     tzname = str(getattr(tz, "key", tz))  # a ZoneInfo's name, as [site] timezone gives it
     suffix = " " + day.isoformat()
     by_crew = [t for t in timeliness(timings, as_of, "crew", "day", kpi_target, tzname)
