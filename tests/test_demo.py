@@ -87,3 +87,48 @@ def test_the_default_demo_leaves_no_fault_without_an_open_order(tmp_path: Path) 
     assert by_crew.returncode == overall.returncode == 0, by_crew.stderr + overall.stderr
     assert m[3].strip() == (by_crew.stdout + overall.stdout).strip()
     assert re.search(r"^all\s+\d+\s+\d+\s+[\d.]+ %", m[3], re.M)
+
+
+def test_demo_serve_keeps_the_crews_endpoint_up_until_ctrl_c(tmp_path: Path) -> None:
+    """issue 20 item 5: after the summary, one crew link printed opens the crew's page (the
+    demo's 2024 clock signs and checks it); SIGINT ends the demo cleanly."""
+    import queue
+    import signal
+    import threading
+    import time
+    import urllib.request
+
+    data = tmp_path / "demo"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "heatwatch.cli", "demo", "--scenario", "short", "--serve",
+         "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert p.stdout is not None
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = p.stdout
+        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+        out: list[str] = []
+        link = None
+        deadline = time.monotonic() + 180
+        while link is None and time.monotonic() < deadline:
+            try:
+                out.append(lines.get(timeout=5))
+            except queue.Empty:
+                continue
+            if out[-2:-1] and out[-2].startswith("one crew link:"):
+                link = out[-1].strip()
+        assert link and link.startswith("http://127.0.0.1:"), "".join(out[-40:])
+        assert str(data / "crew-links.txt") in lines.get(timeout=10)  # where the others are
+        assert (data / "crew-links.txt").stat().st_mode & 0o077 == 0
+        req = urllib.request.Request(link, headers={"Accept": "text/html"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+            page = resp.read().decode("utf-8")
+        assert "<html" in page and "工单" in page
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
