@@ -107,7 +107,12 @@ def test_demo_serve_keeps_the_crews_endpoint_up_until_ctrl_c(tmp_path: Path) -> 
     try:
         lines: queue.Queue[str] = queue.Queue()
         stdout = p.stdout
-        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+
+        def read() -> None:
+            for x in stdout:
+                lines.put(x)
+
+        threading.Thread(target=read, daemon=True).start()
         out: list[str] = []
         link = None
         deadline = time.monotonic() + 180
