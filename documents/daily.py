@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from alerts.kpi import Timeliness, timeliness
+from district.readings import KINDS
 from documents.as_of import incidents_as_of, order_timings, orders_as_of
 from policy.causes import cause_texts, reason_text
 from policy.rooms import meets_target
@@ -92,6 +93,9 @@ class DailyReport:
     end_ms: int
     as_of_ms: int
     compliance: list[SubstationDay] = field(default_factory=list)
+    # issue 20 item 7: no readings, incident or order for the day at all: "no data" (无数据),
+    # never "no outage"
+    no_data: bool = False
     outages: list[Span] = field(default_factory=list)
     leaks: list[Span] = field(default_factory=list)
     meter_faults: dict[str, int] = field(default_factory=dict)  # class -> incidents
@@ -132,6 +136,7 @@ class DailyReport:
 
         return {
             "day": self.day.isoformat(),
+            "no_data": self.no_data,
             "compliance": [{"substation_id": s.substation_id, "passing": s.passing,
                             "measured": s.measured, "faulty": s.faulty,
                             "excluded": s.excluded, "rate": s.rate,
@@ -203,6 +208,12 @@ def _count(rep: DailyReport, i: Incident) -> None:
         rep.rooms_silent += 1
 
 
+def _any_readings(store: Store | None, start_ms: int, end_ms: int) -> bool:
+    """Whether the store holds any device reading in [start, end)."""
+    return store is not None and any(
+        len(store.read_window(kind, start_ms, end_ms)) for kind in KINDS)
+
+
 def outdoor_means(store: Store, start_ms: int, end_ms: int) -> tuple[dict[str, float],
                                                                        float | None]:
     """The day's mean outdoor temperature per substation with its own station, and overall."""
@@ -265,6 +276,10 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
             rep.leaks.append(_span(i, by_incident, rep.city, as_of))
         else:
             _count(rep, i)
+    rep.no_data = not (rep.compliance or rep.outages or rep.leaks or _any_readings(
+        store, start_ms, end_ms) or any(_during(i, start_ms, end_ms)
+                                        for i in incidents_as_of(db, as_of))
+        or any(start_ms <= o.opened_ms < end_ms for o in orders))
     timings = order_timings(db, as_of)
     tzname = str(getattr(tz, "key", tz))  # a ZoneInfo's name, as [site] timezone gives it
     suffix = " " + day.isoformat()
