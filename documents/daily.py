@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from alerts.kpi import OrderTiming, Timeliness, timeliness
+from alerts.kpi import Timeliness, timeliness
+from district.readings import KINDS
+from documents.as_of import incidents_as_of, order_timings, orders_as_of
 from documents.calls_day import CallsDay, calls_day
 from policy.causes import cause_texts, reason_text
 from policy.rooms import meets_target
@@ -92,6 +94,9 @@ class DailyReport:
     end_ms: int
     as_of_ms: int
     compliance: list[SubstationDay] = field(default_factory=list)
+    # issue 20 item 7: no readings, incident or order for the day at all: "no data" (无数据),
+    # never "no outage"
+    no_data: bool = False
     outages: list[Span] = field(default_factory=list)
     leaks: list[Span] = field(default_factory=list)
     meter_faults: dict[str, int] = field(default_factory=dict)  # class -> incidents
@@ -133,6 +138,7 @@ class DailyReport:
 
         return {
             "day": self.day.isoformat(),
+            "no_data": self.no_data,
             "compliance": [{"substation_id": s.substation_id, "passing": s.passing,
                             "measured": s.measured, "faulty": s.faulty,
                             "excluded": s.excluded, "rate": s.rate,
@@ -165,14 +171,15 @@ def _during(i: Incident, start_ms: int, end_ms: int) -> bool:
     return i.started_ms < end_ms and (i.closed_ms is None or i.closed_ms >= start_ms)
 
 
-def _hours(i: Incident) -> float:
-    # as `heatwatch incidents` computes duration_h: to the close, or to the last update
-    end = i.closed_ms if i.closed_ms is not None else i.updated_ms
+def _hours(i: Incident, as_of_ms: int) -> float:
+    # issue 20: the hours known at the report's as-of instant: to the close if it came by
+    # then, else to the instant (still running)
+    end = min(i.closed_ms, as_of_ms) if i.closed_ms is not None else as_of_ms
     return round((end - i.started_ms) / HOUR_MS, 2)
 
 
-def _span(i: Incident, orders: dict[str, list[str]], city: CityRules) -> Span:
-    hours = _hours(i)
+def _span(i: Incident, orders: dict[str, list[str]], city: CityRules, as_of_ms: int) -> Span:
+    hours = _hours(i, as_of_ms)
     text = ""
     if isinstance(i.details, LeakDetails):
         text = "、".join(i.details.signs)
@@ -204,14 +211,10 @@ def _count(rep: DailyReport, i: Incident) -> None:
         rep.rooms_silent += 1
 
 
-def order_timings(db: Repositories) -> list[OrderTiming]:
-    """Every order with its deadlines, as `heatwatch kpi` counts them."""
-    by_order: dict[str, list[Any]] = {}
-    for d in db.deadlines.find():
-        by_order.setdefault(d.deadline.order_id, []).append((d.deadline, d.done_ms))
-    return [OrderTiming(o.order_id, o.crew, o.substation_id, o.started_ms,
-                        tuple(by_order.get(o.order_id, ())))
-            for o in db.orders.find(include_closed=True) if o.state != "cancelled"]
+def _any_readings(store: Store | None, start_ms: int, end_ms: int) -> bool:
+    """Whether the store holds any device reading in [start, end)."""
+    return store is not None and any(
+        len(store.read_window(kind, start_ms, end_ms)) for kind in KINDS)
 
 
 def outdoor_means(store: Store, start_ms: int, end_ms: int) -> tuple[dict[str, float],
@@ -262,20 +265,25 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
     if store is not None:
         rep.compliance = _compliance(store, start_ms, end_ms, substation_names or {},
                                      design_outdoor_c or {}, rep.city.rooms)
-    orders = db.orders.find(include_closed=True)
+    # issue 20: only what was known at the as-of instant (a reprint equals what was mailed)
+    orders = orders_as_of(db, as_of)
     by_incident: dict[str, list[str]] = {}
     for o in orders:
         by_incident.setdefault(o.incident_key, []).append(o.order_id)
-    for i in db.incidents.find(include_closed=True):
+    for i in incidents_as_of(db, as_of):
         if not _during(i, start_ms, end_ms):
             continue
         if i.kind in OUTAGE_KINDS:
-            rep.outages.append(_span(i, by_incident, rep.city))
+            rep.outages.append(_span(i, by_incident, rep.city, as_of))
         elif i.kind == "leak":
-            rep.leaks.append(_span(i, by_incident, rep.city))
+            rep.leaks.append(_span(i, by_incident, rep.city, as_of))
         else:
             _count(rep, i)
-    timings = order_timings(db)
+    rep.no_data = not (rep.compliance or rep.outages or rep.leaks or _any_readings(
+        store, start_ms, end_ms) or any(_during(i, start_ms, end_ms)
+                                        for i in incidents_as_of(db, as_of))
+        or any(start_ms <= o.opened_ms < end_ms for o in orders))
+    timings = order_timings(db, as_of)
     tzname = str(getattr(tz, "key", tz))  # a ZoneInfo's name, as [site] timezone gives it
     suffix = " " + day.isoformat()
     by_crew = [t for t in timeliness(timings, as_of, "crew", "day", kpi_target, tzname)

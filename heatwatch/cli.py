@@ -56,7 +56,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         return run_demo(_config(args) if args.config else None, hours=args.hours,
-                        data_dir=args.data_dir, scenario_name=args.scenario, speed=args.speed)
+                        data_dir=args.data_dir, scenario_name=args.scenario, speed=args.speed,
+                        serve=args.serve)
     except ScenarioError as e:
         raise UserError(str(e)) from None
 
@@ -249,6 +250,8 @@ def _add_running_commands(command: CommandAdder) -> None:
                     "(default: <data_dir>/demo, emptied first)")
     sp.add_argument("--scenario", default=None, help="bundled scenario name or TOML path")
     sp.add_argument("--speed", type=float, default=None, help="district seconds per second")
+    sp.add_argument("--serve", action="store_true", help="keep the crews' HTTP endpoint up "
+                    "after the summary, on the demo's clock, until Ctrl-C")
     sp = command("simulate", cmd_simulate, "simulated devices: MQTT sensors and Modbus gateways")
     sp.add_argument("--scenario", default=None, help="bundled scenario name or TOML path")
     sp.add_argument("--speed", type=float, default=None, help="district seconds per second")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import math
 import shutil
-import sys
 import threading
 import time
 import urllib.request
@@ -29,7 +27,8 @@ from heatwatch.broker import EmbeddedBroker, free_port
 from heatwatch.config import Config, load_config
 from heatwatch.demo_calls import print_demo_calls
 from heatwatch.demo_guard import check_demo_args, demo_scenario, hold_demo_folder
-from heatwatch.demo_summary import CrewReport, print_summary, print_workflow
+from heatwatch.demo_serve import serve_until_signal
+from heatwatch.demo_summary import CrewReport, ProgressBar, print_summary, print_workflow
 from heatwatch.errors import UserError
 from simulators.clock import VirtualClock
 from simulators.crews import CrewHabits, CustomerService, SimulatedCrew
@@ -72,9 +71,17 @@ class DemoWorkflow:
         self._lock = threading.Lock()
         # the simulated crews' phones, by crew id (set once they listen)
         self.phones: dict[str, SimulatedCrew] = {}
+        # the wall instant `demo --serve` began serving after the summary
+        self.serving_since: float | None = None
 
     def clock_ms(self) -> int:
-        return int(self.district.now() * 1000) if self.district is not None else self.now_ms
+        """The district's time; after the demo, its end, running on at 1x once serving (a
+        link signed and checked on the same clock opens: issue 20 item 5)."""
+        if self.district is not None:
+            return int(self.district.now() * 1000)
+        if self.serving_since is not None:
+            return self.now_ms + int((time.monotonic() - self.serving_since) * 1000)
+        return self.now_ms
 
     def step(self, now_ms: int, analyze: bool = False) -> None:
         with self._lock:
@@ -108,6 +115,11 @@ class DemoWorkflow:
             return False
         return True
 
+    def awaiting_visit(self) -> list[tuple[str, float]]:
+        """The orders resolved (the data confirmed the fix): customer service calls back."""
+        return [(o.order_id, (o.resolved_ms or o.updated_ms) / 1000)
+                for o in self.alerts.db.orders.find() if o.state == "resolved"]
+
     def close(self) -> None:
         self.alerts.close()
         bootstrap.close_runner(self.runner)
@@ -134,32 +146,6 @@ def _demo_crews(cfg: Config, records: Records, http_port: int) -> None:
         {"id": "crew-network", "name": "通讯维护班组", "members": ["net-a"],
          "channels": ["crews-mqtt"]}
     ]
-
-
-class ProgressBar:
-    """One line on stderr, redrawn in place."""
-
-    def __init__(self, start_s: float, width: int = 32) -> None:
-        self.start_s, self.width = start_s, width
-        self.last = -1
-
-    def __call__(self, fraction: float, now_s: float) -> None:
-        pct = int(fraction * 100)
-        if not sys.stderr.isatty():
-            pct -= pct % 10  # a log file gets a line per tenth, not a redraw per percent
-        if pct == self.last:
-            return
-        self.last = pct
-        filled = int(fraction * self.width)
-        when = dt.datetime.fromtimestamp(now_s, dt.timezone(dt.timedelta(hours=8)))
-        tty = sys.stderr.isatty()
-        bar = "#" * filled + "." * (self.width - filled)
-        line = f"  [{bar}] {pct:3d}%  district time {when:%Y-%m-%d %H:%M}"
-        sys.stderr.write("\r" + line if tty else line + "\n")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        sys.stderr.write("\n")
 
 
 class PollTime:
@@ -246,17 +232,18 @@ def _demo_data_dir(cfg: Config, data_dir: str | None) -> Path:
 
 def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: str | None = None,
              scenario_name: str | None = None, speed: float | None = None,
-             quiet: bool = False) -> int:
+             quiet: bool = False, serve: bool = False) -> int:
     cfg = cfg or load_config(None)
     check_demo_args(hours, speed)
     lock = hold_demo_folder(Path(data_dir or Path(cfg.site.data_dir) / "demo"))
     try:
-        return _demo(cfg, data_dir, demo_scenario(scenario_name, hours, speed), quiet)
+        return _demo(cfg, data_dir, demo_scenario(scenario_name, hours, speed), quiet, serve)
     finally:
         lock.close()
 
 
-def _demo(cfg: Config, data_dir: str | None, scenario: Scenario, quiet: bool) -> int:
+def _demo(cfg: Config, data_dir: str | None, scenario: Scenario, quiet: bool,
+          serve: bool = False) -> int:
     data = _demo_data_dir(cfg, data_dir)
     records = load_records(scenario.records_dir)
     broker = EmbeddedBroker(free_port())
@@ -273,19 +260,25 @@ def _demo(cfg: Config, data_dir: str | None, scenario: Scenario, quiet: bool) ->
     collector = bootstrap.mqtt_collector(cfg, records, opened, deadletters)
     workflow = DemoWorkflow(cfg, records, opened.store)
     wall_start = time.monotonic()
+    server = serve_in_thread(workflow.alerts.actions, workflow.alerts.phone_of)
     try:
-        sim_summary, faults, bound, report = _run_district(cfg, scenario, records, opened.store,
-                                                           workflow, collector, broker, quiet)
+        try:
+            sim_summary, faults, bound, report = _run_district(
+                cfg, scenario, records, opened.store, workflow, collector, broker, quiet)
+        finally:
+            collector.stop()
+            broker.stop()
+        elapsed = time.monotonic() - wall_start
+        if not quiet:
+            print_summary(opened.store, deadletters, sim_summary, faults, bound, data,
+                          elapsed, collector)
+            print_demo_calls(cfg, opened.store, int(scenario.end_s * 1000))
+            print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
+        if serve:  # issue 20 item 5: the crews' endpoint up on the demo's clock until Ctrl-C
+            serve_until_signal(workflow, data, cfg.alerts.http.base_url)
     finally:
+        server.should_exit = True
         workflow.close()
-        collector.stop()
-        broker.stop()
-    elapsed = time.monotonic() - wall_start
-    if not quiet:
-        print_summary(opened.store, deadletters, sim_summary, faults, bound, data, elapsed,
-                      collector)
-        print_demo_calls(cfg, opened.store, int(scenario.end_s * 1000))
-        print_workflow(cfg, data, report, scenario.start_s, scenario.end_s)
     opened.store.close()
     deadletters.close()
     return 0
@@ -297,22 +290,18 @@ def _run_district(cfg: Config, scenario: Scenario, records: Records, store: Stor
                   ) -> tuple[SimSummary, dict[str, Counter[str]], dict[str, str], CrewReport]:
     """The crews' endpoint, the collector and the simulated district until the scenario ends,
     then the last evaluation once every reading is in."""
-    server = serve_in_thread(workflow.alerts.actions, workflow.alerts.phone_of)
-    try:
-        _wait_http(f"{cfg.alerts.http.base_url}/health")
-        collector.start()
-        if not collector.wait_connected(30):
-            raise RuntimeError("the collector could not connect to the embedded broker")
-        done = asyncio.run(_simulate(cfg, scenario, records, store, workflow, quiet))
-        published = sum(done[0].messages.values()) + _publish_bad(broker.port)
-        deadline = time.monotonic() + 60
-        while collector.stats.messages < published and time.monotonic() < deadline:
-            time.sleep(0.1)
-        # the last evaluation, once every reading is in: as of the end of the scenario
-        workflow.district = None
-        workflow.step(int(scenario.end_s * 1000), analyze=True)
-    finally:
-        server.should_exit = True
+    _wait_http(f"{cfg.alerts.http.base_url}/health")
+    collector.start()
+    if not collector.wait_connected(30):
+        raise RuntimeError("the collector could not connect to the embedded broker")
+    done = asyncio.run(_simulate(cfg, scenario, records, store, workflow, quiet))
+    published = sum(done[0].messages.values()) + _publish_bad(broker.port)
+    deadline = time.monotonic() + 60
+    while collector.stats.messages < published and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # the last evaluation, once every reading is in: as of the end of the scenario
+    workflow.district = None
+    workflow.step(int(scenario.end_s * 1000), analyze=True)
     return done
 
 
@@ -322,10 +311,11 @@ async def _simulate(cfg: Config, scenario: Scenario, records: Records, store: St
     clock = VirtualClock(scenario.start_s, scenario.speed)
     workflow.district = clock
     # each crew's phones on its MQTT topic; customer service calls back after each repair
-    service = CustomerService(workflow.act, clock, scenario.seed)
+    service = CustomerService(workflow.act, clock, scenario.seed,
+                              awaiting=workflow.awaiting_visit)
     habits = CrewHabits(limits=workflow.alerts.cfg.limits)
     crews = [SimulatedCrew(c.crew_id, c.members, clock, scenario.seed, cfg.mqtt.host,
-                           cfg.mqtt.port, on_resolved=service.resolved, habits=habits)
+                           cfg.mqtt.port, habits=habits)
              for c in workflow.alerts.cfg.crews() if c.channels]
     loop = asyncio.get_running_loop()
     for c in crews:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -141,3 +142,29 @@ def print_summary(store: Store, deadletters: DeadLetters, sim: SimSummary,
           f"{data / 'heatwatch.toml'})")
     print(f"  collector     {collector.stats.messages:,} messages, "
           f"{collector.stats.readings:,} readings, {collector.stats.acked:,} acked")
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place."""
+
+    def __init__(self, start_s: float, width: int = 32) -> None:
+        self.start_s, self.width = start_s, width
+        self.last = -1
+
+    def __call__(self, fraction: float, now_s: float) -> None:
+        pct = int(fraction * 100)
+        if not sys.stderr.isatty():
+            pct -= pct % 10  # a log file gets a line per tenth, not a redraw per percent
+        if pct == self.last:
+            return
+        self.last = pct
+        filled = int(fraction * self.width)
+        when = dt.datetime.fromtimestamp(now_s, dt.timezone(dt.timedelta(hours=8)))
+        tty = sys.stderr.isatty()
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"  [{bar}] {pct:3d}%  district time {when:%Y-%m-%d %H:%M}"
+        sys.stderr.write("\r" + line if tty else line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")

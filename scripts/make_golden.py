@@ -114,7 +114,7 @@ def make_case(name: str, work: Path, write: Callable[[str, str], None]) -> None:
         write(f"{name}.billing.{account}.json",
               _run(["billing", account, "--season", "2024", "--json", *c]))
         for fmt in ("md", "json"):
-            out = work / f"dispute.{fmt}"
+            out = work / f"dispute.{account}.{fmt}"  # a new file each (no --force needed)
             _run(["dispute", account, "--season", "2024", "--format", fmt, "--out", str(out),
                   *c])
             write(f"{name}.dispute.{account}.{fmt}", out.read_text(encoding="utf-8"))

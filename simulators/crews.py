@@ -87,8 +87,10 @@ def plan_order(order: dict[str, Any], link: str, habits: CrewHabits, rng: random
     if rng.random() >= habits.take_share:
         return []
     # the crew aims at the limits as counted from when it was told (a deadline from the
-    # incident's start may already be past: then it is late whatever it does)
-    start_s = int(order["opened_ms"]) / 1000
+    # incident's start may already be past: then it is late whatever it does); an order the
+    # data sent back (issue 20) is worked again from now
+    again = order.get("state") not in (None, "opened", "dispatched")
+    start_s = now_s if again else int(order["opened_ms"]) / 1000
     kind = str(order["kind"])
     member = rng.choice(members) if members else "crew"
     oid = str(order["order_id"])
@@ -98,6 +100,9 @@ def plan_order(order: dict[str, Any], link: str, habits: CrewHabits, rng: random
 
     t = max(now_s, start_s + rng.uniform(*habits.accept_min) * MINUTE_S)
     taps = [("accept", t)]
+    if again:
+        taps = []  # back with its owner (首问责任制): accepted already
+        member = str(order.get("owner") or member)
     if kind == "opinion":
         taps.append(("resolve", max(t + MINUTE_S, at(habits.opinion_min))))
     else:
@@ -162,7 +167,7 @@ class SimulatedCrew:
         self.on_resolved = on_resolved
         self.log = CrewLog()
         self._plan: list[PlannedAction] = []
-        self._seen: set[str] = set()
+        self._seen: set[object] = set()
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._client: mqtt.Client | None = None
         # order ids whose new-order message reached the phone (written by paho's thread)
@@ -203,13 +208,19 @@ class SimulatedCrew:
         while not self._inbox.empty():
             msg = self._inbox.get_nowait()
             oid, links = str(msg.get("order_id", "")), msg.get("links")
-            # a new order once; escalations and return-visit reminders are for the record
-            if msg.get("kind") != "order_new" or not isinstance(links, dict) or not links \
-                    or oid in self._seen:
+            # a new order once, and again each time the data sends it back (issue 20:
+            # refuted or reopened); escalations and return-visit reminders are for the record
+            again = msg.get("kind") == "order_reopened" and (oid, msg.get("step")) not in \
+                self._seen
+            if not (again or (msg.get("kind") == "order_new" and oid not in self._seen)) \
+                    or not isinstance(links, dict) or not links:
                 continue
             # each member has their own link; any of them opens the order to read it
             link = str(next(iter(links.values())))
-            self._seen.add(oid)
+            self._seen.add((oid, msg.get("step")) if again else oid)
+            if again:  # the taps planned for the earlier round are void
+                self._plan = [p for p in self._plan if p.order_id != oid]
+                heapq.heapify(self._plan)
             try:
                 # a phone's request takes no district time (the wall time is the machine's)
                 with self.clock.held():
@@ -263,11 +274,17 @@ class SimulatedCrew:
 
 class CustomerService:
     """客服: calls the resident back some hours after a repair is done (the return visit,
-    due 48 h after it), then closes the order; `act` is what `heatwatch orders` calls."""
+    due 48 h after it), then closes the order; `act` is what `heatwatch orders` calls, and
+    `awaiting` what `heatwatch orders` lists as resolved (a crew's resolution the data has
+    not confirmed yet is 待确认, not resolved: no visit for it)."""
 
     def __init__(self, act: Callable[[str, str, str], bool], clock: Clock, seed: int,
-                 visit_after_h: tuple[float, float] = (2.0, 20.0), agent: str = "客服") -> None:
+                 visit_after_h: tuple[float, float] = (2.0, 20.0), agent: str = "客服",
+                 awaiting: Callable[[], list[tuple[str, float]]] | None = None) -> None:
         self.act, self.clock = act, clock
+        # (order id, district second the fix was confirmed) of the orders that are resolved
+        self.awaiting = awaiting
+        self._known: set[str] = set()
         self.rng = random.Random(f"customer-service:{seed}")
         self.visit_after_h = visit_after_h
         self.agent = agent
@@ -275,14 +292,26 @@ class CustomerService:
         self._plan: list[tuple[float, str, str]] = []
 
     def resolved(self, order_id: str, at_s: float) -> None:
-        """A crew resolved an order: schedule the visit and the closing."""
+        """An order's repair is done (issue 20: confirmed by the data, not just tapped):
+        schedule the visit and the closing, once per order."""
+        if order_id in self._known:
+            return
+        self._known.add(order_id)
         visit = at_s + self.rng.uniform(*self.visit_after_h) * HOUR_S
         heapq.heappush(self._plan, (visit, order_id, "visit"))
         heapq.heappush(self._plan, (visit + self.rng.uniform(5, 30) * MINUTE_S, order_id,
                                     "close"))
 
+    async def _read_orders(self) -> None:
+        """The orders list: those resolved (the data confirmed the fix) wait for a visit."""
+        if self.awaiting is None:
+            return
+        for oid, fixed_s in sorted(await asyncio.to_thread(self.awaiting)):
+            self.resolved(oid, fixed_s)
+
     async def run(self, until_s: float, tick_s: float = 300.0) -> Counter[str]:
         while (now := self.clock.now()) < until_s:
+            await self._read_orders()
             while self._plan and self._plan[0][0] <= now:
                 _, oid, action = heapq.heappop(self._plan)
                 # False: refused (cancelled or closed meanwhile); counted, the others go on

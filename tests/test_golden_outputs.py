@@ -7,6 +7,7 @@ behaviour: name it, never regenerate the goldens to hide it."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
+# Sections later issues added to the report's JSON, each named: issue 20's "no data" flag and
+# issue 21's residents' calls. Everything the golden holds must still be byte-identical; these
+# keys are taken out of the new output before the comparison, nothing else.
+ADDED_REPORT_KEYS = {"no_data": "issue 20 item 7", "calls": "issue 21 item 6"}
+
+
+def _without_added_keys(name: str, got: bytes) -> bytes:
+    if not name.endswith(".report.json"):
+        return got
+    doc = json.loads(got)
+    for key in ADDED_REPORT_KEYS:
+        doc.pop(key, None)
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def _make_golden() -> Any:
@@ -43,6 +57,7 @@ def test_byte_identical(outputs: dict[str, bytes], name: str) -> None:
     want = (GOLDEN / name).read_bytes()
     got = outputs.get(name)
     assert got is not None, f"{name} was not written"
+    got = _without_added_keys(name, got)
     if got != want:
         lines = zip(want.decode().splitlines(), got.decode().splitlines(), strict=False)
         first = next(((i, w, g) for i, (w, g) in enumerate(lines, 1) if w != g), None)

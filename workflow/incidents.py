@@ -205,6 +205,16 @@ class Incidents:
                               parse_details(kind or k.split(":", 1)[0], json.loads(d)))
                 for s, k, e, a, d, kind in rows]
 
+    def events_until(self, as_of_ms: int) -> list[IncidentEvent]:
+        """The lifecycle events at or before an instant, oldest first (a report as of it)."""
+        rows = self._c.rows(
+            "SELECT e.seq, e.key, e.event, e.at_ms, e.details, i.kind FROM incident_event e "
+            "LEFT JOIN incident i ON i.key = e.key WHERE e.at_ms <= ? ORDER BY e.seq",
+            (as_of_ms,))
+        return [IncidentEvent(int(s), k, e, int(a),
+                              parse_details(kind or k.split(":", 1)[0], json.loads(d)))
+                for s, k, e, a, d, kind in rows]
+
     def _select(self, clause: str, args: tuple[Any, ...]) -> list[Incident]:
         rows = self._c.rows(f"SELECT {_COLS} FROM incident " + clause, args)
         return [Incident(r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], int(r[8]),

@@ -190,6 +190,13 @@ class Orders:
                             "WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
         return [dict(zip((*_AUDIT_COLS, "order_id"), r, strict=True)) for r in rows]
 
+    def audit_until(self, as_of_ms: int) -> list[tuple[str, int, str, str]]:
+        """Every order's audit lines at or before an instant, oldest first:
+        (order id, at, action, state reached) -- what was known then (issue 20)."""
+        rows = self._c.rows("SELECT order_id, at_ms, action, to_state FROM order_audit "
+                            "WHERE at_ms <= ? ORDER BY seq", (as_of_ms,))
+        return [(str(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows]
+
     def history(self, order_id: str) -> list[dict[str, Any]]:
         rows = self._c.rows(f"SELECT {', '.join(_AUDIT_COLS)} FROM order_audit "
                             "WHERE order_id = ? ORDER BY seq", (order_id,))

@@ -7,11 +7,11 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from alerts.kpi import OrderTiming, timeliness
 from alerts.lifecycle import OrderError, state_text
 from alerts.service import AlertsService, run_loop
+from documents import as_of
 from heatwatch import bootstrap
 from heatwatch.config import Config
 from heatwatch.orders_view import order_view, print_order, print_orders
@@ -109,14 +109,10 @@ def notices_command(cfg: Config, json_: bool) -> int:
     return 0
 
 
-def order_timings(svc: AlertsService) -> list[OrderTiming]:
-    """Every order with its deadlines, for the KPI."""
-    by_order: dict[str, list[Any]] = {}
-    for d in svc.db.deadlines.find():
-        by_order.setdefault(d.deadline.order_id, []).append((d.deadline, d.done_ms))
-    return [OrderTiming(o.order_id, o.crew, o.substation_id, o.started_ms,
-                        tuple(by_order.get(o.order_id, ())))
-            for o in svc.db.orders.find(include_closed=True) if o.state != "cancelled"]
+def order_timings(svc: AlertsService, as_of_ms: int | None = None) -> list[OrderTiming]:
+    """Every order with its deadlines, for the KPI; with `as_of_ms`, as known then (issue 20:
+    `kpi --at` and the morning report as of the same instant agree)."""
+    return as_of.order_timings(svc.db, as_of_ms)
 
 
 def kpi_command(cfg: Config, group_by: str, period: str, json_: bool,
@@ -125,7 +121,7 @@ def kpi_command(cfg: Config, group_by: str, period: str, json_: bool,
     bootstrap.workflow_file(cfg)
     svc = bootstrap.alerts_service(cfg)
     as_of = svc.clock_ms() if at is None else int(at * 1000)
-    rows = timeliness(order_timings(svc), as_of, group_by, period,
+    rows = timeliness(order_timings(svc, as_of), as_of, group_by, period,
                       svc.cfg.limits.timeliness_target, cfg.site.timezone)
     if json_:
         print(json.dumps([{"group": r.group, "orders": r.orders, "late": r.late,

@@ -53,6 +53,8 @@ def report_command(cfg: Config, day_text: str, fmt: str, out: str | None,
             tmp = printed.write(rep, temporary_beside(target), fmt, now)
             os.replace(tmp, target)
         say(str(path))
+        if rep.no_data:  # issue 20 item 7: never a silent "no outage" for a day with nothing
+            say(f"{day}: 无数据 no data (no readings, incident or order that day)")
         if send:
             now_ms = svc.clock_ms()
             added = enqueue(svc.db, rep, printed.render_html(rep, now), [send], now_ms)
