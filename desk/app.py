@@ -210,7 +210,7 @@ class Desk:
         cid = request.path_params["call_id"]
         a = Act(cid, str(form.get("action", "")), me.name, self.now_ms(),
                 str(form.get("result", "")), str(form.get("reply", "")),
-                str(form.get("satisfaction", "")), str(form.get("to", "")))
+                str(form.get("satisfaction", "")), str(form.get("to", "")), self.intake.tz)
         try:
             act(self.db, a, self.intake.limits)  # audits both ways
         except ActionRefused as e:
