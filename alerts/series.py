@@ -1,4 +1,5 @@
-"""The control room's work_orders series: open, late and escalated orders per crew and station."""
+"""The control room's series: open, late and escalated orders per crew and station
+(work_orders), and the residents' calls (calls, calls_due: alerts/calls_series.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
+from alerts.calls_series import call_readings
 from alerts.lifecycle import FINAL
 from alerts.sla import STEP_NOTICE, is_late
 from district.readings import FieldValue, Reading
@@ -51,30 +53,34 @@ def work_order_readings(orders: Sequence[Order], deadlines: Sequence[DeadlineRow
 
 
 class SeriesWriter:
-    """Writes the work_orders points at most once per interval to the readings store."""
+    """Writes the work_orders and calls points at most once per interval to the readings
+    store."""
 
     def __init__(self, db: WorkflowDb, store: Store | None, every_s: float,
-                 lock: threading.RLock) -> None:
+                 lock: threading.RLock, tz: str = "Asia/Shanghai") -> None:
         self.db = db
+        self.tz = tz
         self.store = store  # None: the series is not written
         self._every_ms = max(1, round(every_s * 1000))
         self._bucket: int | None = None
         self._lock = lock
 
     def write(self, now_ms: int) -> int:
-        """The work_orders points as of now_ms, at most once per interval; how many written."""
+        """The work_orders and calls points as of now_ms, at most once per interval; how many
+        written."""
         bucket = now_ms // self._every_ms
         if self.store is None or bucket == self._bucket:
             return 0
         with self._lock:
             points = work_order_readings(self.db.orders.find(include_closed=True),
                                          self.db.deadlines.find(), now_ms)
+            points += call_readings(self.db.calls.find(include_closed=True), now_ms, self.tz)
         try:
             if points:
                 self.store.write(points)
         except StoreError as e:
             # the dashboard can wait; orders and escalations must not: try again next step
-            log.warning("alerts: work_orders series not written: %s", e)
+            log.warning("alerts: work_orders and calls series not written: %s", e)
             return 0
         self._bucket = bucket
         return len(points)

@@ -2,7 +2,8 @@
 
 The parts live beside it: `ingest` (events into orders), `escalation` (deadlines falling due),
 `residents` (notices and compensation), `actions` (crew actions), `series` (the control room's
-work_orders), `messages` (rendering into the outbox); this module wires them and runs the loop.
+work_orders and calls), `messages` (rendering into the outbox); this module wires them and runs
+the loop.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class AlertsService:
         self.escalation = Escalation(cfg, db, self.messenger, self.residents, lock)
         self.ingest_events = Ingest(cfg, records, db, self.messenger, self.residents, lock)
         self.actions = CrewActions(db, self.messenger, self.escalation, clock_ms, lock)
-        self.series = SeriesWriter(db, series_store, series_every_s, lock)
+        self.series = SeriesWriter(db, series_store, series_every_s, lock, tz)
         # incidents and order state changes on the dashboards' graphs, best-effort
         # jobs the wiring adds (the morning report): each gets the pass's time, before delivery
         self.daily_jobs: list[Callable[[int], object]] = []
@@ -137,9 +138,9 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
                   series_every_s: float | None = None,
                   rules: CityRules | None = None,
                   workflow_path: Path | None = None) -> AlertsService:
-    """Wire stores and channels from config; `store` gets the work_orders series (None: not);
-    `rules` are the city's (compensation, tariff, season), the same object the analyzer uses;
-    `workflow_path` defaults to <data_dir>/workflow.sqlite."""
+    """Wire stores and channels from config; `store` gets the work_orders and calls series
+    (None: not); `rules` are the city's (compensation, tariff, season), the same object the
+    analyzer uses; `workflow_path` defaults to <data_dir>/workflow.sqlite."""
     cfg_alerts.check()
     link_secret = secret(cfg_alerts.http.link_secret, "[alerts.http] link_secret")
     if link_secret and len(link_secret) < 16:

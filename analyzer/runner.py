@@ -21,7 +21,7 @@ from analyzer.detectors.outages import (
     detect_building_outages_in,
     detect_outages,
 )
-from analyzer.detectors.room_days import judge_rooms
+from analyzer.detectors.room_days import judge_rooms, suspended_rooms
 from analyzer.detectors.rooms import detect_cold_rooms
 from analyzer.detectors.sensors import detect_sensor_faults
 from analyzer.detectors.stations import detect_station_silence
@@ -288,7 +288,10 @@ class Runner:
         ctx = self.context
         outages, sub_affected = detect_outages(ctx, w)
         buildings, not_normal = detect_building_outages_in(ctx, w, sub_affected)
-        rooms = judge_rooms(ctx, w, not_normal.of_rooms(ctx))
+        # issue 21: an account that suspended its heating for the season is not counted
+        off = None if w.rooms is None else suspended_rooms(ctx, w.hours,
+                                                           self.workflow.suspended)
+        rooms = judge_rooms(ctx, w, not_normal.of_rooms(ctx), off)
         for found in (outages, buildings):
             attach_consequences(ctx, w, found, None if rooms is None else rooms.held)
         out = [] if cycle == "meter" else [outages, buildings]

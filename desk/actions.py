@@ -4,9 +4,12 @@ may reassign it. Every refusal is audited with the person's name."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from policy.calls import REPAIR_KINDS, SATISFACTION, CallLimits
+from policy.service import STEP_RETURN_VISIT, base_step
 from workflow.calls import Call, CallConflict
 from workflow.unit import Repositories, WorkflowDb
 
@@ -30,6 +33,7 @@ class Act:
     reply: str = ""
     satisfaction: str = ""
     to: str = ""
+    tz: str = "Asia/Shanghai"  # the local time a refusal states
 
 
 def act(db: WorkflowDb, a: Act, limits: CallLimits) -> Call:
@@ -63,7 +67,7 @@ def _apply(u: Repositories, a: Act, limits: CallLimits) -> Call:
                             "ask a supervisor to reassign it")
     if a.action == "resolve":
         return _resolve(u, call, a, limits)
-    return _visit(u, call, a)
+    return _visit(u, call, a, limits)
 
 
 def _reassign(u: Repositories, call: Call, a: Act, role: str) -> Call:
@@ -101,10 +105,25 @@ def _resolve(u: Repositories, call: Call, a: Act, limits: CallLimits) -> Call:
     return got
 
 
-def _visit(u: Repositories, call: Call, a: Act) -> Call:
+def visit_due_ms(u: Repositories, call: Call) -> int | None:
+    """When the return visit may be made: 48 h after the fix (the seed's), from the fix of
+    the call's order as the data confirmed it (its return-visit deadline) when there is one,
+    else from the call's resolution."""
+    rows = [r for r in u.deadlines.find(call.order_id) if base_step(r.deadline.step)
+            == STEP_RETURN_VISIT] if call.order_id else []
+    dues = [r.deadline.due_ms for r in rows] + ([call.visit_due_ms] if call.visit_due_ms else [])
+    return max(dues, default=None)
+
+
+def _visit(u: Repositories, call: Call, a: Act, limits: CallLimits) -> Call:
     if call.state != "resolved":
         raise ActionRefused(f"call {call.call_id}: the return visit follows the fix (resolve "
                             "first)")
+    due = visit_due_ms(u, call)
+    if due is not None and a.at_ms < due:
+        at = dt.datetime.fromtimestamp(due / 1000, ZoneInfo(a.tz)).strftime("%Y-%m-%d %H:%M")
+        raise ActionRefused(f"回访时间未到：维修完成{limits.return_visit_h:g}小时后回访，"
+                            f"最早 {at}")
     if a.satisfaction not in SATISFACTION:
         raise ActionRefused(f"satisfaction is one of {' / '.join(SATISFACTION)}")
     u.calls.change(call, {"satisfaction": a.satisfaction, "state": "closed",

@@ -30,6 +30,7 @@ from desk.intake import DeskError, Intake
 from desk.orders import RESTORE_UNKNOWN, cause_text
 from desk.readings import latest_of
 from desk.search import card, mask_phone, search
+from desk.words import audit_verb, call_verb
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
 
 COOKIE = "hw_desk"
@@ -53,7 +54,8 @@ class Desk:
             loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined)
         self.env.globals.update(kinds=CALL_KINDS, kind_names=KIND_NAMES, states=STATES,
-                                satisfaction=SATISFACTION, t=self.t, mask=mask_phone)
+                                satisfaction=SATISFACTION, t=self.t, mask=mask_phone,
+                                call_verb=call_verb, audit_verb=audit_verb)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -208,7 +210,7 @@ class Desk:
         cid = request.path_params["call_id"]
         a = Act(cid, str(form.get("action", "")), me.name, self.now_ms(),
                 str(form.get("result", "")), str(form.get("reply", "")),
-                str(form.get("satisfaction", "")), str(form.get("to", "")))
+                str(form.get("satisfaction", "")), str(form.get("to", "")), self.intake.tz)
         try:
             act(self.db, a, self.intake.limits)  # audits both ways
         except ActionRefused as e:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
+from grafana.calls import control_room_calls
 from grafana.panels import (
     Json,
     annotations_of,
@@ -282,10 +283,12 @@ def control_room(city: CityRules | None = None, limits: ServiceLimits | None = N
     """调度中心: what is out of standard now, across the company, by the city's rules."""
     city, limits = city or CityRules(), limits or ServiceLimits()
     panels = (_control_room_now(city) + _control_room_heat(city)
-              + _control_room_faults(city, limits) + _control_room_orders(city, limits))
+              + _control_room_faults(city, limits) + _control_room_orders(city, limits)
+              + control_room_calls(19, 36))
     return dashboard("heatwatch-control-room", "调度中心 Control room",
                      "Dispatch control room wall: substations out, leaks, late work orders, "
-                     "compliance, cold rooms, faulty meters, collector and gateway health.",
+                     "compliance, cold rooms, faulty meters, collector and gateway health, "
+                     "residents' calls.",
                      panels, time_from="now-7d", tags=["control-room"],
                      annotations=annotations_of())
 

@@ -141,3 +141,42 @@ def test_alerts_once_writes_work_orders_to_the_configured_store(
     # no crews configured: the catch-all dispatch crew; seed: on site within 30 min -> late
     assert latest(series) == {("dispatch", "S1"): {**counts(1, 1, 1, 1), "ts_ms": at}}
     series.close()
+
+
+def test_calls_per_substation_and_complaints_by_due_day(tmp_path: Path) -> None:
+    """issue 21: the calls reach the store from the alerts service's step; a due day whose
+    last complaint was answered is written as 0 for a day, then no more."""
+    from alerts.calls_series import CALLS, CALLS_DUE
+    from workflow.calls import Call
+
+    series = SqliteStore(tmp_path / "readings.sqlite")
+    clock = ManualClock(ms("2026-02-13 10:00"))
+    svc = service(tmp_path, clock, series)
+    due = ms("2026-02-27 23:59")
+    with svc.db.unit() as u:
+        u.calls.insert(Call("CL1", "complaint", "A1", "B1", "S1", clock.now_ms, "li", "li", due,
+                            "open"))
+        u.calls.insert(Call("CL2", "repair", "A1", "B1", "S1", clock.now_ms, "li", "li",
+                            clock.now_ms + 60 * MINUTE_MS, "open"))
+    svc.step(clock.now_ms)
+    fr = series.read_window(CALLS, 0, 2**53, tags=("substation_id", "kind"))
+    got = {(str(fr.tags["kind"][i]), int(fr.fields["open"][i])) for i in range(len(fr))}
+    assert got == {("complaint", 1), ("repair", 1)}
+    fr = series.read_window(CALLS_DUE, 0, 2**53, tags=("due_day", "kind"))
+    assert [(str(fr.tags["due_day"][i]), int(fr.fields["open"][i])) for i in range(len(fr))] \
+        == [("2026-02-27", 1)]
+    # the repair misses its limit; the complaint is answered: its day says 0, later nothing
+    answered = svc.db.calls.get("CL1")
+    assert answered is not None
+    with svc.db.unit() as u:
+        u.calls.change(answered, {"state": "closed", "closed_ms": clock.now_ms + 1}, clock.now_ms)
+    for at in (clock.now_ms + 120 * MINUTE_MS, clock.now_ms + 3 * 24 * 60 * MINUTE_MS):
+        svc.step(at)
+    fr = series.read_window(CALLS, clock.now_ms + 1, 2**53, tags=("substation_id", "kind"))
+    overdue = {(str(fr.tags["kind"][i]), int(fr.ts_ms[i])): int(fr.fields["overdue"][i])
+               for i in range(len(fr))}
+    assert overdue[("repair", clock.now_ms + 120 * MINUTE_MS)] == 1
+    fr = series.read_window(CALLS_DUE, 0, 2**53, tags=("due_day", "kind"))
+    assert [int(v) for v in fr.fields["open"]] == [1, 0]
+    svc.close()
+    series.close()

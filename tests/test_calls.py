@@ -80,10 +80,17 @@ def test_report_due_and_repair_needs_return_visit(tmp_path: Path) -> None:
                             "--reply", "已修复", "--at", "2026-12-07T11:00:00+08:00", "--json",
                             "--config", str(cfg)))
     assert fixed["state"] == "resolved" and fixed["visit_due"] == "2026-12-09T11:00:00+08:00"
-    bad = heatwatch("calls", "act", cid, "visit", "--by", "li", "--config", str(cfg))
+    bad = heatwatch("calls", "act", cid, "visit", "--by", "li", "--at",
+                    "2026-12-09T11:00:00+08:00", "--config", str(cfg))
     assert bad.returncode != 0
+    # seed: the return visit 48 h after the fix: refused before, in one Chinese line
+    early = heatwatch("calls", "act", cid, "visit", "--by", "li", "--satisfaction", "满意",
+                      "--at", "2026-12-09T10:59:00+08:00", "--config", str(cfg))
+    assert early.returncode == 1 and "Traceback" not in early.stderr
+    assert "回访时间未到" in early.stderr and "2026-12-09 11:00" in early.stderr, early.stderr
     closed = _json(heatwatch("calls", "act", cid, "visit", "--by", "li", "--satisfaction",
-                             "满意", "--json", "--config", str(cfg)))
+                             "满意", "--at", "2026-12-09T11:00:00+08:00", "--json",
+                             "--config", str(cfg)))
     assert closed["state"] == "closed" and closed["satisfaction"] == "满意"
     # the calls' limits as figures: the repair answered in time, the report overdue by April
     kpi = json.loads(heatwatch("calls", "kpi", "--json", "--at", "2026-04-01T00:00:00+08:00",

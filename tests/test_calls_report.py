@@ -37,16 +37,17 @@ def test_morning_report_and_kpi_of_calls(tmp_path: Path) -> None:
                     ChinaCalendar(), Season(), Routing([]), ServiceLimits())
     old = intake.take("A1", "complaint", _ms("2026-02-13T10:00:00+08:00"), "li")
     due = intake.take("A2", "report", _ms("2026-02-13T11:00:00+08:00"), "li")
-    rep_ = intake.take("A2", "repair", _ms("2026-02-27T08:00:00+08:00"), "li")
+    rep_ = intake.take("A2", "repair", _ms("2026-02-25T08:00:00+08:00"), "li")
     intake.take("A1", "suspend", _ms("2026-02-27T09:00:00+08:00"), "li")  # for next season
     intake.take("A1", "inquiry", _ms("2026-02-27T09:30:00+08:00"), "li")
-    act(db, Act(rep_.call.call_id, "resolve", "li", _ms("2026-02-27T09:00:00+08:00"), "修好",
+    act(db, Act(rep_.call.call_id, "resolve", "li", _ms("2026-02-25T09:00:00+08:00"), "修好",
                 "已答复"), CallLimits())
     act(db, Act(rep_.call.call_id, "visit", "li", _ms("2026-02-27T17:00:00+08:00"),
                 satisfaction="基本满意"), CallLimits())
     day = gather(db, None, dt.date(2026, 2, 27), TZ)
     calls = day.as_dict()["calls"]
-    assert calls["by_kind"] == {"repair": 1, "inquiry": 1, "suspend": 1}
+    # the repair was taken and fixed on the 25th; its return visit (48 h on) on the 27th
+    assert calls["by_kind"] == {"inquiry": 1, "suspend": 1}
     # the complaint of 13 Feb is due on 27 Feb; the report (due 5 Mar) is not overdue yet
     assert [c["call_id"] for c in calls["due_today"]] == [old.call.call_id]
     assert old.call.call_id in [c["call_id"] for c in calls["overdue"]]

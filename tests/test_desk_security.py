@@ -82,6 +82,9 @@ def test_refusals_are_refused_and_audited(tmp_path: Path) -> None:
         p = wang.post(f"/calls/{cid}/act", {"csrf": page.csrf(), "action": "resolve",
                                             "result": "已整改", "reply": "已答复"})
         assert p.status == 200 and "已办结" in p.text
+        # the call's record says its verbs in Chinese (the stored verb only in a tooltip)
+        verbs = re.findall(r'<td class="verb" title="(\w+)">([^<]+)</td>', p.text)
+        assert verbs == [("take", "受理"), ("reassign", "转交"), ("resolve", "办结")]
 
         # every view of a full phone number is audited with the name
         hp = li.get("/household/B01-0101")
@@ -92,7 +95,8 @@ def test_refusals_are_refused_and_audited(tmp_path: Path) -> None:
                 "view_phone" and a["subject"] == "B01-0101"]
         # the audit page is the supervisor's
         assert li.get("/audit").status == 403
-        assert "view_phone" in zhao.get("/audit").text
+        audit = zhao.get("/audit").text
+        assert 'title="view_phone">查看完整电话<' in audit and ">sign_in<" not in audit
 
     # the desk restarts: the calls and the sessions are still there
     with running_desk(cfg, port):

@@ -35,7 +35,9 @@ from heatwatch.services import modbus_health
 from simulators.scenario import SAMPLE_RECORDS_DIR, load_scenario
 from storage.influx import InfluxStore
 from tests.test_analyzer_scenarios import district_readings
+from workflow.calls import Call
 from workflow.incidents import IncidentStore
+from workflow.unit import WorkflowDb
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTY_SENSOR = "T-B03-0104-liv"
@@ -296,6 +298,7 @@ def district(influxd_shared: Any, tmp_path_factory: pytest.TempPathFactory) -> D
                                        "limits": {"clock_from": "start"}})
     svc = build_service(crews, rec, str(tmp), "Asia/Shanghai", clock_ms=lambda: at_ms,
                         store=store)
+    take_calls(svc.db, at_ms)
     svc.step(at_ms)
     open_orders = len(svc.db.orders.find())
     svc.close()
@@ -304,6 +307,22 @@ def district(influxd_shared: Any, tmp_path_factory: pytest.TempPathFactory) -> D
     store.close()
     return District(influxd_shared.url, "grafana_dashboards", int(sc.start_s * 1000), at_ms,
                     open_orders)
+
+
+def take_calls(db: WorkflowDb, at_ms: int) -> None:
+    """Residents' calls as the desk stores them: a repair at S1 past its limit, a closed
+    cold-room call at S2, a complaint due in two days (S1), one two days overdue (S2), a report
+    answered an hour ago."""
+    h, day = 3_600_000, 86_400_000
+    with db.unit() as u:
+        for cid, kind, acc, sid, due, state in (
+                ("CL1", "repair", "B01-0101", "S1", at_ms - h, "open"),
+                ("CL2", "temperature", "B07-0101", "S2", at_ms - 20 * h, "closed"),
+                ("CL3", "complaint", "B01-0102", "S1", at_ms + 2 * day, "open"),
+                ("CL4", "complaint", "B07-0102", "S2", at_ms - 2 * day, "open"),
+                ("CL5", "report", "B07-0103", "S2", at_ms + day, "closed")):
+            u.calls.insert(Call(cid, kind, acc, acc[:3], sid, at_ms - 9 * day, "li", "li", due,
+                                state, closed_ms=at_ms - h if state == "closed" else None))
 
 
 def grafana_escape(value: str) -> str:
@@ -401,6 +420,19 @@ def test_control_room_queries_run_and_show_the_faults(district: District) -> Non
     assert opened == district.open_orders > 0
     assert opened == sum(n for _, n in rows(found["班组工单 Work orders by crew"], "open"))
     assert late <= opened
+    # the residents' calls (take_calls): open and overdue, per substation and kind, by due day
+    assert rows(found["在办来电 Open calls"], "sum")[0][1] == 3
+    assert rows(found["超期来电 Overdue calls"], "sum")[0][1] == 2
+    calls = {(t["substation_id"], t["kind"]): (o, t_) for (t, o), (_, t_) in zip(
+        rows(found["来电 Calls by substation"], "open"),
+        rows(found["来电 Calls by substation"], "total"), strict=True)}
+    assert calls == {("S1", "repair"): (1, 1), ("S1", "complaint"): (1, 1),
+                     ("S2", "temperature"): (0, 1), ("S2", "complaint"): (1, 1),
+                     ("S2", "report"): (0, 1)}
+    due = {(t["due_day"], t["kind"]): n
+           for t, n in rows(found["待办投诉 Open complaints by due date"], "overdue")}
+    # the answered report's day is left out; 2024-12-03 06:00 is the end of the scenario
+    assert due == {("2024-12-01", "complaint"): 1, ("2024-12-05", "complaint"): 0}
 
 
 @pytest.mark.services

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workflow import calls
 from workflow.db import Conn, Database, Row
 from workflow.details import (
     DETAILS_BY_KIND,
@@ -228,7 +229,8 @@ class IncidentStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._db = Database(self.path, [SCHEMA])
+        # the desk's tables too: the analyzer reads the accounts suspended for a season
+        self._db = Database(self.path, [SCHEMA, calls.SCHEMA])
         self._read = Incidents(self._db.reader)
 
     def close(self) -> None:
@@ -242,6 +244,10 @@ class IncidentStore:
 
     def get(self, key: str) -> Incident | None:
         return self._read.get(key)
+
+    def suspended(self, season: int) -> set[str]:
+        """The accounts suspended for a season (issue 21: not counted in compliance)."""
+        return calls.Calls(self._db.reader).suspended(season)
 
     def find(self, include_closed: bool = False, kind: str | None = None) -> list[Incident]:
         return self._read.find(include_closed, kind)

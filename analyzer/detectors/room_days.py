@@ -3,13 +3,15 @@ out of range, and what each room day counts as (pass, cold, fault, excluded, not
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzer.detectors.base import BoolGrid, Context, FloatGrid, expected_slots, since
-from analyzer.grid import HOUR_MS, TimeAxis, by_day
+from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, by_day
 from analyzer.kernels.room_temps import assess_rooms, stuck_in_building
 from analyzer.runs import runs_at_least
 from analyzer.signals import carry_forward, stale_slots
@@ -37,10 +39,30 @@ class RoomJudgement:
     expected: npt.NDArray[np.intp]  # first slot each room is expected to report in
 
 
-def judge_rooms(ctx: Context, w: Window, affected: BoolGrid) -> RoomJudgement | None:
+def suspended_rooms(ctx: Context, axis: TimeAxis,
+                    suspended: Callable[[int], set[str]]) -> BoolGrid:
+    """(rooms, days): the room's account is suspended for the season of that day (issue 21:
+    an accepted 暂停供暖); `suspended(season year)` gives the season's accounts."""
+    ix, dev = ctx.index, ctx.records.devices
+    out = np.zeros((len(ix.rooms), axis.n_days), dtype=bool)
+    by_year: dict[int, set[str]] = {}
+    for d in range(axis.n_days):
+        day = dt.datetime.fromtimestamp((axis.t0_ms + d * DAY_MS) / 1000, ctx.tz).date()
+        year = ctx.rules.season.year_of(day)
+        if year not in by_year:
+            by_year[year] = suspended(year)
+        if by_year[year]:
+            out[:, d] = [dev[r].account_id in by_year[year] for r in ix.rooms]
+    return out
+
+
+def judge_rooms(ctx: Context, w: Window, affected: BoolGrid,
+                suspended: BoolGrid | None = None) -> RoomJudgement | None:
     """The window's room judgement, or None when no room reported in it.
 
-    `affected` is (rooms, hours): an outage of the room's substation or building.
+    `affected` is (rooms, hours): an outage of the room's substation or building; `suspended`
+    (rooms, days): the room's account suspended its heating for that day's season, so its day
+    is not counted and not watched for cold.
     """
     if w.rooms is None:
         return None
@@ -83,5 +105,9 @@ def judge_rooms(ctx: Context, w: Window, affected: BoolGrid) -> RoomJudgement | 
     watched = (ix.room_counted[:, None] & ~design_day & ~not_normal
                & ~by_day(stuck | oor, spd).any(axis=2)
                & (np.arange(n_days)[None, :] >= first_day[:, None]))
+    if suspended is not None:
+        off = suspended[:, :n_days]
+        state[off] = RoomState.NOT_COUNTED
+        watched &= ~off
     return RoomJudgement(axis, valid, held, low, high, silent, stuck, oor, state, watched, affected,
                          expected)
