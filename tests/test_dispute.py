@@ -139,7 +139,7 @@ def test_out_file_and_json(sensor_open: Built, tmp_path: Path) -> None:
     assert doc["header"]["meter_id"] == "M-B02-0103"
     assert len(doc["readings"]) == len(doc["billing"]["days"]) == 121
     assert str(out) in said[0]
-    with pytest.raises(CommandError, match="cannot write"):
+    with pytest.raises(CommandError, match="does not exist"):
         dispute_command(sensor_open.cfg, "B02-0103", 2024, str(tmp_path / "no" / "x.md"),
                         False, None, say=said.append)
 

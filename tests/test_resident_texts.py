@@ -127,6 +127,7 @@ def fields(zh: Templates, inc: Incident, order_kind: str) -> dict[str, Any]:
         "deadline_text": f"{zh.step_text('contacted', order_kind)} 12-02 04:30前",
         "reason": reason_of(inc, zh),
         "expected_restore": zh.defaults["expected_restore"],
+        "why": "处理后数据显示故障仍在，工单退回",  # an order sent back to its crew (issue 20)
     }
 
 
