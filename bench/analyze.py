@@ -9,6 +9,7 @@ pandas check covers the kernels they feed. It stays one file over 600 lines: eac
 version sits beside the synthetic data it checks, to be read top to bottom.
 
     .venv/bin/python bench/analyze.py [--scale 0.1] [--chunk 10000] [--workers 2] [--no-pandas]
+    .venv/bin/python bench/analyze.py --meters-only [--scale 1.0] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -653,7 +654,13 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="threads for the meter chunks")
     ap.add_argument("--no-pandas", action="store_true", help="skip the pandas comparison")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--meters-only", action="store_true",
+                    help="only the meter kernel against its baseline (bench/meter_speed.py)")
+    ap.add_argument("--rounds", type=int, default=5, help="with --meters-only: timed rounds")
     args = ap.parse_args()
+    if args.meters_only:
+        from bench.meter_speed import compare
+        return compare(args.scale, args.rounds, seed=args.seed)
     chunk = max(METERS_PER_BUILDING, args.chunk // METERS_PER_BUILDING * METERS_PER_BUILDING)
     fig = run(args.scale, chunk, args.workers, not args.no_pandas, args.seed)
     report(fig)
