@@ -259,7 +259,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
     cfg = cfg or load_config(None)
     data = _demo_data_dir(cfg, data_dir)
     scenario = _demo_scenario(scenario_name, hours, speed)
-    records = load_records(scenario.records_dir)
+    records = bootstrap.with_resolutions(cfg, load_records(scenario.records_dir))
     broker = EmbeddedBroker(free_port())
     broker.start()
     cfg.mqtt.host, cfg.mqtt.port = broker.host, broker.port
