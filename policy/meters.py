@@ -180,26 +180,46 @@ def energy_verdicts(d_e: FloatGrid, d_v: FloatGrid, dtheta: FloatGrid, valid: Bo
     are worked out exactly, in float64.
     """
     n, s = d_e.shape
+    in_range = in_rated_range(d_v, dtheta, step_h, specs)
+    out_of_range = out_of_range_steps(d_e, d_v, dtheta, valid, step_h, specs, in_range)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # qi ≤ q ≤ qs as the volume those flows move in one step (no division)
-        in_range = dtheta >= specs.dtheta_min_k
-        in_range &= d_v >= specs.qi_m3h * step_h
-        in_range &= d_v <= specs.qs_m3h * step_h
-        moving = (d_v > 0) | (d_e > 0)
-        moving &= valid
         # a flow in range is a finite one, and so is its Δθ
         ok = valid & in_range
         ok &= np.isfinite(d_e)
         unclear = _clear_steps(d_e, d_v, dtheta, specs, rules)
         np.logical_not(unclear, out=unclear)
         unclear &= ok
-    out_of_range: BoolGrid = moving & ~in_range
     fault = np.zeros((n, s), dtype=bool)
     rows = np.flatnonzero(unclear.any(axis=1))
     if rows.size:
         fault[rows] = _exact(d_e[rows], d_v[rows], dtheta[rows].astype(np.float64), step_h,
                              ok[rows], specs.take(rows), rules)
     return EnergyVerdicts(fault, out_of_range)
+
+
+def in_rated_range(d_v: FloatGrid, dtheta: FloatGrid, step_h: float | FloatGrid,
+                   specs: MeterSpecs) -> BoolGrid:
+    """Steps inside the meter's rated range: Δθ ≥ Δθmin and qi ≤ q ≤ qs, the flows as the
+    volume they move in the step (no division). `step_h` may differ step by step."""
+    with np.errstate(invalid="ignore"):
+        out: BoolGrid = dtheta >= specs.dtheta_min_k
+        out &= d_v >= specs.qi_m3h * step_h
+        out &= d_v <= specs.qs_m3h * step_h
+    return out
+
+
+def out_of_range_steps(d_e: FloatGrid, d_v: FloatGrid, dtheta: FloatGrid, valid: BoolGrid,
+                       step_h: float | FloatGrid, specs: MeterSpecs,
+                       in_range: BoolGrid | None = None) -> BoolGrid:
+    """Valid steps that moved heat or water outside the rated range: no mismatch verdict
+    there, a reason the dispute dossier shows (`energy_verdicts`' out_of_range)."""
+    if in_range is None:
+        in_range = in_rated_range(d_v, dtheta, step_h, specs)
+    with np.errstate(invalid="ignore"):
+        out: BoolGrid = (d_v > 0) | (d_e > 0)
+    out &= valid
+    out &= ~in_range
+    return out
 
 
 def _clear_steps(d_e: FloatGrid, d_v: FloatGrid, dtheta: FloatGrid, specs: MeterSpecs,
