@@ -32,6 +32,9 @@ class DistrictIndex:
     meter_building: npt.NDArray[np.intp]
     meter_tags: list[dict[str, str]]
     meter_gateway: list[str]
+    # each meter's declared register resolution (records, else its profile); NaN: the default
+    meter_energy_res: FloatGrid
+    meter_volume_res: FloatGrid
     accounts_per_sub: npt.NDArray[np.int64]
     billed_accounts: list[str]  # accounts with a meter, in meter order of their first meter
     billed_meter: npt.NDArray[np.intp]
@@ -75,6 +78,8 @@ class DistrictIndex:
                         for m in meters],
             meter_gateway=[f"{dev[m].host}:{dev[m].port}" if dev[m].protocol == "modbus" else ""
                            for m in meters],
+            meter_energy_res=_declared([dev[m].energy_resolution_kwh for m in meters]),
+            meter_volume_res=_declared([dev[m].volume_resolution_m3 for m in meters]),
             accounts_per_sub=per_sub,
             billed_accounts=accounts,
             billed_meter=np.array([billed[a] for a in accounts], dtype=np.intp),
@@ -82,3 +87,7 @@ class DistrictIndex:
                            "substation_id": rec.buildings[rec.accounts[a].building_id]
                            .substation_id} for a in accounts],
         )
+
+
+def _declared(values: list[float | None]) -> FloatGrid:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)

@@ -9,6 +9,7 @@ pandas check covers the kernels they feed. It stays one file over 600 lines: eac
 version sits beside the synthetic data it checks, to be read top to bottom.
 
     .venv/bin/python bench/analyze.py [--scale 0.1] [--chunk 10000] [--workers 2] [--no-pandas]
+    .venv/bin/python bench/meter_speed.py [--scale 1.0] [--rounds 5]  (the meter kernel alone)
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 `devices.csv` may end with an optional `commissioned` column (a date `YYYY-MM-DD`, empty for
 none): from when the device is expected to report. Its silence counts from that date;
-without it, from the device's first reading ever.
+without it, from the device's first reading ever. Optional `energy_resolution_kwh` and
+`volume_resolution_m3` columns state a meter's register resolution (its last digit, issue 25);
+empty for none, when the meter's profile says it, or else the rules' default.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ DEVICE_COLUMNS = (
     "device_id", "kind", "account_id", "building_id", "substation_id", "room_type",
     "protocol", "host", "port", "unit", "profile",
 )
+# optional trailing columns of a meter's register resolution (empty: its profile's or default)
+RESOLUTION_COLUMNS = ("energy_resolution_kwh", "volume_resolution_m3")
 DEVICE_KINDS = ("room", "meter", "substation", "weather")
 ROOM_TYPES = ("bedroom", "living", "other")
 TARIFFS = ("area", "metered")
@@ -78,6 +82,8 @@ class Device:
     unit: int | None
     profile: str
     commissioned: dt.date | None = None
+    energy_resolution_kwh: float | None = None
+    volume_resolution_m3: float | None = None
 
     def tags(self) -> dict[str, str]:
         """The tags every reading of this device is stored with."""
@@ -306,10 +312,11 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
         problems.append(f"{where}: room_type applies only to room devices")
     protocol, port, unit = _device_link(row, kind, where, problems)
     commissioned = _commissioned(row, where, problems)
+    res = [_resolution(row, col, kind, where, problems) for col in RESOLUTION_COLUMNS]
     if did is None or len(problems) > before:
         return None
     return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
-                  row["host"], port, unit, row["profile"], commissioned)
+                  row["host"], port, unit, row["profile"], commissioned, res[0], res[1])
 
 
 def _device_place(row: dict[str, str], kind: str, where: str, rec: Records,
@@ -376,3 +383,17 @@ def _commissioned(row: dict[str, str], where: str, problems: list[str]) -> dt.da
     except ValueError:
         problems.append(f"{where}: commissioned {text!r} is not a date YYYY-MM-DD")
         return None
+
+
+def _resolution(row: dict[str, str], column: str, kind: str, where: str,
+                problems: list[str]) -> float | None:
+    """An optional register resolution of a meter: a positive number, or empty."""
+    text = row.get(column, "")
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        value = math.nan
+    if value is not None and (kind != "meter" or not math.isfinite(value) or value <= 0):
+        problems.append(f"{where}: {column} {text!r}: a meter's resolution, a positive number")
+        return None
+    return value

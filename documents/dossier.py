@@ -67,6 +67,12 @@ def _day_reason(day: dict[str, Any], causes: list[str]) -> str:
     return "正常计量" + (f"（另有：{why}）" if why else "")
 
 
+def _out_of_range(reading: dict[str, Any]) -> str:
+    """A day's hours outside the meter's rated range (issue 25): a reason, not a fault."""
+    h = reading.get("out_of_range_h")
+    return f"；超出额定范围 {h:g} 小时（不判定计量误差，非表计故障）" if h else ""
+
+
 def _spans(doc: dict[str, Any], tz: dt.tzinfo, season_end: dt.datetime
            ) -> list[charts.Span]:
     out = []
@@ -159,7 +165,8 @@ def day_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         rows.append({**r, "basis": b["basis"], "basis_text": BASIS[b["basis"]].label,
                      "color": BASIS[b["basis"]].color,
-                     "reason": _day_reason(b, causes_on(r["date"])), "quiet": quiet,
+                     "reason": _day_reason(b, causes_on(r["date"])) + _out_of_range(r),
+                     "quiet": quiet,
                      "to": r["date"], "n": 1})
     return rows
 

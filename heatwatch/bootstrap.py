@@ -47,7 +47,18 @@ def registry(records: Records) -> dict[str, Registered]:
 
 
 def records(cfg: Config) -> Records:
-    return load_records(cfg.records_path())
+    return with_resolutions(cfg, load_records(cfg.records_path()))
+
+
+def with_resolutions(cfg: Config, rec: Records) -> Records:
+    """Each meter's register resolution: the records' columns, else its model's profile
+    (collector/resolution.py); profiles are read only when a meter names one."""
+    if not any(d.kind == "meter" and d.profile for d in rec.devices.values()):
+        return rec
+    from collector.profiles import load_profiles
+    from collector.resolution import with_profile_resolutions
+
+    return with_profile_resolutions(rec, load_profiles(cfg.modbus.profiles_dir or None))
 
 
 def config_origin(cfg: Config, env: Mapping[str, str] | None = None) -> str:

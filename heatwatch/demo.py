@@ -245,7 +245,7 @@ def run_demo(cfg: Config | None = None, hours: float | None = None, data_dir: st
 def _demo(cfg: Config, data_dir: str | None, scenario: Scenario, quiet: bool,
           serve: bool = False) -> int:
     data = _demo_data_dir(cfg, data_dir)
-    records = load_records(scenario.records_dir)
+    records = bootstrap.with_resolutions(cfg, load_records(scenario.records_dir))
     broker = EmbeddedBroker(free_port())
     broker.start()
     cfg.mqtt.host, cfg.mqtt.port = broker.host, broker.port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,6 +315,11 @@ class DistrictSim:
         s = self.physics.state
         for m in self._meters:
             fields: Fields | None = self.meter_fields(m.index, s)
+            res = self.scenario.meter_resolution.get(m.device.building_id)
+            if res and fields is not None:
+                # a coarser register shows the total cut down to its last digit
+                e = float(fields["energy_kwh"])
+                fields["energy_kwh"] = round(math.floor(e / res + 1e-9) * res, 6)
             for b in m.behaviours:
                 fields = b.observe(t, fields) if fields is not None else None
             out[m.device.device_id] = fields

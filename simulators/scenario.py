@@ -18,7 +18,7 @@ from simulators.physics import Weather
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
 SAMPLE_RECORDS_DIR = Path(district.__file__).parent / "sample"
 _TOP_KEYS = ("name", "start", "duration", "speed", "seed", "records", "step", "meter_update",
-             "loss", "weather", "intervals", "behaviour")
+             "loss", "weather", "intervals", "behaviour", "meter_resolution")
 _INTERVAL_KEYS = ("room", "substation", "weather", "meter")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
 _UNIT_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
@@ -71,6 +71,9 @@ class Scenario:
     source: str = "<scenario>"
     # share of the MQTT devices' live messages lost on the way to the broker (seeded)
     loss: float = 0.0
+    # building id -> its meters' energy register resolution in kWh (`[meter_resolution]`,
+    # e.g. B01 = 1.0 for whole-kWh registers); others read 0.01 kWh
+    meter_resolution: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def end_s(self) -> float:
@@ -185,7 +188,16 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Path | None =
         or 300.0,
         weather=weather, intervals=intervals, behaviours=specs, source=source,
         loss=float(loss),
+        meter_resolution=_meter_resolution(data, source),
     )
+
+
+def _meter_resolution(data: Mapping[str, Any], source: str) -> dict[str, float]:
+    """`[meter_resolution]`: building id = its meters' energy resolution in kWh."""
+    table = data.get("meter_resolution", {})
+    if not isinstance(table, Mapping):
+        raise ScenarioError(f"{source}: [meter_resolution] must be a table of building = kWh")
+    return {str(b): _number(table, b, 0.0, f"{source}: [meter_resolution]") for b in table}
 
 
 def _records_dir(data: Mapping[str, Any], source: str, base_dir: Path | None) -> Path:

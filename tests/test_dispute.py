@@ -254,3 +254,37 @@ def test_a_falling_total_is_flagged() -> None:
     assert (r["mean_supply_c"], r["mean_flow_m3h"], r["outdoor_mean_c"]) == (52.0, 0.2, -3.0)
     assert rows[1]["missing"] is True and rows[1]["kwh"] is None
     assert rows[1]["first_at"] is None and rows[1]["outdoor_mean_c"] is None
+
+
+def test_out_of_range_hours_are_a_reason_not_a_fault(sensor_open: Built) -> None:
+    """Intervals below Δθmin are counted per day (issue 25) and shown as a reason; a supply
+    outage's hours are the outage's; a day without any has no such key (the goldens)."""
+    t0 = int(dt.datetime(2024, 11, 15, tzinfo=TZ).timestamp() * 1000)
+    hour = 3_600_000
+    ts = t0 + np.arange(24, dtype=np.int64) * hour
+    low = (np.arange(24) >= 6) & (np.arange(24) <= 9)  # ΔT 1 K from 06:00 to 09:00
+    meter = Frame(ts, {"device_id": np.array(["M"] * 24)}, {
+        "energy_kwh": np.arange(24, dtype=np.float64) * 5.0 + 1000.0,
+        "volume_m3": np.arange(24, dtype=np.float64) * 0.5 + 50.0,
+        "supply_c": np.where(low, 41.0, 50.0), "return_c": np.full(24, 40.0),
+        "flow_m3h": np.full(24, 0.5)})
+    comm = Frame(np.zeros(0, dtype=np.int64), {}, {"cause_code": np.zeros(0)})
+    rows = daily_readings(meter, comm, t0, 2, dt.date(2024, 11, 15), TZ)
+    # the steps ending 07:00, 08:00 and 09:00 average 1 K; 06:00 and 10:00 average 5.5 K
+    assert rows[0]["out_of_range_h"] == 3.0 and "out_of_range_h" not in rows[1]
+    outage = [(t0 + 8 * hour, t0 + 12 * hour)]
+    rows = daily_readings(meter, comm, t0, 2, dt.date(2024, 11, 15), TZ, outages=outage)
+    assert rows[0]["out_of_range_h"] == 2.0
+
+    doc = evidence(sensor_open, "B02-0103")
+    assert not any("out_of_range_h" in r for r in doc["readings"])
+    assert "超出额定范围" not in render_markdown(doc)
+    (k, *_) = [i for i, r in enumerate(doc["readings"]) if not r["missing"]]
+    doc["readings"][k]["out_of_range_h"] = 3.0
+    md = render_markdown(doc)
+    assert f"- {doc['readings'][k]['date']}: 3 h" in md
+    assert "⚠ 超出额定范围 out of rated range 3 h" in md
+    from documents.dossier import day_rows
+
+    (row,) = [r for r in day_rows(doc) if r["date"] == doc["readings"][k]["date"]]
+    assert row["reason"].endswith("；超出额定范围 3 小时（不判定计量误差，非表计故障）")

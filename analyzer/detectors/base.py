@@ -33,6 +33,8 @@ class Context:
     rules: CityRules
     tz: dt.tzinfo
     write_back: bool = True
+    # (device, what) warnings already given once (a misaligned register, issue 25)
+    warned: set[tuple[str, str]] = field(default_factory=set)
 
     def date(self, ms: int) -> str:
         """The local date of an instant, as YYYY-MM-DD."""

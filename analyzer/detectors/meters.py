@@ -5,6 +5,7 @@ billing-day series."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,9 +29,11 @@ from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, day_first_last, group_sum
 from analyzer.kernels.meter_signs import MeterGrid, detect_meter_faults
 from analyzer.window import MeterWindow, Window
 from policy.causes import CAUSE_TEXT
-from policy.meters import comm_loss
+from policy.meters import comm_loss, misaligned
 from policy.rules import Cause
 from workflow.details import MeterCommDetails, MeterFaultDetails
+
+log = logging.getLogger("heatwatch.analyzer.meters")
 
 
 @dataclass(slots=True)
@@ -74,9 +77,12 @@ def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid,
            expected: npt.NDArray[np.intp]) -> MeterSpans:
     mr = ctx.rules.meters
     g = mw.fields
+    ix = ctx.index
     mg = MeterGrid(g["energy_kwh"], g["volume_m3"], g["flow_m3h"], g["supply_c"],
                    g["return_c"], np.nan_to_num(g["status"]).astype(np.int64), mw.comm,
+                   energy_res_kwh=ix.meter_energy_res, volume_res_m3=ix.meter_volume_res,
                    due_from=expected)
+    _warn_misaligned(ctx, g["energy_kwh"], g["volume_m3"])
     present = ~np.isnan(g["energy_kwh"])
     faults = detect_meter_faults(mg, axis, mr)
     n, t = mg.shape
@@ -101,6 +107,25 @@ def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid,
                                                                     derived.STATE_FAULT)
         sp.cause[m, s:e] = np.where(sp.cause[m, s:e] < 0, c, sp.cause[m, s:e])
     return sp
+
+
+def _warn_misaligned(ctx: Context, energy: npt.NDArray[np.floating],
+                     volume: npt.NDArray[np.floating]) -> None:
+    """A reading that is not a whole multiple of its meter's declared resolution: a warning,
+    once per device and register, never a fault (CONTRACT.md, issue 25)."""
+    ix = ctx.index
+    for values, declared, name in ((energy, ix.meter_energy_res, "energy_kwh"),
+                                   (volume, ix.meter_volume_res, "volume_m3")):
+        rows = np.flatnonzero(np.isfinite(declared))
+        if rows.size == 0:
+            continue
+        for r in rows[misaligned(values[rows], declared[rows, None])]:
+            key = (ix.meters[r], name)
+            if key not in ctx.warned:
+                ctx.warned.add(key)
+                log.warning("meter %s: %s readings are not whole multiples of its declared "
+                            "resolution %g (records or profile); checked at that resolution",
+                            key[0], name, declared[r])
 
 
 def _fault_incidents(ctx: Context, found: Found, sp: MeterSpans,

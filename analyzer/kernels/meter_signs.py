@@ -119,8 +119,8 @@ def suspect_rows(g: MeterGrid, rules: MeterRules = DEFAULT_METERS,
     A row is clean when both totals rise every slot (so no gap, fall or freeze), no status
     bit is set, both temperatures stay inside the valid range, ΔT never goes negative and
     every energy step is within 3 % of ΔV·Δθ·k — the class-2 limit is never tighter than
-    that, over any window — with Δθ ≥ Δθmin and the flow at least qi (so no interval is out of
-    the rated range). A handful of row reductions decide it, instead of the full rule set.
+    that, over any window — with Δθ ≥ Δθmin and the flow within qi..qs (so no interval is out
+    of the rated range). A handful of row reductions decide it, instead of the full rule set.
     """
     n, t = g.shape
     axis = axis or TimeAxis(0, 3_600_000, t)
@@ -129,33 +129,43 @@ def suspect_rows(g: MeterGrid, rules: MeterRules = DEFAULT_METERS,
     )
     if t < 2 or not exact_outside or (g.comm_fault is not None and g.comm_fault.any()):
         return np.arange(n, dtype=np.intp)
-    sup, ret = g.supply_c, g.return_c
-    mid = np.float32(0.5 * (rules.valid_min_c + rules.valid_max_c))
-    half = np.float32(0.5 * (rules.valid_max_c - rules.valid_min_c))
-    ok = np.ones((n, t), dtype=bool)
+    specs = g.specs(rules)
+    step_h = axis.step_ms / 3_600_000
+    # the rated flow range as volume steps, a hair inside so float32 never clears a step the
+    # exact rule would not
+    f32 = np.float32
+    lo = (specs.qi_m3h * (step_h * (1 + 1e-6))).astype(f32)
+    hi = (specs.qs_m3h * (step_h * (1 - 1e-6))).astype(f32)
+    ok = np.empty((n, t), dtype=bool)
+    step_ok = ok[:, 1:]
+    scratch = np.empty((n, t), dtype=bool)
+    # both steps worked out in float64 and kept in float32: ample against a limit of percents
+    d_e = np.empty((n, t - 1), dtype=f32)
+    d_v = np.empty((n, t - 1), dtype=f32)
     # cell by cell, then one reduction per row: short per-row reductions are the slow kind
     with np.errstate(invalid="ignore"):
-        d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
-        d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]
+        np.subtract(g.energy_kwh[:, 1:], g.energy_kwh[:, :-1], out=d_e, casting="same_kind")
+        np.subtract(g.volume_m3[:, 1:], g.volume_m3[:, :-1], out=d_v, casting="same_kind")
         # NaN compares False, so a gap lands on the suspect side
-        ok[:, 1:] = d_e > 0
-        ok[:, 1:] &= d_v > 0
-        ok &= np.abs(sup - mid) <= half
-        ok &= np.abs(ret - mid) <= half
-        dt_k = np.subtract(sup, ret, dtype=np.float32)
-        ok &= dt_k >= np.float32(rules.dtheta_min_k)
-        qi = (g.specs(rules).qi_m3h * (axis.step_ms / 3_600_000)).astype(np.float32)
-        ok[:, 1:] &= d_v >= qi
-        ok &= np.asarray(g.status) == 0
-        expected = d_v.astype(np.float32)
-        expected *= dt_k[:, 1:] + dt_k[:, :-1]
-        expected *= np.float32(0.5 * rules.k_kwh_m3k)
-        miss = d_e.astype(np.float32)
+        ok[:, 0] = True
+        np.greater(d_e, 0, out=step_ok)
+        step_ok &= np.greater_equal(d_v, lo, out=scratch[:, 1:])
+        step_ok &= np.less_equal(d_v, hi, out=scratch[:, 1:])
+        # supply ≤ max, return ≥ min and ΔT ≥ Δθmin ≥ 0 keep both inside the valid range
+        ok &= np.less_equal(g.supply_c, f32(rules.valid_max_c), out=scratch)
+        ok &= np.greater_equal(g.return_c, f32(rules.valid_min_c), out=scratch)
+        dt_k = np.subtract(g.supply_c, g.return_c, dtype=f32)
+        ok &= np.greater_equal(dt_k, f32(max(rules.dtheta_min_k, 0.0)), out=scratch)
+        ok &= np.equal(g.status, 0, out=scratch)
+        expected = np.add(dt_k[:, 1:], dt_k[:, :-1])
+        expected *= d_v
+        expected *= f32(0.5 * rules.k_kwh_m3k)
+        miss = d_e
         miss -= expected
         np.abs(miss, out=miss)
         # limit·E/100 >= 3 % of E (2 % flow + 0.5 % + 0.5 %, plus positive Δθmin terms)
-        expected *= np.float32(0.03)
-        ok[:, 1:] &= miss <= expected
+        expected *= f32(0.03)
+        step_ok &= np.less_equal(miss, expected, out=scratch[:, 1:])
     np.logical_not(ok, out=ok)
     return rows_with_any(ok)
 
@@ -205,26 +215,29 @@ def _temperature_masks(sup: FloatGrid, ret: FloatGrid, present: BoolGrid, rules:
     return temps_ok
 
 
-def _frozen_steps(g: MeterGrid, present: BoolGrid, temps_ok: BoolGrid, dt_k: FloatGrid,
-                  specs: MeterSpecs, res_e: FloatGrid, step_h: float, rules: MeterRules
-                  ) -> tuple[BoolGrid, BoolGrid]:
+def _frozen_steps(g: MeterGrid, present: BoolGrid, temps_ok: BoolGrid, d_e: FloatGrid,
+                  d_v: FloatGrid, dt_k: FloatGrid, specs: MeterSpecs, res_e: FloatGrid,
+                  step_h: float, rules: MeterRules) -> tuple[BoolGrid, BoolGrid]:
     """Steps whose total stood still while it should have moved its last digit; flowing slots."""
     n, t = present.shape
-    d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
-    d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]
-    res_v = specs.volume_res_m3
     with np.errstate(invalid="ignore"):
         flowing = present & (g.flow_m3h > 0)
-        consecutive = np.zeros((n, t), dtype=bool)
-        consecutive[:, 1:] = present[:, 1:] & present[:, :-1]
+        zero_v = d_v == 0
+        zero_e = d_e == 0
         same = np.zeros((n, t), dtype=bool)
-        # a register stands still rightly while the step adds less than its last digit; energy
-        # also with flow but no ΔT; volume never may
-        v_step = g.flow_m3h[:, 1:] * step_h
-        same[:, 1:] = ((d_v == 0) & (v_step >= res_v)) | (
-            (d_e == 0) & (dt_k[:, 1:] >= specs.dtheta_min_k) & temps_ok[:, 1:]
-            & (v_step * dt_k[:, 1:] * rules.k_kwh_m3k >= res_e))
-        frozen_step = consecutive & flowing & same
+        # only rows where a total stood still at all are worked out
+        rows = rows_with_any(zero_v | zero_e)
+        if rows.size:
+            # a register stands still rightly while the step adds less than its last digit;
+            # energy also with flow but no ΔT; volume never may
+            v_step = g.flow_m3h[rows, 1:] * step_h
+            dt = dt_k[rows, 1:]
+            same[rows, 1:] = (zero_v[rows] & (v_step >= specs.volume_res_m3[rows])) | (
+                zero_e[rows] & (dt >= specs.dtheta_min_k[rows]) & temps_ok[rows, 1:]
+                & (v_step * dt * rules.k_kwh_m3k >= res_e[rows]))
+        # two consecutive readings, the later one flowing
+        frozen_step = flowing & same
+        frozen_step[:, 1:] &= present[:, :-1]
     return frozen_step, flowing
 
 
@@ -252,7 +265,8 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
     res_v = specs.volume_res_m3
     step_h = axis.step_ms / 3_600_000
     dt_k = sup - ret
-    frozen_step, flowing = _frozen_steps(g, present, temps_ok, dt_k, specs, res_e, step_h, rules)
+    frozen_step, flowing = _frozen_steps(g, present, temps_ok, d_e, d_v, dt_k, specs, res_e,
+                                         step_h, rules)
     # DOMAIN: cumulative value frozen for >= 3 intervals while flow > 0
     out[Cause.TOTAL_FROZEN] = runs_at_least(frozen_step, rules.frozen_intervals)
 
@@ -264,7 +278,9 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
 
     # a faulty temperature or a failed poll at either end voids the check
     valid = temps_ok[:, 1:] & temps_ok[:, :-1]
-    dtheta = 0.5 * (dt_k[:, 1:] + dt_k[:, :-1]).astype(np.float64)
+    # in the readings' own precision: the exact float64 work casts the rows it takes
+    dtheta = dt_k[:, 1:] + dt_k[:, :-1]
+    dtheta *= 0.5
     checked = MeterSpecs(specs.qp_m3h, specs.qi_m3h, specs.qs_m3h, specs.dtheta_min_k, res_e,
                          res_v, specs.meter_class)
     # DOMAIN: energy must match ΔV·Δθ·k within the class error (policy/meters.py)
@@ -276,10 +292,11 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
         extra["out_of_range"] = np.zeros((n, t), dtype=bool)
         extra["out_of_range"][:, 1:] = v.out_of_range
 
-    due = np.ones((n, t), dtype=bool) if g.due_from is None else (
-        np.arange(t)[None, :] >= np.asarray(g.due_from)[:, None])
+    missing = ~present
+    if g.due_from is not None:
+        missing &= np.arange(t)[None, :] >= np.asarray(g.due_from)[:, None]
     # DOMAIN: no reading for >= 2 expected intervals = communication loss
-    out[Cause.COMM_LOSS] = comm_loss(~present & due, rules)
+    out[Cause.COMM_LOSS] = comm_loss(missing, rules)
     return out
 
 

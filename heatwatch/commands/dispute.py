@@ -87,6 +87,24 @@ def _meter_incidents(cfg: Config, device: Device, start_ms: int, end_ms: int
     return out, True
 
 
+def _supply_outages(cfg: Config, device: Device) -> list[tuple[int, int]]:
+    """[start, end) of the outages of the meter's substation and building: no heat was
+    delivered, so an interval outside the meter's rated range then is the outage's."""
+    path = workflow_path(cfg)
+    if not path.exists():
+        return []
+    wf = IncidentStore(path)
+    try:
+        found = [i for kind, subject in (("outage", device.substation_id),
+                                         ("building_outage", device.building_id))
+                 for i in wf.find(include_closed=True, kind=kind) if i.subject == subject]
+    finally:
+        wf.close()
+    return [(i.started_ms, i.closed_ms if i.closed_ms is not None else max(i.updated_ms,
+                                                                           i.started_ms + 1))
+            for i in found]
+
+
 def _header(account: Account, address: str, device: Device, bill: dict[str, Any],
             generated_at: str) -> dict[str, Any]:
     start = dt.date.fromisoformat(bill["season_start"])
@@ -189,7 +207,8 @@ def collect_evidence(cfg: Config, account_id: str, season: int,
     days = season_days(dt.date.fromisoformat(bill["season_start"]), int(bill["season_days"]),
                        tz)
     meter, comm, outdoor = _read_meter(cfg, device, days)
-    readings = daily_readings(meter, comm, days.start_ms, days.n_days, days.first, tz, outdoor)
+    readings = daily_readings(meter, comm, days.start_ms, days.n_days, days.first, tz, outdoor,
+                              cfg.analyzer.rules().meters, _supply_outages(cfg, device))
     incidents, have_wf = _meter_incidents(cfg, device, days.start_ms, days.end_ms)
     ver = _verification(bill, verification, billed_kwh)
     generated = dt.datetime.fromtimestamp(clock(), tz).isoformat(timespec="seconds")

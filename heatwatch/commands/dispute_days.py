@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from analyzer.billing import day_increments
-from analyzer.grid import DAY_MS
+from analyzer.grid import DAY_MS, HOUR_MS
+from policy.meters import MeterSpecs, out_of_range_steps
+from policy.rules import DEFAULT_METERS, MeterRules
 from storage.base import Frame
 from workflow.details import MeterCommDetails, MeterFaultDetails
 from workflow.incidents import Incident
@@ -83,15 +85,48 @@ class _Days:
         return first, last
 
 
+def out_of_range_hours(meter: Frame, start_ms: int, n_days: int,
+                       rules: MeterRules = DEFAULT_METERS,
+                       outages: Sequence[tuple[int, int]] = ()) -> FloatArray:
+    """Hours per season day between consecutive readings that moved heat or water outside the
+    meter's rated range (Δθ < Δθmin, q < qi or q > qs; policy/meters.py): intervals the
+    mismatch check gives no verdict on. A step counts on the day of its later reading; a step
+    during a supply outage ([start, end) in `outages`) is the outage's, not counted."""
+    out = np.zeros(n_days)
+    if len(meter) < 2:
+        return out
+    f = meter.fields
+    nan = np.full(len(meter), np.nan)
+    e, v = f.get("energy_kwh", nan), f.get("volume_m3", nan)
+    sup, ret = f.get("supply_c", nan), f.get("return_c", nan)
+    with np.errstate(invalid="ignore"):
+        temps_ok = ((sup >= rules.valid_min_c) & (sup <= rules.valid_max_c)
+                    & (ret >= rules.valid_min_c) & (ret <= rules.valid_max_c))
+    dt_k = sup - ret
+    step_h = np.diff(meter.ts_ms) / HOUR_MS
+    oor = out_of_range_steps(np.diff(e)[None], np.diff(v)[None],
+                             (0.5 * (dt_k[1:] + dt_k[:-1]))[None],
+                             (temps_ok[1:] & temps_ok[:-1])[None], step_h[None],
+                             MeterSpecs.of(1, rules))[0]
+    day = (meter.ts_ms[1:] - start_ms) // DAY_MS
+    keep = oor & (day >= 0) & (day < n_days)
+    for a, b in outages:
+        keep &= (meter.ts_ms[1:] <= a) | (meter.ts_ms[:-1] >= b)
+    np.add.at(out, day[keep], step_h[keep])
+    return out
+
+
 def daily_readings(meter: Frame, comm: Frame, start_ms: int, n_days: int,
-                   first_day: dt.date, tz: dt.tzinfo,
-                   outdoor_c: FloatArray | None = None) -> list[dict[str, Any]]:
+                   first_day: dt.date, tz: dt.tzinfo, outdoor_c: FloatArray | None = None,
+                   rules: MeterRules = DEFAULT_METERS,
+                   outages: Sequence[tuple[int, int]] = ()) -> list[dict[str, Any]]:
     """One row per season day from the meter's raw readings (the store's per-device read).
 
     `meter` holds one meter's points oldest first, from one day before the season (its last
     total is the first day's previous reading); `comm` its daily failed-poll counts from the
     season start. First and last are the day's actual first and last readings, with times;
-    the day's kWh and m³ are the billing's day increments of them.
+    the day's kWh and m³ are the billing's day increments of them. A day with intervals
+    outside the rated range says how many hours (`out_of_range_h`; absent on the others).
     """
     days = _Days.of(meter, start_ms, n_days)
     comm_n = _comm_counts(comm, start_ms, n_days)
@@ -100,6 +135,8 @@ def daily_readings(meter: Frame, comm: Frame, start_ms: int, n_days: int,
     # heat of the day: from the latest total before it, or within the day at first
     kwh = day_increments(e_first[None, 1:], e_last[None, 1:], e_last[:1])[0]
     m3 = day_increments(v_first[None, 1:], v_last[None, 1:], v_last[:1])[0]
+
+    oor_h = out_of_range_hours(meter, start_ms, n_days, rules, outages)
 
     def clock(ms: int) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M")
@@ -125,6 +162,8 @@ def daily_readings(meter: Frame, comm: Frame, start_ms: int, n_days: int,
             "outdoor_mean_c": (None if outdoor_c is None else _num(float(outdoor_c[d - 1]), 1)),
             "total_went_down": went_down,
         })
+        if oor_h[d - 1] > 0:
+            out[-1]["out_of_range_h"] = round(float(oor_h[d - 1]), 2)
         if n:
             prev_e = e_last[d] if np.isfinite(e_last[d]) else prev_e
             prev_v = v_last[d] if np.isfinite(v_last[d]) else prev_v

@@ -90,6 +90,8 @@ def _readings(doc: Doc, add: Add) -> None:
 def _reading_row(d: Doc) -> str:
     mark = " ⚠ 无读数 missing" if d["missing"] else ""
     mark += " ⚠ 累计值下降 total went down" if d["total_went_down"] else ""
+    if d.get("out_of_range_h"):
+        mark += f" ⚠ 超出额定范围 out of rated range {d['out_of_range_h']:g} h"
     return (f"| {d['date']}{mark} | {_cell(d['first_energy_kwh'])} | "
             f"{_cell(d['last_energy_kwh'])} | {_cell(d['first_volume_m3'])} | "
             f"{_cell(d['last_volume_m3'])} | {_cell(d['kwh'])} | {_cell(d['m3'])} | "
@@ -113,6 +115,21 @@ def _faults(doc: Doc, add: Add) -> None:
                    "comm": "通讯 comm"}[f["class"]]
             add(f"| {f['start']} | {end} | {f['hours']:g} | {cause} ({f['cause']}) | {cls} | "
                 f"{f['billing']} |")
+    add("")
+    _out_of_range(doc, add)
+
+
+def _out_of_range(doc: Doc, add: Add) -> None:
+    """Days with intervals outside the meter's rated range: a reason, not a fault."""
+    days = [d for d in doc["readings"] if d.get("out_of_range_h")]
+    if not days:
+        return
+    add("超出额定范围 Out of the meter's rated range (Δθ < Δθmin 或流量不在 qi..qs 之间; "
+        "EN 1434): 这些时段不判定计量误差，不属于表计故障 (no mismatch verdict on these "
+        "intervals; not a meter fault):")
+    add("")
+    for d in days:
+        add(f"- {d['date']}: {d['out_of_range_h']:g} h")
     add("")
 
 
