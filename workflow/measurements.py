@@ -149,6 +149,10 @@ class Measurements:
                         (instrument_id,))
         return None if r is None else StoredInstrument(*r)
 
+    def instruments(self) -> list[StoredInstrument]:
+        return [StoredInstrument(*r) for r in self._c.rows(
+            "SELECT * FROM measurement_instrument ORDER BY instrument_id")]
+
     def append(self, r: Record) -> Record:
         """Chain and store a record; its id is given here (M000001, …). Returns it as stored."""
         last = self._c.one("SELECT seq, hash FROM measurement_record ORDER BY seq DESC LIMIT 1")
