@@ -11,6 +11,7 @@ from annotated_types import Ge, Gt
 
 from policy.calendar import ChinaCalendar, calendar_from_table
 from policy.calls import CallLimits
+from policy.measurements import MeasurementRules
 
 
 @dataclass(slots=True)
@@ -26,6 +27,7 @@ class DeskConfig:
     # set when served behind TLS: the session cookie then travels only over HTTPS
     cookie_secure: bool = False
     limits: CallLimits = field(default_factory=CallLimits)
+    measurements: MeasurementRules = field(default_factory=MeasurementRules)
     calendar: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def china_calendar(self) -> ChinaCalendar:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workflow import calls, incidents, notices, orders, outbox, staff
+from workflow import calls, incidents, measurements, notices, orders, outbox, staff
 from workflow.db import Conn, Database
 
 
@@ -24,6 +24,7 @@ class Repositories:
         self.outbox = outbox.Outbox(conn)
         self.calls = calls.Calls(conn)
         self.staff = staff.Staff(conn)
+        self.measurements = measurements.Measurements(conn)
 
 
 class WorkflowDb(Repositories):
@@ -37,7 +38,8 @@ class WorkflowDb(Repositories):
     def __init__(self, path: Path | str, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
-                                        outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA],
+                                        outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
+                                        measurements.SCHEMA],
                                        busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)

@@ -1,0 +1,178 @@
+"""Measurement visits (入户测温, issue 22): the city's rules for a valid measurement, and what a
+record decides. Pure functions, no I/O; each city sets its own in `[desk.measurements]`.
+
+The defaults are Tianjin's and Yantai's public rules: a thermometer of ±0.3 K or better with a
+valid certificate, the room's centre at 1.2 ± 0.1 m, doors and windows closed 30 min before,
+measured 07:00–10:00 or 15:00–20:00.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from policy.rooms import RoomState, under_temperature_refunds_cny
+from policy.rules import CityRules, RoomRules
+
+# DOMAIN: only bedrooms and living rooms are held to the standard
+COUNTED_ROOMS = ("bedroom", "living")
+
+
+@dataclass(slots=True)
+class MeasurementRules:
+    """How a measurement is taken and reported; defaults from Tianjin and Yantai."""
+
+    # Tianjin: a calibrated thermometer of ±0.3 °C or better, its certificate valid
+    max_accuracy_k: float = 0.3
+    # Tianjin: the room's centre at 1.2 ± 0.1 m
+    height_m: float = 1.2
+    height_tolerance_m: float = 0.1
+    # Yantai: measuring starts 30 min after doors and windows are closed
+    closed_before_min: float = 30.0
+    # Yantai: measure 7:00–10:00 or 15:00–20:00 (local time, "HH:MM-HH:MM", end excluded)
+    windows: tuple[str, ...] = ("07:00-10:00", "15:00-20:00")
+    # seed: 在规定时间里上报测温记录 (the city's limit; default 24 h after the measurement)
+    report_limit_h: float = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A thermometer of the register: its accuracy and calibration certificate."""
+
+    instrument_id: str
+    accuracy_k: float
+    certificate: str
+    expires: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """The conditions the city requires, as the measurer recorded them."""
+
+    height_m: float
+    closed_since: dt.datetime
+    hand_held: bool = False
+    radiators_covered: bool = False
+    direct_sun: bool = False
+
+
+def parse_window(text: str) -> tuple[dt.time, dt.time]:
+    """"07:00-10:00" as (start, end); ValueError names the text."""
+    try:
+        start, end = (dt.time.fromisoformat(p.strip()) for p in text.split("-"))
+    except ValueError:
+        raise ValueError(f"measuring window {text!r} is not HH:MM-HH:MM") from None
+    if end <= start:
+        raise ValueError(f"measuring window {text!r} ends before it starts")
+    return start, end
+
+
+def instrument_problem(inst: Instrument, on: dt.date, rules: MeasurementRules) -> str | None:
+    """Why an instrument may not measure on `on` (None: it may). The certificate is valid
+    through its expiry date."""
+    if on > inst.expires:
+        return (f"仪器 {inst.instrument_id} 检定证书 {inst.certificate} "
+                f"已于 {inst.expires.isoformat()} 过期")
+    if inst.accuracy_k > rules.max_accuracy_k + 1e-9:
+        return (f"仪器 {inst.instrument_id} 精度 ±{inst.accuracy_k:g} K "
+                f"低于要求 ±{rules.max_accuracy_k:g} K")
+    return None
+
+
+def in_window(at: dt.datetime, rules: MeasurementRules) -> bool:
+    """Whether a local time falls inside one of the city's measuring windows."""
+    t = at.time().replace(tzinfo=None)
+    return any(start <= t < end for start, end in map(parse_window, rules.windows))
+
+
+def condition_problems(c: Conditions, at: dt.datetime, rules: MeasurementRules) -> list[str]:
+    """The conditions a measurement at `at` misses (empty: all met), in Chinese."""
+    out = []
+    if abs(c.height_m - rules.height_m) > rules.height_tolerance_m + 1e-9:
+        out.append(f"测点高度 {c.height_m:g} m 不在 {rules.height_m:g}±"
+                   f"{rules.height_tolerance_m:g} m")
+    if at - c.closed_since < dt.timedelta(minutes=rules.closed_before_min):
+        out.append(f"门窗关闭不足 {rules.closed_before_min:g} 分钟")
+    if c.hand_held:
+        out.append("手持测温")
+    if c.radiators_covered:
+        out.append("散热器被遮挡")
+    if c.direct_sun:
+        out.append("阳光直射测点")
+    return out
+
+
+def reported_late(measured: dt.datetime, reported: dt.datetime,
+                  rules: MeasurementRules) -> bool:
+    """A record reported later than the city's limit after its measurement."""
+    return reported - measured > dt.timedelta(hours=rules.report_limit_h)
+
+
+def lowest_counted(readings: Sequence[tuple[str, float]]) -> float | None:
+    """The lowest reading of the bedrooms and living rooms (None: none measured)."""
+    counted = [c for kind, c in readings if kind in COUNTED_ROOMS]
+    return min(counted) if counted else None
+
+
+def verdict(readings: Sequence[tuple[str, float]], outdoor_mean_c: float, design_c: float,
+            rooms: RoomRules) -> RoomState:
+    """What a visit decides: COLD when a bedroom or living room reads below the standard on a
+    day whose outdoor mean is not below design; EXCLUDED on a day colder than design;
+    NOT_COUNTED without a bedroom or living room; else PASS."""
+    low = lowest_counted(readings)
+    if low is None:
+        return RoomState.NOT_COUNTED
+    if outdoor_mean_c < design_c:
+        return RoomState.EXCLUDED
+    return RoomState.COLD if low < rooms.min_c else RoomState.PASS
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One effective measurement of a household, as the refund needs it."""
+
+    record_id: str
+    day: dt.date
+    lowest_c: float
+    state: RoomState
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPeriod:
+    """Days owed from a failing measurement to the next measurement (a passing one ends the
+    failure), with the records that are its basis; `end` None: not yet re-measured."""
+
+    start: dt.date
+    end: dt.date | None
+    lowest_c: float
+    basis: tuple[str, ...]
+
+    @property
+    def days(self) -> int:
+        return 0 if self.end is None else (self.end - self.start).days
+
+
+def refund_periods(visits: Sequence[Visit]) -> list[RefundPeriod]:
+    """From each failing visit to the next visit of the household: those days are refunded by
+    the failing visit's band. A failure not yet re-measured is an open period (no days)."""
+    ordered = sorted(visits, key=lambda v: (v.day, v.record_id))
+    out = []
+    for i, v in enumerate(ordered):
+        if v.state != RoomState.COLD:
+            continue
+        nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+        out.append(RefundPeriod(v.day, nxt.day if nxt else None, v.lowest_c,
+                                (v.record_id,) + ((nxt.record_id,) if nxt else ())))
+    return out
+
+
+def period_refund_cny(area_m2: float, period: RefundPeriod, season_days: int,
+                      city: CityRules) -> Decimal:
+    """The refund of one period: its days at the failing reading, by the city's bands
+    (DOMAIN worked example 10)."""
+    if period.days <= 0:
+        return Decimal("0.00")
+    means = [[period.lowest_c] * period.days]
+    return under_temperature_refunds_cny([area_m2], means, season_days, city)[0]
