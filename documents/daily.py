@@ -6,6 +6,8 @@ The same definitions as `heatwatch incidents` / `orders` / `kpi`, so the numbers
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +24,12 @@ from policy.service import ServiceLimits
 from storage.base import Store
 from workflow.details import LeakDetails, MeterFaultDetails, StationCommDetails, details_dict
 from workflow.incidents import Incident
-from workflow.unit import Repositories
+from workflow.unit import Repositories, WorkflowDb
 
 HOUR_MS = 3_600_000
+# what a compliance row holds besides the rules it is judged by (kept in a printed report)
+_SUBSTATION_DAY_FIELDS = ("substation_id", "name", "passing", "measured", "faulty", "excluded",
+                          "rate", "outdoor_c", "design_outdoor_c")
 OUTAGE_KINDS = ("outage", "building_outage")
 
 
@@ -252,6 +257,21 @@ def _compliance(store: Store, start_ms: int, end_ms: int, names: dict[str, str],
     return [out[k] for k in sorted(out)]
 
 
+def _compliance_as_printed(db: Repositories, rep: DailyReport,
+                           rows: list[SubstationDay]) -> list[SubstationDay]:
+    """The compliance table as first printed for this day and as-of instant: later analyzer
+    cycles revise the series in place, and a reprint must equal what was mailed. Kept only
+    once the instant has passed (a report of a day still running is not frozen)."""
+    if not isinstance(db, WorkflowDb) or rep.as_of_ms > time.time() * 1000:
+        return rows
+    body = json.dumps([{k: getattr(r, k) for k in _SUBSTATION_DAY_FIELDS} for r in rows],
+                      ensure_ascii=False)
+    with db.unit() as u:
+        kept = u.reports.keep(rep.day.isoformat(), rep.as_of_ms, "compliance", body,
+                              int(time.time() * 1000))
+    return [SubstationDay(**d, rules=rep.city.rooms) for d in json.loads(kept)]
+
+
 def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
            as_of_ms: int | None = None, substation_names: dict[str, str] | None = None,
            design_outdoor_c: dict[str, float] | None = None,
@@ -263,8 +283,9 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
                       limits=limits or ServiceLimits())
     kpi_target = rep.kpi_target
     if store is not None:
-        rep.compliance = _compliance(store, start_ms, end_ms, substation_names or {},
-                                     design_outdoor_c or {}, rep.city.rooms)
+        rep.compliance = _compliance_as_printed(db, rep, _compliance(
+            store, start_ms, end_ms, substation_names or {}, design_outdoor_c or {},
+            rep.city.rooms))
     # issue 20: only what was known at the as-of instant (a reprint equals what was mailed)
     orders = orders_as_of(db, as_of)
     by_incident: dict[str, list[str]] = {}

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workflow import calls, incidents, measurements, notices, orders, outbox, staff
+from workflow import calls, incidents, measurements, notices, orders, outbox, reports, staff
 from workflow.db import Conn, Database
 
 
@@ -25,6 +25,7 @@ class Repositories:
         self.calls = calls.Calls(conn)
         self.staff = staff.Staff(conn)
         self.measurements = measurements.Measurements(conn)
+        self.reports = reports.ReportSnapshots(conn)
 
 
 class WorkflowDb(Repositories):
@@ -39,7 +40,7 @@ class WorkflowDb(Repositories):
         self.path = Path(path)
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
                                         outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
-                                        measurements.SCHEMA],
+                                        measurements.SCHEMA, reports.SCHEMA],
                                        busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)
