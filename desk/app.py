@@ -153,7 +153,8 @@ class Desk:
         now = dt.datetime.fromtimestamp(self.now_ms() / 1000, self.tz)
         return self.page("household.html", me=me, c=c, full_phone="",
                          now=now.strftime("%Y-%m-%dT%H:%M"),
-                         latest=latest_of(self.intake.store, self.intake.records, aid))
+                         latest=latest_of(self.intake.store, self.intake.records, aid,
+                                          (self.now_ms(), self.tz)))
 
     async def phone(self, request: Request, me: Signed) -> Response:
         """The resident's full number, on request; audited with the person's name."""
@@ -166,7 +167,8 @@ class Desk:
         c = card(self.db, self.intake.records, aid, self.intake.season, today.date())
         return self.page("household.html", me=me, c=c, full_phone=acc.phone or "（无）",
                          now=today.strftime("%Y-%m-%dT%H:%M"),
-                         latest=latest_of(self.intake.store, self.intake.records, aid))
+                         latest=latest_of(self.intake.store, self.intake.records, aid,
+                                          (self.now_ms(), self.tz)))
 
     # -- calls -------------------------------------------------------------------------------
     async def take(self, request: Request, me: Signed) -> Response:

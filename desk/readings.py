@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 
 from district.records import Records
+from policy.season import day_offset_s
 from storage.base import Store, StoreError
 
 # DOMAIN: a meter with flow and a supply/return difference is delivering heat
@@ -19,13 +21,61 @@ class Latest:
     rooms: list[tuple[str, float, int]] = field(default_factory=list)  # device, °C, ts_ms
     meter: dict[str, float] | None = None  # its fields and ts_ms
     error: str = ""
+    # the latest daily means (the site's days): its rooms', and its building's (all its rooms)
+    room_days: list[tuple[str, float, str]] = field(default_factory=list)  # device, °C, date
+    building_day: tuple[float, str] | None = None  # °C, date
 
 
-def latest_of(store: Store | None, records: Records, account_id: str) -> Latest:
-    """The latest room temperatures and meter reading of one account (empty without a store)."""
+DAY_MS = 86_400_000
+
+
+def daily_means(out: Latest, store: Store, records: Records, account_id: str, at_ms: int,
+                tz: dt.tzinfo) -> None:
+    """The household's room sensors' and its building's latest daily mean temperatures, the
+    day before `at_ms` and the day so far (the newest day with data wins)."""
+    acc = records.accounts.get(account_id)
+    if acc is None:
+        return
+    today = dt.datetime.fromtimestamp(at_ms / 1000, tz).date()
+    start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(), tz)
+    start_ms = int(start.timestamp() * 1000)
+    offset = day_offset_s(start_ms, tz)
+    mine = {d.device_id for d in records.devices.values()
+            if d.account_id == account_id and d.kind == "room"}
+
+    def day(ts: int) -> str:
+        return dt.datetime.fromtimestamp(ts / 1000, tz).date().isoformat()
+
+    try:
+        rooms = store.read_aggregate("room", start_ms, at_ms + 1, 86400, ["temp_c"], "mean",
+                                     ("device_id",), offset)
+        newest: dict[str, tuple[float, str, int]] = {}
+        for i, dev in enumerate(rooms.device_id.tolist()):
+            v, ts = float(rooms.fields["temp_c"][i]), int(rooms.ts_ms[i])
+            if dev in mine and not math.isnan(v) and ts >= newest.get(dev, (0, "", -1))[2]:
+                newest[dev] = (v, day(ts), ts)
+        out.room_days = [(dev, v, d) for dev, (v, d, _) in sorted(newest.items())]
+        b = store.read_aggregate("room", start_ms, at_ms + 1, 86400, ["temp_c"], "mean",
+                                 ("building_id",), offset)
+        rows = [(int(b.ts_ms[i]), float(b.fields["temp_c"][i])) for i in range(len(b))
+                if str(b.tags["building_id"][i]) == acc.building_id
+                and not math.isnan(float(b.fields["temp_c"][i]))]
+        if rows:
+            ts, v = max(rows)
+            out.building_day = (v, day(ts))
+    except StoreError as e:
+        out.error = str(e)
+
+
+def latest_of(store: Store | None, records: Records, account_id: str,
+              at: tuple[int, dt.tzinfo] | None = None) -> Latest:
+    """The latest room temperatures and meter reading of one account (empty without a store);
+    with `at` (now, the site's zone), its rooms' and building's latest daily means too."""
     out = Latest()
     if store is None:
         return out
+    if at is not None:
+        daily_means(out, store, records, account_id, *at)
     devices = {d.device_id: d.kind for d in records.devices.values()
                if d.account_id == account_id and d.kind in ("room", "meter")}
     if not devices:

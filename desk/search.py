@@ -11,6 +11,7 @@ from typing import Any
 
 from desk.orders import RESTORE_UNKNOWN, cause_text, covering_incident
 from district.records import Account, Records
+from policy.causes import cause_text as catalogue_text
 from policy.rules import Season
 from workflow.calls import Call
 from workflow.orders import Order
@@ -66,6 +67,8 @@ class Card:
     compensation_cny: Decimal = Decimal("0")
     compensation_lines: int = 0
     suspended: bool = False
+    # its meter's open faults: the cause in words (policy/causes.py) and since when
+    meter_faults: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def tariff_text(self) -> str:
@@ -91,7 +94,11 @@ def card(db: WorkflowDb, records: Records, account_id: str, season: Season,
     start_ms = int(dt.datetime.combine(season.start(year), dt.time()).timestamp() * 1000)
     owed = [c for c in db.compensation.find() if c["account_id"] == acc.account_id
             and int(c["started_ms"]) >= start_ms]
+    meters = {d.device_id for d in records.devices.values()
+              if d.account_id == acc.account_id and d.kind == "meter"}
+    faults = [(catalogue_text(i.cause) if i.cause else "热表故障", i.started_ms)
+              for i in db.incidents.find(kind="meter_fault") if i.subject in meters]
     return Card(acc, f"{b.address} {acc.unit}", f"{sub.name if sub else ''}（{b.substation_id}）",
                 mask_phone(acc.phone), incident, calls, orders,
                 sum((Decimal(str(c["amount_cny"])) for c in owed), Decimal("0")), len(owed),
-                acc.account_id in db.calls.suspended(year))
+                acc.account_id in db.calls.suspended(year), faults)
