@@ -19,8 +19,12 @@ from alerts.staff_text import clean_note, one_line
 # machine and apply_transition live in alerts/verdict.py (the data's verdicts use them too)
 from alerts.verdict import apply_transition as apply_transition
 from alerts.verdict import machine as machine
+from workflow.estimates import Estimate
 from workflow.orders import Order, StaleOrder
 from workflow.unit import WorkflowDb
+
+# what can be restored: an estimate of when belongs to these incidents only
+RESTORED_KINDS = ("outage", "building_outage", "leak")
 
 
 class CrewActions:
@@ -70,3 +74,28 @@ class CrewActions:
             self.escalation.settled(order_id)
             self.escalation.refresh_heap()
             return new
+
+    def estimate(self, order_id: str, restore_ms: int, actor: str,
+                 at_ms: int | None = None) -> Estimate:
+        """Dispatch's expected restoration of an order's outage or leak (the desk's card and
+        the residents' notice say it); audited on the order."""
+        now_ms = self.clock_ms() if at_ms is None else at_ms
+        with self._lock, self.db.unit() as u:
+            order = u.orders.get(order_id)
+            if order is None:
+                raise OrderError(f"no order {order_id!r}")
+            inc = u.incidents.get(order.incident_key)
+            if inc is None or inc.kind not in RESTORED_KINDS:
+                raise OrderError(f"order {order_id} is not for an outage or a leak: nothing to "
+                                 "restore")
+            if inc.closed_ms is not None:
+                raise OrderError(f"order {order_id}: its {inc.kind} is restored already")
+            if restore_ms <= now_ms:
+                raise OrderError("the expected restoration must be later than now")
+            if not actor:
+                raise OrderError("estimate needs the dispatcher's name (--actor)")
+            e = Estimate(inc.key, restore_ms, actor, now_ms)
+            u.estimates.put(e)
+            u.orders.audit(order_id, now_ms, actor, "estimate", order.state, order.state,
+                           f"预计恢复 {self.messenger.t(restore_ms)}")
+        return e

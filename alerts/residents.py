@@ -69,8 +69,9 @@ class Residents:
         # the analyzer's words become the templates' Chinese phrase
         reason = outage_reason(reason, self.messenger.templates.causes) if reason else ""
         reason = reason or str(d.get("reason", ""))
-        # nothing estimates a restore time (see OutageDetails): the template's words say it
-        restore = d.get("expected_restore", "")
+        # dispatch's estimate where one was given (`orders estimate`), else the template's words
+        est = u.estimates.get(inc.key)
+        restore = self.messenger.t(est.restore_ms) if est else d.get("expected_restore", "")
         channel = self.cfg.resident_channel
         accounts = self.heated_accounts(u, inc)
         for aid in accounts:

@@ -35,6 +35,7 @@ from policy.causes import cause_texts
 from policy.rules import CityRules
 from storage.base import Store
 from workflow.db import StoreBusy
+from workflow.estimates import Estimate
 from workflow.incidents import Incident
 from workflow.orders import Order
 from workflow.unit import WorkflowDb
@@ -97,6 +98,10 @@ class AlertsService:
             at_ms: int | None = None, crew_id: str | None = None,
             new_owner: str = "") -> Order:
         return self.actions.act(order_id, action, actor, note, at_ms, crew_id, new_owner)
+
+    def estimate(self, order_id: str, restore_ms: int, actor: str,
+                 at_ms: int | None = None) -> Estimate:
+        return self.actions.estimate(order_id, restore_ms, actor, at_ms)
 
     def affected_accounts(self, inc: Incident) -> list[str]:
         return self.residents.affected_accounts(inc)

@@ -32,6 +32,7 @@ from desk.readings import latest_of
 from desk.search import card, mask_phone, search
 from desk.words import audit_verb, call_verb
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
+from workflow.incidents import Incident
 
 COOKIE = "hw_desk"
 PRE_COOKIE = "hw_desk_pre"
@@ -143,6 +144,11 @@ class Desk:
         return self.page("home.html", me=me, q=q, hits=hits, mine=mine,
                          buildings=self.intake.records.buildings)
 
+    def restore_text(self, inc: Incident | None) -> str:
+        """The expected restoration as the clerk reads it: dispatch's estimate, if given."""
+        est = None if inc is None else self.db.estimates.get(inc.key)
+        return RESTORE_UNKNOWN if est is None else f"预计 {self.t(est.restore_ms)} 恢复供热"
+
     async def household(self, request: Request, me: Signed) -> Response:
         aid = request.path_params["account_id"]
         today = dt.datetime.fromtimestamp(self.now_ms() / 1000, self.tz).date()
@@ -193,7 +199,7 @@ class Desk:
         acc = self.intake.records.accounts[call.account_id]
         staff = [p.name for p in self.db.staff.find() if p.active]
         return self.page("call.html", me=me, call=call, acc=acc, order=order, staff=staff,
-                         cause=cause_text(inc) if inc else "", restore=RESTORE_UNKNOWN,
+                         cause=cause_text(inc) if inc else "", restore=self.restore_text(inc),
                          history=self.db.calls.history(call.call_id),
                          address=self.intake.records.buildings[acc.building_id].address)
 

@@ -85,7 +85,11 @@ def card(db: WorkflowDb, records: Records, account_id: str, season: Season,
     inc = covering_incident(db, acc, records)
     incident = None if inc is None else {
         "key": inc.key, "kind": inc.kind, "cause": cause_text(inc), "since_ms": inc.started_ms,
-        "restore": RESTORE_UNKNOWN}
+        "restore": RESTORE_UNKNOWN, "restore_ms": None}
+    est = None if inc is None else db.estimates.get(inc.key)
+    if incident is not None and est is not None:
+        # dispatch's estimate (`heatwatch orders estimate`); the template words its time
+        incident["restore_ms"] = est.restore_ms
     calls = db.calls.find(account_id=acc.account_id)
     keys = {c.incident_key for c in calls} | ({inc.key} if inc else set())
     orders = [o for o in db.orders.find() if o.account_id == acc.account_id

@@ -6,7 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workflow import calls, incidents, measurements, notices, orders, outbox, reports, staff
+from workflow import (
+    calls,
+    estimates,
+    incidents,
+    measurements,
+    notices,
+    orders,
+    outbox,
+    reports,
+    staff,
+)
 from workflow.db import Conn, Database
 
 
@@ -26,6 +36,7 @@ class Repositories:
         self.staff = staff.Staff(conn)
         self.measurements = measurements.Measurements(conn)
         self.reports = reports.ReportSnapshots(conn)
+        self.estimates = estimates.Estimates(conn)
 
 
 class WorkflowDb(Repositories):
@@ -40,7 +51,8 @@ class WorkflowDb(Repositories):
         self.path = Path(path)
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
                                         outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
-                                        measurements.SCHEMA, reports.SCHEMA],
+                                        measurements.SCHEMA, reports.SCHEMA,
+                                        estimates.SCHEMA],
                                        busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)

@@ -46,7 +46,8 @@ def alerts_command(cfg: Config, once: bool, at: float | None) -> int:
 
 def orders_command(cfg: Config, action: str | None, order_id: str | None, note: str,
                    actor: str, all_: bool, json_: bool, at: float | None = None,
-                   new_owner: str = "", late: bool = False) -> int:
+                   new_owner: str = "", late: bool = False,
+                   restore_at: float | None = None) -> int:
     """`heatwatch orders [--all] [--late] [--json] [--at T]` (each step's due and done time
     and late flag as of T) or `orders show|accept|contact|arrive|resolve <id>`."""
     # orders live there: never create an empty one to list or act on
@@ -67,6 +68,8 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
             else:
                 print_order(svc, view, history)
             return 0
+        if action == "estimate":
+            return _estimate(svc, order_id, restore_at, actor, at)
         try:
             order = svc.act(order_id, action, actor, note,
                             at_ms=None if at is None else int(at * 1000), new_owner=new_owner)
@@ -82,6 +85,20 @@ def orders_command(cfg: Config, action: str | None, order_id: str | None, note: 
         print(json.dumps(views, ensure_ascii=False))
     else:
         print_orders(svc, views)
+    return 0
+
+
+def _estimate(svc: AlertsService, order_id: str, restore_at: float | None, actor: str,
+              at: float | None) -> int:
+    """`orders estimate <id> --restore-at T --actor NAME`: dispatch's expected restoration."""
+    if restore_at is None:
+        raise AlertsCliError("orders estimate needs --restore-at T (RFC 3339)")
+    try:
+        e = svc.estimate(order_id, int(restore_at * 1000), actor,
+                         None if at is None else int(at * 1000))
+    except OrderError as err:
+        raise AlertsCliError(str(err)) from None
+    print(f"{order_id}: expected restoration {svc.messenger.t(e.restore_ms)} (by {e.by})")
     return 0
 
 
@@ -151,15 +168,17 @@ def add_alerts_parsers(command: Callable[..., argparse.ArgumentParser],
     at_arg(p)
     p = command("orders", lambda a: orders_command(load(a), a.action, a.order_id, a.note or "",
                                                    a.actor, a.all, a.json, a.at, a.to,
-                                                   a.late),
+                                                   a.late, a.restore_at),
                 "work orders: list, show, or act on one")
     p.add_argument("action", nargs="?", choices=["accept", "contact", "arrive", "resolve",
                                                  "visit", "close", "cancel", "reassign",
-                                                 "show"])
+                                                 "show", "estimate"])
     p.add_argument("order_id", nargs="?")
     p.add_argument("--note", default="")
     p.add_argument("--actor", default="dispatch", help="who acts (becomes owner on accept)")
     p.add_argument("--to", default="", help="reassign: the new owner (recorded in the audit log)")
+    p.add_argument("--restore-at", type=parse_instant, default=None, dest="restore_at",
+                   help="estimate: when the outage or leak is expected to be restored")
     p.add_argument("--all", action="store_true")
     p.add_argument("--late", action="store_true",
                    help="only orders late on a step (done late, or overdue) as of --at")
