@@ -19,8 +19,8 @@ class AlertsConfigError(Exception):
 
 # the service limits are the policy's (policy.service.ServiceLimits); the outage notice is
 # not a service limit: one setting, the outages' own
-MOVED_NOTICE = ("[alerts.limits] outage_notice_h has moved: when residents get an outage's "
-                "notice is set by [analyzer.outages] over_h")
+NOTICE_MOVED_TO = "when residents get an outage's notice is set by [analyzer.outages] over_h"
+MOVED_NOTICE = f"[alerts.limits] outage_notice_h has moved: {NOTICE_MOVED_TO}"
 
 
 @dataclass(slots=True)

@@ -8,12 +8,11 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from policy.calls import REPAIR_KINDS, SATISFACTION, CallLimits
-from policy.service import STEP_RETURN_VISIT, base_step
+from policy.calls import REPAIR_KINDS, SATISFACTION
+from policy.service import STEP_RETURN_VISIT, ServiceLimits, base_step, return_visit_due_ms
 from workflow.calls import Call, CallConflict
 from workflow.unit import Repositories, WorkflowDb
 
-HOUR_MS = 3_600_000
 ACTIONS = ("resolve", "visit", "reassign")
 
 
@@ -36,11 +35,12 @@ class Act:
     tz: str = "Asia/Shanghai"  # the local time a refusal states
 
 
-def act(db: WorkflowDb, a: Act, limits: CallLimits) -> Call:
-    """Apply the action; a refusal is audited (in its own unit) and raised."""
+def act(db: WorkflowDb, a: Act, crews: ServiceLimits | None = None) -> Call:
+    """Apply the action; a refusal is audited (in its own unit) and raised. `crews`: the
+    service limits (the return visit after a repair is theirs)."""
     try:
         with db.unit() as u:
-            call = _apply(u, a, limits)
+            call = _apply(u, a, crews or ServiceLimits())
             u.staff.audit(a.at_ms, a.by, a.action, a.call_id, True, call.state)
             return call
     except (ActionRefused, CallConflict) as e:
@@ -49,7 +49,7 @@ def act(db: WorkflowDb, a: Act, limits: CallLimits) -> Call:
         raise ActionRefused(str(e)) from None
 
 
-def _apply(u: Repositories, a: Act, limits: CallLimits) -> Call:
+def _apply(u: Repositories, a: Act, limits: ServiceLimits) -> Call:
     if a.action not in ACTIONS:
         raise ActionRefused(f"unknown action {a.action!r} (known: {', '.join(ACTIONS)})")
     call = u.calls.get(a.call_id)
@@ -84,7 +84,7 @@ def _reassign(u: Repositories, call: Call, a: Act, role: str) -> Call:
     return call
 
 
-def _resolve(u: Repositories, call: Call, a: Act, limits: CallLimits) -> Call:
+def _resolve(u: Repositories, call: Call, a: Act, limits: ServiceLimits) -> Call:
     if call.state != "open":
         raise ActionRefused(f"call {call.call_id} is already resolved")
     if not a.result.strip() or not a.reply.strip():
@@ -92,9 +92,8 @@ def _resolve(u: Repositories, call: Call, a: Act, limits: CallLimits) -> Call:
                             "resident (--result, --reply)")
     repair = call.kind in REPAIR_KINDS
     changes: dict[str, object] = {"result": a.result, "reply": a.reply, "resolved_ms": a.at_ms}
-    if repair:  # seed: a return visit 48 h after the fix, with the satisfaction
-        changes.update(state="resolved",
-                       visit_due_ms=a.at_ms + round(limits.return_visit_h * HOUR_MS))
+    if repair:  # seed: a return visit after the fix, with the satisfaction
+        changes.update(state="resolved", visit_due_ms=return_visit_due_ms(a.at_ms, limits))
     else:
         changes.update(state="closed", closed_ms=a.at_ms)
     u.calls.change(call, changes, a.at_ms)
@@ -115,7 +114,7 @@ def visit_due_ms(u: Repositories, call: Call) -> int | None:
     return max(dues, default=None)
 
 
-def _visit(u: Repositories, call: Call, a: Act, limits: CallLimits) -> Call:
+def _visit(u: Repositories, call: Call, a: Act, limits: ServiceLimits) -> Call:
     if call.state != "resolved":
         raise ActionRefused(f"call {call.call_id}: the return visit follows the fix (resolve "
                             "first)")

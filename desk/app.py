@@ -32,6 +32,7 @@ from desk.readings import latest_of
 from desk.search import card, mask_phone, search
 from desk.words import audit_verb, call_verb
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
+from policy.causes import num
 from workflow.incidents import Incident
 
 COOKIE = "hw_desk"
@@ -200,6 +201,7 @@ class Desk:
         staff = [p.name for p in self.db.staff.find() if p.active]
         return self.page("call.html", me=me, call=call, acc=acc, order=order, staff=staff,
                          cause=cause_text(inc) if inc else "", restore=self.restore_text(inc),
+                         visit_h=num(self.intake.crew_limits.return_visit_h),
                          history=self.db.calls.history(call.call_id),
                          address=self.intake.records.buildings[acc.building_id].address)
 
@@ -220,7 +222,7 @@ class Desk:
                 str(form.get("result", "")), str(form.get("reply", "")),
                 str(form.get("satisfaction", "")), str(form.get("to", "")), self.intake.tz)
         try:
-            act(self.db, a, self.intake.limits)  # audits both ways
+            act(self.db, a, self.intake.crew_limits)  # audits both ways
         except ActionRefused as e:
             return self.page("error.html", 403, me=me, message=f"操作被拒绝：{e}")
         return RedirectResponse(f"/calls/{cid}", status_code=303)

@@ -74,7 +74,7 @@ class Intake:
             raise DeskError(f"unknown kind {kind!r} (known: {', '.join(CALL_KINDS)})")
         acc = self.account(account_id)
         try:
-            due = due_of(kind, self.local(at_ms), self.limits, self.calendar)
+            due = due_of(kind, self.local(at_ms), self.limits, self.calendar, self.crew_limits)
         except CalendarError as e:
             raise DeskError(f"cannot set the due date: {e}") from None
         with self.db.unit() as u:
@@ -105,7 +105,7 @@ class Intake:
             return
         if call.kind == "temperature":  # taken all the same; the data is written beside it
             taken.data_note = heated_note(latest_of(self.store, self.records, acc.account_id),
-                                          self.rooms.min_c)
+                                          self.rooms.min_c, self.limits)
             if taken.data_note:
                 taken.notes.append(taken.data_note)
         inc = covering_incident(u, acc, self.records, call.received_ms)

@@ -8,12 +8,9 @@ import math
 from dataclasses import dataclass, field
 
 from district.records import Records
+from policy.calls import CallLimits, meter_delivers_heat
 from policy.season import day_offset_s
 from storage.base import Store, StoreError
-
-# DOMAIN: a meter with flow and a supply/return difference is delivering heat
-MIN_FLOW_M3H = 0.01
-MIN_DELTA_K = 3.0
 
 
 @dataclass(slots=True)
@@ -96,7 +93,7 @@ def latest_of(store: Store | None, records: Records, account_id: str,
     return out
 
 
-def heated_note(latest: Latest, min_c: float) -> str:
+def heated_note(latest: Latest, min_c: float, limits: CallLimits) -> str:
     """What the data shows when it says the flat is heated; empty when it does not."""
     warm = [t for _, t, _ in latest.rooms if t >= min_c]
     if warm:
@@ -105,6 +102,7 @@ def heated_note(latest: Latest, min_c: float) -> str:
     if m is not None:
         flow = m.get("flow_m3h", math.nan)
         delta = m.get("supply_c", math.nan) - m.get("return_c", math.nan)
-        if flow >= MIN_FLOW_M3H and delta >= MIN_DELTA_K:
+        if meter_delivers_heat(flow, m.get("supply_c", math.nan), m.get("return_c", math.nan),
+                               limits):
             return f"数据显示：热表有流量 {flow:.2f} m³/h，供回水温差 {delta:.1f} K"
     return ""

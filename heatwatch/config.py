@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from alerts.config import MOVED_NOTICE, AlertsConfig, AlertsConfigError
+from alerts.config import NOTICE_MOVED_TO, AlertsConfig, AlertsConfigError
 from analyzer.config import AnalyzerConfig, table_to_fields, toml_key
 from analyzer.config import toml_shape as analyzer_shape
 from collector.config import CollectorConfig, ModbusConfig, MqttConfig
@@ -36,6 +36,16 @@ from heatwatch.simulator_config import SimulatorConfig
 from storage.config import StoreConfig
 
 ENV_PREFIX = "HEATWATCH"
+
+# keys that moved so that each rule has one setting: (table, key) -> where it is now
+_CREWS = "the crews' limits are [alerts.limits] {}, one setting for orders and calls alike"
+MOVED: dict[tuple[str, str], str] = {
+    ("alerts.limits", "outage_notice_h"): NOTICE_MOVED_TO,
+    ("desk.limits", "leak_on_site_min"): _CREWS.format("leak_on_site_min"),
+    ("desk.limits", "repair_contact_min"): _CREWS.format("contact_min"),
+    ("desk.limits", "repair_on_site_min"): _CREWS.format("on_site_min"),
+    ("desk.limits", "return_visit_h"): _CREWS.format("return_visit_h"),
+}
 
 
 class ConfigError(Exception):
@@ -110,8 +120,8 @@ def env_names() -> set[str]:
 def _unknown_keys(data: Mapping[str, Any], shape: Mapping[str, Any], table: str,
                   source: str) -> None:
     for key, value in data.items():
-        if table == "alerts.limits" and key == "outage_notice_h":
-            raise ConfigError(f"{source}: {MOVED_NOTICE}")
+        if (table, key) in MOVED:
+            raise ConfigError(f"{source}: [{table}] {key} has moved: {MOVED[table, key]}")
         if key not in shape:
             where = f"[{table}] " if table else ""
             raise ConfigError(f"{source}: {where}unknown key {key!r} "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from policy.calendar import ChinaCalendar
 from policy.rules import Season
+from policy.service import ServiceLimits
 
 # the kinds a clerk takes (CONTRACT: `heatwatch calls add --kind`)
 CALL_KINDS = ("leak", "repair", "temperature", "complaint", "report", "inquiry", "suspend",
@@ -29,13 +30,10 @@ SATISFACTION = ("满意", "基本满意", "不满意")
 
 @dataclass(slots=True)
 class CallLimits:
-    """The limit of each call kind and the desk's thresholds; defaults from the seed."""
+    """The limit of each call kind only calls have, and the desk's thresholds; defaults from
+    the seed. A leak's and a repair's on-site limits and the return visit are the crews'
+    (`policy.service.ServiceLimits`, `[alerts.limits]`): one setting for each rule."""
 
-    # seed: 跑冒滴漏 on site within 30 min
-    leak_on_site_min: float = 30.0
-    # seed: other repairs: contact within 30 min, on site within 2 h
-    repair_contact_min: float = 30.0
-    repair_on_site_min: float = 120.0
     # seed: 用户要求测温，应及时进入现场 (the city's limit; default 24 h)
     temperature_on_site_h: float = 24.0
     # seed: complaints answered within 5 working days, reports within 10
@@ -48,8 +46,10 @@ class CallLimits:
     # seed: heating resumed within 5 working days; a new connection's plan within 7
     resume_working_days: int = 5
     connect_working_days: int = 7
-    # seed: a return visit 48 h after the fix
-    return_visit_h: float = 48.0
+    # a cold-room call in a flat whose meter shows this flow and supply−return difference is
+    # taken all the same, with what the data shows: the meter is delivering heat
+    heated_min_flow_m3h: float = 0.01
+    heated_min_dt_k: float = 3.0
     # issue 21: >= 3 households of one building calling within 30 min raise a suspected fault
     cluster_households: int = 3
     cluster_window_min: float = 30.0
@@ -63,12 +63,14 @@ def working_days_of(kind: str, limits: CallLimits) -> int | None:
 
 
 def due_of(kind: str, received: dt.datetime, limits: CallLimits,
-           calendar: ChinaCalendar) -> dt.datetime | None:
+           calendar: ChinaCalendar, crews: ServiceLimits | None = None) -> dt.datetime | None:
     """When a call of this kind received at `received` (local, aware) is due; a working-day
-    limit ends at the end of its last working day. None: a suspension (decided at once)."""
+    limit ends at the end of its last working day. None: a suspension (decided at once). A
+    leak's and a repair's limits are the crews' on-site limits (`crews`)."""
     if kind not in CALL_KINDS:
         raise ValueError(f"unknown call kind {kind!r} (known: {', '.join(CALL_KINDS)})")
-    minutes = {"leak": limits.leak_on_site_min, "repair": limits.repair_on_site_min,
+    crews = crews or ServiceLimits()
+    minutes = {"leak": crews.leak_on_site_min, "repair": crews.on_site_min,
                "temperature": limits.temperature_on_site_h * 60}.get(kind)
     if minutes is not None:
         return received + dt.timedelta(minutes=minutes)
@@ -103,3 +105,10 @@ def suspension_decision(applied: dt.date, season: Season,
     return SuspensionDecision(False, year, start, days,
                               f"不予受理：暂停供暖须在供暖季开始（{year}年{start:%m月%d日}）前至少"
                               f"{need}天申请，今天距开始仅{days}天，本季已过申请期限")
+
+
+def meter_delivers_heat(flow_m3h: float, supply_c: float, return_c: float,
+                        limits: CallLimits) -> bool:
+    """Whether a meter's reading says the flat is heated (NaN never is)."""
+    return flow_m3h >= limits.heated_min_flow_m3h and \
+        supply_c - return_c >= limits.heated_min_dt_k

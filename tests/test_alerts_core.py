@@ -205,3 +205,15 @@ def test_timeliness_1000_orders() -> None:
     by_crew = timeliness(_timings(1000, 11), 10 * HOUR_MS, group_by="crew")
     assert [(r.group, r.orders, r.late) for r in by_crew] == [("north", 500, 5),
                                                               ("west", 500, 6)]
+
+
+@pytest.mark.parametrize(("key", "now"), [("leak_on_site_min", "leak_on_site_min"),
+                                          ("repair_on_site_min", "on_site_min"),
+                                          ("return_visit_h", "return_visit_h")])
+def test_the_calls_take_the_crews_limits(tmp_path: Path, key: str, now: str) -> None:
+    """One setting per rule: a call's leak/repair limits and its return visit are the crews'."""
+    cfg = tmp_path / "heatwatch.toml"
+    cfg.write_text(f"[desk.limits]\n{key} = 10.0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg, env={})
+    assert "\n" not in str(e.value) and f"[alerts.limits] {now}" in str(e.value)

@@ -10,6 +10,7 @@ import pytest
 from policy.calendar import CalendarError, ChinaCalendar, calendar_from_table
 from policy.calls import CallLimits, due_of, suspension_decision
 from policy.rules import Season
+from policy.service import ServiceLimits
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -35,6 +36,17 @@ def test_timed_kinds_and_configured_limits() -> None:
     assert due_of("temperature", received, CallLimits(temperature_on_site_h=12), cal) == \
         received + dt.timedelta(hours=12)
     assert due_of("suspend", received, CallLimits(), cal) is None
+
+
+def test_a_repair_call_follows_the_crews_configured_limit() -> None:
+    """One setting per rule: a city's [alerts.limits] on_site_min is the repair call's too."""
+    received = dt.datetime(2026, 12, 1, 8, 0, tzinfo=TZ)
+    crews = ServiceLimits(on_site_min=90.0, leak_on_site_min=20.0)
+    cal = ChinaCalendar()
+    assert due_of("repair", received, CallLimits(), cal, crews) == \
+        received + dt.timedelta(minutes=90)
+    assert due_of("leak", received, CallLimits(), cal, crews) == \
+        received + dt.timedelta(minutes=20)
 
 
 def test_year_no_source_covers_is_a_loud_error() -> None:

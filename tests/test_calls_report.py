@@ -41,9 +41,9 @@ def test_morning_report_and_kpi_of_calls(tmp_path: Path) -> None:
     intake.take("A1", "suspend", _ms("2026-02-27T09:00:00+08:00"), "li")  # for next season
     intake.take("A1", "inquiry", _ms("2026-02-27T09:30:00+08:00"), "li")
     act(db, Act(rep_.call.call_id, "resolve", "li", _ms("2026-02-25T09:00:00+08:00"), "修好",
-                "已答复"), CallLimits())
+                "已答复"))
     act(db, Act(rep_.call.call_id, "visit", "li", _ms("2026-02-27T17:00:00+08:00"),
-                satisfaction="基本满意"), CallLimits())
+                satisfaction="基本满意"))
     day = gather(db, None, dt.date(2026, 2, 27), TZ)
     calls = day.as_dict()["calls"]
     # the repair was taken and fixed on the 25th; its return visit (48 h on) on the 27th

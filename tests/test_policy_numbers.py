@@ -119,3 +119,11 @@ def test_the_scan_sees_a_restated_number(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     print("\n".join(offenders() + restated_in_templates()) or "none")
+
+
+def test_the_pages_take_rule_numbers_from_the_policy() -> None:
+    """The crew page's and the desk's HTML templates too (a 回访 heading once said 48小时)."""
+    pages = sorted((ROOT / "alerts" / "templates").glob("*.html")) + \
+        sorted((ROOT / "desk" / "templates").glob("*.html"))
+    assert pages
+    assert [line for p in pages for line in restated_in_templates(p)] == []

@@ -98,7 +98,7 @@ def _act(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
         raise UserError(f"calls act needs <call_id> {'|'.join(ACTIONS)} --by STAFF")
     try:
         call = act(db, Act(a.target, a.action, a.by, _at_ms(a.at), a.result, a.reply,
-                           a.satisfaction, a.to, cfg.site.timezone), cfg.desk.limits)
+                           a.satisfaction, a.to, cfg.site.timezone), cfg.alerts.limits)
     except ActionRefused as e:
         print(f"heatwatch: refused: {e}", file=sys.stderr)
         return 1
