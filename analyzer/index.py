@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from district.records import Records
+from policy.rooms import is_counted
 
 FloatGrid = npt.NDArray[np.float64]
 BoolGrid = npt.NDArray[np.bool_]
@@ -71,7 +72,7 @@ class DistrictIndex:
             room_building=np.array([bld_i[dev[r].building_id] for r in rooms], dtype=np.intp),
             room_sub=np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp),
             # DOMAIN: only bedrooms and living rooms are held to 18 °C
-            room_counted=np.array([dev[r].room_type in ("bedroom", "living") for r in rooms]),
+            room_counted=np.array([is_counted(dev[r].room_type) for r in rooms]),
             meters=meters,
             meter_building=np.array([bld_i[dev[m].building_id] for m in meters], dtype=np.intp),
             meter_tags=[{k: v for k, v in dev[m].tags().items() if k != "room_type"}

@@ -240,7 +240,7 @@ def build_intake(cfg: Config, db: WorkflowDb, store: Store | None = None) -> Int
     except CalendarError as e:
         raise UserError(f"{cfg.source}: [desk.calendar] {e}") from None
     routing = Routing(cfg.alerts.crews(resolve=False), cfg.site.timezone)
-    return Intake(db, load_records(cfg.records_path()), cfg.desk.limits, calendar,
+    return Intake(db, records(cfg), cfg.desk.limits, calendar,
                   cfg.analyzer.rules().season, routing, cfg.alerts.limits, cfg.site.timezone,
                   store, cfg.analyzer.rules().rooms, desk_messenger(cfg, routing))
 

@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from policy.rooms import RoomState, under_temperature_refunds_cny
+from policy.rooms import RoomState, is_counted, under_temperature_refunds_cny
 from policy.rules import CityRules, RoomRules
 
 # DOMAIN: only bedrooms and living rooms are held to the standard
-COUNTED_ROOMS = ("bedroom", "living")
 
 
 @dataclass(slots=True)
@@ -112,7 +111,7 @@ def reported_late(measured: dt.datetime, reported: dt.datetime,
 
 def lowest_counted(readings: Sequence[tuple[str, float]]) -> float | None:
     """The lowest reading of the bedrooms and living rooms (None: none measured)."""
-    counted = [c for kind, c in readings if kind in COUNTED_ROOMS]
+    counted = [c for kind, c in readings if is_counted(kind)]
     return min(counted) if counted else None
 
 

@@ -41,6 +41,15 @@ class SensorFault(IntEnum):
     OUT_OF_RANGE = 4
 
 
+# DOMAIN: bedrooms and living rooms are held to the standard; other rooms are recorded only
+COUNTED_ROOM_TYPES = ("bedroom", "living")
+
+
+def is_counted(room_type: str) -> bool:
+    """Whether a room of this type counts toward compliance and refunds."""
+    return room_type in COUNTED_ROOM_TYPES
+
+
 def is_cold(mean_c: npt.ArrayLike, rules: RoomRules) -> BoolGrid:
     """A daily (or trailing) mean below the standard (NaN is never cold)."""
     with np.errstate(invalid="ignore"):

@@ -34,8 +34,14 @@ from heatwatch.common import (
 )
 from heatwatch.config import Config
 from policy.money import daily_fee_cny, fen
-from policy.outages import account_compensation_cny, compensated_days
-from policy.rooms import RoomState, band_label, refund_share, under_temperature_refunds_cny
+from policy.outages import account_compensation_cny, compensated_days, season_fee_cny
+from policy.rooms import (
+    RoomState,
+    band_label,
+    is_counted,
+    refund_share,
+    under_temperature_refunds_cny,
+)
 from policy.rules import CityRules
 from policy.season import SeasonDays, season_days
 from storage.base import Store
@@ -151,7 +157,7 @@ def account_daily_means(store: Store, records: Records, rules: CityRules, season
     ok = (state == RoomState.PASS) | (state == RoomState.COLD)
     by_account: dict[str, list[int]] = {}
     for i, r in enumerate(rooms):
-        if dev[r].room_type in ("bedroom", "living") and dev[r].account_id:
+        if is_counted(dev[r].room_type) and dev[r].account_id:
             by_account.setdefault(dev[r].account_id, []).append(i)
     out: dict[str, FloatGrid] = {}
     for aid, idx in by_account.items():
@@ -215,8 +221,8 @@ def _account_row(acc: Account, b: Building, mine: list[dict[str, Any]],
         "account_id": acc.account_id, "substation_id": b.substation_id,
         "building_id": b.building_id, "address": b.address, "unit": acc.unit,
         "area_m2": acc.area_m2, "tariff": acc.tariff,
-        "daily_fee_cny": str(fen(daily_fee_cny(
-            Decimal(repr(acc.area_m2)) * rules.tariff.area_cny_m2_season, season.n_days))),
+        "daily_fee_cny": str(fen(daily_fee_cny(season_fee_cny(acc.area_m2, rules),
+                                               season.n_days))),
         "outages": mine, "outage_days": sum(o["days"] for o in mine),
         "outage_cny": str(outage_cny),
         "under_temperature": under or {"days": 0, "bands": [], "amount_cny": "0.00"},
