@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from district.records import Records
 from policy.calls import CallLimits, meter_delivers_heat
-from policy.season import day_offset_s
 from storage.base import Store, StoreError
 
 
@@ -23,45 +22,39 @@ class Latest:
     building_day: tuple[float, str] | None = None  # °C, date
 
 
-DAY_MS = 86_400_000
-
-
 def daily_means(out: Latest, store: Store, records: Records, account_id: str, at_ms: int,
                 tz: dt.tzinfo) -> None:
     """The household's room sensors' and its building's latest daily mean temperatures, the
-    day before `at_ms` and the day so far (the newest day with data wins)."""
+    day before `at_ms` and the day so far (the newest day with data wins). Read device by
+    device, the building's rooms only: a card view never aggregates the whole city."""
     acc = records.accounts.get(account_id)
     if acc is None:
         return
     today = dt.datetime.fromtimestamp(at_ms / 1000, tz).date()
-    start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(), tz)
-    start_ms = int(start.timestamp() * 1000)
-    offset = day_offset_s(start_ms, tz)
-    mine = {d.device_id for d in records.devices.values()
-            if d.account_id == account_id and d.kind == "room"}
-
-    def day(ts: int) -> str:
-        return dt.datetime.fromtimestamp(ts / 1000, tz).date().isoformat()
-
+    start_ms = int(dt.datetime.combine(today - dt.timedelta(days=1), dt.time(), tz)
+                   .timestamp() * 1000)
+    rooms = [d for d in records.devices.values()
+             if d.kind == "room" and d.building_id == acc.building_id]
+    building: dict[str, list[float]] = {}
     try:
-        rooms = store.read_aggregate("room", start_ms, at_ms + 1, 86400, ["temp_c"], "mean",
-                                     ("device_id",), offset)
-        newest: dict[str, tuple[float, str, int]] = {}
-        for i, dev in enumerate(rooms.device_id.tolist()):
-            v, ts = float(rooms.fields["temp_c"][i]), int(rooms.ts_ms[i])
-            if dev in mine and not math.isnan(v) and ts >= newest.get(dev, (0, "", -1))[2]:
-                newest[dev] = (v, day(ts), ts)
-        out.room_days = [(dev, v, d) for dev, (v, d, _) in sorted(newest.items())]
-        b = store.read_aggregate("room", start_ms, at_ms + 1, 86400, ["temp_c"], "mean",
-                                 ("building_id",), offset)
-        rows = [(int(b.ts_ms[i]), float(b.fields["temp_c"][i])) for i in range(len(b))
-                if str(b.tags["building_id"][i]) == acc.building_id
-                and not math.isnan(float(b.fields["temp_c"][i]))]
-        if rows:
-            ts, v = max(rows)
-            out.building_day = (v, day(ts))
+        for d in sorted(rooms, key=lambda d: d.device_id):
+            frame = store.read_device("room", d.device_id, start_ms, at_ms + 1, ["temp_c"])
+            temps = frame.fields.get("temp_c")
+            days: dict[str, list[float]] = {}
+            for ts, v in zip(frame.ts_ms.tolist(), [] if temps is None else temps.tolist(),
+                             strict=True):
+                if not math.isnan(v):
+                    day = dt.datetime.fromtimestamp(ts / 1000, tz).date().isoformat()
+                    days.setdefault(day, []).append(v)
+                    building.setdefault(day, []).append(v)
+            if d.account_id == account_id and days:
+                last = max(days)
+                out.room_days.append((d.device_id, sum(days[last]) / len(days[last]), last))
     except StoreError as e:
         out.error = str(e)
+    if building:
+        last = max(building)
+        out.building_day = (sum(building[last]) / len(building[last]), last)
 
 
 def latest_of(store: Store | None, records: Records, account_id: str,
