@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from alerts.lifecycle import state_text
 from desk.actions import Act, ActionRefused, act
 from desk.auth import Auth, Signed, csrf_ok
 from desk.config import DeskConfig
@@ -202,6 +203,7 @@ class Desk:
         return self.page("call.html", me=me, call=call, acc=acc, order=order, staff=staff,
                          cause=cause_text(inc) if inc else "", restore=self.restore_text(inc),
                          visit_h=num(self.intake.crew_limits.return_visit_h),
+                         order_state=state_text(order.state, order.kind) if order else "",
                          history=self.db.calls.history(call.call_id),
                          address=self.intake.records.buildings[acc.building_id].address)
 
