@@ -1,4 +1,4 @@
-"""Shared fixtures: real services, and the rule that CI never skips a real-service test."""
+"""Shared fixtures: real services, and the rule that CI never skips a test."""
 
 from __future__ import annotations
 
@@ -17,9 +17,20 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if IN_CI and report.skipped and item.get_closest_marker("services"):
+    if IN_CI and report.skipped:
+        # every test here runs in CI: a missing browser, service or package is a failure
         report.outcome = "failed"
-        report.longrepr = f"real-service test skipped under CI=true: {report.longrepr}"
+        report.longrepr = f"test skipped under CI=true: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A module skipped whole (importorskip, a module-level skip) fails under CI too."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"module skipped under CI=true: {report.longrepr}"
 
 
 def _need(name: str) -> None:
