@@ -1,4 +1,5 @@
-"""Service-time limits (the seed's 时限) per order kind, and working-day deadlines.
+"""Service-time limits (the seed's 时限) per order kind, and what a working day is (China's
+calendar, `policy/calendar.py`, counts them).
 
 Every limit is a number of `ServiceLimits`; the functions here turn them into due instants.
 The workflow stores the deadlines, `alerts` watches them; neither restates a limit.
@@ -118,21 +119,6 @@ def is_late(due_ms: int, done_ms: int | None, as_of_ms: int) -> bool:
     if done_ms is not None:
         return done_ms > due_ms
     return as_of_ms > due_ms
-
-
-def add_working_days(start: dt.date, n: int, holidays: Collection[dt.date] = (),
-                     workdays: Collection[dt.date] = ()) -> dt.date:
-    """The n-th working day after `start`: Saturdays, Sundays and `holidays` do not count,
-    except the make-up working days (调休) in `workdays`. n = 0 is `start` itself."""
-    if n < 0:
-        raise ValueError(f"working days must not be negative, got {n}")
-    day = start
-    left = n
-    while left:
-        day += dt.timedelta(days=1)
-        if is_working_day(day, holidays, workdays):
-            left -= 1
-    return day
 
 
 def is_working_day(day: dt.date, holidays: Collection[dt.date] = (),
