@@ -45,7 +45,9 @@ class Deliverer:
 
     def _deliver(self, name: str, now_ms: int) -> int:
         channel = self.channels.get(name)
-        rows = self.db.outbox.due(name, now_ms, self.cfg.batch)
+        lease_ms = int((2 * self.cfg.timeout_s + 1) * 1000)  # past one send's timeout
+        with self.db.unit(claim=True) as u:
+            rows = u.outbox.claim(name, now_ms, self.cfg.batch, lease_ms)
         n = 0
         for row in rows:
             if channel is None:
@@ -53,8 +55,9 @@ class Deliverer:
             else:
                 # the row is marked before the send: a crash after it re-sends with the
                 # same dedup key, which the receiver drops (at-least-once + dedup = once)
-                with self.db.unit() as u:
-                    u.outbox.mark_sending(row.id)
+                with self.db.unit(claim=True) as u:
+                    if not u.outbox.start_sending(row, self.clock_ms() + lease_ms):
+                        continue  # its lease ran out and another alerts service took it
                 try:
                     channel.send(row)
                 except ChannelError as e:

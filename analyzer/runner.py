@@ -4,7 +4,6 @@ per incident kind, keep the incidents and write the derived series back."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,6 +35,7 @@ from district.records import Records
 from policy.rules import CityRules
 from policy.season import season_at
 from storage.base import Store
+from workflow.db import Database
 from workflow.details import (
     BuildingOutageDetails,
     MeterCommDetails,
@@ -49,40 +49,33 @@ from workflow.incidents import INCIDENT_KINDS, Incident, IncidentEvent, Incident
 # -- the watermark: the last instant a cycle evaluated, kept next to the incidents -------------
 
 class Watermarks:
-    """Named instants in the workflow SQLite (table analyzer_watermark)."""
+    """Named instants in the workflow database (table analyzer_watermark)."""
 
-    def __init__(self, path: Path | str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS analyzer_watermark "
-                         "(name TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS analyzer_first_seen "
-                         "(device_id TEXT PRIMARY KEY, first_ms INTEGER NOT NULL)")
-        self._db.commit()
+    def __init__(self, target: Path | str, busy_timeout_s: float = 10.0) -> None:
+        self._db = Database(target, busy_timeout_s)
 
     def first_seen(self) -> dict[str, int]:
         """Each device's first reading ever, as far as the analyzer has seen."""
         return {str(d): int(t) for d, t in
-                self._db.execute("SELECT device_id, first_ms FROM analyzer_first_seen")}
+                self._db.reader.rows("SELECT device_id, first_ms FROM analyzer_first_seen")}
 
     def saw(self, first_ms: Mapping[str, int]) -> None:
         """Keep the earliest first reading of each device."""
-        with self._db:
-            self._db.executemany(
-                "INSERT INTO analyzer_first_seen (device_id, first_ms) VALUES (?, ?) "
-                "ON CONFLICT(device_id) DO UPDATE SET first_ms = "
-                "min(first_ms, excluded.first_ms)", [(d, int(t)) for d, t in first_ms.items()])
+        with self._db.transaction() as c:
+            for d, t in first_ms.items():
+                c.run("INSERT INTO analyzer_first_seen (device_id, first_ms) VALUES (?, ?) "
+                      "ON CONFLICT(device_id) DO UPDATE SET first_ms = CASE WHEN "
+                      "excluded.first_ms < analyzer_first_seen.first_ms THEN excluded.first_ms "
+                      "ELSE analyzer_first_seen.first_ms END", (d, int(t)))
 
     def get(self, name: str) -> int | None:
-        row = self._db.execute("SELECT at_ms FROM analyzer_watermark WHERE name = ?",
-                               (name,)).fetchone()
+        row = self._db.reader.one("SELECT at_ms FROM analyzer_watermark WHERE name = ?", (name,))
         return None if row is None else int(row[0])
 
     def set(self, name: str, at_ms: int) -> None:
-        with self._db:
-            self._db.execute("INSERT INTO analyzer_watermark (name, at_ms) VALUES (?, ?) "
-                             "ON CONFLICT(name) DO UPDATE SET at_ms = excluded.at_ms",
-                             (name, int(at_ms)))
+        with self._db.transaction() as c:
+            c.run("INSERT INTO analyzer_watermark (name, at_ms) VALUES (?, ?) "
+                  "ON CONFLICT(name) DO UPDATE SET at_ms = excluded.at_ms", (name, int(at_ms)))
 
     def close(self) -> None:
         self._db.close()

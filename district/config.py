@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+from annotated_types import Gt
 from pydantic import AfterValidator
 
 SAMPLE_RECORDS = Path(__file__).parent / "sample"
@@ -33,6 +34,11 @@ class SiteConfig:
     timezone: Annotated[str, AfterValidator(_time_zone)] = "Asia/Shanghai"
     # incidents, orders, notices, outbox: one file the analyzer and alerts services share
     workflow_path: str = ""  # empty: <data_dir>/workflow.sqlite
+    # PostgreSQL instead of the file: "postgresql://user:${NAME}@host:5432/db" (${NAME} is
+    # read from the environment: no password in the config file)
+    workflow_url: str = ""
+    workflow_statement_timeout_s: Annotated[float, Gt(0)] = 30.0  # PostgreSQL's
+    workflow_busy_timeout_s: Annotated[float, Gt(0)] = 10.0  # a unit waits this for the lock
 
     def data_path(self, configured: str, default_name: str) -> Path:
         """A configured path, or a default name under the data dir."""

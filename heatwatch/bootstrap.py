@@ -25,11 +25,12 @@ if TYPE_CHECKING:
     from alerts.messages import Messenger
     from alerts.routing import Routing
     from alerts.service import AlertsService
-    from analyzer.runner import Runner
+    from analyzer.runner import Runner, Watermarks
     from collector.modbus_poller import ModbusPoller, Sink
     from collector.mqtt_collector import MqttCollector
     from desk.intake import Intake
     from documents.daily import DailyReport
+    from workflow.incidents import IncidentStore
     from workflow.unit import Repositories, WorkflowDb
 
 
@@ -85,10 +86,41 @@ def require_file(cfg: Config, path: Path, what: str, made_by: str) -> Path:
     return path
 
 
-def workflow_file(cfg: Config) -> Path:
-    """The workflow database, for the commands that only read or act on what is in it."""
-    return require_file(cfg, cfg.workflow_path(), "workflow database",
-                        "`heatwatch analyze` (or `alerts`)")
+def workflow_file(cfg: Config) -> Path | str:
+    """The workflow database, for the commands that only read or act on what is in it (a
+    PostgreSQL URL is taken as there: opening it says so if it is not)."""
+    target = cfg.workflow_target()
+    if isinstance(target, str):
+        return target
+    return require_file(cfg, target, "workflow database", "`heatwatch analyze` (or `alerts`)")
+
+
+def workflow_exists(cfg: Config) -> bool:
+    """Whether there is a workflow database to read (a configured PostgreSQL always is)."""
+    target = cfg.workflow_target()
+    return isinstance(target, str) or target.exists()
+
+
+def open_workflow(cfg: Config) -> WorkflowDb:
+    """The workflow database as configured (`[site] workflow_url`, else the SQLite file)."""
+    from workflow.unit import WorkflowDb
+
+    return WorkflowDb(cfg.workflow_target(), cfg.site.workflow_busy_timeout_s,
+                      cfg.site.workflow_statement_timeout_s)
+
+
+def incident_store(cfg: Config) -> IncidentStore:
+    """The analyzer's side of the configured workflow database."""
+    from workflow.incidents import IncidentStore
+
+    return IncidentStore(cfg.workflow_target(), cfg.site.workflow_busy_timeout_s,
+                         cfg.site.workflow_statement_timeout_s)
+
+
+def watermarks(cfg: Config) -> Watermarks:
+    from analyzer.runner import Watermarks
+
+    return Watermarks(cfg.workflow_target(), cfg.site.workflow_busy_timeout_s)
 
 
 def open_store(cfg: Config, read_only: bool = False, spool: bool = True) -> OpenedStore:
@@ -139,7 +171,7 @@ def alerts_service(cfg: Config, store: Store | None = None, daily_jobs: bool = F
     try:
         svc = build_service(cfg.alerts, records(cfg) if records_ is None else records_,
                             cfg.site.data_dir, cfg.site.timezone, store=store,
-                            rules=cfg.analyzer.rules(), workflow_path=cfg.workflow_path(),
+                            rules=cfg.analyzer.rules(), workflow=open_workflow(cfg),
                             clock_ms=clock_ms or wall_clock_ms)
     except AlertsConfigError as e:
         raise UserError(f"{cfg.source}: [alerts] {e}") from None
@@ -175,14 +207,12 @@ def analyzer_runner(cfg: Config, records_: Records, store: Store, name: str | No
     """The analyzer over `store`, its incidents and watermarks in the workflow database
     (close_runner closes them). `name`: a shard's label ("" for the whole district), its
     own watermark and window state when incremental; None (the demo): neither."""
-    from analyzer.runner import Runner, Watermarks
+    from analyzer.runner import Runner
     from analyzer.state import WindowState
-    from workflow.incidents import IncidentStore
 
-    path = cfg.workflow_path()
     mark = "cycle" if not name else f"cycle {name}"
-    runner = Runner(store, records_, IncidentStore(path), cfg.analyzer, timezone(cfg),
-                    Watermarks(path), mark=mark, progress=progress)
+    runner = Runner(store, records_, incident_store(cfg), cfg.analyzer, timezone(cfg),
+                    watermarks(cfg), mark=mark, progress=progress)
     if name is not None and cfg.analyzer.incremental:
         state_dir = cfg.data_path("", "analyzer_state" + (f"_{name}" if name else ""))
         runner.state = WindowState(runner.reader, state_dir)

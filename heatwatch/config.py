@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -73,8 +74,24 @@ class Config:
         return self.site.records_path()
 
     def workflow_path(self) -> Path:
-        """The workflow database the analyzer and alerts services share."""
+        """The workflow SQLite file the analyzer and alerts services share (unless a
+        PostgreSQL URL is configured: see workflow_target)."""
         return self.site.workflow_file()
+
+    def workflow_target(self) -> Path | str:
+        """The workflow database: `[site] workflow_url` (its ${NAME}s from the environment),
+        else the SQLite file."""
+        url = self.site.workflow_url
+        if not url:
+            return self.workflow_path()
+
+        def look_up(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{self.source}: [site] workflow_url: environment variable "
+                                  f"{m.group(1)} is not set")
+            return os.environ[m.group(1)]
+
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", look_up, url)
 
 
 _SECTIONS = [f.name for f in dataclasses.fields(Config) if f.name != "source"]

@@ -92,10 +92,9 @@ def _line(intake: Intake, t: Taken, why: str) -> str:
 
 def print_demo_calls(cfg: Config, store: Store, end_ms: int) -> None:
     """Residents call the desk as the scenario ends (issue 21); what became of each call."""
-    from heatwatch.bootstrap import build_intake
-    from workflow.unit import WorkflowDb
+    from heatwatch.bootstrap import build_intake, open_workflow
 
-    db = WorkflowDb(cfg.workflow_path())
+    db = open_workflow(cfg)
     try:
         lines = residents_call(build_intake(cfg, db, store), end_ms)
     finally:

@@ -14,7 +14,7 @@ from collector.deadletter import DeadLetters
 from collector.mqtt_collector import MqttCollector
 from district.readings import COMM_FAULT_MEASUREMENT, KINDS
 from heatwatch.commands.analyze import incidents_command
-from heatwatch.common import timezone, workflow_path
+from heatwatch.common import timezone
 from heatwatch.config import Config
 from policy.causes import num
 from simulators.crews import CrewLog
@@ -34,14 +34,13 @@ def write_morning_report(cfg: Config, start_s: float, end_s: float) -> Path:
     """Yesterday's morning report as of the demo's end (the first day if it had no
     yesterday), as HTML beside the demo's data."""
     from documents import report as printed
-    from heatwatch.bootstrap import daily_report
+    from heatwatch.bootstrap import daily_report, open_workflow
     from heatwatch.morning_report import default_path
-    from workflow.unit import WorkflowDb
 
     tz = timezone(cfg)
     end = dt.datetime.fromtimestamp(end_s, tz)
     day = max(end.date() - dt.timedelta(days=1), dt.datetime.fromtimestamp(start_s, tz).date())
-    db = WorkflowDb(workflow_path(cfg))
+    db = open_workflow(cfg)
     try:
         rep = daily_report(cfg, db, day, int(end_s * 1000))
     finally:
@@ -53,12 +52,12 @@ def print_workflow(cfg: Config, data: Path, report: CrewReport, start_s: float,
                     end_s: float) -> None:
     """What the incidents caused: orders, crews' actions, escalations, notices, compensation,
     and last the repair-timeliness KPI."""
+    from heatwatch.bootstrap import open_workflow
     from heatwatch.commands.alerts import kpi_command
-    from workflow.unit import WorkflowDb
 
     print("\nincidents the analyzer found:")
     incidents_command(cfg, all_=True, json_=False)
-    store = WorkflowDb(workflow_path(cfg))
+    store = open_workflow(cfg)
     try:
         orders = store.orders.find(include_closed=True)
         print(f"\nwork orders: {len(orders)}")

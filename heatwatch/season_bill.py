@@ -22,14 +22,14 @@ from analyzer.billing import (
 )
 from analyzer.grid import DAY_MS
 from district.records import Account, Records
-from heatwatch.common import CommandError, analyzer_config, timezone, workflow_path
+from heatwatch.common import CommandError, analyzer_config, timezone
 from heatwatch.config import Config
 from policy.rules import Cause, CityRules
 from policy.season import SeasonDays as SeasonDays  # dispute reads a bill's season
 from policy.season import season_days as city_season_days
 from storage.base import Frame, Store
 from workflow.details import MeterFaultDetails
-from workflow.incidents import Incident, IncidentStore
+from workflow.incidents import Incident
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -88,10 +88,11 @@ def _daily_totals(store: Store, meter: str, season: SeasonDays
 
 
 def _meter_faults(cfg: Config, meter: str) -> list[Incident]:
-    path = workflow_path(cfg)
-    if not path.exists():
+    from heatwatch import bootstrap
+
+    if not bootstrap.workflow_exists(cfg):
         return []
-    wf = IncidentStore(path)
+    wf = bootstrap.incident_store(cfg)
     try:
         return [i for i in wf.find(include_closed=True, kind="meter_fault") if i.subject == meter]
     finally:

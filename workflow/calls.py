@@ -11,54 +11,7 @@ from typing import Any
 
 from workflow.db import Conn, Row, WorkflowError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS desk_call (
-    call_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    building_id TEXT NOT NULL DEFAULT '',
-    substation_id TEXT NOT NULL DEFAULT '',
-    received_ms INTEGER NOT NULL,
-    taken_by TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    due_ms INTEGER,
-    state TEXT NOT NULL,
-    incident_key TEXT NOT NULL DEFAULT '',
-    order_id TEXT NOT NULL DEFAULT '',
-    text TEXT NOT NULL DEFAULT '',
-    reporter TEXT NOT NULL DEFAULT '',
-    result TEXT NOT NULL DEFAULT '',
-    reply TEXT NOT NULL DEFAULT '',
-    satisfaction TEXT NOT NULL DEFAULT '',
-    resolved_ms INTEGER,
-    visit_due_ms INTEGER,
-    closed_ms INTEGER,
-    updated_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS desk_call_state ON desk_call (state, due_ms);
-CREATE INDEX IF NOT EXISTS desk_call_building ON desk_call (building_id, received_ms);
-CREATE INDEX IF NOT EXISTS desk_call_account ON desk_call (account_id);
-CREATE TABLE IF NOT EXISTS desk_call_audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    from_state TEXT NOT NULL,
-    to_state TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT ''
-);
-CREATE TRIGGER IF NOT EXISTS desk_call_audit_no_update BEFORE UPDATE ON desk_call_audit
-BEGIN SELECT RAISE(ABORT, 'desk_call_audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS desk_call_audit_no_delete BEFORE DELETE ON desk_call_audit
-BEGIN SELECT RAISE(ABORT, 'desk_call_audit is append-only'); END;
-CREATE TABLE IF NOT EXISTS desk_suspension (
-    account_id TEXT NOT NULL,
-    season INTEGER NOT NULL,
-    call_id TEXT NOT NULL,
-    PRIMARY KEY (account_id, season)
-);
-"""
+# its tables: workflow/migrations (the calls tables)
 
 # open: taken, being handled; resolved: result and reply given, a repair waits for its return
 # visit; closed: done (the seed's feedback kept); refused: an application not accepted
@@ -169,8 +122,8 @@ class Calls:
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def suspend(self, account_id: str, season: int, call_id: str) -> None:
-        self._c.run("INSERT OR IGNORE INTO desk_suspension (account_id, season, call_id) "
-                    "VALUES (?,?,?)", (account_id, season, call_id))
+        self._c.run("INSERT INTO desk_suspension (account_id, season, call_id) "
+                    "VALUES (?,?,?) ON CONFLICT DO NOTHING", (account_id, season, call_id))
 
     def suspended(self, season: int) -> set[str]:
         """The accounts suspended for a season (not counted in compliance, notices or

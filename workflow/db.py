@@ -1,45 +1,41 @@
-"""The workflow database: one SQLite file in WAL mode, its connection and its transactions."""
+"""The workflow database port: a connection to run statements on, units of work, and the errors
+the services act on. Two backends sit behind it: one SQLite file in WAL mode (the embedded
+default, `workflow/sqlite.py`) and PostgreSQL (`[site] workflow_url`, `workflow/postgres.py`).
+
+The repositories (`workflow/*.py`) write one SQL for both: `?` placeholders (the PostgreSQL
+backend translates them), `ON CONFLICT ... DO NOTHING/UPDATE`, no rowid, no SQLite-only
+functions, `... FOR UPDATE SKIP LOCKED` where a claim needs row locks (SQLite, whose units
+already hold the one write lock, drops the clause). Tables come from the migrations
+(`workflow/migrate.py`), never from the repositories.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
+import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from workflow.private import private_file
+from typing import Any, Protocol
 
 Row = tuple[Any, ...]
 
 
 class WorkflowError(Exception):
-    """A misuse of the workflow database (a write outside a unit of work)."""
+    """A misuse of the workflow database (a write outside a unit of work), or a database this
+    heatwatch cannot use (one made by a newer heatwatch)."""
+
+
+class WorkflowUnavailable(WorkflowError):
+    """The workflow database cannot be opened at all (a wrong URL, password or path): said in
+    one line, with the password taken out."""
 
 
 class StoreBusy(Exception):
-    """The workflow database is locked by another writer past the busy timeout, or cannot be
-    opened: transient. Loops back off and retry; HTTP answers 503 with Retry-After."""
-
-
-def transient(e: sqlite3.OperationalError) -> bool:
-    text = str(e).lower()
-    return any(w in text for w in ("locked", "busy", "unable to open", "disk i/o"))
-
-
-@contextmanager
-def busy_guard(health: Health | None = None) -> Iterator[None]:
-    """sqlite's "database is locked" (and the like) as StoreBusy, noted on `health`."""
-    try:
-        yield
-    except sqlite3.OperationalError as e:
-        if not transient(e):
-            raise
-        if health is not None:
-            health.reason = f"workflow database busy: {e}"
-        raise StoreBusy(f"workflow database busy: {e}") from None
+    """The workflow database is locked by another writer past the busy timeout, cannot be
+    reached, or gave up a transaction to a concurrent one: transient. Loops back off and
+    retry; HTTP answers 503 with Retry-After."""
 
 
 class Health:
@@ -60,74 +56,111 @@ class Health:
         self._reason, self._at = text, time.monotonic()
 
 
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a write statement did: the rows it changed."""
+
+    rowcount: int
+
+
+# a backend runs one statement: (sql, args) -> (rows, rowcount); it raises StoreBusy itself
+Execute = Callable[[str, Sequence[Any]], tuple[list[Row], int]]
+
+
 class Conn:
     """What a repository runs its statements on: a transaction's connection, or a reader.
 
     A reader (outside any unit of work) refuses writes, so every change goes through a unit.
     """
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock, writable: bool,
-                 health: Health | None = None) -> None:
-        self._db = db
-        self._lock = lock
+    def __init__(self, execute: Execute, writable: bool, dialect: str = "sqlite") -> None:
+        self._execute = execute
         self.writable = writable
-        self._health = health
+        self.dialect = dialect
 
     def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        with self._lock, busy_guard(self._health):
-            return [tuple(r) for r in self._db.execute(sql, tuple(args)).fetchall()]
+        return self._execute(sql, args)[0]
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         got = self.rows(sql, args)
         return got[0] if got else None
 
-    def run(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def run(self, sql: str, args: Sequence[Any] = ()) -> Done:
         if not self.writable:
             raise WorkflowError("workflow: a write outside a unit of work")
-        with self._lock, busy_guard(self._health):
-            return self._db.execute(sql, tuple(args))
+        return Done(self._execute(sql, args)[1])
+
+
+class Backend(Protocol):
+    """One kind of database behind the port."""
+
+    health: Health
+    reader: Conn
+    target: str  # what it opened, shown in messages (a file, or a URL without its password)
+
+    def transaction(self, claim: bool = False) -> AbstractContextManager[Conn]: ...
+
+    def script(self, conn: Conn, sql: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def redact(url: str) -> str:
+    """The URL without its password (it is shown in errors and logs)."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def is_url(target: Path | str) -> bool:
+    """Whether a workflow location is a PostgreSQL URL (else a SQLite file path)."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 class Database:
-    """One connection shared by the threads of a process; a unit of work is one transaction.
+    """The workflow database at `target`: a SQLite file path, or a postgresql:// URL.
 
-    Processes share the file: BEGIN IMMEDIATE takes the write lock at the start of a unit, and
-    a writer in another process waits (busy timeout) instead of failing.
+    Opening it applies the pending migrations (`workflow/migrate.py`). A unit of work is one
+    transaction; units from any thread or process are serialised as SQLite's BEGIN IMMEDIATE
+    serialises them, except a claim unit (`claim=True`), which on PostgreSQL runs beside the
+    others and takes its rows with `FOR UPDATE SKIP LOCKED`.
     """
 
-    def __init__(self, path: Path | str, schemas: Sequence[str] = (),
-                 busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        private_file(self.path)  # before SQLite opens it: its -wal and -shm take its mode
-        self._lock = threading.RLock()
-        self.health = Health()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        with busy_guard(self.health):
-            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            for sql in schemas:
-                self._db.executescript(sql)
-        self.reader = Conn(self._db, self._lock, writable=False, health=self.health)
+    def __init__(self, target: Path | str, busy_timeout_s: float = 10.0,
+                 statement_timeout_s: float = 30.0, migrate: bool = True) -> None:
+        self._backend: Backend
+        if is_url(target):
+            from workflow.postgres import PostgresBackend
+
+            self._backend = PostgresBackend(str(target), busy_timeout_s, statement_timeout_s)
+        else:
+            from workflow.sqlite import SqliteBackend
+
+            self._backend = SqliteBackend(Path(target), busy_timeout_s)
+        self.health = self._backend.health
+        self.reader = self._backend.reader
+        self.target = self._backend.target
+        if migrate:
+            from workflow.migrate import migrate as apply
+
+            try:
+                apply(self)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def dialect(self) -> str:
+        return self.reader.dialect
 
     @contextmanager
-    def transaction(self) -> Iterator[Conn]:
+    def transaction(self, claim: bool = False) -> Iterator[Conn]:
         """Everything written through the yielded connection commits together or not at all."""
-        with self._lock:
-            if self._db.in_transaction:
-                raise WorkflowError("workflow: units of work do not nest")
-            with busy_guard(self.health):
-                self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield Conn(self._db, self._lock, writable=True, health=self.health)
-                with busy_guard(self.health):
-                    self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-            self.health.reason = ""
+        with self._backend.transaction(claim) as conn:
+            yield conn
+
+    def script(self, conn: Conn, sql: str) -> None:
+        """Run a migration file's statements inside the unit of `conn`."""
+        self._backend.script(conn, sql)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._backend.close()
+

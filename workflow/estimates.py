@@ -9,14 +9,7 @@ from dataclasses import dataclass
 
 from workflow.db import Conn
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS restore_estimates (
-    incident_key TEXT PRIMARY KEY,
-    restore_ms INTEGER NOT NULL,
-    by TEXT NOT NULL,
-    set_ms INTEGER NOT NULL
-);
-"""
+# its tables: workflow/migrations (the estimates tables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +27,13 @@ class Estimates:
         self._c = conn
 
     def put(self, e: Estimate) -> None:
-        self._c.run("INSERT INTO restore_estimates (incident_key, restore_ms, by, set_ms) "
+        self._c.run("INSERT INTO restore_estimates (incident_key, restore_ms, \"by\", set_ms) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT(incident_key) DO UPDATE SET "
-                    "restore_ms=excluded.restore_ms, by=excluded.by, set_ms=excluded.set_ms",
+                    "restore_ms=excluded.restore_ms, \"by\"=excluded.\"by\", "
+                    "set_ms=excluded.set_ms",
                     (e.incident_key, e.restore_ms, e.by, e.set_ms))
 
     def get(self, incident_key: str) -> Estimate | None:
-        r = self._c.one("SELECT incident_key, restore_ms, by, set_ms FROM restore_estimates "
+        r = self._c.one("SELECT incident_key, restore_ms, \"by\", set_ms FROM restore_estimates "
                         "WHERE incident_key=?", (incident_key,))
         return None if r is None else Estimate(str(r[0]), int(r[1]), str(r[2]), int(r[3]))

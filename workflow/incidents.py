@@ -31,30 +31,7 @@ INCIDENT_KINDS = (
     "leak",               # make-up water above 2 % of circulation, or holding pressure sag
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS incident (
-    key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    substation_id TEXT NOT NULL DEFAULT '',
-    building_id TEXT NOT NULL DEFAULT '',
-    account_id TEXT NOT NULL DEFAULT '',
-    cause TEXT NOT NULL DEFAULT '',
-    started_ms INTEGER NOT NULL,
-    detected_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    closed_ms INTEGER,
-    details TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS incident_open ON incident (closed_ms, kind);
-CREATE TABLE IF NOT EXISTS incident_event (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    event TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    details TEXT NOT NULL DEFAULT '{}'
-);
-"""
+# its tables: workflow/migrations (the incidents tables)
 
 _COLS = ("key, kind, subject, started_ms, substation_id, building_id, account_id, cause, "
          "detected_ms, updated_ms, closed_ms, details")
@@ -150,10 +127,10 @@ class Incidents:
             events.append((key, "closed", now_ms, parse_details(kind, json.loads(details))))
         out = []
         for key, event, at_ms, det in events:
-            cur = self._c.run(
-                "INSERT INTO incident_event (key, event, at_ms, details) VALUES (?,?,?,?)",
-                (key, event, at_ms, _dump(det)))
-            out.append(IncidentEvent(int(cur.lastrowid or 0), key, event, at_ms, det))
+            seq = self._c.one(
+                "INSERT INTO incident_event (key, event, at_ms, details) VALUES (?,?,?,?) "
+                "RETURNING seq", (key, event, at_ms, _dump(det)))
+            out.append(IncidentEvent(int(seq[0]) if seq else 0, key, event, at_ms, det))
         return out
 
     def _put(self, inc: Incident, row: Row | None,
@@ -227,10 +204,10 @@ class Incidents:
 class IncidentStore:
     """The analyzer's side of the workflow file: reconcile is one unit of work; reads."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        # the desk's tables too: the analyzer reads the accounts suspended for a season
-        self._db = Database(self.path, [SCHEMA, calls.SCHEMA])
+    def __init__(self, target: Path | str, busy_timeout_s: float = 10.0,
+                 statement_timeout_s: float = 30.0) -> None:
+        self._db = Database(target, busy_timeout_s, statement_timeout_s)
+        self.path = self._db.target
         self._read = Incidents(self._db.reader)
 
     def close(self) -> None:

@@ -15,47 +15,7 @@ from typing import Any
 
 from workflow.db import Conn, Row, WorkflowError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS measurement_instrument (
-    instrument_id TEXT PRIMARY KEY,
-    accuracy_k REAL NOT NULL,
-    certificate TEXT NOT NULL,
-    expires TEXT NOT NULL,
-    added_ms INTEGER NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS measurement_instrument_no_update
-BEFORE UPDATE ON measurement_instrument
-BEGIN SELECT RAISE(ABORT, 'measurement_instrument is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS measurement_instrument_no_delete
-BEFORE DELETE ON measurement_instrument
-BEGIN SELECT RAISE(ABORT, 'measurement_instrument is append-only'); END;
-CREATE TABLE IF NOT EXISTS measurement_record (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    record_id TEXT NOT NULL UNIQUE,
-    account_id TEXT NOT NULL,
-    measured_ms INTEGER NOT NULL,
-    reported_ms INTEGER NOT NULL,
-    measurer TEXT NOT NULL,
-    instrument_id TEXT NOT NULL,
-    readings TEXT NOT NULL,
-    conditions TEXT NOT NULL,
-    outdoor_mean_c REAL,
-    design_c REAL,
-    outside_window INTEGER NOT NULL,
-    late INTEGER NOT NULL,
-    problems TEXT NOT NULL,
-    corrects TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT '',
-    approved_by TEXT NOT NULL DEFAULT '',
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS measurement_record_account ON measurement_record (account_id);
-CREATE TRIGGER IF NOT EXISTS measurement_record_no_update BEFORE UPDATE ON measurement_record
-BEGIN SELECT RAISE(ABORT, 'measurement_record is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS measurement_record_no_delete BEFORE DELETE ON measurement_record
-BEGIN SELECT RAISE(ABORT, 'measurement_record is append-only'); END;
-"""
+# its tables: workflow/migrations (the measurements tables)
 
 # the chain's first record follows this
 GENESIS = "0" * 64

@@ -7,43 +7,7 @@ from typing import Any
 
 from workflow.db import Conn
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS notice (
-    notice_id TEXT PRIMARY KEY,
-    incident_key TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    building_id TEXT NOT NULL,
-    substation_id TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    delivery TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    expected_restore_ms INTEGER,
-    text TEXT NOT NULL,
-    UNIQUE (incident_key, account_id)
-);
-CREATE TABLE IF NOT EXISTS compensation (
-    incident_key TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    duration_h REAL NOT NULL,
-    days INTEGER NOT NULL,
-    season_fee_cny TEXT NOT NULL,
-    season_days INTEGER NOT NULL,
-    amount_cny TEXT NOT NULL,
-    final INTEGER NOT NULL DEFAULT 0,
-    updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (incident_key, account_id)
-);
-CREATE TABLE IF NOT EXISTS billing_basis (
-    incident_key TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    basis TEXT NOT NULL,
-    from_ms INTEGER NOT NULL,
-    to_ms INTEGER,
-    cause TEXT NOT NULL,
-    PRIMARY KEY (incident_key, account_id)
-);
-"""
+# its tables: workflow/migrations (the notices tables)
 
 _NOTICE_COLS = ("notice_id", "incident_key", "account_id", "building_id", "substation_id",
                 "at_ms", "delivery", "reason", "expected_restore_ms", "text")
@@ -93,8 +57,8 @@ class Notices:
     def add(self, n: Notice) -> bool:
         """Store a notice unless the account already has one for the incident; True if new."""
         cur = self._c.run(
-            f"INSERT OR IGNORE INTO notice ({', '.join(_NOTICE_COLS)}) VALUES "
-            "(?,?,?,?,?,?,?,?,NULL,?)",
+            f"INSERT INTO notice ({', '.join(_NOTICE_COLS)}) VALUES "
+            "(?,?,?,?,?,?,?,?,NULL,?) ON CONFLICT DO NOTHING",
             (n.notice_id, n.incident_key, n.account_id, n.building_id, n.substation_id,
              n.at_ms, n.delivery, n.reason, n.text))
         return cur.rowcount == 1
@@ -139,8 +103,9 @@ class BillingBases:
 
     def switch(self, incident_key: str, account_id: str, basis: str, from_ms: int,
                cause: str) -> None:
-        self._c.run(f"INSERT OR IGNORE INTO billing_basis ({', '.join(_BASIS_COLS[:4])}, cause) "
-                    "VALUES (?,?,?,?,?)", (incident_key, account_id, basis, from_ms, cause))
+        self._c.run(f"INSERT INTO billing_basis ({', '.join(_BASIS_COLS[:4])}, cause) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    (incident_key, account_id, basis, from_ms, cause))
 
     def end(self, incident_key: str, to_ms: int) -> None:
         self._c.run("UPDATE billing_basis SET to_ms=? WHERE incident_key=? AND to_ms IS NULL",

@@ -9,59 +9,7 @@ from typing import Any
 
 from workflow.db import Conn, Row
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_order (
-    order_id TEXT PRIMARY KEY,
-    incident_key TEXT NOT NULL,
-    incident_kind TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    crew TEXT NOT NULL,
-    owner TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL,
-    substation_id TEXT NOT NULL DEFAULT '',
-    building_id TEXT NOT NULL DEFAULT '',
-    account_id TEXT NOT NULL DEFAULT '',
-    address TEXT NOT NULL DEFAULT '',
-    summary TEXT NOT NULL DEFAULT '',
-    started_ms INTEGER NOT NULL,
-    opened_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    resolved_ms INTEGER,
-    closed_ms INTEGER,
-    passed TEXT NOT NULL DEFAULT '[]',
-    UNIQUE (incident_key, kind)
-);
-CREATE INDEX IF NOT EXISTS alert_order_state ON alert_order (state);
-CREATE TABLE IF NOT EXISTS order_deadline (
-    order_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    start_ms INTEGER NOT NULL,
-    due_ms INTEGER NOT NULL,
-    done_ms INTEGER,
-    warned_ms INTEGER,
-    breached_ms INTEGER,
-    PRIMARY KEY (order_id, step)
-);
-CREATE INDEX IF NOT EXISTS order_deadline_open ON order_deadline (done_ms, due_ms);
-CREATE TABLE IF NOT EXISTS order_audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    from_state TEXT NOT NULL,
-    to_state TEXT NOT NULL,
-    note TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS order_audit_order ON order_audit (order_id, seq);
--- issue 5: the audit log is append-only
-CREATE TRIGGER IF NOT EXISTS order_audit_no_update BEFORE UPDATE ON order_audit
-BEGIN SELECT RAISE(ABORT, 'order_audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS order_audit_no_delete BEFORE DELETE ON order_audit
-BEGIN SELECT RAISE(ABORT, 'order_audit is append-only'); END;
-CREATE TABLE IF NOT EXISTS alert_cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS alert_counter (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
-"""
+# its tables: workflow/migrations (the orders tables)
 
 _ORDER_COLS = ("order_id, incident_key, incident_kind, kind, crew, owner, state, substation_id, "
                "building_id, account_id, address, summary, started_ms, opened_ms, updated_ms, "
@@ -156,7 +104,7 @@ class Orders:
         args: list[Any] = [o.state, o.owner, o.updated_ms, o.resolved_ms, o.closed_ms,
                            json.dumps(o.passed), o.order_id]
         if was is not None:
-            sql += " AND state=? AND owner IS ?"
+            sql += " AND state=? AND owner=?"
             args += [was.state, was.owner]
         if self._c.run(sql, args).rowcount != 1:
             raise StaleOrder(f"order {o.order_id} changed meanwhile; nothing was stored")
@@ -217,8 +165,9 @@ class Deadlines:
         self._c = conn
 
     def add(self, d: Deadline) -> None:
-        self._c.run("INSERT OR IGNORE INTO order_deadline (order_id, step, start_ms, due_ms) "
-                    "VALUES (?,?,?,?)", (d.order_id, d.step, d.start_ms, d.due_ms))
+        self._c.run("INSERT INTO order_deadline (order_id, step, start_ms, due_ms) "
+                    "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                    (d.order_id, d.step, d.start_ms, d.due_ms))
 
     def settle(self, order_id: str, steps: Sequence[str] | None, at_ms: int) -> None:
         """Mark these steps (None: every open one) of the order done at at_ms."""
@@ -254,11 +203,12 @@ class Deadlines:
         return [_deadline(r) for r in self._c.rows(
             f"SELECT {_DEADLINE_COLS} FROM order_deadline {clause}", args)]
 
-    def added_since(self, rowid: int) -> list[tuple[int, DeadlineRow]]:
-        """Deadlines stored after a row id (this process's or another's), oldest first."""
+    def added_since(self, seq: int) -> list[tuple[int, DeadlineRow]]:
+        """Deadlines stored after a sequence number (this process's or another's), oldest
+        first (units commit one after another, so the numbers commit in order)."""
         return [(int(r[0]), _deadline(r[1:])) for r in self._c.rows(
-            f"SELECT rowid, {_DEADLINE_COLS} FROM order_deadline WHERE rowid > ? ORDER BY rowid",
-            (rowid,))]
+            f"SELECT seq, {_DEADLINE_COLS} FROM order_deadline WHERE seq > ? ORDER BY seq",
+            (seq,))]
 
 
 class Counters:

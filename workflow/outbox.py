@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workflow.db import Conn
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    dedup_key TEXT NOT NULL UNIQUE,
-    channel TEXT NOT NULL,
-    target TEXT NOT NULL DEFAULT '',
-    title TEXT NOT NULL,
-    body TEXT NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}',
-    created_ms INTEGER NOT NULL,
-    next_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'pending',
-    sent_ms INTEGER,
-    last_error TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, channel, next_ms);
-"""
+# its tables: workflow/migrations (the outbox tables)
 
 LINK_PURGED = "（链接已送达，不再保存）"
 _LIST_COLS = ("id", "dedup_key", "channel", "target", "title", "attempts", "status",
@@ -45,6 +28,7 @@ class OutboxRow:
     data: dict[str, Any]
     attempts: int
     status: str
+    lease_ms: int = 0  # the next_ms its claim set: the claim holds while next_ms is still that
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +52,8 @@ class Outbox:
     def enqueue(self, m: Message, now_ms: int) -> bool:
         """Add a message unless its dedup key is already there; True if added."""
         cur = self._c.run(
-            "INSERT OR IGNORE INTO outbox (dedup_key, channel, target, title, body, data, "
-            "created_ms, next_ms) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO outbox (dedup_key, channel, target, title, body, data, "
+            "created_ms, next_ms) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (m.dedup_key, m.channel, m.target, m.title, m.body,
              json.dumps(m.data, ensure_ascii=False, sort_keys=True), now_ms, now_ms))
         return cur.rowcount == 1
@@ -80,12 +64,34 @@ class Outbox:
 
     def due(self, channel: str, now_ms: int, limit: int) -> list[OutboxRow]:
         # 'sending' rows are from a run that died mid-send: the receiver dedups by key
+        return self._due(channel, now_ms, limit, "")
+
+    def _due(self, channel: str, now_ms: int, limit: int, lock: str) -> list[OutboxRow]:
         rows = self._c.rows(
-            "SELECT id, dedup_key, channel, target, title, body, data, attempts, status "
+            "SELECT id, dedup_key, channel, target, title, body, data, attempts, status, next_ms "
             "FROM outbox WHERE status IN ('pending', 'sending') AND channel=? AND next_ms <= ? "
-            "ORDER BY id LIMIT ?", (channel, now_ms, limit))
+            f"ORDER BY id LIMIT ?{lock}", (channel, now_ms, limit))
         return [OutboxRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), int(r[7]),
-                          r[8]) for r in rows]
+                          r[8], int(r[9])) for r in rows]
+
+    def claim(self, channel: str, now_ms: int, limit: int, lease_ms: int) -> list[OutboxRow]:
+        """Take the channel's due rows for `lease_ms` (their next_ms moves past the lease):
+        another deliverer, in this process or another alerts service, does not see them as
+        due while it holds. Rows another unit holds are skipped, not waited for (PostgreSQL:
+        FOR UPDATE SKIP LOCKED; SQLite's units run one at a time). A run that dies leaves its
+        rows due again when the lease ends: they are re-sent with the same dedup key."""
+        until = now_ms + lease_ms
+        rows = self._due(channel, now_ms, limit, " FOR UPDATE SKIP LOCKED")
+        for r in rows:
+            self._c.run("UPDATE outbox SET next_ms=? WHERE id=?", (until, r.id))
+        return [replace(r, lease_ms=until) for r in rows]
+
+    def start_sending(self, row: OutboxRow, until_ms: int) -> bool:
+        """Mark a claimed row sending (one more attempt) and renew its lease to `until_ms`,
+        if the claim still holds; False if another deliverer took the row since."""
+        return self._c.run("UPDATE outbox SET status='sending', attempts=attempts+1, next_ms=? "
+                           "WHERE id=? AND next_ms=? AND status IN ('pending', 'sending')",
+                           (until_ms, row.id, row.lease_ms)).rowcount == 1
 
     def pending_channels(self, now_ms: int) -> list[str]:
         return [r[0] for r in self._c.rows("SELECT DISTINCT channel FROM outbox WHERE status "

@@ -6,16 +6,7 @@ from __future__ import annotations
 
 from workflow.db import Conn
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS report_snapshots (
-    day TEXT NOT NULL,
-    as_of_ms INTEGER NOT NULL,
-    section TEXT NOT NULL,
-    body TEXT NOT NULL,
-    made_ms INTEGER NOT NULL,
-    PRIMARY KEY (day, as_of_ms, section)
-);
-"""
+# its tables: workflow/migrations (the reports tables)
 
 
 class ReportSnapshots:
@@ -31,7 +22,8 @@ class ReportSnapshots:
 
     def keep(self, day: str, as_of_ms: int, section: str, body: str, made_ms: int) -> str:
         """Keep this printing unless one is kept already; the one kept."""
-        self._c.run("INSERT OR IGNORE INTO report_snapshots (day, as_of_ms, section, body, "
-                    "made_ms) VALUES (?, ?, ?, ?, ?)", (day, as_of_ms, section, body, made_ms))
+        self._c.run("INSERT INTO report_snapshots (day, as_of_ms, section, body, "
+                    "made_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (day, as_of_ms, section, body, made_ms))
         kept = self.get(day, as_of_ms, section)
         return body if kept is None else kept

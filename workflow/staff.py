@@ -14,40 +14,7 @@ from workflow.db import Conn
 
 ROLES = ("clerk", "dispatcher", "measurer", "supervisor")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS desk_staff (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS desk_session (
-    token_hash TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    expires_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS desk_signin_failure (
-    who TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    last_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS desk_audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at_ms INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    action TEXT NOT NULL,
-    subject TEXT NOT NULL DEFAULT '',
-    allowed INTEGER NOT NULL,
-    note TEXT NOT NULL DEFAULT ''
-);
-CREATE TRIGGER IF NOT EXISTS desk_audit_no_update BEFORE UPDATE ON desk_audit
-BEGIN SELECT RAISE(ABORT, 'desk_audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS desk_audit_no_delete BEFORE DELETE ON desk_audit
-BEGIN SELECT RAISE(ABORT, 'desk_audit is append-only'); END;
-"""
+# its tables: workflow/migrations (the staff tables)
 
 
 @dataclass(frozen=True, slots=True)

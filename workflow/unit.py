@@ -17,7 +17,7 @@ from workflow import (
     reports,
     staff,
 )
-from workflow.db import Conn, Database
+from workflow.db import Conn, Database, is_url
 
 
 class Repositories:
@@ -40,27 +40,27 @@ class Repositories:
 
 
 class WorkflowDb(Repositories):
-    """The workflow file. Its own repositories only read; `unit()` gives ones that write.
+    """The workflow database. Its own repositories only read; `unit()` gives ones that write.
 
         with db.unit() as u:          # one transaction
             u.orders.set_state(order)
             u.outbox.enqueue(message, now_ms)   # commits with the order, or neither does
     """
 
-    def __init__(self, path: Path | str, busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
-                                        outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
-                                        measurements.SCHEMA, reports.SCHEMA,
-                                        estimates.SCHEMA],
-                                       busy_timeout_s)
+    def __init__(self, target: Path | str, busy_timeout_s: float = 10.0,
+                 statement_timeout_s: float = 30.0) -> None:
+        """`target`: a SQLite file's path, or a postgresql:// URL (see workflow.db)."""
+        self._db = Database(target, busy_timeout_s, statement_timeout_s)
+        self.target = self._db.target
+        self.path: Path | str = target if is_url(target) else Path(target)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)
 
     @contextmanager
-    def unit(self) -> Iterator[Repositories]:
-        """One unit of work: everything written through it commits together or not at all."""
-        with self._db.transaction() as conn:
+    def unit(self, claim: bool = False) -> Iterator[Repositories]:
+        """One unit of work: everything written through it commits together or not at all.
+        `claim`: a unit that only claims outbox rows (it runs beside the other units)."""
+        with self._db.transaction(claim) as conn:
             yield Repositories(conn)
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from heatwatch.common import CommandError, analyzer_config, timezone
 from heatwatch.config import Config
 from storage.base import StoreError
 from workflow.details import details_dict, parse_details
-from workflow.incidents import Incident, IncidentStore
+from workflow.incidents import Incident
 
 log = logging.getLogger("heatwatch.analyzer")
 
@@ -172,7 +172,8 @@ def incidents_command(cfg: Config, all_: bool, json_: bool,
                       say: Callable[[str], None] = print) -> int:
     """What is open (or everything with --all), as a table or JSON."""
     tz = timezone(cfg)
-    store = IncidentStore(bootstrap.workflow_file(cfg))
+    bootstrap.workflow_file(cfg)  # a file that is not there is an error, not a new file
+    store = bootstrap.incident_store(cfg)
     try:
         rows = incident_rows(store.find(include_closed=all_), tz)
     finally:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from desk.actions import ACTIONS, Act, ActionRefused, act
 from desk.intake import DeskError
 from desk.kpi import call_figures
-from heatwatch.bootstrap import build_intake, readings_or_none
+from heatwatch.bootstrap import build_intake, open_workflow, readings_or_none
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
@@ -52,7 +52,7 @@ def _at_ms(at: float | None) -> int:
 
 
 def calls_command(cfg: Config, a: argparse.Namespace) -> int:
-    db = WorkflowDb(cfg.workflow_path())
+    db = open_workflow(cfg)
     try:
         if a.verb == "add":
             return _add(cfg, db, a)

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desk.auth import AuthError, add_staff
+from heatwatch.bootstrap import open_workflow
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from workflow.staff import ROLES
-from workflow.unit import WorkflowDb
 
 
 def _password(a: argparse.Namespace) -> str:
@@ -32,7 +32,7 @@ def _password(a: argparse.Namespace) -> str:
 
 
 def staff_command(cfg: Config, a: argparse.Namespace) -> int:
-    db = WorkflowDb(cfg.workflow_path())
+    db = open_workflow(cfg)
     try:
         if a.verb == "list":
             for p in db.staff.find():
@@ -56,7 +56,7 @@ def desk_command(cfg: Config) -> int:
     from desk.app import build_app
     from heatwatch.bootstrap import build_intake, readings_or_none
 
-    db = WorkflowDb(cfg.workflow_path())
+    db = open_workflow(cfg)
     opened = readings_or_none(cfg)
     app = build_app(cfg.desk, build_intake(cfg, db, opened.store if opened else None))
     print(f"heatwatch desk on http://{cfg.desk.host}:{cfg.desk.port}/"

@@ -8,8 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from analyzer.runner import Watermarks
-from heatwatch.common import timezone, workflow_path
+from heatwatch.common import timezone
 from heatwatch.config import Config
 
 
@@ -19,10 +18,9 @@ def device_rows(cfg: Config) -> list[dict[str, Any]]:
 
     tz = timezone(cfg)
     rec = bootstrap.records(cfg)
-    path = workflow_path(cfg)
     seen: dict[str, int] = {}
-    if path.exists():
-        marks = Watermarks(path)
+    if bootstrap.workflow_exists(cfg):
+        marks = bootstrap.watermarks(cfg)
         try:
             seen = marks.first_seen()
         finally:

@@ -30,13 +30,13 @@ from heatwatch.common import (
     CommandError,
     output_path,
     timezone,
-    workflow_path,
+    workflow_where,
     write_output,
 )
 from heatwatch.config import Config
 from heatwatch.season_bill import SeasonDays, daily_outdoor, season_bill, season_days
 from storage.base import Frame
-from workflow.incidents import Incident, IncidentStore
+from workflow.incidents import Incident
 
 
 def mask_phone(phone: str) -> str:
@@ -67,13 +67,14 @@ def _store_source(cfg: Config) -> str:
 def _meter_incidents(cfg: Config, device: Device, start_ms: int, end_ms: int
                      ) -> tuple[list[Incident], bool]:
     """The meter's fault and comm-loss incidents (its gateway's too) overlapping the season."""
-    path = workflow_path(cfg)
-    if not path.exists():
+    from heatwatch import bootstrap
+
+    if not bootstrap.workflow_exists(cfg):
         return [], False
     subjects = {device.device_id}
     if device.protocol == "modbus":
         subjects.add(f"gateway {device.host}:{device.port}")
-    wf = IncidentStore(path)
+    wf = bootstrap.incident_store(cfg)
     try:
         found = [i for kind in ("meter_fault", "meter_comm")
                  for i in wf.find(include_closed=True, kind=kind) if i.subject in subjects]
@@ -90,10 +91,11 @@ def _meter_incidents(cfg: Config, device: Device, start_ms: int, end_ms: int
 def _supply_outages(cfg: Config, device: Device) -> list[tuple[int, int]]:
     """[start, end) of the outages of the meter's substation and building: no heat was
     delivered, so an interval outside the meter's rated range then is the outage's."""
-    path = workflow_path(cfg)
-    if not path.exists():
+    from heatwatch import bootstrap
+
+    if not bootstrap.workflow_exists(cfg):
         return []
-    wf = IncidentStore(path)
+    wf = bootstrap.incident_store(cfg)
     try:
         found = [i for kind, subject in (("outage", device.substation_id),
                                          ("building_outage", device.building_id))
@@ -171,8 +173,8 @@ def _sources(cfg: Config, have_wf: bool) -> list[str]:
     return [
         f"records: {cfg.records_path()} (accounts.csv, buildings.csv, devices.csv)",
         _store_source(cfg),
-        (f"incidents: {workflow_path(cfg)} (meter_fault, meter_comm)" if have_wf
-         else f"incidents: {workflow_path(cfg)} not found — no fault interval known"),
+        (f"incidents: {workflow_where(cfg)} (meter_fault, meter_comm)" if have_wf
+         else f"incidents: {workflow_where(cfg)} not found — no fault interval known"),
         "billing: heatwatch billing (same data; each day's basis and reason)",
     ]
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from district.records import ROOM_TYPES, Records
+from heatwatch.bootstrap import open_workflow
 from heatwatch.bootstrap import records as load_records
 from heatwatch.common import analyzer_config, timezone
 from heatwatch.config import Config
@@ -222,7 +223,7 @@ def _refund(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
 
 
 def measurements_command(cfg: Config, a: argparse.Namespace) -> int:
-    db = WorkflowDb(cfg.workflow_path())
+    db = open_workflow(cfg)
     try:
         verbs: dict[str, Callable[[], int]] = {
             "add": lambda: _add(cfg, db, a), "correct": lambda: _correct(cfg, db, a),
@@ -234,7 +235,7 @@ def measurements_command(cfg: Config, a: argparse.Namespace) -> int:
 
 def instruments_command(cfg: Config, a: argparse.Namespace) -> int:
     """`instruments add ID ...` registers one; `instruments` alone lists the register."""
-    db = WorkflowDb(cfg.workflow_path())
+    db = open_workflow(cfg)
     try:
         if a.verb == "add":
             if not a.target or a.accuracy is None or not a.certificate or not a.expires:

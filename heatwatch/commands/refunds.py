@@ -45,7 +45,6 @@ from policy.rooms import (
 from policy.rules import CityRules
 from policy.season import SeasonDays, season_days
 from storage.base import Store
-from workflow.unit import WorkflowDb
 
 FloatGrid = npt.NDArray[np.float64]
 
@@ -194,10 +193,11 @@ def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, seaso
 
 def _compensation_rows(cfg: Config) -> list[dict[str, Any]]:
     """The workflow's compensation records (none without a workflow database)."""
-    path = cfg.workflow_path()
-    if not path.exists():
+    from heatwatch import bootstrap
+
+    if not bootstrap.workflow_exists(cfg):
         return []
-    wf = WorkflowDb(path)
+    wf = bootstrap.open_workflow(cfg)
     try:
         return wf.compensation.find()
     finally:
