@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Influxd, Mosquitto, have
+from tests.services import Influxd, Mosquitto, Postgres, have, have_postgres
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -64,3 +64,49 @@ def influxd_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd
     i.start()
     yield i
     i.kill()
+
+
+def _need_postgres() -> None:
+    if not have_postgres():
+        pytest.skip("PostgreSQL is not installed (scripts/test installs Debian's postgresql)")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """One PostgreSQL cluster per xdist worker; each test takes its own database."""
+    _need_postgres()
+    p = Postgres(tmp_path_factory.mktemp("postgres"))
+    p.start()
+    yield p
+    p.remove()
+
+
+@pytest.fixture
+def postgres_own(tmp_path: Path) -> Iterator[Postgres]:
+    """A cluster of the test's own, for a test that kills or restarts it."""
+    _need_postgres()
+    p = Postgres(tmp_path / "postgres")
+    p.start()
+    yield p
+    p.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def workflow_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A new, empty workflow database on each backend: a SQLite file's path, or the URL of a
+    fresh PostgreSQL database (the contract suite runs every repository test on both)."""
+    if request.param == "sqlite":
+        return tmp_path / "workflow.sqlite"
+    pg: Postgres = request.getfixturevalue("postgres")
+    return pg.new_database()
+
+
+@pytest.fixture
+def on_both_backends(workflow_target: Path | str, monkeypatch: pytest.MonkeyPatch
+                     ) -> Path | str:
+    """A test module's `pytestmark = pytest.mark.usefixtures("on_both_backends")` runs its
+    tests' alerts services (tests.test_alerts_support.make_service) on SQLite and PostgreSQL."""
+    import tests.test_alerts_support as support
+
+    monkeypatch.setattr(support, "WORKFLOW_TARGET", workflow_target)
+    return workflow_target

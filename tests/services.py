@@ -165,3 +165,104 @@ def have(name: str) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+PG_USER = "heatwatch"
+PG_PASSWORD = "heatwatch-test"  # a throwaway cluster's, on loopback only
+
+
+def pg_binary(name: str) -> str:
+    """A PostgreSQL server binary (Debian keeps them under /usr/lib/postgresql/N/bin)."""
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if os.access(d / name, os.X_OK):
+            return str(d / name)
+    return binary(name)
+
+
+def have_postgres() -> bool:
+    try:
+        pg_binary("postgres")
+        pg_binary("initdb")
+        return True
+    except FileNotFoundError:
+        return False
+
+
+class Postgres(Service):
+    """A throwaway PostgreSQL cluster: initdb into its own temp dir, the postgres server on a
+    free loopback port (TCP only, password auth). As root it runs as the `postgres` user (the
+    server refuses root), in a dir that user owns. kill() SIGKILLs the postmaster and all its
+    backends, as a crash of the machine's database would."""
+
+    name = "postgres"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        import pwd
+        import tempfile
+
+        self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        # pytest's tmp dirs are 0700 root's: the postgres user could not reach a dir inside
+        self.base = Path(tempfile.mkdtemp(prefix="heatwatch-pg-"))
+        self.data = self.base / "data"
+        pwfile = self.base / "pw"
+        pwfile.write_text(PG_PASSWORD + "\n")
+        if self._user:
+            os.chown(self.base, self._user.pw_uid, self._user.pw_gid)
+            os.chown(pwfile, self._user.pw_uid, self._user.pw_gid)
+        subprocess.run([pg_binary("initdb"), "-D", str(self.data), "-U", PG_USER,
+                        f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=trust",
+                        "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+                       check=True, capture_output=True, user=self._uid())
+        self._n = 0
+
+    def _uid(self) -> int | None:
+        return self._user.pw_uid if self._user else None
+
+    def command(self) -> list[str]:
+        # fsync off: a test cluster need not outlive the machine, only the server's crash
+        return [pg_binary("postgres"), "-D", str(self.data), "-p", str(self.port),
+                "-h", "127.0.0.1", "-k", "", "-c", "fsync=off", "-c", "max_connections=200"]
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.base, user=self._uid(),
+                                         start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not self.ready():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise TimeoutError(f"postgres not ready; see {self.log_path}")
+            time.sleep(0.05)
+
+    def ready(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self.url("postgres"), connect_timeout=1).close()
+            return True
+        except psycopg.Error:
+            return False
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def url(self, database: str = "heatwatch", password: str = PG_PASSWORD) -> str:
+        return f"postgresql://{PG_USER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self, prefix: str = "t") -> str:
+        """A fresh, empty database; its URL."""
+        import psycopg
+
+        self._n += 1
+        name = f"{prefix}_{os.getpid()}_{self._n}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def remove(self) -> None:
+        self.kill()
+        shutil.rmtree(self.base, ignore_errors=True)

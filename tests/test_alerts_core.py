@@ -19,6 +19,9 @@ from workflow.details import MeterFaultDetails, RoomColdDetails
 from workflow.incidents import INCIDENT_KINDS
 from workflow.unit import WorkflowDb
 
+# the contract suite: each test's alerts service on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("on_both_backends")
+
 
 def test_defaults_are_the_seeds() -> None:
     lim = AlertsConfig().limits

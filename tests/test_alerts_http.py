@@ -32,8 +32,12 @@ from tests.test_alerts_support import (
     ms,
     raise_incident,
     reconcile,
+    workflow_url,
 )
 from workflow.incidents import Incident
+
+# the contract suite: each test's alerts service on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("on_both_backends")
 
 
 @dataclass
@@ -365,6 +369,7 @@ def test_cli_actions_and_listings(tmp_path: Path, capsys: pytest.CaptureFixture[
     svc.step(clock.now_ms)
     cfg = Config()
     cfg.site.data_dir = str(tmp_path)
+    cfg.site.workflow_url = workflow_url()
     cfg.site.records_dir = str(tmp_path / "records")
     (order,) = svc.db.orders.find()
     assert orders_command(cfg, None, None, "", "x", False, True) == 0
@@ -395,6 +400,7 @@ def test_cli_reassign_is_recorded_and_moves_ownership(tmp_path: Path,
     svc.step(clock.now_ms)
     cfg = Config()
     cfg.site.data_dir = str(tmp_path)
+    cfg.site.workflow_url = workflow_url()
     cfg.site.records_dir = str(tmp_path / "records")
     (order,) = svc.db.orders.find()
     at = ms("2024-12-02 09:05") / 1000

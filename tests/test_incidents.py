@@ -16,8 +16,8 @@ def _inc(subject: str, start: int, duration_h: float = 0.0) -> Incident:
                     substation_id=subject, details=OutageDetails(duration_h=duration_h))
 
 
-def test_lifecycle_and_idempotent_rerun(tmp_path: Path) -> None:
-    s = IncidentStore(tmp_path / "w.sqlite")
+def test_lifecycle_and_idempotent_rerun(workflow_target: Path | str) -> None:
+    s = IncidentStore(workflow_target)
     a = _inc("S1", 1000, duration_h=1)
     ev = s.reconcile([a], 2000, ["outage"])
     assert [e.event for e in ev] == ["opened"]
@@ -33,16 +33,16 @@ def test_lifecycle_and_idempotent_rerun(tmp_path: Path) -> None:
     assert [e.event for e in s.events_after(2)] == ["closed"]
 
 
-def test_scope_leaves_unexamined_subjects_open(tmp_path: Path) -> None:
-    s = IncidentStore(tmp_path / "w.sqlite")
+def test_scope_leaves_unexamined_subjects_open(workflow_target: Path | str) -> None:
+    s = IncidentStore(workflow_target)
     s.reconcile([_inc("S1", 1000), _inc("S2", 1000)], 2000, ["outage"])
     s.reconcile([], 3000, ["outage"], scope={"outage": ["S1"]})
     assert [i.subject for i in s.find()] == ["S2"]
 
 
-def test_survives_reopen(tmp_path: Path) -> None:
-    IncidentStore(tmp_path / "w.sqlite").reconcile([_inc("S1", 1000)], 2000, ["outage"])
-    assert [i.subject for i in IncidentStore(tmp_path / "w.sqlite").find()] == ["S1"]
+def test_survives_reopen(workflow_target: Path | str) -> None:
+    IncidentStore(workflow_target).reconcile([_inc("S1", 1000)], 2000, ["outage"])
+    assert [i.subject for i in IncidentStore(workflow_target).find()] == ["S1"]
 
 
 @settings(max_examples=50, deadline=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from workflow.db import WorkflowError
@@ -23,8 +24,8 @@ def _record(account: str, c: float, **kw: object) -> Record:
     return Record(**base)  # type: ignore[arg-type]
 
 
-def test_records_chain_and_verify(tmp_path: Path) -> None:
-    db = WorkflowDb(tmp_path / "w.sqlite")
+def test_records_chain_and_verify(workflow_target: Path | str) -> None:
+    db = WorkflowDb(workflow_target)
     with db.unit() as u:
         a = u.measurements.append(_record("A1", 15.5))
         b = u.measurements.append(_record("A2", 19.0))
@@ -35,15 +36,18 @@ def test_records_chain_and_verify(tmp_path: Path) -> None:
     db.close()
 
 
-def test_the_tables_refuse_updates_and_a_duplicate_instrument(tmp_path: Path) -> None:
-    db = WorkflowDb(tmp_path / "w.sqlite")
+def test_the_tables_refuse_updates_and_a_duplicate_instrument(workflow_target: Path | str
+                                                               ) -> None:
+    db = WorkflowDb(workflow_target)
     inst = StoredInstrument("T-01", 0.2, "JD-1", "2027-06-30", 0)
     with db.unit() as u:
         u.measurements.add_instrument(inst)
         u.measurements.append(_record("A1", 15.5))
     with pytest.raises(MeasurementConflict), db.unit() as u:
         u.measurements.add_instrument(inst)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), db.unit() as u:
+    # SQLite: a RAISE(ABORT) trigger; PostgreSQL: the workflow_append_only() trigger
+    with pytest.raises((sqlite3.IntegrityError, psycopg.Error), match="append-only"), \
+            db.unit() as u:
         u.measurements._c.run("UPDATE measurement_record SET account_id='X'")
     with pytest.raises(WorkflowError):
         db.measurements.append(_record("A1", 15.5))

@@ -28,8 +28,12 @@ from tests.test_alerts_support import (
     ms,
     raise_incident,
     reconcile,
+    workflow_url,
 )
 from workflow.incidents import Incident
+
+# the contract suite: each test's alerts service on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("on_both_backends")
 
 LIMITS = ServiceLimits()
 
@@ -216,6 +220,7 @@ def test_orders_carry_each_steps_due_done_and_late(tmp_path: Path,
     svc.step(clock.now_ms)
     cfg = Config()
     cfg.site.data_dir = str(tmp_path)
+    cfg.site.workflow_url = workflow_url()
     cfg.site.records_dir = str(tmp_path / "records")
     first, second = svc.db.orders.find()
     svc.act(first.order_id, "accept", "li", at_ms=ms("2024-12-02 09:05"))

@@ -20,7 +20,11 @@ from tests.test_alerts_support import (
     ms,
     raise_incident,
     reconcile,
+    workflow_url,
 )
+
+# the contract suite: each test's alerts service on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("on_both_backends")
 
 FORGED = "\nwang（本人专用）：http://evil.example/o/x"
 
@@ -101,6 +105,7 @@ def test_orders_show_escapes_control_characters(tmp_path: Path,
                        order.state, "\x1b[2J\x1b]0;owned\x07")
     cfg = Config()
     cfg.site.data_dir = str(tmp_path)
+    cfg.site.workflow_url = workflow_url()
     cfg.site.records_dir = str(tmp_path / "records")
     assert orders_command(cfg, "show", order.order_id, "", "", False, False) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""The workflow port on a real SQLite file: a unit of work commits whole or not at all."""
+"""The workflow port on both backends (a real SQLite file, a real PostgreSQL): a unit of work
+commits whole or not at all."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from alerts.sla import Deadline
 from tests.test_alerts_support import ManualClock, make_service, ms, raise_incident
-from workflow.db import WorkflowError
+from workflow.db import Database, WorkflowError
 from workflow.details import MeterCommDetails, MeterFaultDetails, details_dict, parse_details
 from workflow.incidents import Incident, incident_key
 from workflow.notices import Compensation, Notice
@@ -29,19 +31,28 @@ def _order(oid: str = "WO000001") -> Order:
                  "addr", "what", 0, 10, 10, passed=["opened", "dispatched"])
 
 
-def _counts(path: Path) -> dict[str, int]:
-    """Rows per table, read through a connection of its own (what another process sees)."""
-    raw = sqlite3.connect(path)
+INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+def _rows(target: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """A query through a connection of its own (what another process sees)."""
+    other = Database(target, migrate=False)
     try:
-        return {t: raw.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in (
-            "incident", "incident_event", "alert_order", "order_deadline", "order_audit",
-            "notice", "compensation", "billing_basis", "outbox", "alert_cursor")}
+        return other.reader.rows(sql)
     finally:
-        raw.close()
+        other.close()
 
 
-def test_a_failure_inside_a_unit_rolls_back_everything_it_wrote(tmp_path: Path) -> None:
-    path = tmp_path / "workflow.sqlite"
+def _counts(target: Path | str) -> dict[str, int]:
+    """Rows per table, read through a connection of its own (what another process sees)."""
+    return {t: int(_rows(target, f"SELECT COUNT(*) FROM {t}")[0][0]) for t in (
+        "incident", "incident_event", "alert_order", "order_deadline", "order_audit",
+        "notice", "compensation", "billing_basis", "outbox", "alert_cursor")}
+
+
+def test_a_failure_inside_a_unit_rolls_back_everything_it_wrote(workflow_target: Path | str
+                                                                 ) -> None:
+    path = workflow_target
     db = WorkflowDb(path)
     inc = Incident(incident_key("leak", "S1", 0), "leak", "S1", 0, substation_id="S1")
     with pytest.raises(Boom), db.unit() as u:
@@ -66,8 +77,9 @@ def test_a_failure_inside_a_unit_rolls_back_everything_it_wrote(tmp_path: Path) 
     assert _counts(path)["alert_order"] == 1
 
 
-def test_an_outbox_row_and_its_order_change_commit_together(tmp_path: Path) -> None:
-    path = tmp_path / "workflow.sqlite"
+def test_an_outbox_row_and_its_order_change_commit_together(workflow_target: Path | str
+                                                             ) -> None:
+    path = workflow_target
     db = WorkflowDb(path)
     with db.unit() as u:
         u.orders.insert(_order())
@@ -86,7 +98,7 @@ def test_an_outbox_row_and_its_order_change_commit_together(tmp_path: Path) -> N
     assert [r["dedup_key"] for r in other.outbox.find()] == ["WO000001:accepted:c"]
     # and when the enqueue fails (a unique key taken by a different row), the state stays too
     order.state = "on_site"
-    with pytest.raises(sqlite3.IntegrityError), db.unit() as u:
+    with pytest.raises(INTEGRITY), db.unit() as u:
         u.orders.set_state(order)
         u.outbox.enqueue(Message("WO000001:on_site:c", "c", "t", "b"), 30)
         u.orders.insert(_order())  # the same order id again
@@ -96,8 +108,9 @@ def test_an_outbox_row_and_its_order_change_commit_together(tmp_path: Path) -> N
     db.close()
 
 
-def test_writes_outside_a_unit_and_nested_units_are_refused(tmp_path: Path) -> None:
-    db = WorkflowDb(tmp_path / "workflow.sqlite")
+def test_writes_outside_a_unit_and_nested_units_are_refused(workflow_target: Path | str
+                                                             ) -> None:
+    db = WorkflowDb(workflow_target)
     with pytest.raises(WorkflowError, match="outside a unit"):
         db.orders.insert(_order())
     with pytest.raises(WorkflowError, match="do not nest"), db.unit(), db.unit():
@@ -132,7 +145,7 @@ def test_service_order_and_its_message_roll_back_together(tmp_path: Path,
     assert svc.db.orders.history(order.order_id)[0]["action"] == "open"
 
 
-def test_details_keep_their_json_form(tmp_path: Path) -> None:
+def test_details_keep_their_json_form(workflow_target: Path | str) -> None:
     """The column keeps the keys rows had before the types: `class`, no `meters` per meter."""
     fault = MeterFaultDetails(cause="tamper", causes=["tamper"], human=True, fault_class="human")
     assert details_dict(fault)["class"] == "human" and "fault_class" not in details_dict(fault)
@@ -141,15 +154,12 @@ def test_details_keep_their_json_form(tmp_path: Path) -> None:
     old = {"cause": "tamper", "human": True, "class": "human", "written_by": "an old version"}
     assert parse_details("meter_fault", old) == MeterFaultDetails(cause="tamper", human=True,
                                                                   fault_class="human")
-    path = tmp_path / "workflow.sqlite"
-    db = WorkflowDb(path)
+    db = WorkflowDb(workflow_target)
     inc = Incident(incident_key("meter_fault", "M1", 0, "human"), "meter_fault", "M1", 0,
                    cause="human", details=fault)
     with db.unit() as u:
         u.incidents.reconcile([inc], 1, ["meter_fault"])
-    raw = sqlite3.connect(path)
-    stored = json.loads(raw.execute("SELECT details FROM incident").fetchone()[0])
-    raw.close()
+    stored = json.loads(_rows(workflow_target, "SELECT details FROM incident")[0][0])
     assert stored == details_dict(fault)
     got = db.incidents.get(inc.key)
     assert got is not None and got.details == fault
@@ -181,19 +191,16 @@ def test_reading_a_field_no_detector_writes_fails_the_type_check(tmp_path: Path)
     assert 'has no attribute "duration_h"' in out
 
 
-def test_a_dead_or_delivered_message_keeps_no_link(tmp_path: Path) -> None:
+def test_a_dead_or_delivered_message_keeps_no_link(workflow_target: Path | str) -> None:
     """issue 26: links at rest: a message given up on (dead) or delivered is kept without the
     links in its body and data; a pending one keeps them until then."""
-    import sqlite3
-
     from workflow.outbox import LINK_PURGED, Message
 
     def stored() -> dict[str, str]:
-        with sqlite3.connect(tmp_path / "wf.sqlite") as c:
-            return {k: b + d for k, b, d in c.execute("SELECT dedup_key, body, data "
-                                                       "FROM outbox")}
+        return {k: b + d for k, b, d in _rows(workflow_target, "SELECT dedup_key, body, data "
+                                                                "FROM outbox")}
 
-    db = WorkflowDb(tmp_path / "wf.sqlite")
+    db = WorkflowDb(workflow_target)
     url = "http://crew.example/o/WO1/tok"
     with db.unit() as u:
         for key in ("a", "b"):

@@ -227,6 +227,6 @@ class Counters:
 
     def next_id(self, name: str, prefix: str) -> str:
         self._c.run("INSERT INTO alert_counter (name, n) VALUES (?, 1) ON CONFLICT(name) "
-                    "DO UPDATE SET n = n + 1", (name,))
+                    "DO UPDATE SET n = alert_counter.n + 1", (name,))
         r = self._c.one("SELECT n FROM alert_counter WHERE name = ?", (name,))
         return f"{prefix}{int(r[0] if r else 0):06d}"

@@ -87,7 +87,8 @@ class Staff:
 
     def fail(self, who: str, at_ms: int) -> None:
         self._c.run("INSERT INTO desk_signin_failure (who, failures, last_ms) VALUES (?,1,?) "
-                    "ON CONFLICT(who) DO UPDATE SET failures=failures+1, last_ms=excluded.last_ms",
+                    "ON CONFLICT(who) DO UPDATE SET failures=desk_signin_failure.failures+1, "
+                    "last_ms=excluded.last_ms",
                     (who, at_ms))
 
     def clear_failures(self, who: str) -> None:
