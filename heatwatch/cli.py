@@ -24,6 +24,7 @@ from heatwatch.common import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
 from storage.base import StoreError
+from workflow.db import WorkflowError
 
 log = logging.getLogger("heatwatch")
 
@@ -384,7 +385,7 @@ def _run(argv: Sequence[str] | None) -> int:
             print(f"heatwatch: records: ... {len(e.problems) - 50} more", file=sys.stderr)
         return 2
     except (ConfigError, UserError, ProfileError, PlanError, AlertsCliError,
-            TemplateError, CommandError, BrowserError) as e:
+            TemplateError, CommandError, BrowserError, WorkflowError) as e:
         print(f"heatwatch: error: {e}", file=sys.stderr)
         return 2
     except StoreError as e:
