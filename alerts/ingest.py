@@ -39,11 +39,15 @@ class Ingest:
         self._lock = lock
 
     def run(self, now_ms: int, limit: int = 1000) -> int:
-        """Turn new incident events into workflow; the cursor moves in the same transaction."""
+        """Turn new incident events into workflow; the cursor moves in the same transaction,
+        and is read again inside it: with two alerts services on one database, each event is
+        applied by one of them (units run one after another)."""
         n = 0
         with self._lock:
             for ev in self.db.incidents.events_after(self.db.counters.cursor(), limit):
                 with self.db.unit() as u:
+                    if u.counters.cursor() >= ev.seq:
+                        continue  # another alerts service took this event meanwhile
                     inc = u.incidents.get(ev.key)
                     if inc is not None:
                         self._apply(u, inc, plans_for(inc, ev.event, self.records,
