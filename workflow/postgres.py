@@ -78,7 +78,7 @@ class PostgresBackend:
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except (psycopg.OperationalError, PoolTimeout) as e:
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as e:
             text = (str(e).strip().splitlines() or [type(e).__name__])[0]
             self.health.reason = f"workflow database busy: {text}"
             raise StoreBusy(f"workflow database busy: {text}") from None
