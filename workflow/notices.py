@@ -113,5 +113,5 @@ class BillingBases:
 
     def find(self) -> list[dict[str, Any]]:
         rows = self._c.rows(f"SELECT {', '.join(_BASIS_COLS)} FROM billing_basis "
-                            "ORDER BY from_ms")
+                            "ORDER BY from_ms, incident_key, account_id")
         return [dict(zip(_BASIS_COLS, r, strict=True)) for r in rows]

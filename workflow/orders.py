@@ -201,7 +201,7 @@ class Deadlines:
             where.append("done_ms IS NULL AND breached_ms IS NULL")
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         return [_deadline(r) for r in self._c.rows(
-            f"SELECT {_DEADLINE_COLS} FROM order_deadline {clause}", args)]
+            f"SELECT {_DEADLINE_COLS} FROM order_deadline {clause} ORDER BY seq", args)]
 
     def added_since(self, seq: int) -> list[tuple[int, DeadlineRow]]:
         """Deadlines stored after a sequence number (this process's or another's), oldest
