@@ -142,15 +142,17 @@ def build_service(cfg_alerts: AlertsConfig, records: Records, data_dir: str,
                   store: Store | None = None,
                   series_every_s: float | None = None,
                   rules: CityRules | None = None,
+                  workflow_path: Path | None = None,
                   workflow: WorkflowDb | None = None) -> AlertsService:
     """Wire stores and channels from config; `store` gets the work_orders and calls series
     (None: not); `rules` are the city's (compensation, tariff, season), the same object the
-    analyzer uses; `workflow` (the service closes it) defaults to <data_dir>/workflow.sqlite."""
+    analyzer uses; `workflow` (opened by the wiring; the service closes it), else the SQLite file
+    `workflow_path`, else <data_dir>/workflow.sqlite."""
     cfg_alerts.check()
     link_secret = secret(cfg_alerts.http.link_secret, "[alerts.http] link_secret")
     if link_secret and len(link_secret) < 16:
         raise AlertsConfigError("[alerts.http] link_secret must be at least 16 characters")
-    db = workflow or WorkflowDb(Path(data_dir) / "workflow.sqlite",
+    db = workflow or WorkflowDb(workflow_path or Path(data_dir) / "workflow.sqlite",
                                 cfg_alerts.http.busy_timeout_s)
 
     def phone_of(account_id: str) -> str:

@@ -101,11 +101,11 @@ def workflow_exists(cfg: Config) -> bool:
     return isinstance(target, str) or target.exists()
 
 
-def open_workflow(cfg: Config) -> WorkflowDb:
+def open_workflow(cfg: Config, busy_timeout_s: float | None = None) -> WorkflowDb:
     """The workflow database as configured (`[site] workflow_url`, else the SQLite file)."""
     from workflow.unit import WorkflowDb
 
-    return WorkflowDb(cfg.workflow_target(), cfg.site.workflow_busy_timeout_s,
+    return WorkflowDb(cfg.workflow_target(), busy_timeout_s or cfg.site.workflow_busy_timeout_s,
                       cfg.site.workflow_statement_timeout_s)
 
 
@@ -171,7 +171,8 @@ def alerts_service(cfg: Config, store: Store | None = None, daily_jobs: bool = F
     try:
         svc = build_service(cfg.alerts, records(cfg) if records_ is None else records_,
                             cfg.site.data_dir, cfg.site.timezone, store=store,
-                            rules=cfg.analyzer.rules(), workflow=open_workflow(cfg),
+                            rules=cfg.analyzer.rules(),
+                            workflow=open_workflow(cfg, cfg.alerts.http.busy_timeout_s),
                             clock_ms=clock_ms or wall_clock_ms)
     except AlertsConfigError as e:
         raise UserError(f"{cfg.source}: [alerts] {e}") from None

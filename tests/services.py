@@ -196,9 +196,11 @@ class Postgres(Service):
 
     name = "postgres"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, fsync: bool = False) -> None:
         super().__init__(workdir)
         import pwd
+
+        self.fsync = fsync
         import tempfile
 
         self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
@@ -220,9 +222,10 @@ class Postgres(Service):
         return self._user.pw_uid if self._user else None
 
     def command(self) -> list[str]:
-        # fsync off: a test cluster need not outlive the machine, only the server's crash
+        # fsync off in tests: a test cluster need not outlive the machine, only a server crash
         return [pg_binary("postgres"), "-D", str(self.data), "-p", str(self.port),
-                "-h", "127.0.0.1", "-k", "", "-c", "fsync=off", "-c", "max_connections=200"]
+                "-h", "127.0.0.1", "-k", "", "-c", f"fsync={'on' if self.fsync else 'off'}",
+                "-c", "max_connections=200"]
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:

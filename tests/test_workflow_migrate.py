@@ -63,11 +63,11 @@ def test_a_file_made_before_migrations_is_migrated_and_keeps_its_data(tmp_path: 
         raw.close()
     # the repositories read the migrated rows; a new deadline comes after the old ones
     assert len(db.orders.find(include_closed=True)) == 3
-    last = before["order_deadline"][-1][0]
+    last = int(str(before["order_deadline"][-1][0]))
     with db.unit() as u:
         u.deadlines.add(Deadline("WO000009", "on_site", 0, 1))
-    assert [(seq, r.deadline.order_id) for seq, r in db.deadlines.added_since(int(last))] \
-        == [(int(last) + 1, "WO000009")]
+    assert [(seq, r.deadline.order_id) for seq, r in db.deadlines.added_since(last)] \
+        == [(last + 1, "WO000009")]
     db.close()
     # opening it again applies nothing
     assert Database(path).reader.one("SELECT COUNT(*) FROM schema_version") == (len(versions),)
