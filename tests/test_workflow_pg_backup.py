@@ -16,6 +16,7 @@ import pytest
 from tests.services import PG_PASSWORD, Postgres, pg_binary
 from tests.test_alerts_support import raise_incident, write_records
 from tests.test_workflow_pg_processes import heatwatch, site_config
+from workflow.db import Database, StoreBusy
 from workflow.incidents import IncidentStore
 
 HOUR_MS = 3_600_000
@@ -81,3 +82,23 @@ def test_a_wrong_url_or_password_is_one_line(tmp_path: Path, postgres: Postgres,
     assert p.returncode == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("heatwatch: error: workflow database"), err
     assert "not-it" not in err and PG_PASSWORD not in err  # the password is never shown
+
+
+def test_statement_and_lock_timeouts_are_set_and_transient(postgres: Postgres) -> None:
+    """A statement past `statement_timeout`, or a unit waiting for the writer lock past the
+    busy timeout, is cancelled by PostgreSQL and is StoreBusy (the caller backs off)."""
+    url = postgres.new_database()
+    db = Database(url, busy_timeout_s=0.3, statement_timeout_s=0.3)
+    with pytest.raises(StoreBusy, match="statement timeout"):
+        db.reader.rows("SELECT pg_sleep(5)")
+    assert "statement timeout" in db.health.reason  # noted for the health page
+    db.close()
+    other = Database(url, busy_timeout_s=0.3, statement_timeout_s=5)
+    waiter = Database(url, busy_timeout_s=0.3, statement_timeout_s=5)
+    with other.transaction() as held:
+        held.run("INSERT INTO alert_cursor (name, seq) VALUES ('x', 1)")
+        with pytest.raises(StoreBusy, match="lock timeout"), waiter.transaction():
+            pass
+    assert other.reader.rows("SELECT seq FROM alert_cursor") == [(1,)]  # the holder committed
+    other.close()
+    waiter.close()
