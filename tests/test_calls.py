@@ -1,4 +1,5 @@
-"""`heatwatch calls` end to end: real processes on a real workflow file (issue 21)."""
+"""`heatwatch calls` end to end: real processes on a real workflow database (issue 21), the
+SQLite file and PostgreSQL (issue 23: the contract suite)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import tests.test_alerts_support as support
 from tests.test_cli import ROOT, heatwatch
 from workflow.details import LeakDetails
 from workflow.incidents import Incident, IncidentStore
 from workflow.unit import WorkflowDb
 
 AT = "2026-12-07T10:00:00+08:00"
+pytestmark = pytest.mark.usefixtures("on_both_backends")
+
+
+def _wf(tmp_path: Path) -> Path | str:
+    """The workflow database the config names: the backend's URL, or the file."""
+    return support.WORKFLOW_TARGET if isinstance(support.WORKFLOW_TARGET, str) \
+        else tmp_path / "var" / "workflow.sqlite"
 
 
 def _setup(tmp_path: Path) -> Path:
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[site]\ndata_dir = "{tmp_path / "var"}"\n', encoding="utf-8")
+    cfg.write_text(f'[site]\ndata_dir = "{tmp_path / "var"}"\n'
+                   f'workflow_url = "{support.workflow_url()}"\n', encoding="utf-8")
     for name, role in (("li", "clerk"), ("wang", "clerk"), ("zhao", "supervisor")):
         p = subprocess.run([sys.executable, "-m", "heatwatch.cli", "staff", "add", name,
                             "--role", role, "--config", str(cfg)], input="long-enough-pw\n",
@@ -63,7 +75,7 @@ def test_add_list_show_act_json_and_restart(tmp_path: Path) -> None:
     shown = _json(heatwatch("calls", "show", c["call_id"], "--json", "--config", str(cfg)))
     assert [h["action"] for h in shown["history"]] == ["take", "reassign", "resolve"]
     assert heatwatch("calls", "--json", "--config", str(cfg)).stdout.strip() == "[]"
-    db = WorkflowDb(tmp_path / "var" / "workflow.sqlite")
+    db = WorkflowDb(_wf(tmp_path))
     refused = [a for a in db.staff.audit_log() if not a["allowed"]]
     db.close()
     assert refused and refused[0]["name"] == "wang" and refused[0]["action"] == "resolve"
@@ -112,7 +124,7 @@ def test_suspension_refused_at_20_days_accepted_at_31(tmp_path: Path) -> None:
     assert len(lines) == 1 and "30天" in lines[0] and "20天" in lines[0]
     ok = _json(_add(cfg, "B03-0102", "suspend", "2026-10-15T09:00:00+08:00"))
     assert ok["order_id"] and ok["state"] == "open"
-    db = WorkflowDb(tmp_path / "var" / "workflow.sqlite")
+    db = WorkflowDb(_wf(tmp_path))
     order = db.orders.get(ok["order_id"])
     assert order is not None and order.kind == "seal"
     assert db.calls.suspended(2026) == {"B03-0102"}
@@ -121,7 +133,7 @@ def test_suspension_refused_at_20_days_accepted_at_31(tmp_path: Path) -> None:
 
 def test_call_during_open_leak_attaches_without_new_order(tmp_path: Path) -> None:
     cfg = _setup(tmp_path)
-    wf = tmp_path / "var" / "workflow.sqlite"
+    wf = _wf(tmp_path)
     WorkflowDb(wf).close()
     store = IncidentStore(wf)
     started = 1796600000000  # 2026-12-07 07:33 +08:00
@@ -154,7 +166,7 @@ def test_cluster_of_three_households_raises_one_incident(tmp_path: Path) -> None
     assert c["incident_key"].startswith("call_cluster:B04:") and c["order_id"]
     later = _json(_add(cfg, "B04-0104", "repair", "2026-12-07T11:30:00+08:00"))
     assert later["incident_key"] == c["incident_key"] and later["order_id"] == c["order_id"]
-    db = WorkflowDb(tmp_path / "var" / "workflow.sqlite")
+    db = WorkflowDb(_wf(tmp_path))
     assert [i.key for i in db.incidents.find(kind="call_cluster")] == [c["incident_key"]]
     assert len(db.orders.for_incident(c["incident_key"])) == 1
     first = db.calls.get(a["call_id"])
@@ -177,7 +189,7 @@ def test_two_clerks_at_the_same_moment_give_one_incident(tmp_path: Path) -> None
     assert all(p.returncode == 0 for p in procs), outs
     got = [json.loads(o) for o, _ in outs]
     assert got[0]["incident_key"] == got[1]["incident_key"] != ""
-    db = WorkflowDb(tmp_path / "var" / "workflow.sqlite")
+    db = WorkflowDb(_wf(tmp_path))
     assert len(db.incidents.find(kind="call_cluster")) == 1
     assert len(db.orders.find()) == 1
     db.close()
@@ -227,7 +239,7 @@ members = ["zhou"]
 channels = ["east-mqtt"]
 """, encoding="utf-8")
     c = _json(_add(cfg, "B02-0102", "repair"))
-    db = WorkflowDb(tmp_path / "var" / "workflow.sqlite")
+    db = WorkflowDb(_wf(tmp_path))
     order = db.orders.get(c["order_id"])
     (msg,) = db.outbox.due("east-mqtt", 2**62, 10)
     steps = {d.deadline.step for d in db.deadlines.find(c["order_id"])}
