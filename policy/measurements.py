@@ -55,6 +55,8 @@ class Conditions:
     hand_held: bool = False
     radiators_covered: bool = False
     direct_sun: bool = False
+    # Tianjin: the room's centre, where its diagonals cross
+    off_centre: bool = False
 
 
 def parse_window(text: str) -> tuple[dt.time, dt.time]:
@@ -94,6 +96,8 @@ def condition_problems(c: Conditions, at: dt.datetime, rules: MeasurementRules) 
                    f"{rules.height_tolerance_m:g} m")
     if at - c.closed_since < dt.timedelta(minutes=rules.closed_before_min):
         out.append(f"门窗关闭不足 {rules.closed_before_min:g} 分钟")
+    if c.off_centre:
+        out.append("测点不在房间中心")
     if c.hand_held:
         out.append("手持测温")
     if c.radiators_covered:

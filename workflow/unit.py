@@ -15,7 +15,9 @@ from workflow import (
     orders,
     outbox,
     reports,
+    signatures,
     staff,
+    visits,
 )
 from workflow.db import Conn, Database
 
@@ -35,6 +37,8 @@ class Repositories:
         self.calls = calls.Calls(conn)
         self.staff = staff.Staff(conn)
         self.measurements = measurements.Measurements(conn)
+        self.signatures = signatures.Signatures(conn)
+        self.visits = visits.Visits(conn)
         self.reports = reports.ReportSnapshots(conn)
         self.estimates = estimates.Estimates(conn)
 
@@ -52,7 +56,7 @@ class WorkflowDb(Repositories):
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
                                         outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
                                         measurements.SCHEMA, reports.SCHEMA,
-                                        estimates.SCHEMA],
+                                        estimates.SCHEMA, signatures.SCHEMA, visits.SCHEMA],
                                        busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)

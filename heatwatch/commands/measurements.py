@@ -27,15 +27,9 @@ from heatwatch.common import analyzer_config, timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from heatwatch.measurement_refunds import measured_refunds, record_state
-from policy.measurements import (
-    Conditions,
-    Instrument,
-    condition_problems,
-    in_window,
-    instrument_problem,
-    reported_late,
-)
+from policy.measurements import Conditions
 from workflow.measurements import MeasurementConflict, Record, StoredInstrument
+from workflow.measuring import MeasurementRefused, Taken, judged_record
 from workflow.unit import Repositories, WorkflowDb
 
 Instant = Callable[[str], float]
@@ -59,13 +53,12 @@ def _readings(pairs: list[str]) -> list[list[Any]]:
     return out
 
 
-def _instrument(repos: Repositories, instrument_id: str) -> Instrument:
+def _instrument(repos: Repositories, instrument_id: str) -> StoredInstrument:
     got = repos.measurements.instrument(instrument_id)
     if got is None:
         raise UserError(f"instrument {instrument_id} is not in the register "
                         "(heatwatch instruments add)")
-    return Instrument(got.instrument_id, got.accuracy_k, got.certificate,
-                      dt.date.fromisoformat(got.expires))
+    return got
 
 
 def _design_c(recs: Records, account_id: str) -> float:
@@ -93,9 +86,6 @@ def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
         raise UserError("measurements add needs ACCOUNT --reading ROOM=°C --at T --by MEASURER")
     measured = _local(at, tz)
     inst = _instrument(repos, a.instrument or (base.instrument_id if base else ""))
-    refused = instrument_problem(inst, measured.date(), rules)
-    if refused:
-        raise UserError(f"测温被拒绝: {refused}")
     measurer = a.by or (base.measurer if base else "")
     _staff_role(repos, measurer, "measurer", "--by")
     old = base.conditions if base else {}
@@ -111,17 +101,14 @@ def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
     if outdoor is None:
         raise UserError("measurements add needs --outdoor-mean C (the day's outdoor mean)")
     reported = _local(a.reported_at if a.reported_at is not None else time.time(), tz)
+    readings = _readings(a.reading) if a.reading else base.readings if base else []
     try:
-        outside = not in_window(measured, rules)
+        return judged_record(Taken(account, measured, measurer, inst, readings, cond), reported,
+                             outdoor, _design_c(load_records(cfg), account), rules)
+    except MeasurementRefused as e:
+        raise UserError(str(e)) from None
     except ValueError as e:
         raise UserError(f"[desk.measurements] {e}") from None
-    stored = dataclasses.asdict(cond) | {"closed_since": cond.closed_since.isoformat(),
-                                         "closed_since_s": closed}
-    return Record("", account, int(at * 1000), int(reported.timestamp() * 1000), measurer,
-                  inst.instrument_id, _readings(a.reading) if a.reading else base.readings
-                  if base else [], stored, outdoor, _design_c(load_records(cfg), account),
-                  outside, reported_late(measured, reported, rules),
-                  condition_problems(cond, measured, rules))
 
 
 def record_json(r: Record, cfg: Config, corrected_by: str = "") -> dict[str, Any]:
