@@ -21,7 +21,7 @@ from workflow.visits import MeasureOrder
 ROOMS = ("bedroom", "living", "", "")
 ROOM_NAMES = {"bedroom": "卧室", "living": "客厅", "other": "其他房间"}
 # a reading outside this is a typing mistake, not a room (not a rule of the city's)
-PLAUSIBLE_C = (-30.0, 45.0)
+PLAUSIBLE_C = (-50.0, 60.0)
 # a signature's time from the phone is kept when it is this close to the server's clock
 SIGNED_SKEW = dt.timedelta(hours=12)
 FUTURE_SKEW = dt.timedelta(minutes=5)

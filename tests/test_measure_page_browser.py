@@ -21,8 +21,15 @@ from desk.auth import add_staff
 from tests.desk_fixture import PASSWORD, free_port, running_desk, write_config
 from tests.records_fixture import write_records
 from tests.test_cli import heatwatch
-from tests.test_desk_browser import ACCOUNTS, BUILDINGS, CHROMIUM, DEVICES, FLAGS, SHOTS, \
-    SUBSTATIONS
+from tests.test_desk_browser import (
+    ACCOUNTS,
+    BUILDINGS,
+    CHROMIUM,
+    DEVICES,
+    FLAGS,
+    SHOTS,
+    SUBSTATIONS,
+)
 from workflow.signatures import sha256_of
 from workflow.unit import WorkflowDb
 
