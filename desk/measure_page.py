@@ -23,11 +23,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from alerts.crew_page import CSS as CREW_CSS
+from alerts.crew_page import TEMPLATES as CREW_TEMPLATES
 from alerts.http import Refused, read_body
 from alerts.http_guard import FailedLookups
 from alerts.links import LinkError, LinkSigner
@@ -61,6 +63,13 @@ MAX_BODY_BYTES = 700_000
 OutdoorMean = Callable[[str, dt.datetime], "float | None"]
 
 
+# the crews' page frame (crew_base.html, crew_head.html, crew_error.html) and the measure_*.html
+ENV = jinja2.Environment(loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(TEMPLATES),
+                                                     jinja2.FileSystemLoader(CREW_TEMPLATES)]),
+                         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                         lstrip_blocks=True)
+
+
 def no_outdoor_mean(account_id: str, at: dt.datetime) -> float | None:
     """The hook's default until the weather station is wired in (issue 22, part C)."""
     return None
@@ -77,13 +86,13 @@ class MeasurePage:
         self.outdoor_mean = outdoor_mean
         self.rules = desk.cfg.measurements
 
-    def html(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        body = self.d.env.get_template(name).render(css=Markup(CSS), js=Markup(JS), **ctx)
-        return HTMLResponse(body, status, headers=HEADERS)
+    def html(self, name: str, code: int = 200, **ctx: Any) -> HTMLResponse:
+        body = ENV.get_template(name).render(css=Markup(CSS), js=Markup(JS), **ctx)
+        return HTMLResponse(body, code, headers=HEADERS)
 
     def error(self, status: int, title: str, text: str, back: str = "") -> HTMLResponse:
-        return self.html("measure_error.html", status, title=title, text=text, back=back,
-                         status_code=status)
+        return self.html("crew_error.html", status, status=status, title=title, text=text,
+                         back=back)
 
     def authorise(self, request: Request) -> tuple[MeasureOrder, str] | Response:
         """The order and the measurer a link names; every refusal answers the same 404."""

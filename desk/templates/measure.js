@@ -51,7 +51,7 @@
   refusal();
 
   // the city's measuring windows (from the config, on the page): outside them, say so
-  var windows = JSON.parse(document.body.getAttribute("data-windows") || "[]");
+  var windows = JSON.parse(document.getElementById("when").getAttribute("data-windows") || "[]");
   var when = document.getElementById("measured_at"), warn = document.getElementById("window-warn");
   function inWindow() {
     var t = when.value.slice(11, 16);
