@@ -37,6 +37,7 @@ from desk.words import audit_verb, call_verb
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
 from policy.causes import num
 from workflow.incidents import Incident
+from workflow.visits import STATE_TEXT as VISIT_STATES
 
 COOKIE = "hw_desk"
 PRE_COOKIE = "hw_desk_pre"
@@ -210,6 +211,7 @@ class Desk:
                          visit_h=num(self.intake.crew_limits.return_visit_h),
                          order_state=state_text(order.state, order.kind) if order else "",
                          history=self.db.calls.history(call.call_id),
+                         visits=self.db.visits.of_ref(call.call_id), visit_states=VISIT_STATES,
                          address=self.intake.records.buildings[acc.building_id].address)
 
     async def reporter(self, request: Request, me: Signed) -> Response:

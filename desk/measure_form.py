@@ -131,6 +131,8 @@ def parse_filled(v: Mapping[str, str], order: MeasureOrder, member: str, now: dt
     measured = _local(v.get("measured_at", ""), tz, "测温时间")
     if measured > now + FUTURE_SKEW:
         raise FormError("测温时间晚于现在，请核对")
+    if measured.timestamp() * 1000 < order.opened_ms - FUTURE_SKEW.total_seconds() * 1000:
+        raise FormError("测温时间早于测温工单的派发时间，请核对")
     inst = instrument(v.get("instrument", ""))
     if inst is None:
         raise FormError("请从登记的测温仪中选择")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from desk.auth import add_staff
+from desk.visits import open_visit
 from tests.desk_fixture import PASSWORD, free_port, running_desk, write_config
 from tests.records_fixture import write_records
 from tests.test_cli import heatwatch
@@ -49,6 +50,13 @@ def _setup(tmp: Path, port: int) -> Path:
         p = heatwatch("instruments", "add", inst, "--accuracy", "0.2", "--certificate",
                       f"JD-{inst}", "--expires", expires, "--config", str(cfg))
         assert p.returncode == 0, p.stderr
+    # two orders opened two days ago, not yet assigned: a cold-room flag's and a supervisor's
+    db = _db(tmp)
+    opened = int(time.time() * 1000) - 2 * 86_400_000
+    with db.unit() as u:
+        open_visit(u, "A101", "cold_room", f"room_cold:r1:{opened}", opened, "zhao", None)
+        open_visit(u, "A102", "supervisor", "zhao", opened, "zhao", None)
+    db.close()
     p = heatwatch("calls", "add", "A201", "--kind", "temperature", "--by", "li",
                   "--text", "卧室不热", "--config", str(cfg))
     assert p.returncode == 0, p.stderr
@@ -93,15 +101,13 @@ def _draw_finger(page: Any, cdp: Any, selector: str) -> None:
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
-def _assign(page: Any, base: str, account: str) -> str:
-    """The supervisor creates an order for `account`, sent to the measurer; its link."""
-    page.goto(base + "/visits")
-    page.fill("#visit-account", account)
-    page.select_option("#visit-measurer", MEASURER)
-    page.click("#new-visit button")
+def _assign(page: Any, base: str, order_id: str) -> str:
+    """The supervisor sends an order to the measurer; the measurer's link."""
+    row = page.locator(f"#visit-{order_id}")
+    row.locator("select[name=measurer]").select_option(MEASURER)
+    row.locator("form[action$=assign] button").click()
     page.wait_for_url(base + "/visits")
-    row = page.locator("#visits tr", has_text=account).last
-    return str(row.locator("a.mlink").get_attribute("href"))
+    return str(page.locator(f"#visit-{order_id} a.mlink").get_attribute("href"))
 
 
 def _fill(page: Any, at: str, readings: tuple[str, str], instrument: str) -> None:
@@ -152,10 +158,11 @@ def _at_the_desk(page: Any, base: str) -> list[str]:
     page.keyboard.press("Enter")
     page.wait_for_url(base + "/")
     page.goto(base + "/visits")
-    # the 测温 call taken before opened its own order, waiting for a measurer
-    row = page.locator("#visits tr", has_text="A201")
-    assert "测温来电" in row.inner_text() and "待派单" in row.inner_text()
-    links = [_assign(page, base, "A101"), _assign(page, base, "A102")]
+    # the orders of a cold-room flag, of a supervisor, of the 测温 call taken before
+    text = page.inner_text("#visits")
+    assert "室温偏低告警" in text and "主管派发" in text and "测温来电" in text, text
+    assert "待派单" in page.inner_text("#visit-TW000003")
+    links = [_assign(page, base, "TW000001"), _assign(page, base, "TW000002")]
     assert all(link.startswith("/m/TW") for link in links), links
     _shot(page, "01-desk-orders")
     return links
