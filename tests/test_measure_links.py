@@ -91,7 +91,8 @@ def test_orders_and_links_at_the_desk(tmp_path: Path) -> None:
         assert p.status == 400 and "早于测温工单的派发时间" in p.text
         # the same form twice: one record, the second refused
         first = Client(base).post(link, _form())
-        assert first.status == 200 and "测温记录已提交" in first.text, re.findall(r'id="flash"[^>]*>([^<]*)', first.text)
+        flash = re.findall(r'id="flash"[^>]*>([^<]*)', first.text)
+        assert first.status == 200 and "测温记录已提交" in first.text, flash
         again = Client(base).post(link, _form())
         assert again.status == 400 and "不能再次提交" in again.text
     db = _db(tmp_path)
