@@ -16,7 +16,7 @@ from decimal import Decimal
 from policy.rooms import RoomState, is_counted, under_temperature_refunds_cny
 from policy.rules import CityRules, RoomRules
 
-# DOMAIN: only bedrooms and living rooms are held to the standard
+# docs/rules.md: only bedrooms and living rooms are held to the standard
 
 
 @dataclass(slots=True)
@@ -170,7 +170,7 @@ def refund_periods(visits: Sequence[Visit]) -> list[RefundPeriod]:
 def period_refund_cny(area_m2: float, period: RefundPeriod, season_days: int,
                       city: CityRules) -> Decimal:
     """The refund of one period: its days at the failing reading, by the city's bands
-    (DOMAIN worked example 10)."""
+    (docs/rules.md worked example 10)."""
     if period.days <= 0:
         return Decimal("0.00")
     means = [[period.lowest_c] * period.days]

@@ -387,7 +387,7 @@ def test_control_room_queries_run_and_show_the_faults(district: District) -> Non
     assert [(tags["substation_id"], h > 4) for tags, h in outages] == [("S2", True)]
     cold = {tags["device_id"]: t for tags, t in rows(found["冷房 Cold rooms"], "temp_c")}
     assert cold["T-B01-0101-liv"] == pytest.approx(15.0, abs=0.5)
-    # DOMAIN: a reading outside -30…60 °C is a sensor fault, never a cold room
+    # docs/rules.md: a reading outside -30…60 °C is a sensor fault, never a cold room
     assert FAULTY_SENSOR not in cold
     assert all(gd.SENSOR_LOW_C <= t < gd.ROOM_MIN_C for t in cold.values())
     # the stat, the building table and the room table count the same rooms
