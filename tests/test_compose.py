@@ -451,15 +451,18 @@ class DeployMosquitto(Mosquitto):
         return [binary("mosquitto"), "-c", str(conf)]
 
 
-def connect_reason(port: int, username: str | None = None,
-                   password: str | None = None) -> ReasonCode:
-    """The broker's CONNACK reason for an MQTT 5 connect, as the collector connects."""
+def connect_reason(port: int, username: str | None = None, password: str | None = None,
+                   ca: Path | None = None) -> ReasonCode:
+    """The broker's CONNACK reason for an MQTT 5 connect, as the collector connects; with `ca`,
+    over TLS, the broker's certificate checked against that CA and the name localhost."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if ca is not None:
+        client.tls_set(ca_certs=str(ca))
     if username is not None:
         client.username_pw_set(username, password)
     reasons: list[ReasonCode] = []
     client.on_connect = lambda c, userdata, flags, reason, props: reasons.append(reason)
-    client.connect("127.0.0.1", port)
+    client.connect("127.0.0.1" if ca is None else "localhost", port)
     deadline = time.monotonic() + 10
     while not reasons and time.monotonic() < deadline:
         client.loop(0.05)

@@ -12,15 +12,11 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from tests.services import binary, free_port, have, wait_port
 from tests.test_compose import (
@@ -61,22 +57,6 @@ def plain_mqtt_answer(port: int) -> bytes:
             return b""
 
 
-def tls_connect_reason(port: int, ca: Path, user: str, password: str) -> ReasonCode:
-    """The CONNACK over TLS, the server's certificate checked against `ca` and its name."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.tls_set(ca_certs=str(ca))
-    client.username_pw_set(user, password)
-    reasons: list[ReasonCode] = []
-    client.on_connect = lambda c, userdata, flags, reason, props: reasons.append(reason)
-    client.connect("localhost", port)
-    deadline = time.monotonic() + 10
-    while not reasons and time.monotonic() < deadline:
-        client.loop(0.05)
-    client.disconnect()
-    assert reasons, "no CONNACK over TLS"
-    return reasons[0]
-
-
 # --- MQTT: the shipped 8883 listener --------------------------------------------------------
 
 @pytest.fixture
@@ -95,9 +75,9 @@ def tls_broker(tmp_path: Path, tls: Tls) -> Iterator[tuple[DeployMosquitto, str]
 def test_mqtt_over_tls_on_8883_with_the_deploy_config(tls_broker: tuple[DeployMosquitto, str],
                                                       tls: Tls) -> None:
     broker, password = tls_broker
-    assert not tls_connect_reason(broker.tls_port, tls.ca, "heatwatch", password).is_failure
+    assert not connect_reason(broker.tls_port, "heatwatch", password, ca=tls.ca).is_failure
     # TLS does not replace the password
-    assert tls_connect_reason(broker.tls_port, tls.ca, "heatwatch", "wrong").is_failure
+    assert connect_reason(broker.tls_port, "heatwatch", "wrong", ca=tls.ca).is_failure
     # the plant network's plain listener still speaks MQTT (and still wants a password)
     assert not connect_reason(broker.port, "heatwatch", password).is_failure
     assert plain_mqtt_answer(broker.port)[:1] == b"\x20"  # a CONNACK
@@ -109,7 +89,7 @@ def test_8883_refuses_plain_text_and_an_unknown_ca(tls_broker: tuple[DeployMosqu
     assert plain_mqtt_answer(broker.tls_port) == b""
     other = make_tls(tmp_path / "other", "another CA")
     with pytest.raises(ssl.SSLCertVerificationError):
-        tls_connect_reason(broker.tls_port, other.ca, "heatwatch", password)
+        connect_reason(broker.tls_port, "heatwatch", password, ca=other.ca)
 
 
 # --- the broker's start: the example password file is refused -------------------------------
