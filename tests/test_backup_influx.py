@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -47,6 +48,19 @@ def first_start(db: Influxd, database: str) -> None:
     """What the influxdb container does on an empty volume: INFLUXDB_DB, then the init file."""
     query(db, f'CREATE DATABASE "{database}"')
     query(db, INFLUX_INIT.read_text(encoding="utf-8"))
+
+
+def settled(db: Influxd, database: str, timeout_s: float = 60.0) -> None:
+    """A restored shard opens a moment after `influxd restore` returns ("shard is disabled"
+    until then); wait for it, as an operator would see it come up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = urllib.parse.urlencode({"q": QUERIES[0], "db": database}).encode()
+        with urllib.request.urlopen(db.url + "/query", body, timeout=30) as r:
+            result = json.loads(r.read())["results"][0]
+        if "shard is disabled" not in result.get("error", "") or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
 
 
 def readme_commands(verb: str) -> list[str]:
@@ -90,6 +104,7 @@ def test_readme_backup_and_restore_give_the_same_answers(tmp_path: Path) -> None
         assert "series" not in query(fresh, QUERIES[0], database)[0]
         query(fresh, f'DROP DATABASE "{database}"')  # the README's step before the restore
         influxd_tool(["restore", "-portable", "-db", database, str(backup_dir)], fresh)
+        settled(fresh, database)
         after = [query(fresh, q, database) for q in QUERIES]
     finally:
         fresh.stop()
