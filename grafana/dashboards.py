@@ -32,6 +32,7 @@ from grafana.panels import (
     target,
     value_map,
 )
+from grafana.service import service
 from policy.causes import rule_values
 from policy.rules import CityRules
 from policy.service import ServiceLimits
@@ -486,7 +487,8 @@ def build_all(city: CityRules | None = None, limits: ServiceLimits | None = None
     """File name → dashboard JSON, for every provisioned dashboard; thresholds and texts
     state the city's rules and the service limits (default: docs/rules.md's and the seed's)."""
     return {"control-room.json": control_room(city, limits),
-            "substation.json": substation(city, limits), "ingest.json": ingest()}
+            "substation.json": substation(city, limits), "ingest.json": ingest(),
+            "service.json": service()}
 
 
 def render(dash: Json) -> str:

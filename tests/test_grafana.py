@@ -29,6 +29,7 @@ from district.readings import Reading
 from district.records import load_records
 from grafana import dashboards as gd
 from grafana import push
+from grafana import service as svc
 from heatwatch.bootstrap import registry
 from heatwatch.config import load_config
 from heatwatch.services import modbus_health
@@ -153,8 +154,11 @@ def test_dashboard_is_valid_for_file_provisioning(name: str) -> None:
                 for y in range(g["y"], g["y"] + g["h"])}
         assert not area & cells, f"panel {p['title']} overlaps another"
         cells |= area
-        assert p["datasource"] == {"type": "influxdb", "uid": ds_uid}, p["title"]
         assert p["targets"], p["title"]
+        if p["datasource"]["type"] != "influxdb":  # the service dashboard: test_grafana_service
+            assert p["datasource"] == svc.PG_DATASOURCE, p["title"]
+            continue
+        assert p["datasource"] == {"type": "influxdb", "uid": ds_uid}, p["title"]
         refs = [t["refId"] for t in p["targets"]]
         assert len(refs) == len(set(refs)), p["title"]
         for t in p["targets"]:
@@ -184,7 +188,7 @@ def test_dashboard_uids_are_stable_and_distinct() -> None:
     uids = {n: d["uid"] for n, d in gd.build_all().items()}
     assert uids == {"control-room.json": "heatwatch-control-room",
                     "substation.json": "heatwatch-substation",
-                    "ingest.json": "heatwatch-ingest"}
+                    "ingest.json": "heatwatch-ingest", "service.json": "heatwatch-service"}
 
 
 def test_the_provider_reads_the_folder_the_files_are_in() -> None:
