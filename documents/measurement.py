@@ -18,11 +18,13 @@ from typing import Any
 
 from documents import browser, pages
 from policy.measurements import Check, Conditions, MeasurementRules, condition_checks
-from policy.rooms import RoomState
+from policy.rooms import RoomState, is_counted
 from workflow.measurements import Record, StoredInstrument
 
 ROOM_ZH = {"bedroom": "卧室", "living": "客厅", "other": "其他房间"}
 ROLE_ZH = {"measurer": "测温员", "resident": "用户"}
+VERDICT_ZH = {"cold": "不达标 cold", "pass": "达标 pass", "excluded": "不判定 excluded",
+              "not_counted": "不判定 not counted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,13 @@ def signature_slots(signatures: Sequence[Signature]) -> list[Signature]:
     return [got.get(role, Signature(role)) for role in ("measurer", "resident")]
 
 
+def _result(kind: str, c: float, s: Sheet) -> str:
+    """One room's reading against the standard; rooms the rules do not hold to it say so."""
+    if not is_counted(kind):
+        return "不考核（非卧室、客厅）"
+    return "低于标准" if c < s.standard_c else "不低于标准"
+
+
 def context(s: Sheet) -> dict[str, Any]:
     r, tz = s.record, s.tz
     measured = local(r.measured_ms, tz)
@@ -121,7 +130,7 @@ def context(s: Sheet) -> dict[str, Any]:
         "r": r, "h": s.household, "inst": s.instrument, "rules": s.rules,
         "measured": measured.strftime("%Y-%m-%d %H:%M"),
         "reported": local(r.reported_ms, tz).strftime("%Y-%m-%d %H:%M"),
-        "readings": [(ROOM_ZH.get(str(k), str(k)), float(c), float(c) < s.standard_c)
+        "readings": [(ROOM_ZH.get(str(k), str(k)), float(c), _result(str(k), float(c), s))
                      for k, c in r.readings],
         "checks": checks(r, tz, s.rules), "verdict": verdict_text(s.state, s.standard_c),
         "cold": s.state == RoomState.COLD,

@@ -147,6 +147,16 @@ def verdict(readings: Sequence[tuple[str, float]], outdoor_mean_c: float, design
     return RoomState.COLD if low < rooms.min_c else RoomState.PASS
 
 
+def settle(states: Sequence[RoomState]) -> RoomState | None:
+    """A temperature dispute, settled by the household's standing records of the season (as a
+    meter dispute by its verification): COLD when one shows a cold flat (its days are refunded),
+    PASS when the judged ones all pass, None when none is judged."""
+    judged = [s for s in states if s in (RoomState.COLD, RoomState.PASS)]
+    if not judged:
+        return None
+    return RoomState.COLD if RoomState.COLD in judged else RoomState.PASS
+
+
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One effective measurement of a household, as the refund needs it."""
