@@ -6,6 +6,7 @@ at). Signatures through the pluggable source: a drawing, a refusal with the note
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -78,7 +79,7 @@ def test_the_record_pdf_holds_readings_certificate_and_hash(cli: Cli, tmp_path: 
     assert str(out) in said
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True,
                           check=True).stdout
-    assert "(A4)" in info
+    assert "(A4)" in info and re.search(r"^Pages:\s+1$", info, re.M)  # one sheet
     text = _text(out)
     for want in ("测温记录单", rec["record_id"], "H40", "15.5", "15.6", "JD-2026-117",
                  "2027-06-30", "T-01", "不达标", "在规定测温时段内", "-4.0", "1.2 m"):
@@ -126,6 +127,7 @@ def test_a_correction_names_the_old_record_its_reason_and_approver(cli: Cli,
     assert cli("measurements", "show", new["record_id"], "--format", "pdf", "--out",
                str(out))[0] == 0
     text = _text(out)
+    assert "\f" not in text.rstrip("\f")  # a correction still fits one sheet
     for want in ("更正", old["record_id"], "读数抄错", "zhao", "16.5", "原记录保留"):
         assert want in text, want
     superseded = tmp_path / "old.pdf"
@@ -143,3 +145,18 @@ def test_a_bad_id_or_path_is_one_line(cli: Cli, tmp_path: Path) -> None:
                        str(tmp_path / "no-such-folder" / "x.pdf"))
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_a_time_outside_the_window_and_a_late_report_are_marked(cli: Cli) -> None:
+    at = "2026-12-03T12:00:00+08:00"
+    args = cli.add_args("H40", "bedroom=18.2", at=at)
+    args[args.index("--reported-at") + 1] = "2026-12-05T12:00:00+08:00"
+    (rec,) = cli.json(*args)
+    assert rec["outside_window"] and rec["late"]
+    db = WorkflowDb(load_config(str(cli.cfg)).workflow_path())
+    try:
+        html = render_html(sheet(load_config(str(cli.cfg)), db, rec["record_id"]))
+    finally:
+        db.close()
+    assert "不在规定测温时段内" in html and "超过规定上报时限" in html
+    assert "07:00-10:00、15:00-20:00" in html  # the city's windows, from config
