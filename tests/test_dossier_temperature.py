@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -174,7 +175,7 @@ def test_the_printed_dossier_shows_them_and_no_internal_address(
     assert first_hash[:12] in "".join(text.split())
     # the page with the section, as a person sees it
     n = next(p for p in range(1, pdf_pages(pdf) + 1) if "室温与入户测温" in pdf_text(pdf, p))
-    shots = Path(__import__("os").environ.get("HEATWATCH_SHOTS") or tmp_path)
+    shots = Path(os.environ.get("HEATWATCH_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", str(n), "-l", str(n), "-singlefile",
                     str(pdf), str(shots / "dossier-temperature")], check=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -19,12 +18,11 @@ import pytest
 from documents.measurement import Signature, render_html, render_pdf
 from heatwatch.config import load_config
 from heatwatch.measurement_sheet import sheet
+from tests.test_dossier import need
 from tests.test_measurements_cli import Cli
 from workflow.unit import WorkflowDb
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("chromium") is None or shutil.which("pdftotext") is None,
-    reason="needs Debian's chromium and poppler-utils")
+pytestmark = pytest.mark.services  # under CI=true a missing browser fails, never skips
 
 
 @pytest.fixture
@@ -39,6 +37,7 @@ def _shots() -> Path:
 
 
 def _text(pdf: Path) -> str:
+    need("pdftotext")
     return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                           check=True, text=True).stdout
 
@@ -71,6 +70,7 @@ def _stroke_png() -> bytes:
 
 
 def test_the_record_pdf_holds_readings_certificate_and_hash(cli: Cli, tmp_path: Path) -> None:
+    need("chromium")
     rec = cli.measure("H40", "bedroom=15.5", "living=15.6")
     out = tmp_path / "record.pdf"
     code, said, err = cli("measurements", "show", rec["record_id"], "--format", "pdf",
@@ -92,6 +92,7 @@ def test_the_record_pdf_holds_readings_certificate_and_hash(cli: Cli, tmp_path: 
 
 
 def test_signatures_drawn_refused_and_blank(cli: Cli, tmp_path: Path) -> None:
+    need("chromium")
     rec = cli.measure("H40", "bedroom=19.0", "living=19.2")
     db = WorkflowDb(load_config(str(cli.cfg)).workflow_path())
     try:
@@ -119,6 +120,7 @@ def test_signatures_drawn_refused_and_blank(cli: Cli, tmp_path: Path) -> None:
 
 def test_a_correction_names_the_old_record_its_reason_and_approver(cli: Cli,
                                                                     tmp_path: Path) -> None:
+    need("chromium")
     old = cli.measure("H40", "bedroom=15.5", "living=15.6")
     (new,) = cli.json("measurements", "correct", old["record_id"], "--reason", "读数抄错",
                       "--approved-by", "zhao", "--reading", "bedroom=16.5",
