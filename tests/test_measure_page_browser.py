@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,21 @@ def test_measure_page_in_chromium(tmp_path: Path) -> None:
             shutil.rmtree(tmp_path / "profile", ignore_errors=True)
     done = heatwatch("measurements", "verify", "--config", str(cfg))
     assert done.returncode == 0 and "chain intact, 2 records" in done.stdout, done
+    _printed(tmp_path, cfg)
+
+
+def _printed(tmp: Path, cfg: Path) -> None:
+    """The records' PDFs (测温记录单) carry what the page kept: the drawings, the refusal."""
+    for rid in ("M000001", "M000002"):
+        pdf = tmp / f"{rid}.pdf"
+        p = heatwatch("measurements", "show", rid, "--format", "pdf", "--out", str(pdf),
+                      "--config", str(cfg))
+        assert p.returncode == 0, p.stderr
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile",
+                        str(pdf), str(SHOTS / f"measure-08-pdf-{rid}")], check=True)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp / "M000002.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "用户拒绝签字" in text and "住户认为温度计不准" in text, text
 
 
 def _at_the_desk(page: Any, base: str) -> list[str]:

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from heatwatch.measurement_sheet import stored_signatures
 from workflow.measurements import Record
 from workflow.signatures import Signature, sha256_of
 from workflow.unit import WorkflowDb
 from workflow.visits import MeasureOrder, VisitConflict
 
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAY"
+       "AAjCB0C8AAAAASUVORK5CYII=")
 
 
 def _open(db: WorkflowDb, measurer: str = "") -> MeasureOrder:
@@ -99,4 +102,21 @@ def test_a_drawing_altered_after_signing_breaks_the_chain(tmp_path: Path) -> Non
     db = WorkflowDb(path)
     assert db.measurements.verify() == (0, "M000001",
                                         "its measurer signature does not match its hash")
+    db.close()
+
+
+def test_the_printed_record_reads_the_stored_signatures(tmp_path: Path) -> None:
+    """What the phone page keeps is what the measurement record's PDF shows."""
+    db = WorkflowDb(tmp_path / "w.sqlite")
+    r, sigs = _signed_record()
+    with db.unit() as u:
+        r = u.measurements.append(r)
+        for s in sigs:
+            u.signatures.add(r.record_id, s)
+    got = stored_signatures(db, ZoneInfo("Asia/Shanghai"))(r.record_id)
+    assert [(s.role, s.name, s.refused, s.note) for s in got] == [
+        ("measurer", "王测温", False, ""), ("resident", "住户", True, "对结果有异议")]
+    assert got[0].image is not None and got[0].image.startswith(b"\x89PNG")
+    assert got[0].signed_at == "1970-01-01 08:00" and got[1].image is None
+    assert stored_signatures(db, ZoneInfo("Asia/Shanghai"))("M000404") == []
     db.close()

@@ -1,6 +1,6 @@
 """`heatwatch refunds`: what each household is owed for the season, for finance: outage
 compensation (from the compensation records, by the analyzer's arithmetic) and
-under-temperature refunds by band (DOMAIN worked examples 1 and 3), with totals."""
+under-temperature refunds by band (docs/rules.md worked examples 1 and 3), with totals."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def account_daily_means(store: Store, records: Records, rules: CityRules, season
         return {}
     rooms, means, state = judged
     dev = records.devices
-    # DOMAIN: only a measured day of a working sensor on a normal day counts
+    # docs/rules.md: only a measured day of a working sensor on a normal day counts
     ok = (state == RoomState.PASS) | (state == RoomState.COLD)
     by_account: dict[str, list[int]] = {}
     for i, r in enumerate(rooms):
