@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collector.modbus_poller import ModbusPoller, Sink
     from collector.mqtt_collector import MqttCollector
     from desk.intake import Intake
+    from desk.outdoor import Outdoor
     from documents.daily import DailyReport
     from workflow.unit import Repositories, WorkflowDb
 
@@ -270,3 +271,17 @@ def readings_or_none(cfg: Config) -> OpenedStore | None:
         return open_store(cfg, read_only=True)
     except (UserError, StoreError, OSError):  # noqa: B014 (StoreError may be an OSError)
         return None
+
+
+def measurement_outdoor(cfg: Config, account_id: str, at_ms: int) -> Outdoor:
+    """The outdoor temperature of a measurement visit (issue 22): its hour's and its day's
+    mean, from the stored weather or substation readings (none without a store)."""
+    from desk.outdoor import Outdoor, outdoor_at
+
+    opened = readings_or_none(cfg)
+    if opened is None:
+        return Outdoor(None, None, "")
+    try:
+        return outdoor_at(opened.store, records(cfg), account_id, at_ms, timezone(cfg))
+    finally:
+        opened.store.close()

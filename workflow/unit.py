@@ -10,6 +10,7 @@ from workflow import (
     calls,
     estimates,
     incidents,
+    measurement_links,
     measurements,
     notices,
     orders,
@@ -35,6 +36,7 @@ class Repositories:
         self.calls = calls.Calls(conn)
         self.staff = staff.Staff(conn)
         self.measurements = measurements.Measurements(conn)
+        self.measurement_links = measurement_links.MeasurementLinks(conn)
         self.reports = reports.ReportSnapshots(conn)
         self.estimates = estimates.Estimates(conn)
 
@@ -51,8 +53,8 @@ class WorkflowDb(Repositories):
         self.path = Path(path)
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
                                         outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
-                                        measurements.SCHEMA, reports.SCHEMA,
-                                        estimates.SCHEMA],
+                                        measurements.SCHEMA, measurement_links.SCHEMA,
+                                        reports.SCHEMA, estimates.SCHEMA],
                                        busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)

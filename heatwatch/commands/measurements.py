@@ -9,6 +9,7 @@
     heatwatch measurements correct ID --reason R --approved-by SUPERVISOR [--reading ...] [--at T]
     heatwatch measurements refund ACCOUNT --season YYYY [--json]
     heatwatch measurements verify
+    heatwatch measurements kpi [--at T] [--json]
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from desk.kpi import measurer_figures
+from desk.measured import decide, record_state
 from district.records import ROOM_TYPES, Records
+from heatwatch.bootstrap import measurement_outdoor
 from heatwatch.bootstrap import records as load_records
 from heatwatch.common import analyzer_config, timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
-from heatwatch.measurement_refunds import measured_refunds, record_state
+from heatwatch.measurement_refunds import measured_refunds
 from policy.measurements import (
     Conditions,
     Instrument,
@@ -81,6 +85,21 @@ def _staff_role(repos: Repositories, name: str, role: str, flag: str) -> None:
         raise UserError(f"{flag} {name}: not an active {role} (heatwatch staff add)")
 
 
+def _outdoor(cfg: Config, a: argparse.Namespace, base: Record | None, account: str,
+             at: float) -> tuple[float, float | None]:
+    """The day's outdoor mean and the hour's outdoor temperature: as given, as the corrected
+    record had them, else from the weather station's (or substation's) stored readings."""
+    if a.outdoor_mean is not None:
+        return a.outdoor_mean, None
+    if base is not None and base.outdoor_mean_c is not None:
+        return base.outdoor_mean_c, base.conditions.get("outdoor_c")
+    got = measurement_outdoor(cfg, account, int(at * 1000))
+    if got.day_mean_c is None:
+        raise UserError("no outdoor reading stored for that day: give --outdoor-mean C "
+                        "(the day's outdoor mean)")
+    return got.day_mean_c, got.hour_c
+
+
 def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
                  base: Record | None = None) -> Record:
     """A record from the command's flags (over `base`, a record being corrected), judged by the
@@ -106,17 +125,14 @@ def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
     cond = Conditions(height, _local(closed, tz), a.hand_held or old.get("hand_held", False),
                       a.radiators_covered or old.get("radiators_covered", False),
                       a.direct_sun or old.get("direct_sun", False))
-    outdoor = a.outdoor_mean if a.outdoor_mean is not None else (
-        base.outdoor_mean_c if base else None)
-    if outdoor is None:
-        raise UserError("measurements add needs --outdoor-mean C (the day's outdoor mean)")
+    outdoor, hour_c = _outdoor(cfg, a, base, account, at)
     reported = _local(a.reported_at if a.reported_at is not None else time.time(), tz)
     try:
         outside = not in_window(measured, rules)
     except ValueError as e:
         raise UserError(f"[desk.measurements] {e}") from None
     stored = dataclasses.asdict(cond) | {"closed_since": cond.closed_since.isoformat(),
-                                         "closed_since_s": closed}
+                                         "closed_since_s": closed, "outdoor_c": hour_c}
     return Record("", account, int(at * 1000), int(reported.timestamp() * 1000), measurer,
                   inst.instrument_id, _readings(a.reading) if a.reading else base.readings
                   if base else [], stored, outdoor, _design_c(load_records(cfg), account),
@@ -141,6 +157,9 @@ def _line(d: dict[str, Any]) -> str:
     extra = (f" corrects {d['corrects']} ({d['reason']}, approved by {d['approved_by']})"
              if d["corrects"] else "") + (f" corrected by {d['corrected_by']}"
                                           if d["corrected_by"] else "")
+    dec = d.get("decision") or {}
+    if dec.get("incident_key"):
+        extra += f" -> {'opened' if dec['opened'] else 'joined'} {dec['incident_key']}"
     return (f"{d['record_id']} {d['account_id']} {d['measured']} {rooms} {d['verdict']} "
             f"instrument {d['instrument_id']} by {d['measurer']}"
             f"{' [' + '; '.join(marks) + ']' if marks else ''}{extra}")
@@ -156,8 +175,17 @@ def _print(items: list[dict[str, Any]], as_json: bool, empty: str) -> None:
 def _add(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     with db.unit() as u:
         r = u.measurements.append(build_record(cfg, u, a))
-    _print([record_json(r, cfg)], a.json, "")
+        link = _decide(cfg, u, r)
+    _print([record_json(r, cfg) | {"decision": link}], a.json, "")
     return 0
+
+
+def _decide(cfg: Config, u: Repositories, r: Record) -> dict[str, Any]:
+    """What the record decides (desk.measured): the incident it opened or joined."""
+    link = decide(u, r, load_records(cfg), analyzer_config(cfg).rules(), timezone(cfg),
+                  int(time.time() * 1000))
+    return {"verdict": link.verdict, "incident_key": link.incident_key or None,
+            "opened": link.opened, "quote": link.quote}
 
 
 def _correct(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
@@ -174,7 +202,8 @@ def _correct(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
         new = build_record(cfg, u, a, base=old)
         new.corrects, new.reason, new.approved_by = old.record_id, a.reason, a.approved_by
         r = u.measurements.append(new)
-    _print([record_json(r, cfg)], a.json, "")
+        link = _decide(cfg, u, r)
+    _print([record_json(r, cfg) | {"decision": link}], a.json, "")
     return 0
 
 
@@ -221,12 +250,30 @@ def _refund(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     return 0
 
 
+def _kpi(db: WorkflowDb, a: argparse.Namespace) -> int:
+    """Per measurer: records reported, late (past the city's limit), outside the windows."""
+    at_ms = int((time.time() if a.at is None else a.at) * 1000)
+    rows = measurer_figures(db.measurements.find(), at_ms)
+    if a.json:
+        print(json.dumps([dataclasses.asdict(f) | {"on_time_pct": f.on_time_pct} for f in rows],
+                         ensure_ascii=False))
+        return 0
+    for f in rows:
+        rate = "-" if f.on_time_pct is None else f"{f.on_time_pct:g} %"
+        print(f"{f.measurer:10} 测温记录 {f.records:4d}  按时上报 {rate:>7}  超时上报 {f.late:3d}"
+              f"  时段外 {f.outside_window:3d}")
+    if not rows:
+        print("no measurement reports")
+    return 0
+
+
 def measurements_command(cfg: Config, a: argparse.Namespace) -> int:
     db = WorkflowDb(cfg.workflow_path())
     try:
         verbs: dict[str, Callable[[], int]] = {
             "add": lambda: _add(cfg, db, a), "correct": lambda: _correct(cfg, db, a),
-            "verify": lambda: _verify(db), "refund": lambda: _refund(cfg, db, a)}
+            "verify": lambda: _verify(db), "refund": lambda: _refund(cfg, db, a),
+            "kpi": lambda: _kpi(db, a)}
         return verbs.get(a.verb, lambda: _list(cfg, db, a))()
     finally:
         db.close()
@@ -266,15 +313,16 @@ def add_measurement_parsers(command: Callable[..., argparse.ArgumentParser],
                             ) -> None:
     """`heatwatch measurements` and `heatwatch instruments` via the CLI's `command`."""
     p = command("measurements", lambda a: measurements_command(load(a), a),
-                "measurement visits (入户测温): list, show, add, correct, refund, verify")
+                "measurement visits (入户测温): list, show, add, correct, refund, verify, kpi")
     p.add_argument("verb", nargs="?", default="list",
-                   choices=["list", "show", "add", "correct", "refund", "verify"])
+                   choices=["list", "show", "add", "correct", "refund", "verify", "kpi"])
     p.add_argument("target", nargs="?", help="add / refund: the account; show / correct: the id")
     p.add_argument("--account", default=None, help="list: one household's records")
     p.add_argument("--reading", action="append", default=[], metavar="ROOM=°C",
                    help=f"a room's reading, ROOM one of {', '.join(ROOM_TYPES)} (repeat)")
     p.add_argument("--instrument", default="", help="the instrument's id in the register")
-    p.add_argument("--at", type=instant, default=None, help="when measured, RFC 3339")
+    p.add_argument("--at", type=instant, default=None,
+                   help="add: when measured; kpi: as of (RFC 3339)")
     p.add_argument("--by", default="", help="the measurer (a staff member, role measurer)")
     p.add_argument("--height", type=float, default=None, help="the sensor's height, m")
     p.add_argument("--closed-since", type=instant, default=None,
