@@ -173,11 +173,12 @@ def refund_periods(visits: Sequence[Visit]) -> list[RefundPeriod]:
 
 def until_recovery(p: RefundPeriod, recovered: Sequence[dt.date]) -> RefundPeriod:
     """A period ends at the first day after its start that the room sensors show the flat
-    heated, when that comes before the re-measurement (whichever comes first)."""
+    heated, when that comes before the re-measurement (whichever comes first); the basis is
+    then the failing record alone."""
     first = min((d for d in recovered if d > p.start), default=None)
     if first is None or (p.end is not None and p.end <= first):
         return p
-    return replace(p, end=first, ended_by="sensor")
+    return replace(p, end=first, basis=p.basis[:1], ended_by="sensor")
 
 
 def period_refund_cny(area_m2: float, period: RefundPeriod, season_days: int,
