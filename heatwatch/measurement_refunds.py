@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 from desk.measured import record_state
 from district.records import Records
+from heatwatch.outage_days import outage_day_mask, outage_refunds
+from heatwatch.room_days import account_daily_means
 from policy.measurements import (
     RefundPeriod,
     Visit,
@@ -26,6 +28,7 @@ from policy.measurements import (
 from policy.rooms import RoomState
 from policy.rules import CityRules
 from policy.season import SeasonDays
+from storage.base import Store
 from workflow.measurements import Record
 from workflow.unit import Repositories
 
@@ -105,12 +108,14 @@ def recovered_days(daily_mean_c: FloatGrid | None, season: SeasonDays, city: Cit
 
 
 def season_measured(repos: Repositories, records: Records, city: CityRules, season: SeasonDays,
-                    means: Mapping[str, FloatGrid],
-                    paid: Mapping[str, npt.NDArray[np.bool_]]) -> dict[str, list[MeasuredRefund]]:
-    """Every measured household's refund periods of the season (those with any), each ended by
-    its sensors' recovery (`means`, `recovered_days`) and not paying its `paid` outage days."""
+                    means: Mapping[str, FloatGrid], paid: Mapping[str, npt.NDArray[np.bool_]],
+                    only: Sequence[str] | None = None) -> dict[str, list[MeasuredRefund]]:
+    """Every measured household's refund periods of the season (those with any; `only` these
+    accounts when given), each ended by its sensors' recovery (`means`, `recovered_days`) and
+    not paying its `paid` outage days."""
     out: dict[str, list[MeasuredRefund]] = {}
-    for aid in sorted({r.account_id for r in repos.measurements.find()}):
+    ids = only if only is not None else {r.account_id for r in repos.measurements.find()}
+    for aid in sorted(ids):
         acc = records.accounts.get(aid)
         if acc is None:
             continue  # an account since removed from the records: not ours to pay
@@ -133,3 +138,18 @@ def period_day_mask(periods: Sequence[MeasuredRefund], season: SeasonDays
         if p.end is not None:
             mask[max((p.start - season.first).days, 0):max((p.end - season.first).days, 0)] = True
     return mask
+
+
+def account_measured(repos: Repositories, records: Records, store: Store | None,
+                     city: CityRules, season: SeasonDays, account_id: str
+                     ) -> list[MeasuredRefund]:
+    """One household's measured periods as `heatwatch refunds` lists them: ended by its
+    sensors' recovery (read from `store`, when there is one) and not paying its outage days."""
+    acc = records.accounts.get(account_id)
+    if acc is None:
+        return []
+    means = {} if store is None else account_daily_means(store, records, city, season)
+    outages = outage_refunds(repos.compensation.find(), records, city, season, season.tz)
+    paid = {aid: outage_day_mask(o, season) for aid, o in outages.items()}
+    return season_measured(repos, records, city, season, means, paid, [account_id]).get(
+        account_id, [])

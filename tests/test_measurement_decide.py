@@ -117,6 +117,7 @@ def test_the_room_sensors_showing_heat_end_a_measured_failure_first(town: Distri
     row = town.json("refunds", "--season", "2026")["accounts"][0]
     # the sensors' own cold days (12-03, 12-04) are the measurement's: not paid twice
     assert row["under_temperature"]["days"] == 0 and row["total_cny"] == "17.85"
+    assert town.json("measurements", "refund", "A1", "--season", "2026") == [m]
 
 
 def test_outdoor_comes_from_the_weather_station(town: District) -> None:
@@ -152,6 +153,10 @@ def test_a_cold_visit_sends_one_repair_order_to_its_building(town: District) -> 
     assert order.address == "幸福路1号楼 2-102"
     assert first["record_id"] in order.summary and "16.0" in order.summary
     db.close()
+    (listed,) = town.json("measurements", "--account", "H75")
+    assert listed["decision"]["incident_key"] == key
+    code, out, _ = town("measurements", "show", first["record_id"])
+    assert code == 0 and f"-> opened {key}" in out
     # a second cold visit of the household joins the open incident: no second order
     again = town.measure("H75", "bedroom=16.5", at="2026-12-04T08:30:00+08:00")
     assert again["decision"] == again["decision"] | {"incident_key": key, "opened": False}

@@ -25,12 +25,12 @@ from typing import Any
 from desk.kpi import measurer_figures
 from desk.measured import decide, record_state
 from district.records import ROOM_TYPES, Records
-from heatwatch.bootstrap import measurement_outdoor
+from heatwatch.bootstrap import measurement_outdoor, readings_or_none
 from heatwatch.bootstrap import records as load_records
 from heatwatch.common import analyzer_config, timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
-from heatwatch.measurement_refunds import measured_refunds
+from heatwatch.measurement_refunds import account_measured
 from policy.measurements import (
     Conditions,
     Instrument,
@@ -39,6 +39,8 @@ from policy.measurements import (
     instrument_problem,
     reported_late,
 )
+from policy.season import season_days
+from workflow.measurement_links import Link
 from workflow.measurements import MeasurementConflict, Record, StoredInstrument
 from workflow.unit import Repositories, WorkflowDb
 
@@ -180,12 +182,16 @@ def _add(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     return 0
 
 
-def _decide(cfg: Config, u: Repositories, r: Record) -> dict[str, Any]:
+def _decide(cfg: Config, u: Repositories, r: Record) -> dict[str, Any] | None:
     """What the record decides (desk.measured): the incident it opened or joined."""
-    link = decide(u, r, load_records(cfg), analyzer_config(cfg).rules(), timezone(cfg),
-                  int(time.time() * 1000))
-    return {"verdict": link.verdict, "incident_key": link.incident_key or None,
-            "opened": link.opened, "quote": link.quote}
+    return _link_json(decide(u, r, load_records(cfg), analyzer_config(cfg).rules(),
+                             timezone(cfg), int(time.time() * 1000)))
+
+
+def _link_json(link: Link | None) -> dict[str, Any] | None:
+    return None if link is None else {
+        "verdict": link.verdict, "incident_key": link.incident_key or None,
+        "opened": link.opened, "quote": link.quote}
 
 
 def _correct(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
@@ -216,7 +222,9 @@ def _list(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     else:
         rows = db.measurements.find(a.account)
     by = db.measurements.corrected()
-    _print([record_json(r, cfg, by.get(r.record_id, "")) for r in rows], a.json,
+    links = db.measurement_links
+    _print([record_json(r, cfg, by.get(r.record_id, ""))
+            | {"decision": _link_json(links.get(r.record_id))} for r in rows], a.json,
            "no measurements")
     return 0
 
@@ -231,13 +239,21 @@ def _verify(db: WorkflowDb) -> int:
 
 
 def _refund(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
+    """The household's measured refund periods, as `heatwatch refunds` lists them."""
     if not a.target or a.season is None:
         raise UserError("measurements refund needs ACCOUNT --season YYYY")
-    acc = load_records(cfg).accounts.get(a.target)
-    if acc is None:
+    if not 1970 <= a.season <= 9998:
+        raise UserError(f"--season {a.season} is not a year")
+    records = load_records(cfg)
+    if a.target not in records.accounts:
         raise UserError(f"account {a.target} is not in the records")
-    got = measured_refunds(db, acc.account_id, acc.area_m2, a.season,
-                           analyzer_config(cfg).rules(), timezone(cfg))
+    rules, opened = analyzer_config(cfg).rules(), readings_or_none(cfg)
+    try:
+        got = account_measured(db, records, opened.store if opened else None, rules,
+                               season_days(rules.season, a.season, timezone(cfg)), a.target)
+    finally:
+        if opened is not None:
+            opened.store.close()
     items = [m.as_dict() for m in got]
     if a.json:
         print(json.dumps(items, ensure_ascii=False))

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.grid import DAY_MS, HOUR_MS
 from district.records import Account, Building, Records
 from heatwatch.common import (
     CommandError,
@@ -27,9 +26,10 @@ from heatwatch.common import (
 )
 from heatwatch.config import Config
 from heatwatch.measurement_refunds import MeasuredRefund, period_day_mask, season_measured
+from heatwatch.outage_days import outage_day_mask, outage_refunds
 from heatwatch.room_days import account_daily_means
 from policy.money import daily_fee_cny, fen
-from policy.outages import account_compensation_cny, compensated_days, season_fee_cny
+from policy.outages import season_fee_cny
 from policy.rooms import band_label, refund_share, under_temperature_refunds_cny
 from policy.rules import CityRules
 from policy.season import SeasonDays, season_days
@@ -43,48 +43,6 @@ def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> SeasonDays:
     if not 1970 <= year <= 9998:
         raise CommandError(f"--season {year} is not a year")
     return season_days(rules.season, year, tz)
-
-
-# -- outages: the compensation records, recomputed by the city's rules ----------------------
-
-def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: CityRules,
-                   season: SeasonDays, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
-    """Per account, its compensated outages in the season with days and amount."""
-    comp = rules.compensation
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        if not season.start_ms <= int(r["started_ms"]) < season.end_ms:
-            continue
-        acc = records.accounts.get(str(r["account_id"]))
-        if acc is None:
-            continue  # an account since removed from the records: not ours to pay
-        duration_h = float(r["duration_h"])
-        amount = account_compensation_cny(acc.tariff, acc.area_m2, duration_h, season.n_days,
-                                          rules)
-        started = dt.datetime.fromtimestamp(int(r["started_ms"]) / 1000, tz)
-        out.setdefault(acc.account_id, []).append({
-            "incident_key": r["incident_key"],
-            "started": started.isoformat(timespec="minutes"),
-            "duration_h": round(duration_h, 2),
-            "days": compensated_days(duration_h, comp),
-            "amount_cny": str(amount),
-            "recorded_cny": str(r["amount_cny"]),
-            "closed": bool(r["final"]),
-        })
-    return out
-
-
-def outage_day_mask(outages: Sequence[dict[str, Any]], season: SeasonDays) -> npt.NDArray[np.bool_]:
-    """The season days an account's compensated outages touch (not refunded twice)."""
-    mask = np.zeros(season.n_days, dtype=bool)
-    for o in outages:
-        s = int(dt.datetime.fromisoformat(o["started"]).timestamp() * 1000)
-        e = s + int(o["duration_h"] * HOUR_MS)
-        d0 = max((s - season.start_ms) // DAY_MS, 0)
-        d1 = min((max(e - 1, s) - season.start_ms) // DAY_MS, season.n_days - 1)
-        if d1 >= d0:
-            mask[d0:d1 + 1] = True
-    return mask
 
 
 # -- under-temperature: refunded by band ----------------------------------------------------
