@@ -57,13 +57,15 @@ class MeasuredRefund:
     account_id: str
     period: RefundPeriod
     refund_cny: Decimal
+    outage_days: int = 0  # of its days, those an outage's compensation pays (not refunded)
 
     def as_dict(self) -> dict[str, Any]:
         p = self.period
         return {"account_id": self.account_id, "from": p.start.isoformat(),
                 "to": p.end.isoformat() if p.end else None, "days": p.days,
                 "reading_c": p.lowest_c, "refund_cny": str(self.refund_cny),
-                "basis": list(p.basis), "ended_by": p.ended_by or None}
+                "basis": list(p.basis), "ended_by": p.ended_by or None,
+                "outage_days": self.outage_days}
 
 
 def measured_refunds(repos: Repositories, account_id: str, area_m2: float, season_year: int,
@@ -82,7 +84,7 @@ def measured_refunds(repos: Repositories, account_id: str, area_m2: float, seaso
     for p in _periods(visits, end, recovered):
         twice = sum(1 for d in paid if p.end is not None and p.start <= d < p.end)
         out.append(MeasuredRefund(account_id, p, period_refund_cny(
-            area_m2, p, city.season.days(season_year), city, twice)))
+            area_m2, p, city.season.days(season_year), city, twice), twice))
     return out
 
 

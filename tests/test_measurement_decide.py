@@ -20,6 +20,7 @@ from storage.sqlite import SqliteStore
 from tests.test_measurements_cli import DAY, MORNING, Cli
 from workflow.details import OutageDetails
 from workflow.incidents import Incident
+from workflow.notices import Compensation
 from workflow.unit import WorkflowDb
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -104,6 +105,23 @@ def test_refunds_pays_worked_example_10_on_the_records_basis(town: District) -> 
     (line,) = [x for x in out.splitlines() if x.startswith("H40")]
     assert code == 0 and "19.83" in line
     assert cold["record_id"] in line and warm["record_id"] in line
+
+
+def test_outage_days_inside_a_measured_period_are_not_paid_twice(town: District) -> None:
+    db = town.db()
+    with db.unit() as u:  # a 30 h outage from 12-05 00:00: two days, compensated
+        u.compensation.put(Compensation("outage:S1::x", "H40", ms(dt.datetime(
+            2026, 12, 5, tzinfo=TZ)), 30.0, 2, "960.00", 121, "15.87", True, 0))
+    db.close()
+    town.measure("H40", "bedroom=15.5", "living=15.5")
+    town.measure("H40", "bedroom=18.6", at="2026-12-08T09:00:00+08:00")
+    (row,) = [a for a in town.json("refunds", "--season", "2026")["accounts"]
+              if a["account_id"] == "H40"]
+    (m,) = row["measured"]
+    # 5 days measured cold, 2 of them the outage's: 24 / 121 × 40 × 3 × 0.5
+    assert (m["days"], m["outage_days"], m["refund_cny"]) == (5, 2, "11.90")
+    assert row["outage_cny"] == "15.87" and row["total_cny"] == "27.77"
+    assert town.json("measurements", "refund", "H40", "--season", "2026") == [m]
 
 
 def test_the_room_sensors_showing_heat_end_a_measured_failure_first(town: District) -> None:
