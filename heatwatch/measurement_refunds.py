@@ -16,11 +16,13 @@ import numpy.typing as npt
 from desk.measured import record_state
 from district.records import Records
 from heatwatch.outage_days import outage_day_mask, outage_refunds
-from heatwatch.room_days import account_daily_means
+from heatwatch.room_days import account_daily_means, meter_heated_days
+from policy.calls import CallLimits
 from policy.measurements import (
     RefundPeriod,
     Visit,
     lowest_counted,
+    meter_recovery,
     period_refund_cny,
     refund_periods,
     until_recovery,
@@ -70,30 +72,33 @@ class MeasuredRefund:
 
 def measured_refunds(repos: Repositories, account_id: str, area_m2: float, season_year: int,
                      city: CityRules, tz: dt.tzinfo, recovered: Sequence[dt.date] = (),
-                     paid: Collection[dt.date] = ()) -> list[MeasuredRefund]:
+                     paid: Collection[dt.date] = (),
+                     heated: Mapping[dt.date, bool] | None = None) -> list[MeasuredRefund]:
     """The household's refund periods in the season that starts in `season_year`: visits
     inside the season, periods clipped at its end, excluded and uncounted visits skipped. A
-    period ends at the re-measurement or on the first `recovered` day (the room sensors show
-    the flat heated), whichever comes first; its `paid` days (an outage's compensation) are
-    not refunded twice. `heatwatch refunds` and `measurements refund` both call this."""
+    period ends at the re-measurement, on the first `recovered` day (the room sensors show
+    the flat heated) or when its meter delivers heat again (`heated`, per day), whichever
+    comes first; its `paid` days (an outage's compensation) are not refunded twice.
+    `heatwatch refunds` and `measurements refund` both call this."""
     start, end = city.season.start(season_year), city.season.end(season_year)
     records = effective(repos.measurements.find(account_id), repos.measurements.corrected())
     visits = [v for v in (visit_of(r, city, tz) for r in records)
               if start <= v.day <= end and v.state in (RoomState.COLD, RoomState.PASS)]
     out = []
-    for p in _periods(visits, end, recovered):
+    for p in _periods(visits, end, recovered, heated or {}):
         twice = sum(1 for d in paid if p.end is not None and p.start <= d < p.end)
         out.append(MeasuredRefund(account_id, p, period_refund_cny(
             area_m2, p, city.season.days(season_year), city, twice), twice))
     return out
 
 
-def _periods(visits: list[Visit], season_end: dt.date, recovered: Sequence[dt.date]
-             ) -> list[RefundPeriod]:
+def _periods(visits: list[Visit], season_end: dt.date, recovered: Sequence[dt.date],
+             heated: Mapping[dt.date, bool]) -> list[RefundPeriod]:
     last = season_end + dt.timedelta(days=1)
     out = []
     for p in refund_periods(visits):
-        p = until_recovery(p, recovered)
+        p = until_recovery(until_recovery(p, recovered, "sensor"),
+                           meter_recovery(p.start, heated), "meter")
         out.append(replace(p, end=min(p.end, last)) if p.end is not None else p)
     return out
 
@@ -111,10 +116,11 @@ def recovered_days(daily_mean_c: FloatGrid | None, season: SeasonDays, city: Cit
 
 def season_measured(repos: Repositories, records: Records, city: CityRules, season: SeasonDays,
                     means: Mapping[str, FloatGrid], paid: Mapping[str, npt.NDArray[np.bool_]],
+                    heated: Mapping[str, Mapping[dt.date, bool]],
                     only: Sequence[str] | None = None) -> dict[str, list[MeasuredRefund]]:
     """Every measured household's refund periods of the season (those with any; `only` these
-    accounts when given), each ended by its sensors' recovery (`means`, `recovered_days`) and
-    not paying its `paid` outage days."""
+    accounts when given), each ended by its sensors' recovery (`means`, `recovered_days`) or
+    its meter's (`heated`), and not paying its `paid` outage days."""
     out: dict[str, list[MeasuredRefund]] = {}
     ids = only if only is not None else {r.account_id for r in repos.measurements.find()}
     for aid in sorted(ids):
@@ -125,7 +131,8 @@ def season_measured(repos: Repositories, records: Records, city: CityRules, seas
         paid_days = [] if mask is None else [season.first + dt.timedelta(days=int(d))
                                              for d in np.flatnonzero(mask)]
         got = measured_refunds(repos, aid, acc.area_m2, season.year, city, season.tz,
-                               recovered_days(means.get(aid), season, city), paid_days)
+                               recovered_days(means.get(aid), season, city), paid_days,
+                               heated.get(aid))
         if got:
             out[aid] = got
     return out
@@ -143,15 +150,17 @@ def period_day_mask(periods: Sequence[MeasuredRefund], season: SeasonDays
 
 
 def account_measured(repos: Repositories, records: Records, store: Store | None,
-                     city: CityRules, season: SeasonDays, account_id: str
+                     city: CityRules, season: SeasonDays, limits: CallLimits, account_id: str
                      ) -> list[MeasuredRefund]:
     """One household's measured periods as `heatwatch refunds` lists them: ended by its
-    sensors' recovery (read from `store`, when there is one) and not paying its outage days."""
+    sensors' or meter's recovery (read from `store`, when there is one) and not paying its
+    outage days."""
     acc = records.accounts.get(account_id)
     if acc is None:
         return []
     means = {} if store is None else account_daily_means(store, records, city, season)
+    heated = {} if store is None else meter_heated_days(store, records, season, limits)
     outages = outage_refunds(repos.compensation.find(), records, city, season, season.tz)
     paid = {aid: outage_day_mask(o, season) for aid, o in outages.items()}
-    return season_measured(repos, records, city, season, means, paid, [account_id]).get(
+    return season_measured(repos, records, city, season, means, paid, heated, [account_id]).get(
         account_id, [])

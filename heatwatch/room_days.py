@@ -5,6 +5,7 @@ cold ones by band; a measurement's refund period ends on the first day they show
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from dataclasses import replace
 
@@ -18,6 +19,7 @@ from analyzer.index import DistrictIndex
 from analyzer.kernels.room_temps import assess_rooms
 from analyzer.window import Window, WindowReader
 from district.records import Records
+from policy.calls import CallLimits, meter_delivers_heat
 from policy.rooms import RoomState, is_counted
 from policy.rules import CityRules
 from policy.season import SeasonDays
@@ -90,4 +92,29 @@ def account_daily_means(store: Store, records: Records, rules: CityRules, season
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a day no room counts: NaN
             out[aid] = np.asarray(np.nanmean(vals, axis=0), dtype=np.float64)
+    return out
+
+
+def meter_heated_days(store: Store, records: Records, season: SeasonDays, limits: CallLimits
+                      ) -> dict[str, dict[dt.date, bool]]:
+    """Per metered account, whether its heat meter's daily mean delivered heat on each season
+    day with readings (policy.calls.meter_delivers_heat: flow and a supply-return gap)."""
+    owner = {d.device_id: d.account_id for d in records.devices.values()
+             if d.kind == "meter" and d.account_id}
+    if not owner:
+        return {}
+    got = store.read_aggregate("meter", season.start_ms, season.end_ms, 86400,
+                               ["flow_m3h", "supply_c", "return_c"], "mean",
+                               offset_s=season.offset_s)
+    out: dict[str, dict[dt.date, bool]] = {}
+    f = got.fields
+    for i, (dev, ts) in enumerate(zip(got.device_id.tolist(), got.ts_ms.tolist(), strict=True)):
+        aid = owner.get(dev)
+        if aid is None or not {"flow_m3h", "supply_c", "return_c"} <= f.keys():
+            continue
+        day = season.first + dt.timedelta(days=(int(ts) - season.start_ms) // DAY_MS)
+        on = meter_delivers_heat(float(f["flow_m3h"][i]), float(f["supply_c"][i]),
+                                 float(f["return_c"][i]), limits)
+        days = out.setdefault(aid, {})
+        days[day] = days.get(day, False) or on
     return out

@@ -9,7 +9,7 @@ measured 07:00–10:00 or 15:00–20:00.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -171,14 +171,25 @@ def refund_periods(visits: Sequence[Visit]) -> list[RefundPeriod]:
     return out
 
 
-def until_recovery(p: RefundPeriod, recovered: Sequence[dt.date]) -> RefundPeriod:
-    """A period ends at the first day after its start that the room sensors show the flat
-    heated, when that comes before the re-measurement (whichever comes first); the basis is
-    then the failing record alone."""
+def until_recovery(p: RefundPeriod, recovered: Sequence[dt.date], by: str = "sensor"
+                   ) -> RefundPeriod:
+    """A period ends at the first day after its start that the data (`by`: the room sensors,
+    the meter) shows the flat heated, when that comes before the re-measurement (whichever
+    comes first); the basis is then the failing record alone."""
     first = min((d for d in recovered if d > p.start), default=None)
     if first is None or (p.end is not None and p.end <= first):
         return p
-    return replace(p, end=first, basis=p.basis[:1], ended_by="sensor")
+    return replace(p, end=first, basis=p.basis[:1], ended_by=by)
+
+
+def meter_recovery(start: dt.date, heated: Mapping[dt.date, bool]) -> list[dt.date]:
+    """The day a household's heat meter shows heat again after a failing visit: only when the
+    meter delivered none on the visit's day (a cold flat with heat flowing is not recovered
+    by more of the same); [] otherwise."""
+    if heated.get(start, True):
+        return []
+    later = [d for d, on in heated.items() if on and d > start]
+    return [min(later)] if later else []
 
 
 def period_refund_cny(area_m2: float, period: RefundPeriod, season_days: int,

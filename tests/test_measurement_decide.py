@@ -138,6 +138,43 @@ def test_the_room_sensors_showing_heat_end_a_measured_failure_first(town: Distri
     assert town.json("measurements", "refund", "A1", "--season", "2026") == [m]
 
 
+def meter_day(day: dt.date, flow_m3h: float) -> list[Reading]:
+    """A2's heat meter m1, hourly: this flow at 55/45 °C (no flow: no heat delivered)."""
+    t0 = dt.datetime(day.year, day.month, day.day, tzinfo=TZ)
+    tags = {"device_id": "m1", "building_id": "B1", "substation_id": "S1", "account_id": "A2"}
+    return [Reading("meter", tags, {"flow_m3h": flow_m3h, "supply_c": 55.0, "return_c": 45.0},
+                    ms(t0 + dt.timedelta(hours=h))) for h in range(24)]
+
+
+def test_the_meter_delivering_heat_again_ends_a_measured_failure(town: District) -> None:
+    cfg = load_config(str(town.cfg))
+    store = SqliteStore(cfg.data_path(cfg.store.sqlite.path, "readings.sqlite"))
+    for d in range(6):  # no flow on 12-03 and 12-04, heat again from 12-05
+        store.write(meter_day(FIRST + dt.timedelta(days=d), 0.0 if d < 2 else 0.4))
+    store.close()
+    cold = town.measure("A2", "bedroom=15.0", "living=15.2")
+    town.measure("A2", "bedroom=18.5", at="2026-12-08T09:00:00+08:00")
+    (m,) = town.json("measurements", "refund", "A2", "--season", "2026")
+    assert (m["to"], m["days"], m["ended_by"], m["basis"]) == (
+        "2026-12-05", 2, "meter", [cold["record_id"]])
+    assert m["refund_cny"] == "14.98"  # 24 / 121 × 75.5 × 2 × 0.5
+    (row,) = [a for a in town.json("refunds", "--season", "2026")["accounts"]
+              if a["account_id"] == "A2"]
+    assert row["measured"] == [m]
+
+
+def test_a_meter_delivering_heat_all_along_ends_nothing(town: District) -> None:
+    cfg = load_config(str(town.cfg))
+    store = SqliteStore(cfg.data_path(cfg.store.sqlite.path, "readings.sqlite"))
+    for d in range(6):
+        store.write(meter_day(FIRST + dt.timedelta(days=d), 0.4))
+    store.close()
+    town.measure("A2", "bedroom=15.0", "living=15.2")
+    town.measure("A2", "bedroom=18.5", at="2026-12-08T09:00:00+08:00")
+    (m,) = town.json("measurements", "refund", "A2", "--season", "2026")
+    assert (m["to"], m["days"], m["ended_by"]) == ("2026-12-08", 5, "remeasured")
+
+
 def test_outdoor_comes_from_the_weather_station(town: District) -> None:
     rec = town.add_auto("H40", "bedroom=18.2")
     # the day's 24 hours: 23 at -4 °C and 08:00 at -2 °C

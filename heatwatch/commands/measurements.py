@@ -250,7 +250,8 @@ def _refund(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     rules, opened = analyzer_config(cfg).rules(), readings_or_none(cfg)
     try:
         got = account_measured(db, records, opened.store if opened else None, rules,
-                               season_days(rules.season, a.season, timezone(cfg)), a.target)
+                               season_days(rules.season, a.season, timezone(cfg)),
+                               cfg.desk.limits, a.target)
     finally:
         if opened is not None:
             opened.store.close()

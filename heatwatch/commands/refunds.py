@@ -27,7 +27,7 @@ from heatwatch.common import (
 from heatwatch.config import Config
 from heatwatch.measurement_refunds import MeasuredRefund, period_day_mask, season_measured
 from heatwatch.outage_days import outage_day_mask, outage_refunds
-from heatwatch.room_days import account_daily_means
+from heatwatch.room_days import account_daily_means, meter_heated_days
 from policy.money import daily_fee_cny, fen
 from policy.outages import season_fee_cny
 from policy.rooms import band_label, refund_share, under_temperature_refunds_cny
@@ -84,8 +84,8 @@ def _compensation_rows(cfg: Config) -> list[dict[str, Any]]:
 
 
 def _measured(cfg: Config, records: Records, rules: CityRules, season: SeasonDays,
-              means: dict[str, FloatGrid], outages: dict[str, list[dict[str, Any]]]
-              ) -> dict[str, list[MeasuredRefund]]:
+              means: dict[str, FloatGrid], outages: dict[str, list[dict[str, Any]]],
+              heated: dict[str, dict[dt.date, bool]]) -> dict[str, list[MeasuredRefund]]:
     """The measurement visits' refund periods (issue 22; none without a workflow database);
     outage days are the outage compensation's."""
     path = cfg.workflow_path()
@@ -94,7 +94,7 @@ def _measured(cfg: Config, records: Records, rules: CityRules, season: SeasonDay
     wf = WorkflowDb(path)
     try:
         paid = {aid: outage_day_mask(o, season) for aid, o in outages.items()}
-        return season_measured(wf, records, rules, season, means, paid)
+        return season_measured(wf, records, rules, season, means, paid, heated)
     finally:
         wf.close()
 
@@ -141,9 +141,10 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
         means = account_daily_means(opened.store, records, rules, season)
+        heated = meter_heated_days(opened.store, records, season, cfg.desk.limits)
     finally:
         opened.store.close()
-    measured = _measured(cfg, records, rules, season, means, outages)
+    measured = _measured(cfg, records, rules, season, means, outages, heated)
     accounts = []
     for aid in sorted(set(outages) | set(means) | set(measured)):
         acc = records.accounts.get(aid)
