@@ -18,7 +18,7 @@ from district.readings import Reading
 from heatwatch.config import load_config
 from storage.sqlite import SqliteStore
 from tests.test_measurements_cli import DAY, MORNING, Cli
-from workflow.details import OutageDetails
+from workflow.details import OutageDetails, RoomColdDetails
 from workflow.incidents import Incident
 from workflow.notices import Compensation
 from workflow.unit import WorkflowDb
@@ -236,6 +236,21 @@ def test_a_cold_visit_joins_the_outage_already_open(town: District) -> None:
     assert rec["decision"]["incident_key"] == outage.key and not rec["decision"]["opened"]
     db = town.db()
     assert [i.key for i in db.incidents.find(kind="room_cold")] == []
+    db.close()
+
+
+def test_a_cold_visit_joins_the_cold_room_the_sensors_found(town: District) -> None:
+    db = town.db()
+    t0 = ms(dt.datetime(2026, 12, 3, 2, tzinfo=TZ))
+    room = Incident(f"room_cold:r1::{t0}", "room_cold", "r1", t0, "S1", "B1", "A1",
+                    details=RoomColdDetails(trailing_h=24.0, ongoing=True))
+    with db.unit() as u:
+        u.incidents.reconcile([room], t0, ["room_cold"], scope={"room_cold": ["r1"]})
+    db.close()
+    rec = town.measure("A1", "bedroom=15.5")
+    assert rec["decision"]["incident_key"] == room.key and not rec["decision"]["opened"]
+    db = town.db()
+    assert [i.key for i in db.incidents.find(kind="room_cold")] == [room.key]
     db.close()
 
 
