@@ -30,7 +30,7 @@ from workflow.unit import Repositories
 VERDICT_WORDS = {RoomState.PASS: "达标", RoomState.COLD: "不达标",
                  RoomState.EXCLUDED: "当日室外日均气温低于设计温度，不作判定",
                  RoomState.NOT_COUNTED: "未测卧室或客厅，不作判定"}
-ROOM_WORDS = {"bedroom": "卧室", "living": "客厅"}
+ROOM_WORDS = {"bedroom": "卧室", "living": "客厅", "other": "其他房间"}
 # the subject of a visit's own incident (alerts.handlers.subject_text words it 住户)
 SUBJECT = "household {}"
 CAUSE = "measurement"

@@ -266,6 +266,18 @@ def test_a_healthy_visit_is_quoted_in_the_calls_reply(town: District) -> None:
     assert reply.startswith("经入户测温，室温达标") and rec["record_id"] in reply
     assert f"{DAY} 08:30" in reply and "卧室 19.0℃" in reply and "客厅 19.4℃" in reply
     assert "达标" in reply
+    # a complaint taken before the visit is answered with the record too
+    complaint = town.json("calls", "add", "H75", "--kind", "complaint", "--by", "li", "--at",
+                          f"{DAY}T08:10:00+08:00", "--text", "家里太冷")
+    closed = town.json("calls", "act", complaint["call_id"], "resolve", "--by", "li", "--at",
+                       f"{DAY}T11:00:00+08:00", "--result", "已测温", "--reply", "室温达标")
+    assert rec["record_id"] in closed["reply"] and closed["state"] == "closed"
+    # a call after the visit has no record of its own to quote
+    later = town.json("calls", "add", "H75", "--kind", "complaint", "--by", "li", "--at",
+                      f"{DAY}T12:00:00+08:00")
+    plain = town.json("calls", "act", later["call_id"], "resolve", "--by", "li", "--at",
+                      f"{DAY}T12:30:00+08:00", "--result", "已答复", "--reply", "已答复")
+    assert plain["reply"] == "已答复"
     assert town.json("measurements", "refund", "H75", "--season", "2026") == []
     doc = town.json("refunds", "--season", "2026")
     assert "H75" not in {a["account_id"] for a in doc["accounts"]}
