@@ -183,7 +183,8 @@ def compensate_residents(inc: Incident, event: str, rec: Records, texts: Templat
 
 
 def meter_fault(inc: Incident, event: str, rec: Records, texts: Templates) -> list[Plan]:
-    """DOMAIN: a non-human fault is area-billed and replaced; a human cause goes to inspection."""
+    """docs/rules.md: a non-human fault is area-billed and replaced; a human cause goes to
+    inspection."""
     d = inc.details
     human = isinstance(d, MeterFaultDetails) and d.human
     cause = inc.cause or (d.cause if isinstance(d, MeterFaultDetails) else "")
@@ -215,7 +216,7 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
 def plans_for(inc: Incident, event: str, rec: Records, texts: Templates | None = None
               ) -> list[Plan]:
     """Every plan the table's handlers make of one incident event, its texts in the words
-    of `texts` (default: the bundled templates, DOMAIN's rules)."""
+    of `texts` (default: the bundled templates, docs/rules.md's rules)."""
     texts = bundled() if texts is None else texts
     out: list[Plan] = []
     for h in HANDLERS.get(inc.kind, ()):

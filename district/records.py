@@ -210,6 +210,11 @@ def _id(row: dict[str, str], key: str, where: str, seen: Mapping[str, object], k
 def load_records(folder: Path | str) -> Records:
     """Load and check the four CSV files; raise RecordsError listing every bad row."""
     root = Path(folder)
+    files = ("substations.csv", "buildings.csv", "accounts.csv", "devices.csv")
+    if not any((root / name).is_file() for name in files):
+        # a folder never mounted, or the wrong one: one line, not four "file not found"
+        raise RecordsError([f"{root}: no records here (none of {', '.join(files)}); "
+                            "[site] records_dir names the heating company's records folder"])
     problems: list[str] = []
     rec = Records()
     _load_substations(root / "substations.csv", rec, problems)

@@ -38,7 +38,7 @@ BASIS = {
     "inspection": charts.Category("稽查 inspection", "#e45756"),
 }
 CLASS_ZH = {"human": "人为 human", "non_human": "非人为 non-human", "comm": "通讯 comm"}
-# DOMAIN: meter temperatures outside 2–150 °C are a fault sign (the policy's range)
+# docs/rules.md: meter temperatures outside 2–150 °C are a fault sign (the policy's range)
 LIMIT_LOW_C = DEFAULT_METERS.valid_min_c
 LIMIT_HIGH_C = DEFAULT_METERS.valid_max_c
 

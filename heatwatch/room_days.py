@@ -80,7 +80,7 @@ def account_daily_means(store: Store, records: Records, rules: CityRules, season
         return {}
     rooms, means, state = judged
     dev = records.devices
-    # DOMAIN: only a measured day of a working sensor on a normal day counts
+    # docs/rules.md: only a measured day of a working sensor on a normal day counts
     ok = (state == RoomState.PASS) | (state == RoomState.COLD)
     by_account: dict[str, list[int]] = {}
     for i, r in enumerate(rooms):

@@ -16,7 +16,7 @@ from decimal import Decimal
 from policy.rooms import RoomState, is_counted, under_temperature_refunds_cny
 from policy.rules import CityRules, RoomRules
 
-# DOMAIN: only bedrooms and living rooms are held to the standard
+# docs/rules.md: only bedrooms and living rooms are held to the standard
 
 
 @dataclass(slots=True)
@@ -195,7 +195,7 @@ def meter_recovery(start: dt.date, heated: Mapping[dt.date, bool]) -> list[dt.da
 def period_refund_cny(area_m2: float, period: RefundPeriod, season_days: int,
                       city: CityRules, paid_days: int = 0) -> Decimal:
     """The refund of one period: its days at the failing reading, by the city's bands
-    (DOMAIN worked example 10); `paid_days` of them already paid otherwise (an outage's
+    (docs/rules.md worked example 10); `paid_days` of them already paid otherwise (an outage's
     compensation) are not paid twice."""
     days = period.days - paid_days
     if days <= 0:

@@ -176,10 +176,10 @@ def billing_meaning(inc: Incident) -> str:
         return ("通讯中断 (comm loss): 表内累计值不丢失，期间热量计入下一次读数，仍按计量计费 "
                 "(metered, the heat is counted at the next reading)")
     if isinstance(inc.details, MeterFaultDetails) and inc.details.human:
-        # DOMAIN: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
+        # docs/rules.md: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
         return ("人为原因 (human cause): 不按面积计费，按计量计费并转稽查 "
                 "(billed as metered, sent to inspection 稽查)")
-    # DOMAIN: a meter damaged by a non-human cause -> that period is billed by area
+    # docs/rules.md: a meter damaged by a non-human cause -> that period is billed by area
     return ("非人为损坏 (non-human): 故障日按面积计费 = 面积单价 × 面积 × 故障天数 ÷ 采暖天数 "
             "(billed by area for the fault days)")
 

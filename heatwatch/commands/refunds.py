@@ -1,6 +1,6 @@
 """`heatwatch refunds`: what each household is owed for the season, for finance: outage
 compensation (from the compensation records, by the analyzer's arithmetic) and
-under-temperature refunds by band (DOMAIN worked examples 1 and 3), with totals."""
+under-temperature refunds by band (docs/rules.md worked examples 1 and 3), with totals."""
 
 from __future__ import annotations
 
