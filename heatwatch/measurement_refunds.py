@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from desk.measured import record_state
+from desk.measured import record_state as record_state
 from district.records import Records
 from heatwatch.outage_days import outage_day_mask, outage_refunds
 from heatwatch.room_days import account_daily_means, meter_heated_days

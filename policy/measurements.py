@@ -86,21 +86,40 @@ def in_window(at: dt.datetime, rules: MeasurementRules) -> bool:
     return any(start <= t < end for start, end in map(parse_window, rules.windows))
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One condition the city requires: what it asks, what was recorded, whether it is met,
+    and the problem's words when it is not (in Chinese, for the record and its print)."""
+
+    asks: str
+    recorded: str
+    ok: bool
+    problem: str
+
+
+def condition_checks(c: Conditions, at: dt.datetime, rules: MeasurementRules) -> list[Check]:
+    """Every condition of a measurement at `at`, met or not, in the city's order."""
+    waited_min = (at - c.closed_since).total_seconds() / 60
+    height = f"{rules.height_m:g}±{rules.height_tolerance_m:g} m"
+    return [
+        Check(f"房间中心（对角线交点），测点高度 {height}", f"{c.height_m:g} m",
+              abs(c.height_m - rules.height_m) <= rules.height_tolerance_m + 1e-9,
+              f"测点高度 {c.height_m:g} m 不在 {height}"),
+        Check(f"门窗关闭 {rules.closed_before_min:g} 分钟后开始测温",
+              f"{c.closed_since.strftime('%H:%M')} 起关闭（{waited_min:.0f} 分钟）",
+              waited_min >= rules.closed_before_min,
+              f"门窗关闭不足 {rules.closed_before_min:g} 分钟"),
+        Check("测温仪不手持", "手持" if c.hand_held else "未手持", not c.hand_held, "手持测温"),
+        Check("散热器无遮挡", "被遮挡" if c.radiators_covered else "无遮挡",
+              not c.radiators_covered, "散热器被遮挡"),
+        Check("测点无阳光直射", "阳光直射" if c.direct_sun else "无直射", not c.direct_sun,
+              "阳光直射测点"),
+    ]
+
+
 def condition_problems(c: Conditions, at: dt.datetime, rules: MeasurementRules) -> list[str]:
     """The conditions a measurement at `at` misses (empty: all met), in Chinese."""
-    out = []
-    if abs(c.height_m - rules.height_m) > rules.height_tolerance_m + 1e-9:
-        out.append(f"测点高度 {c.height_m:g} m 不在 {rules.height_m:g}±"
-                   f"{rules.height_tolerance_m:g} m")
-    if at - c.closed_since < dt.timedelta(minutes=rules.closed_before_min):
-        out.append(f"门窗关闭不足 {rules.closed_before_min:g} 分钟")
-    if c.hand_held:
-        out.append("手持测温")
-    if c.radiators_covered:
-        out.append("散热器被遮挡")
-    if c.direct_sun:
-        out.append("阳光直射测点")
-    return out
+    return [k.problem for k in condition_checks(c, at, rules) if not k.ok]
 
 
 def reported_late(measured: dt.datetime, reported: dt.datetime,
@@ -126,6 +145,16 @@ def verdict(readings: Sequence[tuple[str, float]], outdoor_mean_c: float, design
     if outdoor_mean_c < design_c:
         return RoomState.EXCLUDED
     return RoomState.COLD if low < rooms.min_c else RoomState.PASS
+
+
+def settle(states: Sequence[RoomState]) -> RoomState | None:
+    """A temperature dispute, settled by the household's standing records of the season (as a
+    meter dispute by its verification): COLD when one shows a cold flat (its days are refunded),
+    PASS when the judged ones all pass, None when none is judged."""
+    judged = [s for s in states if s in (RoomState.COLD, RoomState.PASS)]
+    if not judged:
+        return None
+    return RoomState.COLD if RoomState.COLD in judged else RoomState.PASS
 
 
 @dataclass(frozen=True, slots=True)

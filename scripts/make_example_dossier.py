@@ -42,7 +42,7 @@ def main() -> int:
     for fmt in ("html", "pdf"):
         out = Path("docs") / f"dispute-example.{fmt}"
         dispute_command(cfg, ACCOUNT, 2024, str(out), False, 6.0, billed_kwh=3000.0,
-                        clock=lambda: CLOCK, format_=fmt)
+                        clock=lambda: CLOCK, format_=fmt, force=True)
     shutil.rmtree(data)
     return 0
 

@@ -184,6 +184,11 @@ def billing_meaning(inc: Incident) -> str:
             "(billed by area for the fault days)")
 
 
+def _subject(subject: str) -> str:
+    """An incident's subject as the resident may read it: a gateway's address is internal."""
+    return "通讯网关 gateway" if subject.startswith("gateway ") else subject
+
+
 def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, Any]]:
     """Fault and comm-loss intervals of the meter, oldest first, with cause and class."""
     def iso(ms: int) -> str:
@@ -196,7 +201,7 @@ def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, A
         end = i.closed_ms if i.closed_ms is not None else i.updated_ms
         cls = "comm" if i.kind == "meter_comm" else ("human" if fault.human else "non_human")
         out.append({
-            "kind": i.kind, "subject": i.subject, "start": iso(i.started_ms),
+            "kind": i.kind, "subject": _subject(i.subject), "start": iso(i.started_ms),
             "end": None if i.closed_ms is None else iso(i.closed_ms),
             "ongoing": i.closed_ms is None,
             "hours": round((end - i.started_ms) / 3_600_000, 2),

@@ -2,7 +2,7 @@
 
     heatwatch instruments add ID --accuracy K --certificate NO --expires YYYY-MM-DD
     heatwatch measurements [list] [--account A] [--json]
-    heatwatch measurements show ID [--json]
+    heatwatch measurements show ID [--json | --format pdf [--out FILE]]
     heatwatch measurements add ACCOUNT --reading bedroom=15.5 [--reading living=15.6 ...]
         --instrument ID --at T --by MEASURER --height M --closed-since T --outdoor-mean C
         [--hand-held] [--radiators-covered] [--direct-sun] [--reported-at T]
@@ -31,6 +31,7 @@ from heatwatch.common import analyzer_config, timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
 from heatwatch.measurement_refunds import account_measured
+from heatwatch.measurement_sheet import write_pdf
 from policy.measurements import (
     Conditions,
     Instrument,
@@ -214,6 +215,9 @@ def _correct(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
 
 
 def _list(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
+    if a.verb == "show" and a.format == "pdf":
+        print(f"measurement record {a.target}: {write_pdf(cfg, db, a.target or '', a.out)}")
+        return 0
     if a.verb == "show":
         r = db.measurements.get(a.target or "")
         if r is None:
@@ -354,6 +358,9 @@ def add_measurement_parsers(command: Callable[..., argparse.ArgumentParser],
     p.add_argument("--approved-by", default="", help="correct: the approving supervisor")
     p.add_argument("--season", type=int, default=None, help="refund: the season's start year")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--format", default="text", choices=["text", "pdf"],
+                   help="show: pdf prints the record (测温记录单), A4")
+    p.add_argument("--out", default=None, help="show --format pdf: the file to write")
     p = command("instruments", lambda a: instruments_command(load(a), a),
                 "the thermometers' register: add, list")
     p.add_argument("verb", nargs="?", default="list", choices=["list", "add"])
