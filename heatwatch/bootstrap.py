@@ -285,3 +285,13 @@ def measurement_outdoor(cfg: Config, account_id: str, at_ms: int) -> Outdoor:
         return outdoor_at(opened.store, records(cfg), account_id, at_ms, timezone(cfg))
     finally:
         opened.store.close()
+
+
+def measurement_outdoor_mean(cfg: Config) -> Callable[[str, dt.datetime], float | None]:
+    """The phone page's outdoor hook (desk.measure_page.OutdoorMean): a visit's day's outdoor
+    mean from the store, by `measurement_outdoor`."""
+
+    def mean(account_id: str, at: dt.datetime) -> float | None:
+        return measurement_outdoor(cfg, account_id, int(at.timestamp() * 1000)).day_mean_c
+
+    return mean
