@@ -7,7 +7,9 @@ station, and late reports are counted per measurer."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,13 @@ def test_refunds_pays_worked_example_10_on_the_records_basis(town: District) -> 
     (line,) = [x for x in out.splitlines() if x.startswith("H40")]
     assert code == 0 and "19.83" in line
     assert cold["record_id"] in line and warm["record_id"] in line
+    # the CSV for finance: the row's cold days and bands name the records
+    out_csv = town.cfg.parent / "refunds.csv"
+    assert town("refunds", "--season", "2026", "--csv", str(out_csv))[0] == 0
+    (h40,) = [r for r in csv.reader(io.StringIO(out_csv.read_text(encoding="utf-8-sig")))
+              if r[0] == "H40"]
+    assert (h40[11], h40[13], h40[14]) == ("5", "19.83", "19.83")
+    assert f"依据 {cold['record_id']}, {warm['record_id']}" in h40[12]
 
 
 def test_outage_days_inside_a_measured_period_are_not_paid_twice(town: District) -> None:
