@@ -29,7 +29,7 @@ from policy.calls import (
     due_of,
     suspension_decision,
 )
-from policy.rules import RoomRules, Season
+from policy.rules import CityRules, RoomRules, Season
 from policy.service import ServiceLimits
 from storage.base import Store
 from workflow.calls import Call
@@ -58,6 +58,7 @@ class Intake:
     store: Store | None = None  # the readings, for what the data shows of a cold-room call
     rooms: RoomRules = field(default_factory=RoomRules)  # the standard a cold call is held to
     messenger: Messenger | None = None  # the crews' messages (None: orders only)
+    city: CityRules = field(default_factory=CityRules)  # what a measurement record decides
 
     def local(self, at_ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(at_ms / 1000, ZoneInfo(self.tz))

@@ -34,6 +34,7 @@ from alerts.http import Refused, read_body
 from alerts.http_guard import FailedLookups
 from alerts.links import LinkError, LinkSigner
 from desk.measure_form import ROOM_NAMES, ROOMS, Filled, FormError, parse_filled
+from desk.measured import decide
 from desk.visits import link_scope
 from policy.measurements import in_window, instrument_problem
 from workflow.measurements import Record
@@ -197,6 +198,8 @@ class MeasurePage:
             for s in f.signatures:
                 u.signatures.add(rec.record_id, s)
             u.visits.measured(read, rec.record_id, self.d.now_ms())
+            # a cold record opens or joins the repair path, a passing one closes its incident
+            decide(u, rec, recs, self.d.intake.city, self.d.tz, self.d.now_ms())
             u.staff.audit(self.d.now_ms(), f.taken.measurer, "measure", order.order_id, True,
                           rec.record_id)
         return rec

@@ -12,7 +12,7 @@ from typing import Any
 
 from district.records import Account, Device, Records
 from heatwatch.config import Config
-from heatwatch.measurement_refunds import effective, local_day, measured_refunds, record_state
+from heatwatch.measurement_refunds import account_measured, effective, local_day, record_state
 from policy.measurements import lowest_counted, settle, verdict
 from policy.rooms import RoomState
 from policy.rules import CityRules
@@ -120,6 +120,22 @@ def _settlement(standing: list[Record], refunds: list[dict[str, Any]], city: Cit
             "standard_c": city.rooms.min_c}
 
 
+def _measured(cfg: Config, db: WorkflowDb, records: Records, account: Account,
+              season: SeasonDays, city: CityRules) -> list[dict[str, Any]]:
+    """The household's measured refund periods as `heatwatch refunds` lists them (ended by its
+    sensors' or meter's recovery, its outage days left out): one amount everywhere."""
+    from heatwatch import bootstrap
+
+    opened = bootstrap.readings_or_none(cfg)
+    try:
+        return [m.as_dict() for m in account_measured(
+            db, records, opened.store if opened else None, city, season, cfg.desk.limits,
+            account.account_id)]
+    finally:
+        if opened is not None:
+            opened.store.close()
+
+
 def temperature_doc(cfg: Config, records: Records, account: Account, season: SeasonDays,
                     city: CityRules, outdoor: dict[str, float | None]) -> dict[str, Any]:
     """The dossier's temperature section as plain data (what JSON, Markdown and the printed
@@ -137,8 +153,7 @@ def temperature_doc(cfg: Config, records: Records, account: Account, season: Sea
             found = [r for r in db.measurements.find(account.account_id)
                      if season.first <= local_day(r.measured_ms, season.tz) <= last]
             corrected = db.measurements.corrected()
-            refunds = [m.as_dict() for m in measured_refunds(
-                db, account.account_id, account.area_m2, season.year, city, season.tz)]
+            refunds = _measured(cfg, db, records, account, season, city)
         finally:
             db.close()
     design_c = records.substations[records.buildings[account.building_id].substation_id

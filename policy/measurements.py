@@ -9,8 +9,8 @@ measured 07:00–10:00 or 15:00–20:00.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from policy.rooms import RoomState, is_counted, under_temperature_refunds_cny
@@ -180,6 +180,9 @@ class RefundPeriod:
     end: dt.date | None
     lowest_c: float
     basis: tuple[str, ...]
+    # what ended it: "remeasured" (the next visit), "sensor" (the room sensors showed the flat
+    # heated first), "" (open)
+    ended_by: str = ""
 
     @property
     def days(self) -> int:
@@ -196,15 +199,39 @@ def refund_periods(visits: Sequence[Visit]) -> list[RefundPeriod]:
             continue
         nxt = ordered[i + 1] if i + 1 < len(ordered) else None
         out.append(RefundPeriod(v.day, nxt.day if nxt else None, v.lowest_c,
-                                (v.record_id,) + ((nxt.record_id,) if nxt else ())))
+                                (v.record_id,) + ((nxt.record_id,) if nxt else ()),
+                                "remeasured" if nxt else ""))
     return out
 
 
+def until_recovery(p: RefundPeriod, recovered: Sequence[dt.date], by: str = "sensor"
+                   ) -> RefundPeriod:
+    """A period ends at the first day after its start that the data (`by`: the room sensors,
+    the meter) shows the flat heated, when that comes before the re-measurement (whichever
+    comes first); the basis is then the failing record alone."""
+    first = min((d for d in recovered if d > p.start), default=None)
+    if first is None or (p.end is not None and p.end <= first):
+        return p
+    return replace(p, end=first, basis=p.basis[:1], ended_by=by)
+
+
+def meter_recovery(start: dt.date, heated: Mapping[dt.date, bool]) -> list[dt.date]:
+    """The day a household's heat meter shows heat again after a failing visit: only when the
+    meter delivered none on the visit's day (a cold flat with heat flowing is not recovered
+    by more of the same); [] otherwise."""
+    if heated.get(start, True):
+        return []
+    later = [d for d, on in heated.items() if on and d > start]
+    return [min(later)] if later else []
+
+
 def period_refund_cny(area_m2: float, period: RefundPeriod, season_days: int,
-                      city: CityRules) -> Decimal:
+                      city: CityRules, paid_days: int = 0) -> Decimal:
     """The refund of one period: its days at the failing reading, by the city's bands
-    (docs/rules.md worked example 10)."""
-    if period.days <= 0:
+    (docs/rules.md worked example 10); `paid_days` of them already paid otherwise (an outage's
+    compensation) are not paid twice."""
+    days = period.days - paid_days
+    if days <= 0:
         return Decimal("0.00")
-    means = [[period.lowest_c] * period.days]
+    means = [[period.lowest_c] * days]
     return under_temperature_refunds_cny([area_m2], means, season_days, city)[0]

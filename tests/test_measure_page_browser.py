@@ -20,6 +20,9 @@ import pytest
 
 from desk.auth import add_staff
 from desk.visits import open_visit
+from district.readings import Reading
+from heatwatch.config import load_config
+from storage.sqlite import SqliteStore
 from tests.desk_fixture import PASSWORD, free_port, running_desk, write_config
 from tests.records_fixture import write_records
 from tests.test_cli import heatwatch
@@ -44,6 +47,7 @@ def _setup(tmp: Path, port: int) -> Path:
     rec = write_records(tmp / "rec", substations=SUBSTATIONS, buildings=BUILDINGS,
                         accounts=ACCOUNTS, devices=DEVICES)
     cfg = write_config(tmp, port, records=rec)
+    _weather(cfg)
     db = WorkflowDb(tmp / "var" / "workflow.sqlite")
     add_staff(db, MEASURER, "measurer", PASSWORD, int(time.time() * 1000))
     db.close()
@@ -62,6 +66,17 @@ def _setup(tmp: Path, port: int) -> Path:
                   "--text", "卧室不热", "--config", str(cfg))
     assert p.returncode == 0, p.stderr
     return cfg
+
+
+def _weather(cfg_path: Path) -> None:
+    """The weather station's last three days, hourly at -2 °C: the page's outdoor mean."""
+    cfg = load_config(str(cfg_path))
+    store = SqliteStore(cfg.data_path(cfg.store.sqlite.path, "readings.sqlite"))
+    start = dt.datetime.now(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    store.write([Reading("weather", {"device_id": "w1"}, {"outdoor_c": -2.0},
+                         int((start - dt.timedelta(hours=h)).timestamp() * 1000))
+                 for h in range(1, 72)])
+    store.close()
 
 
 def _db(tmp: Path) -> WorkflowDb:
@@ -230,6 +245,9 @@ def _measure(page: Any, ctx: Any, link: str, tmp: Path) -> None:
         assert db.measurements.verify() == (1, None, "")
         order = db.visits.find(include_closed=True, measurer=MEASURER)[0]
         assert (order.state, order.record_id) == ("measured", rec.record_id)
+        # the day's outdoor mean from the weather station; a cold record opens the repair path
+        assert rec.outdoor_mean_c == -2.0
+        assert [i.subject for i in db.incidents.find(kind="room_cold")] == ["household A101"]
     finally:
         db.close()
     assert rec.hash in page.inner_text("#hash")

@@ -22,8 +22,9 @@ from alerts.service import build_service
 from district.records import Records, load_records
 from heatwatch.bootstrap import alerts_service
 from heatwatch.commands.alerts import notices_command
-from heatwatch.commands.refunds import outage_refunds, season_of
+from heatwatch.commands.refunds import season_of
 from heatwatch.config import load_config
+from heatwatch.outage_days import outage_refunds
 from policy.rules import CityRules, Compensation, Season
 from policy.service import HOUR_MS
 from tests.test_alerts_support import raise_incident, reconcile
