@@ -10,7 +10,6 @@ from pathlib import Path
 
 from analyzer.config import AnalyzerConfig
 from heatwatch.config import Config
-from workflow.db import redact
 
 
 class CommandError(Exception):
@@ -32,12 +31,6 @@ def timezone(cfg: Config) -> dt.tzinfo:
 
 def workflow_path(cfg: Config) -> Path:
     return cfg.workflow_path()
-
-
-def workflow_where(cfg: Config) -> str:
-    """Where the workflow database is, to show: its file, or its URL without the password."""
-    target = cfg.workflow_target()
-    return redact(target) if isinstance(target, str) else str(target)
 
 
 def output_path(out: str, force: bool, flag: str = "--out") -> Path:

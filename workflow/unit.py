@@ -10,12 +10,15 @@ from workflow import (
     calls,
     estimates,
     incidents,
+    measurement_links,
     measurements,
     notices,
     orders,
     outbox,
     reports,
+    signatures,
     staff,
+    visits,
 )
 from workflow.db import Conn, Database, is_url
 
@@ -35,6 +38,9 @@ class Repositories:
         self.calls = calls.Calls(conn)
         self.staff = staff.Staff(conn)
         self.measurements = measurements.Measurements(conn)
+        self.signatures = signatures.Signatures(conn)
+        self.visits = visits.Visits(conn)
+        self.measurement_links = measurement_links.MeasurementLinks(conn)
         self.reports = reports.ReportSnapshots(conn)
         self.estimates = estimates.Estimates(conn)
 

@@ -150,6 +150,40 @@ CREATE TABLE measurement_instrument (
     expires TEXT NOT NULL,
     added_ms INTEGER NOT NULL
 );
+CREATE TABLE measurement_link (
+    record_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    measured_ms INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    incident_key TEXT NOT NULL DEFAULT '',
+    opened INTEGER NOT NULL DEFAULT 0,
+    quote TEXT NOT NULL DEFAULT '',
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE measurement_order (
+    order_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_ref TEXT NOT NULL DEFAULT '',
+    opened_ms INTEGER NOT NULL,
+    opened_by TEXT NOT NULL,
+    due_ms INTEGER,
+    state TEXT NOT NULL,
+    measurer TEXT NOT NULL DEFAULT '',
+    record_id TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE measurement_order_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE measurement_record (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     record_id TEXT NOT NULL UNIQUE,
@@ -168,8 +202,16 @@ CREATE TABLE measurement_record (
     corrects TEXT NOT NULL DEFAULT '',
     reason TEXT NOT NULL DEFAULT '',
     approved_by TEXT NOT NULL DEFAULT '',
+    signatures TEXT NOT NULL DEFAULT '[]',
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
+);
+CREATE TABLE measurement_signature (
+    record_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    data TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (record_id, role)
 );
 CREATE TABLE notice (
     notice_id TEXT PRIMARY KEY,
@@ -242,22 +284,22 @@ INSERT INTO "outbox" VALUES(1,'WO000001:order_new:opened:crew-hook','crew-hook',
 情况：换热站疑似泄漏（补水量超过循环流量2%或定压点压力下降） [S1]
 时限：到场 12-02 09:30前
 接单处理（点本人的链接，勿转发）：
-wang（本人专用）：http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMAB3YW5n.T8IQthQk7D5Tt7iA8aKZ-Q
-li（本人专用）：http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMABsaQ.pXwGznjBxC-MrUpVtMI2cQ','{"crew": "north", "kind": "order_new", "links": {"li": "http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMABsaQ.pXwGznjBxC-MrUpVtMI2cQ", "wang": "http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMAB3YW5n.T8IQthQk7D5Tt7iA8aKZ-Q"}, "order_id": "WO000001", "step": "opened"}',1733101200000,1733104920000,2,'pending',NULL,'channel crew-hook: apprise could not deliver');
+wang（本人专用）：http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMAB3YW5n.NGGDOEQMe8YVfB0dd0QfNA
+li（本人专用）：http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMABsaQ.kKLcBN7zkCUyfVj49qdyxA','{"crew": "north", "kind": "order_new", "links": {"li": "http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMABsaQ.kKLcBN7zkCUyfVj49qdyxA", "wang": "http://127.0.0.1:8765/o/WO000001/MTczMzM2MDQwMAB3YW5n.NGGDOEQMe8YVfB0dd0QfNA"}, "order_id": "WO000001", "step": "opened"}',1733101200000,1733104920000,2,'pending',NULL,'channel crew-hook: apprise could not deliver');
 INSERT INTO "outbox" VALUES(2,'WO000002:order_new:opened:crew-hook','crew-hook','north','【供热工单】WO000002 室温不达标维修','【供热工单】WO000002（室温不达标维修）
 地址：东风路1号楼
 情况：室温低于18℃ [R1]
 时限：联系用户 12-02 09:30前；到场 12-02 11:00前
 接单处理（点本人的链接，勿转发）：
-wang（本人专用）：http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMAB3YW5n.GGLqp9tPCdZFstQocHMBhQ
-li（本人专用）：http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMABsaQ.rRb64vxIYTwmrWnB87yjxw','{"crew": "north", "kind": "order_new", "links": {"li": "http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMABsaQ.rRb64vxIYTwmrWnB87yjxw", "wang": "http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMAB3YW5n.GGLqp9tPCdZFstQocHMBhQ"}, "order_id": "WO000002", "step": "opened"}',1733101200000,1733104920000,0,'pending',NULL,'waiting: channel down');
+wang（本人专用）：http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMAB3YW5n.e3HVm6Rp8ihluxFoo7BKag
+li（本人专用）：http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMABsaQ.FRfNvKI3Hw7MFW_2oRGL0A','{"crew": "north", "kind": "order_new", "links": {"li": "http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMABsaQ.FRfNvKI3Hw7MFW_2oRGL0A", "wang": "http://127.0.0.1:8765/o/WO000002/MTczMzM2MDQwMAB3YW5n.e3HVm6Rp8ihluxFoo7BKag"}, "order_id": "WO000002", "step": "opened"}',1733101200000,1733104920000,0,'pending',NULL,'waiting: channel down');
 INSERT INTO "outbox" VALUES(3,'WO000003:order_new:opened:crew-hook','crew-hook','north','【供热工单】WO000003 停暖抢修','【供热工单】WO000003（停暖抢修）
 地址：东风站
 情况：换热站停暖（循环泵停运或供水温度过低） [S1]
 时限：联系用户 12-02 09:30前；到场 12-02 11:00前
 接单处理（点本人的链接，勿转发）：
-wang（本人专用）：http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMAB3YW5n.dyzFQ04toGZl_MEzz3PWnQ
-li（本人专用）：http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMABsaQ.k72udNRXCFrDXfUNQGOvyw','{"crew": "north", "kind": "order_new", "links": {"li": "http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMABsaQ.k72udNRXCFrDXfUNQGOvyw", "wang": "http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMAB3YW5n.dyzFQ04toGZl_MEzz3PWnQ"}, "order_id": "WO000003", "step": "opened"}',1733101200000,1733104920000,0,'pending',NULL,'waiting: channel down');
+wang（本人专用）：http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMAB3YW5n.nb13nLY5GlkymgbVllxVsQ
+li（本人专用）：http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMABsaQ.8hMaqnf4AsG7h6TDEArBLA','{"crew": "north", "kind": "order_new", "links": {"li": "http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMABsaQ.8hMaqnf4AsG7h6TDEArBLA", "wang": "http://127.0.0.1:8765/o/WO000003/MTczMzM2MDQwMAB3YW5n.nb13nLY5GlkymgbVllxVsQ"}, "order_id": "WO000003", "step": "opened"}',1733101200000,1733104920000,0,'pending',NULL,'waiting: channel down');
 INSERT INTO "outbox" VALUES(4,'WO000001:escalation_warn:on_site:sup','sup','supervisor','【工单预警】WO000001 即将超时','【工单预警】WO000001（跑冒滴漏抢修）已用去时限的80%
 环节：到场，截止 12-02 09:30
 地址：东风站
@@ -339,6 +381,25 @@ CREATE TRIGGER measurement_record_no_update BEFORE UPDATE ON measurement_record
 BEGIN SELECT RAISE(ABORT, 'measurement_record is append-only'); END;
 CREATE TRIGGER measurement_record_no_delete BEFORE DELETE ON measurement_record
 BEGIN SELECT RAISE(ABORT, 'measurement_record is append-only'); END;
+CREATE TRIGGER measurement_signature_no_update
+BEFORE UPDATE ON measurement_signature
+BEGIN SELECT RAISE(ABORT, 'measurement_signature is append-only'); END;
+CREATE TRIGGER measurement_signature_no_delete
+BEFORE DELETE ON measurement_signature
+BEGIN SELECT RAISE(ABORT, 'measurement_signature is append-only'); END;
+CREATE INDEX measurement_order_state ON measurement_order (state, due_ms);
+CREATE INDEX measurement_order_ref ON measurement_order (source_ref);
+CREATE TRIGGER measurement_order_audit_no_update
+BEFORE UPDATE ON measurement_order_audit
+BEGIN SELECT RAISE(ABORT, 'measurement_order_audit is append-only'); END;
+CREATE TRIGGER measurement_order_audit_no_delete
+BEFORE DELETE ON measurement_order_audit
+BEGIN SELECT RAISE(ABORT, 'measurement_order_audit is append-only'); END;
+CREATE INDEX measurement_link_account ON measurement_link (account_id, measured_ms);
+CREATE TRIGGER measurement_link_no_update BEFORE UPDATE ON measurement_link
+BEGIN SELECT RAISE(ABORT, 'measurement_link is append-only'); END;
+CREATE TRIGGER measurement_link_no_delete BEFORE DELETE ON measurement_link
+BEGIN SELECT RAISE(ABORT, 'measurement_link is append-only'); END;
 DELETE FROM "sqlite_sequence";
 INSERT INTO "sqlite_sequence" VALUES('incident_event',3);
 INSERT INTO "sqlite_sequence" VALUES('order_audit',12);

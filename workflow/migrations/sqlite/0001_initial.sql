@@ -246,6 +246,7 @@ CREATE TABLE IF NOT EXISTS measurement_record (
     corrects TEXT NOT NULL DEFAULT '',
     reason TEXT NOT NULL DEFAULT '',
     approved_by TEXT NOT NULL DEFAULT '',
+    signatures TEXT NOT NULL DEFAULT '[]',
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
@@ -276,3 +277,69 @@ CREATE TABLE IF NOT EXISTS restore_estimates (
 -- the analyzer's watermarks (made by analyzer.runner.Watermarks before migrations)
 CREATE TABLE IF NOT EXISTS analyzer_watermark (name TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS analyzer_first_seen (device_id TEXT PRIMARY KEY, first_ms INTEGER NOT NULL);
+
+-- signatures
+CREATE TABLE IF NOT EXISTS measurement_signature (
+    record_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    data TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (record_id, role)
+);
+CREATE TRIGGER IF NOT EXISTS measurement_signature_no_update
+BEFORE UPDATE ON measurement_signature
+BEGIN SELECT RAISE(ABORT, 'measurement_signature is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS measurement_signature_no_delete
+BEFORE DELETE ON measurement_signature
+BEGIN SELECT RAISE(ABORT, 'measurement_signature is append-only'); END;
+
+-- visits
+CREATE TABLE IF NOT EXISTS measurement_order (
+    order_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_ref TEXT NOT NULL DEFAULT '',
+    opened_ms INTEGER NOT NULL,
+    opened_by TEXT NOT NULL,
+    due_ms INTEGER,
+    state TEXT NOT NULL,
+    measurer TEXT NOT NULL DEFAULT '',
+    record_id TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurement_order_state ON measurement_order (state, due_ms);
+CREATE INDEX IF NOT EXISTS measurement_order_ref ON measurement_order (source_ref);
+CREATE TABLE IF NOT EXISTS measurement_order_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TRIGGER IF NOT EXISTS measurement_order_audit_no_update
+BEFORE UPDATE ON measurement_order_audit
+BEGIN SELECT RAISE(ABORT, 'measurement_order_audit is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS measurement_order_audit_no_delete
+BEFORE DELETE ON measurement_order_audit
+BEGIN SELECT RAISE(ABORT, 'measurement_order_audit is append-only'); END;
+
+-- measurement_links
+CREATE TABLE IF NOT EXISTS measurement_link (
+    record_id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    measured_ms INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    incident_key TEXT NOT NULL DEFAULT '',
+    opened INTEGER NOT NULL DEFAULT 0,
+    quote TEXT NOT NULL DEFAULT '',
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurement_link_account ON measurement_link (account_id, measured_ms);
+CREATE TRIGGER IF NOT EXISTS measurement_link_no_update BEFORE UPDATE ON measurement_link
+BEGIN SELECT RAISE(ABORT, 'measurement_link is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS measurement_link_no_delete BEFORE DELETE ON measurement_link
+BEGIN SELECT RAISE(ABORT, 'measurement_link is append-only'); END;
