@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 
 from heatwatch.measurement_sheet import stored_signatures
@@ -26,8 +27,8 @@ def _open(db: WorkflowDb, measurer: str = "") -> MeasureOrder:
                                           "CL000001", 1_000, "li", 90_000, measurer=measurer))
 
 
-def test_an_order_is_assigned_then_measured_once(tmp_path: Path) -> None:
-    db = WorkflowDb(tmp_path / "w.sqlite")
+def test_an_order_is_assigned_then_measured_once(workflow_target: Path | str) -> None:
+    db = WorkflowDb(workflow_target)
     o = _open(db)
     assert (o.order_id, o.state) == ("TW000001", "opened")
     read = db.visits.get(o.order_id)
@@ -57,8 +58,8 @@ def test_an_order_is_assigned_then_measured_once(tmp_path: Path) -> None:
 
 
 def test_a_cancelled_order_cannot_be_assigned_and_the_history_is_append_only(
-        tmp_path: Path) -> None:
-    db = WorkflowDb(tmp_path / "w.sqlite")
+        workflow_target: Path | str) -> None:
+    db = WorkflowDb(workflow_target)
     o = _open(db, measurer="王测温")
     assert o.state == "assigned"
     with db.unit() as u:
@@ -66,7 +67,8 @@ def test_a_cancelled_order_cannot_be_assigned_and_the_history_is_append_only(
     assert (gone.state, gone.note) == ("cancelled", "住户已搬离")
     with pytest.raises(VisitConflict, match="不能派单"), db.unit() as u:
         u.visits.assign(gone, "王测温", 2_001, "zhao")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), db.unit() as u:
+    with pytest.raises((sqlite3.IntegrityError, psycopg.Error), match="append-only"), \
+            db.unit() as u:
         u.visits._c.run("DELETE FROM measurement_order_audit")
     assert db.visits.of_ref("CL000001")[0].state == "cancelled"
     db.close()
@@ -105,9 +107,10 @@ def test_a_drawing_altered_after_signing_breaks_the_chain(tmp_path: Path) -> Non
     db.close()
 
 
-def test_the_printed_record_reads_the_stored_signatures(tmp_path: Path) -> None:
+def test_the_printed_record_reads_the_stored_signatures(workflow_target: Path | str
+                                                         ) -> None:
     """What the phone page keeps is what the measurement record's PDF shows."""
-    db = WorkflowDb(tmp_path / "w.sqlite")
+    db = WorkflowDb(workflow_target)
     r, sigs = _signed_record()
     with db.unit() as u:
         r = u.measurements.append(r)
