@@ -5,7 +5,7 @@ Why not InfluxDB: orders and calls are rows that change state, not samples. Copy
 time series (alerts/calls_series.py does that each minute for the control room's wall, and keeps
 doing it for SQLite sites) shows them up to a minute late and only as counts; PostgreSQL answers
 "which orders are late now, whose, since when" exactly. Grafana signs in as a read-only role
-(README, production: the `grafana_reader` grants) and sees only the tables named here.
+(README, production: the `grafana_reader` grants) and sees only the columns named in GRANTS.
 
 Every query uses only `$__from` and `$__to` (epoch milliseconds, as the workflow stores its
 times), so tests run each one on a real PostgreSQL with those two values put in.
@@ -13,6 +13,9 @@ times), so tests run each one on a real PostgreSQL with those two values put in.
 
 from __future__ import annotations
 
+import argparse
+import re
+import sys
 from collections.abc import Sequence
 from typing import Final
 
@@ -22,8 +25,13 @@ from policy.calls import KIND_NAMES, REPAIR_KINDS
 
 # grafana/provisioning/datasources/postgres.yml
 PG_DATASOURCE: Final[Json] = {"type": "grafana-postgresql-datasource", "uid": "heatwatch-postgres"}
-# the tables Grafana's role may read (README: GRANT SELECT ON these)
-TABLES: Final = ("alert_order", "order_deadline", "desk_call")
+# what Grafana's role may read, column by column: no address, resident's name, call text or
+# note (`python -m grafana.service --grants ROLE` prints the GRANTs; README, production)
+GRANTS: Final = {
+    "alert_order": ("order_id", "kind", "crew", "state", "substation_id", "opened_ms"),
+    "order_deadline": ("order_id", "step", "due_ms", "done_ms"),
+    "desk_call": ("call_id", "kind", "substation_id", "received_ms", "due_ms", "state"),
+}
 # the calls' states a clerk still holds (workflow/calls.py OPEN_STATES)
 OPEN_CALL: Final = "state IN ('open', 'resolved')"
 OPEN_ORDER: Final = "state NOT IN (" + ", ".join(f"'{s}'" for s in FINAL) + ")"
@@ -145,3 +153,32 @@ def service() -> Json:
                      "workflow's PostgreSQL.",
                      [*order_panels(), *call_panels(16)], time_from="now-7d", refresh="1m",
                      tags=["service"])
+
+
+def grant_sql(role: str) -> str:
+    """The statements that let `role` (an existing login role) read what the service dashboard
+    shows, and nothing else of the workflow."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError(f"role {role!r}: lower-case letters, digits and _ only")
+    lines = [f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};"]
+    lines += [f"GRANT SELECT ({', '.join(cols)}) ON {table} TO {role};"
+              for table, cols in GRANTS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m grafana.service",
+                                 description="The PostgreSQL grants of Grafana's read-only role.")
+    ap.add_argument("--grants", metavar="ROLE", required=True,
+                    help="print the GRANT statements for this role (pipe them into psql)")
+    args = ap.parse_args(argv)
+    try:
+        print(grant_sql(args.grants), end="")
+    except ValueError as e:
+        print(f"grafana.service: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
