@@ -1,0 +1,258 @@
+"""Daily scorecards for early fault finding: each station's and building's day against its own
+normal for the outdoor temperature, as standardised residuals the drift detector reads.
+
+Everything is vectorised over stations (or buildings) and days: the grids are reshaped to
+(rows, days, slots per day) once, the normals are robust straight lines fitted for all rows at
+once by a few Huber reweighting passes (a cold day or a holiday in the baseline does not pull
+them), and a residual is scaled by the row's own robust spread, floored so that a very steady
+station is not touchier than its sensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from policy.early import DEFAULT_EARLY, EarlyRules
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.intp]
+MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
+K_KWH_PER_M3K = 1.16  # DOMAIN: k ≈ 1.16 kWh/(m³·K) for water at 40–60 °C
+
+
+@dataclass(frozen=True, slots=True)
+class StationDays:
+    """Daily aggregates per station (rows × days), NaN on a day without enough readings."""
+
+    outdoor_c: Floats  # mean outdoor temperature over the slots that count
+    supply_c: Floats
+    return_c: Floats
+    flow_m3h: Floats
+    makeup_share: Floats  # make-up water over circulating flow
+    coverage: Floats  # share of the day's slots that count
+
+    @property
+    def dt_k(self) -> Floats:
+        return self.supply_c - self.return_c
+
+    @property
+    def power_kw(self) -> Floats:
+        """Mean heat delivered, from flow and ΔT (kW)."""
+        return K_KWH_PER_M3K * self.flow_m3h * self.dt_k
+
+
+def _days(grid: Floats, spd: int) -> Floats:
+    """Rows × slots to rows × days × slots per day (a trailing part day is dropped)."""
+    rows, n = grid.shape
+    d = n // spd
+    return grid[:, : d * spd].reshape(rows, d, spd)
+
+
+def _masked_mean(x: Floats, ok: npt.NDArray[np.bool_]) -> Floats:
+    n = ok.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: Floats = np.where(ok, x, 0.0).sum(axis=2) / n
+    return out
+
+
+def station_days(
+    outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_m3h: Floats, makeup_m3h: Floats,
+    slots_per_day: int, pump_on: Floats | None = None, rules: EarlyRules = DEFAULT_EARLY,
+) -> StationDays:
+    """Daily means over the slots where the pump ran and supply, return and flow all arrived;
+    the outdoor mean is taken over the same slots, so a day half lost is still judged at the
+    temperature it was measured at."""
+    g = [_days(x, slots_per_day) for x in (supply_c, return_c, flow_m3h, makeup_m3h)]
+    out = _days(np.broadcast_to(outdoor_c, supply_c.shape), slots_per_day)
+    ok = ~(np.isnan(g[0]) | np.isnan(g[1]) | np.isnan(g[2])) & (g[2] > 0) & ~np.isnan(out)
+    if pump_on is not None:
+        ok &= _days(pump_on, slots_per_day) > 0
+    cov = ok.sum(axis=2) / slots_per_day
+    enough = cov >= rules.min_day_coverage
+    mk_ok = ok & ~np.isnan(g[3])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(mk_ok, g[3], 0.0).sum(axis=2) / np.where(mk_ok, g[2], 0.0).sum(axis=2)
+    means = [np.where(enough, _masked_mean(x, ok), np.nan) for x in (out, g[0], g[1], g[2])]
+    share = np.where(enough & (mk_ok.sum(axis=2) > 0), share, np.nan)
+    return StationDays(means[0], means[1], means[2], means[3], share, cov)
+
+
+def hourly_to_days(grid: Floats, min_coverage: float = DEFAULT_EARLY.min_day_coverage) -> Floats:
+    """Hourly meter readings (rows × hours) to daily means, NaN below the day's coverage."""
+    d = _days(grid, 24)
+    ok = ~np.isnan(d)
+    return np.where(ok.sum(axis=2) >= min_coverage * 24, _masked_mean(d, ok), np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class Normal:
+    """Each row's normal: y ≈ intercept + slope × x (+ free_day on days off work), and the
+    robust spread of its residuals."""
+
+    intercept: Floats
+    slope: Floats
+    sigma: Floats
+    free_day: Floats
+
+    def expect(self, x: Floats, free: Floats | None = None) -> Floats:
+        out: Floats = self.intercept[:, None] + self.slope[:, None] * x
+        if free is not None:
+            out = out + self.free_day[:, None] * free
+        return out
+
+
+def _design(x: Floats, free: Floats | None, with_slope: bool) -> Floats:
+    """Rows × days × terms: 1, the outdoor temperature, the day-off flag."""
+    cols = [np.ones_like(x), x if with_slope else np.zeros_like(x),
+            np.zeros_like(x) if free is None else np.broadcast_to(free, x.shape)]
+    return np.stack(cols, axis=2)
+
+
+def robust_line(x: Floats, y: Floats, use: npt.NDArray[np.bool_], sigma_floor: float,
+                rules: EarlyRules = DEFAULT_EARLY, with_slope: bool = True,
+                free: Floats | None = None) -> Normal:
+    """Huber-weighted straight line per row over the `use` days (NaN days skipped), with a
+    day-off offset when `free` marks weekends and holidays; all rows at once (a batched 3 × 3
+    solve, lightly ridged so a term the baseline cannot see stays at zero); a row with fewer
+    than three days gets NaN."""
+    ok = use & ~np.isnan(x) & ~np.isnan(y)
+    xd = _design(np.where(ok, x, 0.0), free, with_slope)
+    ys = np.where(ok, y, 0.0)
+    w = ok.astype(np.float64)
+    ridge = np.diag([1e-9, 1e-6, 1e-2])
+    coef = np.zeros((x.shape[0], 3))
+    scale = np.full(x.shape[0], sigma_floor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for _ in range(rules.fit_passes):
+            xw = xd * w[..., None]
+            a = np.einsum("rdi,rdj->rij", xw, xd) + ridge
+            b = np.einsum("rdi,rd->ri", xw, ys)
+            coef = np.linalg.solve(a, b[..., None])[..., 0]
+            r = np.where(ok, ys - np.einsum("rdi,ri->rd", xd, coef), np.nan)
+            scale = np.maximum(MAD_TO_SIGMA * np.nanmedian(np.abs(r), axis=1), sigma_floor)
+            u = np.abs(r) / (rules.huber_k * scale[:, None])
+            w = np.where(ok, np.minimum(1.0, 1.0 / np.maximum(u, 1e-12)), 0.0)
+    few = ok.sum(axis=1) < 3
+    coef[few] = np.nan
+    return Normal(coef[:, 0], coef[:, 1], np.where(few, np.nan, scale), coef[:, 2])
+
+
+def baseline_mask(n_rows: int, n_days: int, first_day: int, days: int) -> npt.NDArray[np.bool_]:
+    """The days each row's normal is fitted on: `days` days ending before `first_day`."""
+    m = np.zeros((n_rows, n_days), dtype=np.bool_)
+    m[:, max(first_day - days, 0) : first_day] = True
+    return m
+
+
+@dataclass(frozen=True, slots=True)
+class StationScores:
+    """A station's days against its normal: residuals per channel (rows × days × channels, in
+    `policy.early.CHANNELS` order) and their standardised form."""
+
+    residual: Floats
+    z: Floats
+    signature_dev: Floats  # the day's heat against the station's own signature, as a share
+    balance_point_c: Floats  # where the fitted signature meets zero (rows)
+    flow_per_kwh: Floats  # m³ of circulating water per kWh delivered (excess flow)
+    return_excess_k: Floats  # return above its normal for the outdoor temperature
+
+
+def station_scores(days: StationDays, use: npt.NDArray[np.bool_],
+                   meter_supply_c: Floats | None = None, curve_supply_c: Floats | None = None,
+                   free: Floats | None = None, rules: EarlyRules = DEFAULT_EARLY
+                   ) -> StationScores:
+    """Residuals of ΔT, return, supply (against the records' heating curve when given, else the
+    learned one), log flow, station supply above its meters', and make-up share."""
+    nan = np.full(days.supply_c.shape, np.nan)
+    supply = days.supply_c if curve_supply_c is None else days.supply_c - curve_supply_c
+    gap = nan if meter_supply_c is None else days.supply_c - meter_supply_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        series = (days.dt_k, days.return_c, supply, np.log(days.flow_m3h), gap,
+                  days.makeup_share)
+    flat = (False, False, curve_supply_c is not None, False, True, True)
+    res, z = [], []
+    for y, floor, no_slope in zip(series, rules.sigma_floor, flat, strict=True):
+        nm = robust_line(days.outdoor_c, y, use, floor, rules, not no_slope, free)
+        r = y - nm.expect(days.outdoor_c, free)
+        res.append(r)
+        z.append(r / nm.sigma[:, None])
+    sig = heat_signature(days.outdoor_c, days.power_kw, use, free, rules)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = sig.expect(days.outdoor_c, free)
+        dev = np.where(expected > 0, days.power_kw / expected - 1.0, np.nan)
+        bp = np.where(sig.slope < 0, -sig.intercept / sig.slope, np.nan)
+        fpk = days.flow_m3h / days.power_kw
+    return StationScores(np.stack(res, axis=2), np.stack(z, axis=2), dev, bp, fpk, res[1])
+
+
+def heat_signature(outdoor_c: Floats, power_kw: Floats, use: npt.NDArray[np.bool_],
+                   free: Floats | None = None, rules: EarlyRules = DEFAULT_EARLY) -> Normal:
+    """The station's heat-load signature: power linear in the outdoor daily mean on the days
+    below the balance point, fitted robustly (a warm day carries no heating signal)."""
+    heating = use & (outdoor_c < rules.balance_point_c)
+    floor = float(np.nanmax(np.abs(power_kw), initial=1.0)) * 0.01
+    return robust_line(outdoor_c, power_kw, heating, floor, rules, free=free)
+
+
+def group_sums(values: Floats, group: Ints, n_groups: int) -> tuple[Floats, Floats]:
+    """Sum and count of each group's known values per day (rows × days → groups × days)."""
+    d = values.shape[1]
+    ok = ~np.isnan(values)
+    idx = (group[:, None] * d + np.arange(d)[None, :])[ok]
+    s = np.bincount(idx, weights=values[ok], minlength=n_groups * d).reshape(n_groups, d)
+    c = np.bincount(idx, minlength=n_groups * d).reshape(n_groups, d)
+    return s, c.astype(np.float64)
+
+
+def group_mean(values: Floats, group: Ints, n_groups: int) -> Floats:
+    """Mean of each group's rows per day, NaN-skipping."""
+    s, c = group_sums(values, group, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: Floats = np.where(c > 0, s / c, np.nan)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BuildingScores:
+    """A building's days from its households' meters (buildings × days), its return against
+    its neighbours' (the other buildings on its station), and the meters that stand out."""
+
+    supply_c: Floats
+    return_c: Floats
+    energy_kwh: Floats
+    flow_per_kwh: Floats
+    return_excess_k: Floats  # above the neighbours' mean, less its own usual excess
+    z: Floats  # buildings × days × 1 (the detector's single building channel)
+    meter_outlier: npt.NDArray[np.bool_]  # meters × days
+
+
+def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_m3h: Floats,
+                    power_kw: Floats, meter_building: Ints, building_station: Ints,
+                    use: npt.NDArray[np.bool_], free: Floats | None = None,
+                    rules: EarlyRules = DEFAULT_EARLY) -> BuildingScores:
+    """Meters' daily means (meters × days) to building scores; `outdoor_c` is per day and
+    `use` marks each building's baseline days."""
+    nb, ns = building_station.size, int(building_station.max(initial=-1)) + 1
+    sup, ret = (group_mean(x, meter_building, nb) for x in (supply_c, return_c))
+    flow, power = (group_mean(x, meter_building, nb) for x in (flow_m3h, power_kw))
+    n_m = np.bincount(meter_building, minlength=nb)[:, None]
+    st_sum, st_n = group_sums(ret, building_station, ns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the neighbours: the other buildings on the same station that day
+        neighbours = (st_sum[building_station] - np.nan_to_num(ret)) / \
+            (st_n[building_station] - (~np.isnan(ret)))
+        excess = ret - neighbours
+        fpk = flow / power
+    x = np.broadcast_to(outdoor_c, excess.shape)
+    nm = robust_line(x, excess, use, rules.sigma_floor[1], rules, free=free)
+    r = excess - nm.expect(x, free)
+    dev = return_c - ret[meter_building]
+    spread = MAD_TO_SIGMA * np.nanmedian(np.abs(dev - np.nanmedian(dev, axis=0)), axis=0)
+    with np.errstate(invalid="ignore"):
+        outlier = (dev - np.nanmedian(dev, axis=0)) / np.maximum(spread, 0.1) \
+            > rules.meter_outlier_z
+    return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, (r / nm.sigma[:, None])[..., None],
+                          outlier)
