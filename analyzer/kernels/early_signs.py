@@ -96,6 +96,18 @@ class Normal:
     slope: Floats
     sigma: Floats
     free_day: Floats
+    x_mean: Floats  # where the baseline's outdoor temperatures sat, and how widely
+    x_ss: Floats
+    n_days: Floats
+
+    def spread(self, x: Floats) -> Floats:
+        """The residual's sigma at x: the prediction interval of a straight line widens away
+        from the temperatures it was fitted on, so a cold snap beyond them is not a fault."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lever = np.where(self.x_ss[:, None] > 1e-9,
+                             (x - self.x_mean[:, None]) ** 2 / self.x_ss[:, None], 0.0)
+            out: Floats = self.sigma[:, None] * np.sqrt(1.0 + 1.0 / self.n_days[:, None] + lever)
+        return out
 
     def expect(self, x: Floats, free: Floats | None = None) -> Floats:
         out: Floats = self.intercept[:, None] + self.slope[:, None] * x
@@ -137,7 +149,12 @@ def robust_line(x: Floats, y: Floats, use: npt.NDArray[np.bool_], sigma_floor: f
             w = np.where(ok, np.minimum(1.0, 1.0 / np.maximum(u, 1e-12)), 0.0)
     few = ok.sum(axis=1) < 3
     coef[few] = np.nan
-    return Normal(coef[:, 0], coef[:, 1], np.where(few, np.nan, scale), coef[:, 2])
+    n = ok.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = np.where(ok, x, 0.0).sum(axis=1) / n
+        xss = np.where(ok, (x - xm[:, None]) ** 2, 0.0).sum(axis=1) if with_slope \
+            else np.zeros_like(n)
+    return Normal(coef[:, 0], coef[:, 1], np.where(few, np.nan, scale), coef[:, 2], xm, xss, n)
 
 
 def baseline_mask(n_rows: int, n_days: int, first_day: int, days: int) -> npt.NDArray[np.bool_]:
@@ -178,7 +195,7 @@ def station_scores(days: StationDays, use: npt.NDArray[np.bool_],
         nm = robust_line(days.outdoor_c, y, use, floor, rules, not no_slope, free)
         r = y - nm.expect(days.outdoor_c, free)
         res.append(r)
-        z.append(r / nm.sigma[:, None])
+        z.append(r / nm.spread(days.outdoor_c))
     sig = heat_signature(days.outdoor_c, days.power_kw, use, free, rules)
     with np.errstate(invalid="ignore", divide="ignore"):
         expected = sig.expect(days.outdoor_c, free)
@@ -254,5 +271,5 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
     with np.errstate(invalid="ignore"):
         outlier = (dev - np.nanmedian(dev, axis=0)) / np.maximum(spread, 0.1) \
             > rules.meter_outlier_z
-    return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, (r / nm.sigma[:, None])[..., None],
+    return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, (r / nm.spread(x))[..., None],
                           outlier)
