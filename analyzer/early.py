@@ -98,8 +98,10 @@ def analyse(grids: StationGrids, meters: MeterDays | None = None, free: Floats |
     use = baseline_mask(s, n_days, first, rules.baseline_days)
     m_supply = None
     if meters is not None:
-        m_supply = group_mean(meters.supply_c[:, :n_days],
-                              meters.building_station[meters.meter_building], s)
+        whole_day = np.nanmean(np.broadcast_to(grids.outdoor_c, grids.supply_c.shape)[
+            :, : n_days * grids.slots_per_day].reshape(s, n_days, -1), axis=2)
+        m_supply = (group_mean(meters.supply_c[:, :n_days],
+                               meters.building_station[meters.meter_building], s), whole_day)
     sc = station_scores(days, use, m_supply, free=free, rules=rules)
     z = sc.z.copy()
     z[:, :first] = np.nan

@@ -177,25 +177,36 @@ class StationScores:
     return_excess_k: Floats  # return above its normal for the outdoor temperature
 
 
+def _residual(x: Floats, y: Floats, use: npt.NDArray[np.bool_], floor: float,
+              rules: EarlyRules, with_slope: bool, free: Floats | None) -> tuple[Floats, Floats]:
+    """A series against its robust normal: the residual and its standardised form."""
+    nm = robust_line(x, y, use, floor, rules, with_slope, free)
+    r = y - nm.expect(x, free)
+    return r, r / nm.spread(x)
+
+
 def station_scores(days: StationDays, use: npt.NDArray[np.bool_],
-                   meter_supply_c: Floats | None = None, curve_supply_c: Floats | None = None,
-                   free: Floats | None = None, rules: EarlyRules = DEFAULT_EARLY
-                   ) -> StationScores:
+                   meter_supply: tuple[Floats, Floats] | None = None,
+                   curve_supply_c: Floats | None = None, free: Floats | None = None,
+                   rules: EarlyRules = DEFAULT_EARLY) -> StationScores:
     """Residuals of ΔT, return, supply (against the records' heating curve when given, else the
-    learned one), log flow, station supply above its meters', and make-up share."""
-    nan = np.full(days.supply_c.shape, np.nan)
+    learned one), log flow, the station's supply residual less its meters' (`meter_supply`:
+    their mean supply per station and day, and the whole day's outdoor mean; each side against
+    its own normal, so a day half lost compares like with like), and make-up share."""
+    fl = rules.sigma_floor
     supply = days.supply_c if curve_supply_c is None else days.supply_c - curve_supply_c
-    gap = nan if meter_supply_c is None else days.supply_c - meter_supply_c
     with np.errstate(invalid="ignore", divide="ignore"):
-        series = (days.dt_k, days.return_c, supply, np.log(days.flow_m3h), gap,
-                  days.makeup_share)
-    flat = (False, False, curve_supply_c is not None, False, True, True)
-    res, z = [], []
-    for y, floor, no_slope in zip(series, rules.sigma_floor, flat, strict=True):
-        nm = robust_line(days.outdoor_c, y, use, floor, rules, not no_slope, free)
-        r = y - nm.expect(days.outdoor_c, free)
-        res.append(r)
-        z.append(r / nm.spread(days.outdoor_c))
+        series = (days.dt_k, days.return_c, supply, np.log(days.flow_m3h))
+    out = [_residual(days.outdoor_c, y, use, f, rules, not (i == 2 and curve_supply_c
+                                                           is not None), free)
+           for i, (y, f) in enumerate(zip(series, fl[:4], strict=True))]
+    gap = np.full(days.supply_c.shape, np.nan)
+    if meter_supply is not None:
+        m_res, _ = _residual(meter_supply[1], meter_supply[0], use, fl[4], rules, True, free)
+        gap = out[2][0] - m_res
+    out.append(_residual(days.outdoor_c, gap, use, fl[4], rules, True, free))
+    out.append(_residual(days.outdoor_c, days.makeup_share, use, fl[5], rules, False, free))
+    res, z = [o[0] for o in out], [o[1] for o in out]
     sig = heat_signature(days.outdoor_c, days.power_kw, use, free, rules)
     with np.errstate(invalid="ignore", divide="ignore"):
         expected = sig.expect(days.outdoor_c, free)
