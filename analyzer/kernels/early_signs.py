@@ -267,20 +267,23 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
     sup, ret = (group_mean(x, meter_building, nb) for x in (supply_c, return_c))
     flow, power = (group_mean(x, meter_building, nb) for x in (flow_m3h, power_kw))
     n_m = np.bincount(meter_building, minlength=nb)[:, None]
-    st_sum, st_n = group_sums(ret, building_station, ns)
+    x_m = np.broadcast_to(outdoor_c, return_c.shape)
+    # each meter against its own normal first, so a meter missing a day does not move its
+    # building by its own offset
+    m_res, _ = _residual(x_m, return_c, use[meter_building], rules.sigma_floor[1], rules, True,
+                         free)
+    b_res = group_mean(m_res, meter_building, nb)
+    st_sum, st_n = group_sums(b_res, building_station, ns)
     with np.errstate(invalid="ignore", divide="ignore"):
         # the neighbours: the other buildings on the same station that day
-        neighbours = (st_sum[building_station] - np.nan_to_num(ret)) / \
-            (st_n[building_station] - (~np.isnan(ret)))
-        excess = ret - neighbours
+        neighbours = (st_sum[building_station] - np.nan_to_num(b_res)) / \
+            (st_n[building_station] - (~np.isnan(b_res)))
         fpk = flow / power
-    x = np.broadcast_to(outdoor_c, excess.shape)
-    nm = robust_line(x, excess, use, rules.sigma_floor[1], rules, free=free)
-    r = excess - nm.expect(x, free)
+    x = np.broadcast_to(outdoor_c, b_res.shape)
+    r, z = _residual(x, b_res - neighbours, use, rules.sigma_floor[1], rules, True, free)
     dev = return_c - ret[meter_building]
     spread = MAD_TO_SIGMA * np.nanmedian(np.abs(dev - np.nanmedian(dev, axis=0)), axis=0)
     with np.errstate(invalid="ignore"):
         outlier = (dev - np.nanmedian(dev, axis=0)) / np.maximum(spread, 0.1) \
             > rules.meter_outlier_z
-    return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, (r / nm.spread(x))[..., None],
-                          outlier)
+    return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, z[..., None], outlier)
