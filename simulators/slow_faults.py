@@ -133,8 +133,9 @@ def _effects(spec: SliceSpec, t_days: Floats, drop_k: Floats) -> _Effects:
         d, i = _severity(t_days, f.onset_day), f.station
         if f.kind == "fouling":
             shrink = FOULING_DT_K_PER_DAY * d
+            # the exchanger falls short of the set-point, the building cools the water less
             e.supply_true[i] -= 0.6 * shrink
-            e.return_k[i] += 0.4 * shrink
+            e.return_k[i] += shrink
             # radiators draw some of it back from a cooler loop: half the ΔT lost reaches rooms
             e.share_loss[i] += 0.5 * shrink / drop_k[i]
         elif f.kind == "valve":

@@ -72,8 +72,8 @@ def drift_warnings(z: Floats, templates: Floats, rules: EarlyRules = DEFAULT_EAR
         s_up = np.where(known, np.clip(s_up + zk - rules.cusum_k, 0.0, rules.cusum_cap), s_up)
         s_dn = np.where(known, np.clip(s_dn - zk - rules.cusum_k, 0.0, rules.cusum_cap), s_dn)
         ew = np.where(known, 0.5 * ew + 0.5 * zk, ew)
-        fired = (((s_up > rules.cusum_h) & up_rel) | ((s_dn > rules.cusum_h) & dn_rel)).any(axis=1)
         _close(st, zd, templates, rules, d, closed, (s_up, s_dn))
+        fired = (((s_up > rules.cusum_h) & up_rel) | ((s_dn > rules.cusum_h) & dn_rel)).any(axis=1)
         new = np.nonzero(fired & (st.cause < 0))[0]
         if new.size:
             norm = np.linalg.norm(ew[new], axis=1, keepdims=True)
