@@ -110,10 +110,10 @@ def analyse(grids: StationGrids, meters: MeterDays | None = None, free: Floats |
         return EarlyResult(days, sc, warn, None, None, first)
     outdoor = np.nanmean(days.outdoor_c, axis=0)
     nb = meters.building_station.size
-    bs = building_scores(outdoor, *(x[:, :n_days] for x in (
-        meters.supply_c, meters.return_c, meters.flow_m3h, meters.power_kw)),
-        meters.meter_building, meters.building_station,
-        baseline_mask(nb, n_days, first, rules.baseline_days), free, rules)
+    bs = building_scores(outdoor, meters.supply_c[:, :n_days], meters.return_c[:, :n_days],
+                         meters.flow_m3h[:, :n_days], meters.power_kw[:, :n_days],
+                         meters.meter_building, meters.building_station,
+                         baseline_mask(nb, n_days, first, rules.baseline_days), free, rules)
     bz = bs.z.copy()
     bz[:, :first] = np.nan
     bw = drift_warnings(bz, np.ones((1, 1)), rules)

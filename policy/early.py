@@ -19,9 +19,10 @@ CAUSES: Final[tuple[str, ...]] = (
 CHANNELS: Final[tuple[str, ...]] = ("dt", "return", "supply", "flow", "supply_gap", "makeup")
 
 # Which way each channel's standardised residual leans under each station cause (a template
-# matched by cosine, so only the direction and the ratios matter): fouling loses ΔT, the supply
-# short of its curve and the return a little up, a supply shortage moves supply and return together, a valve stuck
-# open raises flow and return, a drifting supply sensor reads above the meters' supply. Gadd & Werner (2015) name a
+# matched by cosine, so only the direction and the ratios matter): fouling loses ΔT, the
+# supply short of its curve and the return a little up; a supply shortage moves supply and
+# return together; a valve stuck open raises flow and return; a drifting supply sensor reads
+# above the meters' supply. Gadd & Werner (2015) name a
 # low ΔT and poor control; Leiria et al. (2025) the return temperature as the reliable sign.
 CAUSE_TEMPLATES: Final[dict[str, tuple[float, ...]]] = {
     #                dt     return supply flow  gap   makeup

@@ -169,7 +169,8 @@ def _coldest_room_days(outdoor: Floats, water_c: Floats, gain: Floats, loss: Flo
     eq = (gain[:, None] * water_c + outdoor[None, :]) / (1.0 + gain[:, None])
     room = outdoor[None, :] + (eq - outdoor[None, :]) * (1.0 - loss)
     rows, n = room.shape
-    return room[:, : n - n % spd].reshape(rows, -1, spd).mean(axis=2)
+    out: Floats = room[:, : n - n % spd].reshape(rows, -1, spd).mean(axis=2)
+    return out
 
 
 def _first_cold_day(room_days: Floats) -> Floats:
@@ -210,7 +211,7 @@ def draw_slice(spec: SliceSpec, curve: HeatingCurve | None = None) -> SeasonSlic
     set_c = set_c[None, :] + rng.uniform(-1.0, 1.0, (s, 1))
     drop = drop0[None, :] * rng.uniform(0.85, 1.15, (s, 1))
     e = _effects(spec, t_days, drop)
-    nb, bps = s * spec.buildings_per_station, spec.buildings_per_station
+    bps = spec.buildings_per_station
     b_station = np.repeat(np.arange(s), bps)
     weekend = ((t_days // 1) % 7 >= 5).astype(np.float64)[None, :]
     delivered = set_c + e.supply_true
@@ -228,20 +229,22 @@ def draw_slice(spec: SliceSpec, curve: HeatingCurve | None = None) -> SeasonSlic
     cold = [int(cold_b[f.building]) if f.kind == "bypass" else int(cold_s[f.station])
             for f in spec.faults]
     meters = _meters(spec, rng, delivered, drop, e, b_station, spd)
-    grids = _observe(spec, rng, supply, ret, flow, e.makeup_pct, spd)
-    return SeasonSlice(spec, outdoor, *grids, *meters, b_station, cold)
+    g = _observe(spec, rng, supply, ret, flow, e.makeup_pct, spd)
+    return SeasonSlice(spec, outdoor, g[0], g[1], g[2], g[3], g[4], meters[0], meters[1],
+                       meters[2], meters[3], meters[4], b_station, cold)
 
 
 def _observe(spec: SliceSpec, rng: np.random.Generator, supply: Floats, ret: Floats,
-             flow: Floats, makeup_pct: Floats, spd: int) -> tuple[Floats, ...]:
+             flow: Floats, makeup_pct: Floats, spd: int
+             ) -> tuple[Floats, Floats, Floats, Floats, Floats]:
     """What the stations report: noise, pump-off spells, lost reports and dark hours."""
     s, n = supply.shape
     healthy = np.ones(s, dtype=np.bool_)
     healthy[[f.station for f in spec.faults]] = False
     off = _spells(rng, s, spec.outages, n, spd, (3.0, 8.0)) & healthy[:, None]
     # still water cools towards the plant room within the hour
-    run = np.cumsum(off, axis=1) - np.maximum.accumulate(np.where(off, 0, np.cumsum(off, axis=1)),
-                                                         axis=1)
+    total = np.cumsum(off, axis=1)
+    run: npt.NDArray[np.int64] = total - np.maximum.accumulate(np.where(off, 0, total), axis=1)
     decay = np.exp(-run * spec.step_min / 30.0)
     sup = np.where(off, PLANT_ROOM_C + (supply - PLANT_ROOM_C) * decay, supply)
     ret_o = np.where(off, PLANT_ROOM_C + (ret - PLANT_ROOM_C) * decay, ret)
@@ -251,7 +254,8 @@ def _observe(spec: SliceSpec, rng: np.random.Generator, supply: Floats, ret: Flo
     ret_o = ret_o + rng.normal(0.0, 0.1, (s, n))
     lost = (rng.random((s, n)) < spec.loss) | _spells(rng, s, spec.dark, n, spd, (6.0, 30.0))
     pump = np.where(off, 0.0, 1.0)
-    return tuple(np.where(lost, np.nan, g) for g in (sup, ret_o, flow_o, makeup, pump))
+    o = [np.where(lost, np.nan, g) for g in (sup, ret_o, flow_o, makeup, pump)]
+    return o[0], o[1], o[2], o[3], o[4]
 
 
 def _meters(spec: SliceSpec, rng: np.random.Generator, delivered: Floats, drop: Floats,

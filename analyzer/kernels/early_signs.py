@@ -230,9 +230,10 @@ def group_sums(values: Floats, group: Ints, n_groups: int) -> tuple[Floats, Floa
     d = values.shape[1]
     ok = ~np.isnan(values)
     idx = (group[:, None] * d + np.arange(d)[None, :])[ok]
-    s = np.bincount(idx, weights=values[ok], minlength=n_groups * d).reshape(n_groups, d)
-    c = np.bincount(idx, minlength=n_groups * d).reshape(n_groups, d)
-    return s, c.astype(np.float64)
+    s: Floats = np.bincount(idx, weights=values[ok], minlength=n_groups * d).astype(np.float64)
+    s = s.reshape(n_groups, d)
+    c: Floats = np.bincount(idx, minlength=n_groups * d).reshape(n_groups, d).astype(np.float64)
+    return s, c
 
 
 def group_mean(values: Floats, group: Ints, n_groups: int) -> Floats:
