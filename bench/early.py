@@ -2,7 +2,8 @@
 stations (and a bypass into some buildings), healthy others through cold snaps, weekends,
 pump outages, dark hours and lost reports, over random seeds at 5 and 15 min cadence.
 
-    .venv/bin/python bench/early.py [--seeds 10] [--stations 24] [--days 42] [--loss 0.1]
+    .venv/bin/python bench/early.py [--seeds 10] [--seed0 100] [--stations 24] [--days 42]
+                                    [--loss 0.1]
 
 Prints per cadence: faults injected, the share flagged 3 or more days before the first cold
 room, the share flagged before it at all, the median lead in days, the share whose warning
@@ -133,9 +134,10 @@ def score_slice(sl: SeasonSlice, res: EarlyResult) -> Score:
     return sc
 
 
-def run(seeds: int, step_min: int, stations: int, days: int, loss: float) -> Score:
+def run(seeds: int, step_min: int, stations: int, days: int, loss: float, seed0: int = 0
+        ) -> Score:
     total = Score()
-    for seed in range(seeds):
+    for seed in range(seed0, seed0 + seeds):
         rng = np.random.default_rng(1000 * step_min + seed)
         faults = random_faults(rng, stations, 3, 0.4, days, first_day=17)
         spec = SliceSpec(n_stations=stations, days=days, step_min=step_min, loss=loss,
@@ -158,7 +160,7 @@ def report(rows: list[tuple[int, Score]], seeds: int) -> None:
             print(f"{'':>9} missed: {', '.join(s.missed)}")
     print(f"{'goal':>8} {'':>6} {GOAL_AHEAD3:>6.0%} {'':>6} {'':>6} {'':>6} "
           f"{GOAL_FALSE_PER_100SW:>11.2f} {'':>5} {GOAL_F05:>5.2f}   ({PREDIST})")
-    print(f"({seeds} seeds per cadence)")
+    print(f"({seeds} seeds per cadence, 40 % of stations faulty)")
 
 
 def main() -> int:
@@ -167,8 +169,10 @@ def main() -> int:
     ap.add_argument("--stations", type=int, default=24)
     ap.add_argument("--days", type=int, default=42)
     ap.add_argument("--loss", type=float, default=0.1, help="share of reports lost")
+    ap.add_argument("--seed0", type=int, default=100,
+                    help="first seed (the rules were tuned on seeds 0–5: report others)")
     a = ap.parse_args()
-    rows = [(step, run(a.seeds, step, a.stations, a.days, a.loss)) for step in (5, 15)]
+    rows = [(step, run(a.seeds, step, a.stations, a.days, a.loss, a.seed0)) for step in (5, 15)]
     report(rows, a.seeds)
     return 0
 

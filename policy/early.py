@@ -45,11 +45,14 @@ class EarlyRules:
     # robust fit: Huber weights beyond this many robust sigmas, this many reweighting passes
     huber_k: float = 1.5
     fit_passes: int = 5
+    # each row's residual sigma is pooled with the fleet's as if from this many more days
+    sigma_prior_days: float = 14.0
     # residual sigma floors (units of the channel) so a very steady station is not too touchy
     sigma_floor: tuple[float, ...] = (0.15, 0.15, 0.15, 0.01, 0.15, 0.0005)
-    # one-sided CUSUM on standardised residuals: allowance k and decision level h (in sigmas)
-    cusum_k: float = 0.75
-    cusum_h: float = 5.0
+    # one-sided CUSUM on standardised residuals: allowance k and decision level h (in sigmas);
+    # day-to-day residuals persist (sun, wind, habits), so k sits well above half a sigma
+    cusum_k: float = 1.5
+    cusum_h: float = 8.0
     # the statistic is capped so that a fault repaired closes within days, not weeks
     cusum_cap: float = 15.0
     # a warning closes after this many days with every residual of its cause back within k
@@ -61,8 +64,9 @@ class EarlyRules:
     meter_outlier_z: float = 3.5
     # the maintenance inspection an early warning orders, in working days
     inspection_working_days: int = 3
-    # per-cause minimum cosine between a day's residual pattern and the cause template
-    min_match: float = 0.5
+    # a warning opens only when the residuals match a cause this well (cosine with its
+    # template): the return wobbling alone, with nothing to corroborate it, is not a fault
+    min_match: float = 0.85
     channels: tuple[str, ...] = field(default=CHANNELS)
 
 

@@ -63,6 +63,7 @@ class SliceSpec:
     outages: int = 2  # pump-off spells of 3–8 h on random healthy stations
     dark: int = 2  # stations that report nothing for 6–30 h
     cold_snaps: int = 2  # spells of 3–5 days, 4–7 K colder
+    life_noise: float = 1.0  # scale of the day-to-day wobble no model explains
     seed: int = 0
     faults: tuple[SlowFault, ...] = ()
 
@@ -187,6 +188,16 @@ def _curve(curve: HeatingCurve, outdoor: Floats) -> tuple[Floats, Floats]:
     return supply, np.clip(curve.drop_at_ref_k * load, 4.0, 14.0)
 
 
+def _day_noise(rng: np.random.Generator, rows: int, days: int, sd: float) -> Floats:
+    """A day-to-day AR(1) wobble (persistence 0.5) of standard deviation `sd`."""
+    e = rng.normal(0.0, sd * math.sqrt(1 - 0.25), (rows, days))
+    out = np.zeros((rows, days))
+    out[:, 0] = rng.normal(0.0, sd, rows)
+    for d in range(1, days):
+        out[:, d] = 0.5 * out[:, d - 1] + e[:, d]
+    return out
+
+
 def _spells(rng: np.random.Generator, rows: int, count: int, n: int, spd: int,
             hours: tuple[float, float]) -> npt.NDArray[np.bool_]:
     """`count` spells of `hours` on random rows, as a rows × slots mask."""
@@ -217,8 +228,14 @@ def draw_slice(spec: SliceSpec, curve: HeatingCurve | None = None) -> SeasonSlic
     delivered = set_c + e.supply_true
     b_ret = e.b_return_k.reshape(s, bps, n).mean(axis=1)
     b_flow = e.b_flow_f.reshape(s, bps, n).mean(axis=1)
-    ret = delivered - drop + e.return_k + b_ret + 0.2 * weekend
-    flow = rng.uniform(20.0, 60.0, (s, 1)) * e.flow_f * b_flow * (1.0 + 0.02 * weekend)
+    # day-to-day life no model explains (sun, wind, habits), the same through each day
+    day = (t_days // 1).astype(np.intp)
+    wobble = [_day_noise(rng, s, spec.days, sd * spec.life_noise)[:, day]
+              for sd in (0.15, 0.25, 0.007)]
+    delivered = delivered + wobble[0]
+    ret = delivered - drop + e.return_k + b_ret + 0.2 * weekend + wobble[1]
+    flow = rng.uniform(20.0, 60.0, (s, 1)) * e.flow_f * b_flow * (1.0 + 0.02 * weekend
+                                                                   + wobble[2])
     supply = delivered + e.supply_bias
     # the room side: healthy loop water, thermal mass riding through outages
     gain = rng.uniform(0.9, 0.95, s)

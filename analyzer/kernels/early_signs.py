@@ -44,6 +44,17 @@ class StationDays:
         return K_KWH_PER_M3K * self.flow_m3h * self.dt_k
 
 
+def row_nanmedian(a: Floats) -> Floats:
+    """Median of each row, NaN-skipping (NaN for an empty row): one sort, where
+    `np.nanmedian` falls back to a Python loop over rows with any NaN."""
+    srt = np.sort(a, axis=1)  # NaNs sort last
+    n = (~np.isnan(a)).sum(axis=1)
+    lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(srt, np.minimum(n // 2, a.shape[1] - 1)[:, None], axis=1)[:, 0]
+    out: Floats = np.where(n > 0, (lo + hi) / 2.0, np.nan)
+    return out
+
+
 def _days(grid: Floats, spd: int) -> Floats:
     """Rows × slots to rows × days × slots per day (a trailing part day is dropped)."""
     rows, n = grid.shape
@@ -130,6 +141,9 @@ def robust_line(x: Floats, y: Floats, use: npt.NDArray[np.bool_], sigma_floor: f
     day-off offset when `free` marks weekends and holidays; all rows at once (a batched 3 × 3
     solve, lightly ridged so a term the baseline cannot see stays at zero); a row with fewer
     than three days gets NaN."""
+    cols = use.any(axis=0)  # only the baseline's days are fitted on
+    x, y, use = x[:, cols], y[:, cols], use[:, cols]
+    free = None if free is None else np.broadcast_to(free, cols.shape)[cols]
     ok = use & ~np.isnan(x) & ~np.isnan(y)
     xd = _design(np.where(ok, x, 0.0), free, with_slope)
     ys = np.where(ok, y, 0.0)
@@ -144,17 +158,32 @@ def robust_line(x: Floats, y: Floats, use: npt.NDArray[np.bool_], sigma_floor: f
             b = np.einsum("rdi,rd->ri", xw, ys)
             coef = np.linalg.solve(a, b[..., None])[..., 0]
             r = np.where(ok, ys - np.einsum("rdi,ri->rd", xd, coef), np.nan)
-            scale = np.maximum(MAD_TO_SIGMA * np.nanmedian(np.abs(r), axis=1), sigma_floor)
+            scale = np.maximum(MAD_TO_SIGMA * np.nan_to_num(row_nanmedian(np.abs(r))),
+                               sigma_floor)
             u = np.abs(r) / (rules.huber_k * scale[:, None])
             w = np.where(ok, np.minimum(1.0, 1.0 / np.maximum(u, 1e-12)), 0.0)
     few = ok.sum(axis=1) < 3
     coef[few] = np.nan
     n = ok.sum(axis=1).astype(np.float64)
+    scale = pooled_sigma(scale, n, 1 + with_slope + (free is not None), rules)
     with np.errstate(invalid="ignore", divide="ignore"):
         xm = np.where(ok, x, 0.0).sum(axis=1) / n
         xss = np.where(ok, (x - xm[:, None]) ** 2, 0.0).sum(axis=1) if with_slope \
             else np.zeros_like(n)
     return Normal(coef[:, 0], coef[:, 1], np.where(few, np.nan, scale), coef[:, 2], xm, xss, n)
+
+
+def pooled_sigma(sigma: Floats, n: Floats, terms: int, rules: EarlyRules) -> Floats:
+    """A row's residual sigma from two weeks is itself noisy (a MAD of 14 days is off by a
+    quarter either way), and an underestimate turns into false warnings. So: correct it for
+    the terms fitted, then shrink it towards the fleet's median sigma as if that were
+    `sigma_prior_days` more days of evidence (an empirical-Bayes pooling of variances)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = sigma * np.sqrt(n / np.maximum(n - terms, 1.0))
+        fleet = float(np.nanmedian(own)) if np.isfinite(own).any() else np.nan
+        k = rules.sigma_prior_days
+        out: Floats = np.sqrt((n * own**2 + k * fleet**2) / (n + k))
+    return out
 
 
 def baseline_mask(n_rows: int, n_days: int, first_day: int, days: int) -> npt.NDArray[np.bool_]:
@@ -227,13 +256,21 @@ def heat_signature(outdoor_c: Floats, power_kw: Floats, use: npt.NDArray[np.bool
 
 def group_sums(values: Floats, group: Ints, n_groups: int) -> tuple[Floats, Floats]:
     """Sum and count of each group's known values per day (rows × days → groups × days)."""
-    d = values.shape[1]
     ok = ~np.isnan(values)
+    if group.size and (np.diff(group) >= 0).all():
+        # rows already grouped (meters listed building by building): one pass of reduceat
+        present = np.nonzero(np.bincount(group, minlength=n_groups))[0]
+        at = np.searchsorted(group, present)
+        s = np.zeros((n_groups, values.shape[1]))
+        c = np.zeros((n_groups, values.shape[1]))
+        s[present] = np.add.reduceat(np.where(ok, values, 0.0), at, axis=0)
+        c[present] = np.add.reduceat(ok.astype(np.float64), at, axis=0)
+        return s, c
+    d = values.shape[1]
     idx = (group[:, None] * d + np.arange(d)[None, :])[ok]
-    s: Floats = np.bincount(idx, weights=values[ok], minlength=n_groups * d).astype(np.float64)
-    s = s.reshape(n_groups, d)
-    c: Floats = np.bincount(idx, minlength=n_groups * d).reshape(n_groups, d).astype(np.float64)
-    return s, c
+    s = np.bincount(idx, weights=values[ok], minlength=n_groups * d).astype(np.float64)
+    c = np.bincount(idx, minlength=n_groups * d).astype(np.float64)
+    return s.reshape(n_groups, d), c.reshape(n_groups, d)
 
 
 def group_mean(values: Floats, group: Ints, n_groups: int) -> Floats:
@@ -283,8 +320,8 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
     x = np.broadcast_to(outdoor_c, b_res.shape)
     r, z = _residual(x, b_res - neighbours, use, rules.sigma_floor[1], rules, True, free)
     dev = return_c - ret[meter_building]
-    spread = MAD_TO_SIGMA * np.nanmedian(np.abs(dev - np.nanmedian(dev, axis=0)), axis=0)
+    mid = row_nanmedian(dev.T)
+    spread = MAD_TO_SIGMA * row_nanmedian(np.abs(dev - mid).T)
     with np.errstate(invalid="ignore"):
-        outlier = (dev - np.nanmedian(dev, axis=0)) / np.maximum(spread, 0.1) \
-            > rules.meter_outlier_z
+        outlier = (dev - mid) / np.maximum(spread, 0.1) > rules.meter_outlier_z
     return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, z[..., None], outlier)
