@@ -7,7 +7,7 @@ the kernels in `analyzer/kernels/early_signs.py` and `early_drift.py` only apply
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 # the causes an early warning may name, in the order the detector breaks ties
@@ -48,7 +48,7 @@ class EarlyRules:
     # each row's residual sigma is pooled with the fleet's as if from this many more days
     sigma_prior_days: float = 14.0
     # residual sigma floors (units of the channel) so a very steady station is not too touchy
-    sigma_floor: tuple[float, ...] = (0.15, 0.15, 0.15, 0.01, 0.15, 0.0005)
+    sigma_floor: tuple[float, ...] = (0.15, 0.15, 0.15, 0.015, 0.15, 0.0005)
     # one-sided CUSUM on standardised residuals: allowance k and decision level h (in sigmas);
     # day-to-day residuals persist (sun, wind, habits), so k sits well above half a sigma
     cusum_k: float = 1.5
@@ -67,7 +67,6 @@ class EarlyRules:
     # a warning opens only when the residuals match a cause this well (cosine with its
     # template): the return wobbling alone, with nothing to corroborate it, is not a fault
     min_match: float = 0.85
-    channels: tuple[str, ...] = field(default=CHANNELS)
 
 
 DEFAULT_EARLY: Final = EarlyRules()

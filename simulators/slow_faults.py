@@ -32,6 +32,11 @@ SUPPLY_LOW_K_PER_DAY = 0.3
 LEAK_START_PCT, LEAK_END_PCT, LEAK_DAYS = NORMAL_MAKEUP_PCT, 1.9, 14.0
 BYPASS_RETURN_K_PER_DAY = 0.35
 BYPASS_FLOW_PER_DAY = 0.03
+HOURS_A_DAY = 24.0  # not a rule: hours a day
+RADIATOR_SHARE_PER_K = 1 / 30  # radiators lose about 1/30 of their output per K cooler water
+WEEKEND_FLOW = 0.02  # not a rule: households' weekend habits, a little more flow
+LOOP_COOLING_MIN = 30.0  # not a rule: still water cools towards the plant room within the hour
+DARK_H = (6.0, 30.0)  # not a rule: how long a dark station stays dark
 FAULT_KINDS = ("fouling", "valve", "sensor_drift", "supply_low", "slow_leak", "bypass")
 # the cause an early warning should name for each simulated fault
 EXPECTED_CAUSE = {"fouling": "fouling", "valve": "valve", "sensor_drift": "sensor_drift",
@@ -92,7 +97,8 @@ class SeasonSlice:
 def _weather(spec: SliceSpec, rng: np.random.Generator, t_days: Floats) -> Floats:
     """Outdoor temperature per slot: the physics' weather plus cold snaps."""
     base = -5.0 + 1.0 * np.sin(2 * math.pi * t_days / 3.7 + rng.uniform(0, 2 * math.pi))
-    diurnal = 4.0 * np.cos(2 * math.pi * ((t_days % 1.0) * 24.0 - 15.0) / 24.0)
+    hour = (t_days % 1.0) * HOURS_A_DAY
+    diurnal = 4.0 * np.cos(2 * math.pi * (hour - 15.0) / HOURS_A_DAY)
     out = base + diurnal
     for _ in range(spec.cold_snaps):
         a = rng.uniform(spec.days * 0.2, spec.days * 0.9)
@@ -150,7 +156,7 @@ def _effects(spec: SliceSpec, t_days: Floats, drop_k: Floats) -> _Effects:
             e.return_k[i] -= 0.2 * k  # the same drop below a cooler supply, a little less
             if f.kind == "sensor_drift":
                 e.supply_bias[i] += k  # the controller holds the reading on the curve
-            e.share_loss[i] += k / 30.0  # radiators lose ~1/30 of their output per K
+            e.share_loss[i] += k * RADIATOR_SHARE_PER_K
         elif f.kind == "slow_leak":
             frac = np.clip(d / LEAK_DAYS, 0.0, 1.0)
             e.makeup_pct[i] = LEAK_START_PCT + (LEAK_END_PCT - LEAK_START_PCT) * frac
@@ -234,7 +240,7 @@ def draw_slice(spec: SliceSpec, curve: HeatingCurve | None = None) -> SeasonSlic
               for sd in (0.15, 0.25, 0.007)]
     delivered = delivered + wobble[0]
     ret = delivered - drop + e.return_k + b_ret + 0.2 * weekend + wobble[1]
-    flow = rng.uniform(20.0, 60.0, (s, 1)) * e.flow_f * b_flow * (1.0 + 0.02 * weekend
+    flow = rng.uniform(20.0, 60.0, (s, 1)) * e.flow_f * b_flow * (1.0 + WEEKEND_FLOW * weekend
                                                                    + wobble[2])
     supply = delivered + e.supply_bias
     # the room side: healthy loop water, thermal mass riding through outages
@@ -262,14 +268,14 @@ def _observe(spec: SliceSpec, rng: np.random.Generator, supply: Floats, ret: Flo
     # still water cools towards the plant room within the hour
     total = np.cumsum(off, axis=1)
     run: npt.NDArray[np.int64] = total - np.maximum.accumulate(np.where(off, 0, total), axis=1)
-    decay = np.exp(-run * spec.step_min / 30.0)
+    decay = np.exp(-run * spec.step_min / LOOP_COOLING_MIN)
     sup = np.where(off, PLANT_ROOM_C + (supply - PLANT_ROOM_C) * decay, supply)
     ret_o = np.where(off, PLANT_ROOM_C + (ret - PLANT_ROOM_C) * decay, ret)
     flow_o = np.where(off, 0.0, flow * (1.0 + rng.normal(0.0, 0.005, (s, n))))
     makeup = flow_o * makeup_pct / 100.0 * (1.0 + rng.normal(0.0, 0.05, (s, n)))
     sup = sup + rng.normal(0.0, 0.1, (s, n))
     ret_o = ret_o + rng.normal(0.0, 0.1, (s, n))
-    lost = (rng.random((s, n)) < spec.loss) | _spells(rng, s, spec.dark, n, spd, (6.0, 30.0))
+    lost = (rng.random((s, n)) < spec.loss) | _spells(rng, s, spec.dark, n, spd, DARK_H)
     pump = np.where(off, 0.0, 1.0)
     o = [np.where(lost, np.nan, g) for g in (sup, ret_o, flow_o, makeup, pump)]
     return o[0], o[1], o[2], o[3], o[4]
@@ -291,7 +297,8 @@ def _meters(spec: SliceSpec, rng: np.random.Generator, delivered: Floats, drop: 
     ret = sup - m_drop + e.b_return_k[:, hourly][m_building]
     ret = ret + rng.normal(0.0, 0.1, ret.shape)
     hours = np.arange(sup.shape[1])
-    wobble = 1.0 + 0.03 * np.sin(2 * np.pi * hours / 24.0 + rng.uniform(0, 6.3, (sup.shape[0], 1)))
+    phase = rng.uniform(0, 2 * np.pi, (sup.shape[0], 1))
+    wobble = 1.0 + 0.03 * np.sin(2 * np.pi * hours / HOURS_A_DAY + phase)
     flow = rng.uniform(0.3, 0.9, (m_building.size, 1)) * wobble * e.b_flow_f[:, hourly][m_building]
     power = K_KWH_PER_M3K * flow * np.maximum(sup - ret, 0.0)
     lost = rng.random(sup.shape) < spec.meter_loss

@@ -16,7 +16,7 @@ from analyzer.early import STATION_CAUSES, templates
 from analyzer.kernels.early_drift import drift_warnings
 from analyzer.kernels.early_signs import robust_line, station_days
 from bench.early import analyse_slice, score_slice
-from policy.early import CAUSES, DEFAULT_EARLY
+from policy.early import CAUSES, CHANNELS, DEFAULT_EARLY
 from policy.rules import DEFAULT_ROOMS
 from simulators.slow_faults import (
     EXPECTED_CAUSE,
@@ -119,7 +119,7 @@ def test_robust_line_ignores_a_cold_snap_outlier_and_learns_days_off() -> None:
 
 def test_the_detector_opens_one_warning_per_cause_and_closes_it_when_normal() -> None:
     z = np.zeros((2, 30, 6))
-    mk = list(DEFAULT_EARLY.channels).index("makeup")
+    mk = list(CHANNELS).index("makeup")
     z[0, 5:15, mk] = 3.0  # a slow leak for ten days, then repaired
     z[1, 5:8, mk] = np.nan  # a comm gap is not a residual
     w = drift_warnings(z, templates())

@@ -21,6 +21,7 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
 MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
 K_KWH_PER_M3K = 1.16  # DOMAIN: k ≈ 1.16 kWh/(m³·K) for water at 40–60 °C
+HOURS_A_DAY = 24  # not a rule: a day's hours turn mean kW into kWh
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,11 +306,12 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
     sup, ret = (group_mean(x, meter_building, nb) for x in (supply_c, return_c))
     flow, power = (group_mean(x, meter_building, nb) for x in (flow_m3h, power_kw))
     n_m = np.bincount(meter_building, minlength=nb)[:, None]
-    x_m = np.broadcast_to(outdoor_c, return_c.shape)
-    # each meter against its own normal first, so a meter missing a day does not move its
-    # building by its own offset
-    m_res, _ = _residual(x_m, return_c, use[meter_building], rules.sigma_floor[1], rules, True,
-                         free)
+    # each meter less its usual offset from its building (the baseline's median), so a meter
+    # missing a day does not move its building by its own offset
+    dev = return_c - ret[meter_building]
+    base = use[meter_building] & ~np.isnan(dev)
+    offset = np.nan_to_num(row_nanmedian(np.where(base, dev, np.nan)[:, use.any(axis=0)]))
+    m_res = return_c - offset[:, None]
     b_res = group_mean(m_res, meter_building, nb)
     st_sum, st_n = group_sums(b_res, building_station, ns)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -319,9 +321,9 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
         fpk = flow / power
     x = np.broadcast_to(outdoor_c, b_res.shape)
     r, z = _residual(x, b_res - neighbours, use, rules.sigma_floor[1], rules, True, free)
-    dev = return_c - ret[meter_building]
     mid = row_nanmedian(dev.T)
     spread = MAD_TO_SIGMA * row_nanmedian(np.abs(dev - mid).T)
     with np.errstate(invalid="ignore"):
         outlier = (dev - mid) / np.maximum(spread, 0.1) > rules.meter_outlier_z
-    return BuildingScores(sup, ret, power * 24.0 * n_m, fpk, r, z[..., None], outlier)
+    energy = power * n_m * HOURS_A_DAY
+    return BuildingScores(sup, ret, energy, fpk, r, z[..., None], outlier)
