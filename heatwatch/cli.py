@@ -100,6 +100,12 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return incidents_command(_config(args), args.all, args.json)
 
 
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    from heatwatch.commands.scorecard import scorecard_command
+
+    return scorecard_command(_config(args), args.day, args.json)
+
+
 def cmd_billing(args: argparse.Namespace) -> int:
     from heatwatch.commands.billing import billing_command
 
@@ -274,7 +280,7 @@ def _season_arg(sp: argparse.ArgumentParser) -> None:
 
 
 def _add_analyzer_commands(command: CommandAdder) -> None:
-    """analyze, devices, incidents, billing."""
+    """analyze, devices, incidents, scorecard, billing."""
     sp = command("analyze", cmd_analyze, "find cold rooms, meter faults, leaks and outages")
     sp.add_argument("--once", action="store_true", help="one evaluation, then exit")
     sp.add_argument("--at", type=_instant_arg, default=None, help="as of this RFC 3339 instant")
@@ -288,6 +294,10 @@ def _add_analyzer_commands(command: CommandAdder) -> None:
     sp.add_argument("--json", action="store_true")
     sp = command("incidents", cmd_incidents, "what is open (or --all), as a table or --json")
     sp.add_argument("--all", action="store_true")
+    sp.add_argument("--json", action="store_true")
+    sp = command("scorecard", cmd_scorecard, "stations and buildings ranked by the heat and "
+                 "return temperature they wasted on a day, with early warnings")
+    sp.add_argument("--day", required=True, help="the day (YYYY-MM-DD)")
     sp.add_argument("--json", action="store_true")
     sp = command("billing", cmd_billing, "an account's season bill, day by day, both ways")
     sp.add_argument("account")
