@@ -22,6 +22,7 @@ from analyzer.kernels.early_signs import (
     building_scores,
     group_mean,
     hourly_to_days,
+    nan_mean,
     station_days,
     station_scores,
 )
@@ -98,7 +99,7 @@ def analyse(grids: StationGrids, meters: MeterDays | None = None, free: Floats |
     use = baseline_mask(s, n_days, first, rules.baseline_days)
     m_supply = None
     if meters is not None:
-        whole_day = np.nanmean(np.broadcast_to(grids.outdoor_c, grids.supply_c.shape)[
+        whole_day = nan_mean(np.broadcast_to(grids.outdoor_c, grids.supply_c.shape)[
             :, : n_days * grids.slots_per_day].reshape(s, n_days, -1), axis=2)
         m_supply = (group_mean(meters.supply_c[:, :n_days],
                                meters.building_station[meters.meter_building], s), whole_day)
@@ -108,7 +109,7 @@ def analyse(grids: StationGrids, meters: MeterDays | None = None, free: Floats |
     warn = drift_warnings(z, templates(), rules)
     if meters is None:
         return EarlyResult(days, sc, warn, None, None, first)
-    outdoor = np.nanmean(days.outdoor_c, axis=0)
+    outdoor = nan_mean(days.outdoor_c, axis=0)
     nb = meters.building_station.size
     bs = building_scores(outdoor, meters.supply_c[:, :n_days], meters.return_c[:, :n_days],
                          meters.flow_m3h[:, :n_days], meters.power_kw[:, :n_days],

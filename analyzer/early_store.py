@@ -18,7 +18,7 @@ import numpy.typing as npt
 from analyzer.early import EarlyResult, MeterDays, StationGrids, analyse
 from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis
 from analyzer.index import DistrictIndex
-from analyzer.kernels.early_signs import HOURS_A_DAY, K_KWH_PER_M3K
+from analyzer.kernels.early_signs import HOURS_A_DAY, K_KWH_PER_M3K, nan_mean
 from analyzer.window import WindowReader, frame_grid
 from policy.calendar import CalendarError, ChinaCalendar
 from policy.early import CHANNELS, DEFAULT_EARLY, EarlyRules
@@ -59,8 +59,7 @@ def read_grids(store: Store, index: DistrictIndex, axis: TimeAxis
     weather = WindowReader(store, index).stations(axis)
     outdoor = g["outdoor_c"]
     if weather is not None:
-        with np.errstate(all="ignore"):
-            city = np.nanmean(weather, axis=0)
+        city = nan_mean(weather, axis=0)
         outdoor = np.where(np.isnan(outdoor), city[None, :], outdoor)
     # an hour counts only when the pump ran all of it
     pump = np.where(np.isnan(g["pump_on"]), np.nan, (g["pump_on"] >= 1.0 - 1e-9) * 1.0)

@@ -20,6 +20,7 @@ from heatwatch.commands.alerts import AlertsCliError, add_alerts_parsers
 from heatwatch.commands.calls import add_calls_parsers
 from heatwatch.commands.desk import add_desk_parsers
 from heatwatch.commands.measurements import add_measurement_parsers
+from heatwatch.commands.scorecard import add_scorecard_parser
 from heatwatch.common import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
@@ -98,12 +99,6 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     from heatwatch.commands.analyze import incidents_command
 
     return incidents_command(_config(args), args.all, args.json)
-
-
-def cmd_scorecard(args: argparse.Namespace) -> int:
-    from heatwatch.commands.scorecard import scorecard_command
-
-    return scorecard_command(_config(args), args.day, args.json)
 
 
 def cmd_billing(args: argparse.Namespace) -> int:
@@ -246,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calls_parsers(command, _instant_arg, _config)
     add_desk_parsers(command, _config)
     add_measurement_parsers(command, _instant_arg, _config)
+    add_scorecard_parser(command, _config)
     return p
 
 
@@ -280,7 +276,7 @@ def _season_arg(sp: argparse.ArgumentParser) -> None:
 
 
 def _add_analyzer_commands(command: CommandAdder) -> None:
-    """analyze, devices, incidents, scorecard, billing."""
+    """analyze, devices, incidents, billing."""
     sp = command("analyze", cmd_analyze, "find cold rooms, meter faults, leaks and outages")
     sp.add_argument("--once", action="store_true", help="one evaluation, then exit")
     sp.add_argument("--at", type=_instant_arg, default=None, help="as of this RFC 3339 instant")
@@ -294,10 +290,6 @@ def _add_analyzer_commands(command: CommandAdder) -> None:
     sp.add_argument("--json", action="store_true")
     sp = command("incidents", cmd_incidents, "what is open (or --all), as a table or --json")
     sp.add_argument("--all", action="store_true")
-    sp.add_argument("--json", action="store_true")
-    sp = command("scorecard", cmd_scorecard, "stations and buildings ranked by the heat and "
-                 "return temperature they wasted on a day, with early warnings")
-    sp.add_argument("--day", required=True, help="the day (YYYY-MM-DD)")
     sp.add_argument("--json", action="store_true")
     sp = command("billing", cmd_billing, "an account's season bill, day by day, both ways")
     sp.add_argument("account")

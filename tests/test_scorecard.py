@@ -12,12 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alerts.handlers import OpenOrder, plans_for
+from analyzer.detectors.early import raise_early_warnings
 from analyzer.index import DistrictIndex
 from district.readings import Reading
 from heatwatch import bootstrap
 from heatwatch.cli import main
 from heatwatch.config import Config, load_config
+from policy.service import ServiceLimits, step_due_ms
 from simulators.slow_faults import SliceSpec, SlowFault, draw_slice
+from workflow.details import EarlyWarningDetails
+from workflow.incidents import IncidentStore
 
 FIRST = dt.date(2026, 12, 7)  # a Monday
 DAYS = 28
@@ -101,3 +106,40 @@ def test_scorecard_table_and_a_bad_day(cfg_path: Path,
     assert main(["scorecard", "--config", str(cfg_path), "--day", "28.12.2026"]) != 0
     err = capsys.readouterr().err
     assert "not a date" in err and "Traceback" not in err
+
+
+def test_early_warnings_open_incidents_that_order_a_maintenance_inspection(
+        cfg_path: Path, tmp_path: Path) -> None:
+    cfg = load_config(cfg_path, env={})
+    rec = bootstrap.records(cfg)
+    index = DistrictIndex.from_records(rec)
+    tz = zoneinfo.ZoneInfo(cfg.site.timezone)
+    inc = IncidentStore(tmp_path / "wf.sqlite")
+    opened = bootstrap.open_store(cfg, read_only=True, spool=False)
+    try:
+        now = int(dt.datetime.combine(DAY, dt.time(6), tz).timestamp() * 1000)
+        ev = raise_early_warnings(opened.store, index, inc, DAY, tz, now)
+        assert {(getattr(e.details, "cause", ""), e.event) for e in ev} >= {
+            ("valve", "opened"), ("poor_cooling", "opened")}
+        got = {i.subject: i for i in inc.find(kind="early_warning")}
+        assert got["S1"].cause == "valve" and got["building B09"].substation_id == "S2"
+        det = got["S1"].details
+        assert isinstance(det, EarlyWarningDetails) and det.evidence["flow"] > 1.0
+        # the next day the same warnings keep their incidents (no new key, no event)
+        later = now + 86_400_000
+        again = raise_early_warnings(opened.store, index, inc, DAY, tz, later)
+        assert [e.event for e in again if e.key == got["S1"].key] in ([], ["updated"])
+        # a day long before the faults: nothing open any more, so the incidents close
+        early_day = FIRST + dt.timedelta(days=15)
+        closed = raise_early_warnings(opened.store, index, inc, early_day, tz, later + 1)
+        assert {e.key for e in closed if e.event == "closed"} >= {got["S1"].key}
+    finally:
+        opened.store.close()
+        inc.close()
+    plan = plans_for(got["S1"], "opened", rec)[0]
+    assert isinstance(plan, OpenOrder) and plan.kind == "maintenance"
+    assert "调节阀" in plan.what
+    # three working days: raised on a Friday, due at the end of the next Wednesday
+    fri = int(dt.datetime(2026, 12, 4, 9, 0, tzinfo=tz).timestamp() * 1000)
+    due = step_due_ms("maintenance", fri, ServiceLimits())["on_site"]
+    assert due == int(dt.datetime(2026, 12, 10, tzinfo=tz).timestamp() * 1000)

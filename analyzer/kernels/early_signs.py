@@ -45,6 +45,15 @@ class StationDays:
         return K_KWH_PER_M3K * self.flow_m3h * self.dt_k
 
 
+def nan_mean(a: Floats, axis: int) -> Floats:
+    """Mean skipping NaN, NaN where nothing is known (quietly: an empty day is expected)."""
+    ok = ~np.isnan(a)
+    n = ok.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: Floats = np.where(n > 0, np.where(ok, a, 0.0).sum(axis=axis) / n, np.nan)
+    return out
+
+
 def row_nanmedian(a: Floats) -> Floats:
     """Median of each row, NaN-skipping (NaN for an empty row): one sort, where
     `np.nanmedian` falls back to a Python loop over rows with any NaN."""

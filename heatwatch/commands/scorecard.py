@@ -4,6 +4,7 @@ tariff's energy price) where the meters allow, and the early warnings open on th
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import json
@@ -35,7 +36,8 @@ def _row(r: Ranked, rank: int, id_key: str) -> dict[str, Any]:
     d = dataclasses.asdict(r)
     extra = d.pop("extra")
     ident = d.pop("id")
-    return _clean({"rank": rank, id_key: ident, **d, **extra})
+    out: dict[str, Any] = _clean({"rank": rank, id_key: ident, **d, **extra})
+    return out
 
 
 def scorecard_data(cfg: Config, day: dt.date) -> dict[str, Any]:
@@ -83,6 +85,16 @@ def scorecard_command(cfg: Config, day_text: str, json_: bool,
             f"{_f(b['wasted_cny']):>9} {_f(b['return_c']):>8} {_f(b['return_excess_k']):>8}  "
             f"{' '.join(b['meters_standing_out'])}")
     return 0
+
+
+def add_scorecard_parser(command: Callable[..., argparse.ArgumentParser],
+                         config: Callable[[argparse.Namespace], Config]) -> None:
+    """`heatwatch scorecard --day D [--json]`."""
+    sp = command("scorecard", lambda a: scorecard_command(config(a), a.day, a.json),
+                 "stations and buildings ranked by the heat and return temperature they "
+                 "wasted on a day, with their early warnings")
+    sp.add_argument("--day", required=True, help="the day (YYYY-MM-DD)")
+    sp.add_argument("--json", action="store_true")
 
 
 def _f(x: float | None) -> str:
