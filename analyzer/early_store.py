@@ -22,6 +22,7 @@ from analyzer.kernels.early_signs import HOURS_A_DAY, K_KWH_PER_M3K, nan_mean
 from analyzer.window import WindowReader, frame_grid
 from policy.calendar import CalendarError, ChinaCalendar
 from policy.early import CHANNELS, DEFAULT_EARLY, EarlyRules
+from district.readings import FieldValue, Reading
 from storage.base import Store
 
 Floats = npt.NDArray[np.float64]
@@ -102,16 +103,24 @@ def _num(x: float) -> float:
     return round(float(x), 3) if np.isfinite(x) else float("nan")
 
 
+def station_waste(res: EarlyResult) -> tuple[Floats, Floats]:
+    """Each station's heat wasted per day (kWh: the heat above its own signature for the
+    day's temperature, and the heat its excess return carried back) and the signature's
+    expected mean power (kW), stations × days."""
+    sc, days = res.stations, res.days
+    power = days.power_kw
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = power / (1 + sc.signature_dev)
+        over_sig = np.maximum(sc.signature_dev, 0.0) * expected
+        back = np.maximum(sc.return_excess_k, 0.0) * K_KWH_PER_M3K * days.flow_m3h
+    return np.nan_to_num((np.nan_to_num(over_sig) + np.nan_to_num(back)) * HOURS_A_DAY), expected
+
+
 def rank_stations(res: EarlyResult, index: DistrictIndex, price: Decimal, first: dt.date
                   ) -> list[Ranked]:
-    """Stations on the result's last day, most heat wasted first: the heat above its own
-    signature for the day's temperature, and the heat its excess return carried back."""
+    """Stations on the result's last day, most heat wasted first."""
     d, sc, days = -1, res.stations, res.days
-    power = days.power_kw[:, d]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        over_sig = np.maximum(sc.signature_dev[:, d], 0.0) * power / (1 + sc.signature_dev[:, d])
-        back = np.maximum(sc.return_excess_k[:, d], 0.0) * K_KWH_PER_M3K * days.flow_m3h[:, d]
-    wasted = np.nan_to_num((over_sig + np.nan_to_num(back)) * HOURS_A_DAY)
+    wasted = station_waste(res)[0][:, d]
     open_ = {int(r): (k, int(o)) for r, k, o, c in zip(
         res.station_warnings.row, res.station_warnings.cause, res.station_warnings.opened,
         res.station_warnings.closed, strict=True) if c < 0}
@@ -158,10 +167,37 @@ def rank_buildings(res: EarlyResult, index: DistrictIndex, price: Decimal) -> li
     return sorted(out, key=lambda r: (-r.wasted_kwh, -np.nan_to_num(r.return_excess_k)))
 
 
+def score_readings(res: EarlyResult, stations: list[str], first: dt.date, tz: dt.tzinfo,
+                   price: Decimal) -> list[Reading]:
+    """The judged days' station scorecards as the `early_score` series (one point per
+    station and day at its local midnight), for Grafana's ranking and signature."""
+    wasted, expected = station_waste(res)
+    days, sc = res.days, res.stations
+    n_days = int(wasted.shape[-1])
+    warned = np.zeros_like(wasted, dtype=np.bool_)
+    w = res.station_warnings
+    for r, o, c in zip(w.row, w.opened, w.closed, strict=True):
+        warned[r, o : (c if c >= 0 else n_days)] = True
+    cols = {"wasted_kwh": wasted, "wasted_cny": wasted * float(price),
+            "return_c": days.return_c, "return_excess_k": sc.return_excess_k,
+            "dt_k": days.dt_k, "power_kw": days.power_kw, "expected_kw": expected,
+            "outdoor_c": days.outdoor_c}
+    out = []
+    for d in range(res.first_judged_day, n_days):
+        ts = day_ms(first + dt.timedelta(days=d), tz)
+        for i, sid in enumerate(stations):
+            f: dict[str, FieldValue] = {k: round(float(v[i, d]), 3) for k, v in cols.items()
+                                        if np.isfinite(v[i, d])}
+            if "power_kw" in f:
+                f["warning"] = int(warned[i, d])
+                out.append(Reading("early_score", {"substation_id": sid}, f, ts))
+    return out
+
+
 def day_ms(day: dt.date, tz: dt.tzinfo) -> int:
     """A local day's start in epoch ms."""
     return int(dt.datetime.combine(day, dt.time(), tz).timestamp() * 1000)
 
 
 __all__ = ["DAY_MS", "Ranked", "day_ms", "early_for_day", "free_days", "rank_buildings",
-           "rank_stations", "read_grids"]
+           "rank_stations", "read_grids", "score_readings"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from grafana.calls import control_room_calls
+from grafana.early import early
 from grafana.panels import (
     Json,
     annotations_of,
@@ -486,7 +487,8 @@ def build_all(city: CityRules | None = None, limits: ServiceLimits | None = None
     """File name → dashboard JSON, for every provisioned dashboard; thresholds and texts
     state the city's rules and the service limits (default: DOMAIN's and the seed's)."""
     return {"control-room.json": control_room(city, limits),
-            "substation.json": substation(city, limits), "ingest.json": ingest()}
+            "substation.json": substation(city, limits), "ingest.json": ingest(),
+            "early.json": early()}
 
 
 def render(dash: Json) -> str:

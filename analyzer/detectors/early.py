@@ -9,11 +9,13 @@ incident's key (and the maintenance order hanging on it) survives the window mov
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from analyzer.early import EarlyResult
-from analyzer.early_store import day_ms, early_for_day
+from analyzer.early_store import day_ms, early_for_day, score_readings
 from analyzer.index import DistrictIndex
 from policy.early import CHANNELS, DEFAULT_EARLY, EarlyRules
+from policy.rules import DEFAULT_TARIFF
 from storage.base import Store
 from workflow.details import EarlyWarningDetails
 from workflow.incidents import Incident, IncidentEvent, IncidentStore, incident_key
@@ -59,10 +61,12 @@ def early_incidents(res: EarlyResult, index: DistrictIndex, first: dt.date, tz: 
 
 def raise_early_warnings(store: Store, index: DistrictIndex, incidents: IncidentStore,
                          day: dt.date, tz: dt.tzinfo, now_ms: int,
-                         rules: EarlyRules = DEFAULT_EARLY) -> list[IncidentEvent]:
-    """The daily job: judge the days up to `day`, then open, keep and close the
-    early_warning incidents to match."""
+                         rules: EarlyRules = DEFAULT_EARLY,
+                         price: Decimal = DEFAULT_TARIFF.energy_cny_kwh) -> list[IncidentEvent]:
+    """The daily job: judge the days up to `day`, write the days' scorecards (`early_score`),
+    then open, keep and close the early_warning incidents to match."""
     res, first = early_for_day(store, index, day, tz, rules)
+    store.write(score_readings(res, index.substations, first, tz, price))
     known = {(i.subject, i.cause): i.started_ms for i in incidents.find(kind=KIND)}
     found = early_incidents(res, index, first, tz, now_ms, known)
     return incidents.reconcile(found, now_ms, {KIND})
