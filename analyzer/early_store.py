@@ -20,9 +20,9 @@ from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis
 from analyzer.index import DistrictIndex
 from analyzer.kernels.early_signs import HOURS_A_DAY, K_KWH_PER_M3K, nan_mean
 from analyzer.window import WindowReader, frame_grid
+from district.readings import FieldValue, Reading
 from policy.calendar import CalendarError, ChinaCalendar
 from policy.early import CHANNELS, DEFAULT_EARLY, EarlyRules
-from district.readings import FieldValue, Reading
 from storage.base import Store
 
 Floats = npt.NDArray[np.float64]
