@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import zoneinfo
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from alerts.handlers import OpenOrder, plans_for
 from analyzer.detectors.early import raise_early_warnings
 from analyzer.index import DistrictIndex
+from documents.browser import screenshot
 from district.readings import Reading
 from heatwatch import bootstrap
 from heatwatch.cli import main
@@ -143,3 +145,32 @@ def test_early_warnings_open_incidents_that_order_a_maintenance_inspection(
     fri = int(dt.datetime(2026, 12, 4, 9, 0, tzinfo=tz).timestamp() * 1000)
     due = step_due_ms("maintenance", fri, ServiceLimits())["on_site"]
     assert due == int(dt.datetime(2026, 12, 10, tzinfo=tz).timestamp() * 1000)
+
+
+def test_the_morning_report_has_the_early_page(cfg_path: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = load_config(cfg_path, env={})
+    index = DistrictIndex.from_records(bootstrap.records(cfg))
+    tz = zoneinfo.ZoneInfo(cfg.site.timezone)
+    inc = IncidentStore(cfg.workflow_path())
+    opened = bootstrap.open_store(cfg, spool=False)
+    try:
+        now = int(dt.datetime.combine(DAY, dt.time(6), tz).timestamp() * 1000)
+        raise_early_warnings(opened.store, index, inc, DAY, tz, now)
+    finally:
+        opened.store.close()
+        inc.close()
+    assert main(["report", "--config", str(cfg_path), "--day", DAY.isoformat(), "--json"]) == 0
+    early = json.loads(capsys.readouterr().out)["early"]
+    assert {(w["subject"], w["cause"]) for w in early["warnings"]} >= {
+        ("S1", "valve"), ("building B09", "poor_cooling")}
+    assert early["ranking"][0]["substation_id"] == "S1" and early["ranking"][0]["warning"] == 1
+    out = tmp_path / "report.html"
+    assert main(["report", "--config", str(cfg_path), "--day", DAY.isoformat(), "--format",
+                 "html", "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "早期预警与能效排名" in html and "调节阀卡在开位" in html and "楼栋 B09" in html
+    shots = Path(os.environ.get("HEATWATCH_SHOTS") or tmp_path)
+    png = shots / "report-early.png"
+    screenshot(html, png, height_px=2600)
+    assert png.stat().st_size > 10_000
