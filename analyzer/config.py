@@ -235,7 +235,7 @@ def check_rules(c: CityRules) -> None:
 
 def _check_early(e: EarlyRules) -> None:
     """The early-warning rules: counts at least one, shares in 0..1, levels positive."""
-    for name in ("baseline_days", "fit_passes", "close_days", "inspection_working_days"):
+    for name in ("baseline_days", "fit_passes", "close_days"):
         if getattr(e, name) < 1:
             raise ValueError(f"[analyzer.early] {name}: must be at least 1")
     for name in ("min_day_coverage", "min_match"):
@@ -249,6 +249,8 @@ def _check_early(e: EarlyRules) -> None:
         raise ValueError("[analyzer.early] sigma_floor: six positive numbers (dt, return, "
                          "supply, flow, supply_gap, makeup)")
     _finite(e.balance_point_c, "[analyzer.early] balance_point_c")
+    if not 0 <= e.run_hour <= 23:
+        raise ValueError("[analyzer.early] run_hour: must be an hour, 0 to 23")
 
 
 def _check_rooms(c: CityRules) -> None:

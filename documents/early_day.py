@@ -51,7 +51,7 @@ def early_day(db: Repositories, store: Store | None, start_ms: int, end_ms: int,
         rows = [{"substation_id": str(fr.tags["substation_id"][k]),
                  **{f: _num(fr.fields[f][k]) if f in fr.fields else None
                     for f in SCORE_FIELDS}} for k in range(len(fr))]
-        out.ranking = sorted(rows, key=lambda r: -(r["wasted_kwh"] or 0.0))[:TOP]
+        out.ranking = sorted(rows, key=lambda r: -float(r["wasted_kwh"] or 0.0))[:TOP]
     return out
 
 

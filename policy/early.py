@@ -62,8 +62,8 @@ class EarlyRules:
     # a building meter stands out when its return is this many robust sigmas above its
     # neighbours' on the same day
     meter_outlier_z: float = 3.5
-    # the maintenance inspection an early warning orders, in working days
-    inspection_working_days: int = 3
+    # the daily job judges yesterday once this local hour has come
+    run_hour: int = 5
     # a warning opens only when the residuals match a cause this well (cosine with its
     # template): the return wobbling alone, with nothing to corroborate it, is not a fault
     min_match: float = 0.85

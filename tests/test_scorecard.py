@@ -16,11 +16,12 @@ import pytest
 from alerts.handlers import OpenOrder, plans_for
 from analyzer.detectors.early import raise_early_warnings
 from analyzer.index import DistrictIndex
-from documents.browser import screenshot
 from district.readings import Reading
+from documents.browser import screenshot
 from heatwatch import bootstrap
 from heatwatch.cli import main
 from heatwatch.config import Config, load_config
+from heatwatch.early_job import EarlyWarningJob
 from policy.service import ServiceLimits, step_due_ms
 from simulators.slow_faults import SliceSpec, SlowFault, draw_slice
 from workflow.details import EarlyWarningDetails
@@ -174,3 +175,24 @@ def test_the_morning_report_has_the_early_page(cfg_path: Path, tmp_path: Path,
     png = shots / "report-early.png"
     screenshot(html, png, height_px=2600)
     assert png.stat().st_size > 10_000
+
+
+def test_the_daily_job_judges_yesterday_once_after_its_hour(cfg_path: Path) -> None:
+    cfg = load_config(cfg_path, env={})
+    tz = zoneinfo.ZoneInfo(cfg.site.timezone)
+    job = EarlyWarningJob(cfg, bootstrap.records(cfg),
+                          lambda: bootstrap.open_store(cfg, spool=False).store)
+    after = DAY + dt.timedelta(days=1)
+    early_ms = int(dt.datetime.combine(after, dt.time(2), tz).timestamp() * 1000)
+    job(early_ms)  # before the hour: nothing judged yet
+    assert job.done is None
+    at_ms = int(dt.datetime.combine(after, dt.time(cfg.analyzer.city.early.run_hour), tz)
+                .timestamp() * 1000)
+    job(at_ms)
+    assert job.done == DAY
+    inc = IncidentStore(cfg.workflow_path())
+    try:
+        assert {(i.subject, i.cause) for i in inc.find(kind="early_warning")} >= {
+            ("S1", "valve")}
+    finally:
+        inc.close()
