@@ -2,8 +2,8 @@
 stations (and a bypass into some buildings), healthy others through cold snaps, weekends,
 pump outages, dark hours and lost reports, over random seeds at 5 and 15 min cadence.
 
-    .venv/bin/python bench/early.py [--seeds 10] [--seed0 100] [--stations 24] [--days 42]
-                                    [--loss 0.1]
+    .venv/bin/python bench/early.py [--seeds 10] [--seed0 200] [--stations 24] [--days 42]
+                                    [--loss 0.1] [--life-noise 1.0]
 
 Prints per cadence: faults injected, the share flagged 3 or more days before the first cold
 room, the share flagged before it at all, the median lead in days, the share whose warning
@@ -134,15 +134,15 @@ def score_slice(sl: SeasonSlice, res: EarlyResult) -> Score:
     return sc
 
 
-def run(seeds: int, step_min: int, stations: int, days: int, loss: float, seed0: int = 0
-        ) -> Score:
+def run(seeds: int, step_min: int, stations: int, days: int, loss: float, seed0: int = 0,
+        life_noise: float = 1.0) -> Score:
     total = Score()
     for seed in range(seed0, seed0 + seeds):
         rng = np.random.default_rng(1000 * step_min + seed)
         faults = random_faults(rng, stations, 3, 0.4, days, first_day=17)
         spec = SliceSpec(n_stations=stations, days=days, step_min=step_min, loss=loss,
                          meter_loss=loss, seed=seed * 7 + step_min, faults=faults,
-                         outages=3, dark=3, cold_snaps=2)
+                         outages=3, dark=3, cold_snaps=2, life_noise=life_noise)
         sl = draw_slice(spec)
         total.add(score_slice(sl, analyse_slice(sl)))
     return total
@@ -169,10 +169,13 @@ def main() -> int:
     ap.add_argument("--stations", type=int, default=24)
     ap.add_argument("--days", type=int, default=42)
     ap.add_argument("--loss", type=float, default=0.1, help="share of reports lost")
-    ap.add_argument("--seed0", type=int, default=100,
-                    help="first seed (the rules were tuned on seeds 0–5: report others)")
+    ap.add_argument("--seed0", type=int, default=200,
+                    help="first seed (the rules were tuned on seeds 0–5 and 100–119)")
+    ap.add_argument("--life-noise", type=float, default=1.0,
+                    help="scale of the day-to-day wobble no model explains")
     a = ap.parse_args()
-    rows = [(step, run(a.seeds, step, a.stations, a.days, a.loss, a.seed0)) for step in (5, 15)]
+    rows = [(step, run(a.seeds, step, a.stations, a.days, a.loss, a.seed0, a.life_noise))
+            for step in (5, 15)]
     report(rows, a.seeds)
     return 0
 
