@@ -132,7 +132,9 @@ def main() -> int:
     print(f"  {'total (scorecards)':<22} {work:8.2f} s")
     print(f"  baseline: station fits one station at a time ≈ {per_station * n_st:8.2f} s "
           f"(vectorised: {table['stations: scores']:.2f} s)")
-    print(f"  warnings on a healthy synthetic city: {len(sw)} stations, {bw} buildings")
+    weeks = n_st * (DAYS - 14) / 7
+    print(f"  warnings on the synthetic city (no faults in it): {len(sw)} stations "
+          f"({100 * len(sw) / weeks:.2f} per 100 station-weeks), {bw} buildings")
     print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
     return 0
 
