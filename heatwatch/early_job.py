@@ -44,6 +44,11 @@ class EarlyWarningJob:
         except StoreError as e:
             log.warning("early warnings %s: store unavailable, next pass retries: %s", day, e)
             return
+        except Exception:
+            # a day it cannot judge must not stop the alerts service: said loudly, once a day
+            log.exception("early warnings %s: not judged", day)
+            self.done = day
+            return
         finally:
             incidents.close()
             store.close()

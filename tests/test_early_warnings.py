@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from analyzer.early import STATION_CAUSES, templates
 from analyzer.kernels.early_drift import drift_warnings
-from analyzer.kernels.early_signs import robust_line, station_days
+from analyzer.kernels.early_signs import baseline_mask, robust_line, station_days, station_scores
 from bench.early import analyse_slice, score_slice
 from policy.early import CAUSES, CHANNELS, DEFAULT_EARLY
 from policy.rules import DEFAULT_ROOMS
@@ -135,3 +135,13 @@ def test_the_detector_opens_one_warning_per_cause_and_closes_it_when_normal() ->
 def test_every_simulated_fault_names_a_known_cause() -> None:
     assert set(EXPECTED_CAUSE.values()) <= set(CAUSES)
     assert set(STATION_CAUSES) <= set(CAUSES)
+
+
+def test_a_store_with_no_days_to_fit_judges_nothing() -> None:
+    """Nothing in the baseline (a new site, or only warm days): no normal, no warning."""
+    spd = 24
+    nan = np.full((2, 20 * spd), np.nan)
+    days = station_days(np.full(20 * spd, -5.0), nan, nan, nan, nan, spd)
+    sc = station_scores(days, baseline_mask(2, 20, 14, 14))
+    assert np.isnan(sc.z).all()
+    assert len(drift_warnings(sc.z, templates())) == 0

@@ -57,6 +57,8 @@ def nan_mean(a: Floats, axis: int) -> Floats:
 def row_nanmedian(a: Floats) -> Floats:
     """Median of each row, NaN-skipping (NaN for an empty row): one sort, where
     `np.nanmedian` falls back to a Python loop over rows with any NaN."""
+    if a.shape[1] == 0:
+        return np.full(a.shape[0], np.nan)
     srt = np.sort(a, axis=1)  # NaNs sort last
     n = (~np.isnan(a)).sum(axis=1)
     lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
