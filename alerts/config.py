@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from annotated_types import Ge, Gt, Interval
 
+from district.secrets import is_placeholder
 from policy.service import ServiceLimits
 
 
@@ -239,6 +240,9 @@ def secret(value: str, where: str, env: Mapping[str, str] | None = None) -> str:
     def look_up(m: re.Match[str]) -> str:
         if m.group(1) not in environ:
             raise AlertsConfigError(f"{where}: environment variable {m.group(1)} is not set")
+        if is_placeholder(environ[m.group(1)]):
+            raise AlertsConfigError(f"{where}: environment variable {m.group(1)} is still the "
+                                    "change-me placeholder of .env.example: set a real secret")
         return environ[m.group(1)]
 
     return _SECRET_REF.sub(look_up, value)

@@ -99,7 +99,7 @@ def outage_reason(reason: str, causes: Mapping[str, str] | None = None) -> str:
 def subject_text(inc: Incident) -> str:
     """The incident's subject as an id (a gateway is named 网关 and its address, a building
     楼栋 and its id)."""
-    for prefix, word in (("gateway ", "网关 "), ("building ", "楼栋 ")):
+    for prefix, word in (("gateway ", "网关 "), ("building ", "楼栋 "), ("household ", "住户 ")):
         if inc.subject.startswith(prefix):
             return word + inc.subject.removeprefix(prefix)
     return inc.subject
@@ -122,6 +122,8 @@ def describe(inc: Incident, causes: Mapping[str, str] | None = None,
         cause = (d.cause if isinstance(d, MeterCommDetails) else "") or inc.cause
         if cause and cause != "comm":
             what += f"（{cause_text(causes, cause)}）"
+    elif isinstance(d, RoomColdDetails) and d.record_id is not None:
+        what += f"（入户测温 {d.record_id}：最低 {d.measured_c}℃）"
     elif isinstance(d, RoomColdDetails) and d.lowest_trailing_mean_c is not None:
         # the runner writes the lowest trailing mean (never a plain mean)
         what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
@@ -185,7 +187,8 @@ def compensate_residents(inc: Incident, event: str, rec: Records, texts: Templat
 
 
 def meter_fault(inc: Incident, event: str, rec: Records, texts: Templates) -> list[Plan]:
-    """DOMAIN: a non-human fault is area-billed and replaced; a human cause goes to inspection."""
+    """docs/rules.md: a non-human fault is area-billed and replaced; a human cause goes to
+    inspection."""
     d = inc.details
     human = isinstance(d, MeterFaultDetails) and d.human
     cause = inc.cause or (d.cause if isinstance(d, MeterFaultDetails) else "")
@@ -219,7 +222,7 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
 def plans_for(inc: Incident, event: str, rec: Records, texts: Templates | None = None
               ) -> list[Plan]:
     """Every plan the table's handlers make of one incident event, its texts in the words
-    of `texts` (default: the bundled templates, DOMAIN's rules)."""
+    of `texts` (default: the bundled templates, docs/rules.md's rules)."""
     texts = bundled() if texts is None else texts
     out: list[Plan] = []
     for h in HANDLERS.get(inc.kind, ()):

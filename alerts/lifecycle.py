@@ -38,7 +38,7 @@ STATE_TEXT = {
 # The repair class named by what it is for (alerts/handlers.py repair_kind): a room too cold,
 # a room sensor, a building's room sensors, a meter, a building's meters, a gateway, a
 # substation's or a weather station's link. Each has its own title and step words in the
-# templates, and all keep the repair limits (DOMAIN has no other limit for them).
+# templates, and all keep the repair limits (docs/rules.md has no other limit for them).
 # kinds with no resident behind them: the crew answers and checks the link instead
 NO_RESIDENT_KINDS = frozenset({"building_sensors", "building_meters", "gateway_link",
                                "station_link", "weather_link"})

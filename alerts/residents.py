@@ -93,7 +93,8 @@ class Residents:
         self.compensate(u, inc, now_ms)
 
     def compensate(self, u: Repositories, inc: Incident, now_ms: int) -> None:
-        """DOMAIN: refund = daily fee × outage days (part days up), daily fee = season ÷ days.
+        """docs/rules.md: refund = daily fee × outage days (part days up), daily fee =
+        season ÷ days.
 
         An outage is on the residents' records once it has lasted the city's `counts_from_h`
         (24 h by default, Luoyang 12 h), whether or not it has reached the 24 h notice; the

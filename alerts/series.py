@@ -18,7 +18,8 @@ from workflow.unit import WorkflowDb
 
 log = logging.getLogger("heatwatch.alerts")
 WORK_ORDERS: Final = "work_orders"
-# DOMAIN: the control room sees which work orders are late; a minute is fresh enough for a wall
+# docs/rules.md: the control room sees which work orders are late; a minute is fresh
+# enough for a wall
 SERIES_EVERY_S: Final = 60.0
 
 

@@ -100,7 +100,7 @@ def bundled() -> Templates:
 def load_templates(path: Path | str | None = None, city: CityRules | None = None,
                    limits: ServiceLimitsLike | None = None) -> Templates:
     """The bundled templates, with a user file's entries laid over them, stating the city's
-    rules (default: DOMAIN's) and these service limits (default: the seed's)."""
+    rules (default: docs/rules.md's) and these service limits (default: the seed's)."""
     data = _read(DEFAULT_PATH)
     if path:
         for key, value in _read(Path(path)).items():

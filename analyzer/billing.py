@@ -23,11 +23,11 @@ class Basis(IntEnum):
     """How one account day is billed."""
 
     METERED = 0
-    # DOMAIN: a meter damaged by a non-human cause -> that period is billed by area
+    # docs/rules.md: a meter damaged by a non-human cause -> that period is billed by area
     AREA = 1
-    # DOMAIN: CJJ/T 223 degree-day estimate, the alternative policy for fault days
+    # docs/rules.md: CJJ/T 223 degree-day estimate, the alternative policy for fault days
     ESTIMATED = 2
-    # DOMAIN: human causes are never area-billed; they go to inspection (稽查)
+    # docs/rules.md: human causes are never area-billed; they go to inspection (稽查)
     INSPECTION = 3
 
 
@@ -46,7 +46,7 @@ def label_days(nonhuman: BoolGrid, human: BoolGrid, policy: str = "area") -> npt
 
 def degree_days(outdoor_daily_c: FloatGrid, base_c: float) -> FloatGrid:
     """Each day's heating degree-days, base − outdoor daily mean, never below 0."""
-    # DOMAIN: degree-days Σ(18 − daily outdoor mean) (CJJ/T 223)
+    # docs/rules.md: degree-days Σ(18 − daily outdoor mean) (CJJ/T 223)
     out: FloatGrid = np.maximum(base_c - np.asarray(outdoor_daily_c, dtype=np.float64), 0.0)
     return out
 
@@ -130,7 +130,7 @@ def billing_days(first_kwh: FloatGrid, last_kwh: FloatGrid, before_kwh: FloatGri
             d1 = min((max(sp.end_ms - 1, sp.start_ms) - day0_ms) // DAY_MS + 1, nd)
             if d1 <= d0:
                 continue
-            # DOMAIN: human causes go to inspection; non-human damage is billed by area
+            # docs/rules.md: human causes go to inspection; non-human damage is billed by area
             (human if sp.human else nonhuman)[a, d0:d1] = True
             first = cause[a, d0:d1]
             first[first < 0] = int(sp.causes[0]) if sp.causes else -1
@@ -198,11 +198,11 @@ class SeasonBills:
         kwh = to_decimal(float(self.metered_kwh[account]))
         est_days = counts[Basis.ESTIMATED]
         est_kwh = to_decimal(float(self.estimated_kwh[account])) if est_days else Decimal(0)
-        # DOMAIN: metered = basic price × area × share of season + price × kWh
+        # docs/rules.md: metered = basic price × area × share of season + price × kWh
         billed_days = counts[Basis.METERED] + counts[Basis.INSPECTION] + est_days
         basic = fen(t.basic_cny_m2_season * area * billed_days / sd)
         energy = fen(t.energy_cny_kwh * kwh)
-        # DOMAIN: area = area price × area × fault days ÷ season days
+        # docs/rules.md: area = area price × area × fault days ÷ season days
         area_cny = fen(t.area_cny_m2_season * area * counts[Basis.AREA] / sd)
         est_cny = fen(t.energy_cny_kwh * est_kwh)
         return AccountBill(

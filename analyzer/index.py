@@ -71,7 +71,7 @@ class DistrictIndex:
             rooms=rooms,
             room_building=np.array([bld_i[dev[r].building_id] for r in rooms], dtype=np.intp),
             room_sub=np.array([sub_i[dev[r].substation_id] for r in rooms], dtype=np.intp),
-            # DOMAIN: only bedrooms and living rooms are held to 18 °C
+            # docs/rules.md: only bedrooms and living rooms are held to 18 °C
             room_counted=np.array([is_counted(dev[r].room_type) for r in rooms]),
             meters=meters,
             meter_building=np.array([bld_i[dev[m].building_id] for m in meters], dtype=np.intp),

@@ -56,7 +56,7 @@ from workflow.incidents import IncidentStore
 T0_MS = 1_733_068_800_000  # 2024-12-02T00:00+08:00
 H = 3_600_000
 
-# DOMAIN.md, scale: one large city
+# docs/rules.md, scale: one large city
 CITY = {"rooms": 16_000, "meters": 500_000, "substations": 1_500}
 LINES_PER_REQUEST = 10_000
 REQUESTS_IN_FLIGHT = 3

@@ -108,14 +108,14 @@ def detect_leaks(
 ) -> Leaks:
     """Suspected leaks per substation; the pressure reference defaults to each one's median."""
     with np.errstate(invalid="ignore"):
-        # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
+        # docs/rules.md: make-up water above 2 % of circulating flow per hour means a leak
         makeup = makeup_share(flow_m3h, makeup_m3h, axis, rules) > rules.makeup_share
     if reference_mpa is None:
         ref = holding_reference(hold_mpa)
     else:
         ref = np.asarray(reference_mpa, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
+        # docs/rules.md: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
         sag = (ref[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9
     sag = runs_at_least(sag, axis.slots_for(rules.sag_min_duration_min))
     return leaks_of(intervals(makeup), intervals(sag), axis)

@@ -166,7 +166,7 @@ def _temperature_masks(sup: FloatGrid, ret: FloatGrid, present: BoolGrid, rules:
     with np.errstate(invalid="ignore"):
         for temp in (sup[rows], ret[rows]):
             p = present[rows]
-            # DOMAIN: exactly 0.00 / 185.00 °C is a sensor short / open
+            # docs/rules.md: exactly 0.00 / 185.00 °C is a sensor short / open
             s = p & (np.abs(temp - rules.short_c) <= tol)
             o = p & (np.abs(temp - rules.open_c) <= tol)
             short[rows] |= s
@@ -194,7 +194,7 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolG
     d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
     d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]
     v_valid = present & ~np.isnan(g.volume_m3)
-    # DOMAIN: cumulative energy or volume going down
+    # docs/rules.md: cumulative energy or volume going down
     out[Cause.ENERGY_DECREASED] = _decreased(g.energy_kwh, d_e, present)
     out[Cause.VOLUME_DECREASED] = _decreased(g.volume_m3, d_v, v_valid)
 
@@ -208,12 +208,12 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolG
         same[:, 1:] = (d_v == 0) | ((d_e == 0) & (dt_k[:, 1:] >= rules.dtheta_min_k)
                                     & temps_ok[:, 1:])
         frozen_step = consecutive & flowing & same
-    # DOMAIN: cumulative value frozen for >= 3 intervals while flow > 0
+    # docs/rules.md: cumulative value frozen for >= 3 intervals while flow > 0
     out[Cause.TOTAL_FROZEN] = runs_at_least(frozen_step, rules.frozen_intervals)
 
     with np.errstate(invalid="ignore"):
         swapped = temps_ok & flowing & (dt_k < 0)
-    # DOMAIN: ΔT < 0 with flow > 0 for more than 6 h (a run of k slots lasts k × step)
+    # docs/rules.md: ΔT < 0 with flow > 0 for more than 6 h (a run of k slots lasts k × step)
     need = int(np.floor(rules.swapped_h * 3_600_000 / axis.step_ms + 1e-9)) + 1
     out[Cause.SENSORS_SWAPPED] = runs_at_least(swapped, need)
 
@@ -226,7 +226,7 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules) -> dict[Cause, BoolG
     mismatch[bad_rows] &= ~void[bad_rows]
     out[Cause.ENERGY_MISMATCH] = mismatch
 
-    # DOMAIN: no reading for >= 2 expected intervals = communication loss
+    # docs/rules.md: no reading for >= 2 expected intervals = communication loss
     out[Cause.COMM_LOSS] = runs_at_least(~present, rules.comm_loss_intervals)
     return out
 
@@ -254,11 +254,11 @@ def _energy_mismatch(
     dv = d_v.astype(np.float32)
     dtheta = np.add(dt_k[:, 1:], dt_k[:, :-1], dtype=np.float32)
     dtheta *= 0.5
-    # DOMAIN: energy = ΔV·Δθ·k, k 1.16 kWh/(m³·K) the usual round figure
+    # docs/rules.md: energy = ΔV·Δθ·k, k 1.16 kWh/(m³·K) the usual round figure
     expected = dv * dtheta
     expected *= k
     with np.errstate(invalid="ignore"):
-        # DOMAIN: class 2 — flow ±(2 + 0.02·qp/q) % (≤ 5 %) + pair ±(0.5 + 3·Δθmin/Δθ) %
+        # docs/rules.md: class 2 — flow ±(2 + 0.02·qp/q) % (≤ 5 %) + pair ±(0.5 + 3·Δθmin/Δθ) %
         # + calculator ±(0.5 + Δθmin/Δθ) %
         limit = dtheta * (qp * np.float32(0.02 * k * step_h))
         limit += 2.0 * expected

@@ -54,7 +54,7 @@ class CollectorConfig:
 
 @dataclass(slots=True)
 class ModbusConfig:
-    interval_s: Annotated[float, Gt(0)] = 3600.0  # DOMAIN: meters are read hourly
+    interval_s: Annotated[float, Gt(0)] = 3600.0  # docs/rules.md: meters are read hourly
     timeout_s: Annotated[float, Gt(0)] = 1.0
     retries: Annotated[int, Ge(0)] = 0
     backoff_s: Annotated[float, Gt(0)] = 1.0

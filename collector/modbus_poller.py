@@ -2,7 +2,7 @@
 
 Every poll of every meter yields one Reading: measurement "meter" with the decoded
 fields, or COMM_FAULT_MEASUREMENT with the cause as a tag. A dead meter costs its
-gateway one timeout; a dead gateway costs nothing to the others (CONTRACT.md).
+gateway one timeout; a dead gateway costs nothing to the others (docs/devices.md).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def cause_code(cause: str) -> int:
 
 def comm_fault(meter: MeterPoll, cause: str, ts_ms: int) -> Reading:
     """The reading that records one failed poll of one meter."""
-    # DOMAIN: no reading for >= 2 intervals is communication loss; the analyzer counts these
+    # docs/rules.md: no reading for >= 2 intervals is communication loss; the analyzer counts these
     return Reading(COMM_FAULT_MEASUREMENT, {**meter.tags, "cause": cause},
                    {"ok": False, "cause_code": cause_code(cause)}, ts_ms)
 
@@ -246,7 +246,7 @@ class ModbusPoller:
                  client_factory: ClientFactory | None = None,
                  quiet: bool = True) -> None:
         """A poller for `plan` whose readings go to `sink` (e.g. store.write)."""
-        # DOMAIN: meters are read hourly; timeout_s is per request, retries extra attempts;
+        # docs/rules.md: meters are read hourly; timeout_s is per request, retries extra attempts;
         # reconnects back off from backoff_s doubling to backoff_max_s; sleep waits that
         # many clock seconds (inject one with the clock to run on a virtual clock)
         if interval_s <= 0 or timeout_s <= 0 or retries < 0:

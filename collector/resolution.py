@@ -1,4 +1,4 @@
-"""A meter's register resolution from its model's profile (issue 25, CONTRACT.md "Register
+"""A meter's register resolution from its model's profile (issue 25, docs/devices.md "Register
 resolution and rated range").
 
 An integer register's `scale` is its last digit: a u32 `energy_kwh` at scale 0.01 counts

@@ -8,12 +8,15 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from desk.measured import reply_with_record
 from policy.calls import REPAIR_KINDS, SATISFACTION
 from policy.service import STEP_RETURN_VISIT, ServiceLimits, base_step, return_visit_due_ms
 from workflow.calls import Call, CallConflict
 from workflow.unit import Repositories, WorkflowDb
 
 ACTIONS = ("resolve", "visit", "reassign")
+# issue 22: the reply to these calls quotes the household's measurement record
+QUOTES_MEASUREMENT = ("temperature", "complaint")
 
 
 class ActionRefused(Exception):
@@ -91,7 +94,9 @@ def _resolve(u: Repositories, call: Call, a: Act, limits: ServiceLimits) -> Call
         raise ActionRefused("a call is resolved with its result and the reply given to the "
                             "resident (--result, --reply)")
     repair = call.kind in REPAIR_KINDS
-    changes: dict[str, object] = {"result": a.result, "reply": a.reply, "resolved_ms": a.at_ms}
+    reply = reply_with_record(u, call.account_id, call.received_ms, a.reply) \
+        if call.kind in QUOTES_MEASUREMENT else a.reply
+    changes: dict[str, object] = {"result": a.result, "reply": reply, "resolved_ms": a.at_ms}
     if repair:  # seed: a return visit after the fix, with the satisfaction
         changes.update(state="resolved", visit_due_ms=return_visit_due_ms(a.at_ms, limits))
     else:

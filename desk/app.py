@@ -28,13 +28,16 @@ from desk.actions import Act, ActionRefused, act
 from desk.auth import Auth, Signed, csrf_ok
 from desk.config import DeskConfig
 from desk.intake import DeskError, Intake
+from desk.measure_page import MeasurePage, OutdoorMean, no_outdoor_mean
 from desk.orders import RESTORE_UNKNOWN, cause_text
 from desk.readings import latest_of
 from desk.search import card, mask_phone, search
+from desk.visits import VisitPages
 from desk.words import audit_verb, call_verb
 from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
 from policy.causes import num
 from workflow.incidents import Incident
+from workflow.visits import STATE_TEXT as VISIT_STATES
 
 COOKIE = "hw_desk"
 PRE_COOKIE = "hw_desk_pre"
@@ -62,6 +65,9 @@ class Desk:
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+    def local_now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), self.tz)
 
     def t(self, ms: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return "-" if ms is None else dt.datetime.fromtimestamp(ms / 1000, self.tz).strftime(fmt)
@@ -205,6 +211,7 @@ class Desk:
                          visit_h=num(self.intake.crew_limits.return_visit_h),
                          order_state=state_text(order.state, order.kind) if order else "",
                          history=self.db.calls.history(call.call_id),
+                         visits=self.db.visits.of_ref(call.call_id), visit_states=VISIT_STATES,
                          address=self.intake.records.buildings[acc.building_id].address)
 
     async def reporter(self, request: Request, me: Signed) -> Response:
@@ -236,10 +243,14 @@ class Desk:
         return self.page("audit.html", me=me, rows=self.db.staff.audit_log(200))
 
 
-def build_app(cfg: DeskConfig, intake: Intake,
-              clock: Callable[[], float] = time.time) -> Starlette:
+def build_app(cfg: DeskConfig, intake: Intake, clock: Callable[[], float] = time.time,
+              outdoor_mean: OutdoorMean = no_outdoor_mean) -> Starlette:
     d = Desk(cfg, intake, clock)
     g = d.guarded
+    m = intake.messenger
+    signer = m.signer if m is not None else None
+    v = VisitPages(d, signer)
+    mp = MeasurePage(d, signer, m.cfg.http.max_failed_links if m else 30, outdoor_mean)
     return Starlette(routes=[
         Route("/signin", d.signin_form, methods=["GET"]),
         Route("/signin", d.signin, methods=["POST"]),
@@ -252,4 +263,11 @@ def build_app(cfg: DeskConfig, intake: Intake,
         Route("/calls/{call_id}/reporter", g(d.reporter), methods=["GET"]),
         Route("/calls/{call_id}/act", g(d.act, post=True), methods=["POST"]),
         Route("/audit", g(d.audit_page), methods=["GET"]),
+        Route("/visits", g(v.list_page), methods=["GET"]),
+        Route("/visits", g(v.create, post=True), methods=["POST"]),
+        Route("/visits/{order_id}/assign", g(v.assign, post=True), methods=["POST"]),
+        Route("/visits/{order_id}/cancel", g(v.cancel, post=True), methods=["POST"]),
+        # the measurer's phone page: the signed link is its credential, no session
+        Route("/m/{order_id}/{token}", mp.show, methods=["GET"]),
+        Route("/m/{order_id}/{token}", mp.submit, methods=["POST"]),
     ])

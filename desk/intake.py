@@ -18,6 +18,7 @@ from alerts.sla import Deadline, deadlines_for
 from desk.orders import attach_to, covering_incident, open_call_order, raise_cluster
 from desk.readings import heated_note, latest_of
 from desk.taken import Taken
+from desk.visits import open_visit
 from district.records import Account, Records
 from policy.calendar import CalendarError, ChinaCalendar
 from policy.calls import (
@@ -28,7 +29,7 @@ from policy.calls import (
     due_of,
     suspension_decision,
 )
-from policy.rules import RoomRules, Season
+from policy.rules import CityRules, RoomRules, Season
 from policy.service import ServiceLimits
 from storage.base import Store
 from workflow.calls import Call
@@ -57,9 +58,16 @@ class Intake:
     store: Store | None = None  # the readings, for what the data shows of a cold-room call
     rooms: RoomRules = field(default_factory=RoomRules)  # the standard a cold call is held to
     messenger: Messenger | None = None  # the crews' messages (None: orders only)
+    city: CityRules = field(default_factory=CityRules)  # what a measurement record decides
 
     def local(self, at_ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(at_ms / 1000, ZoneInfo(self.tz))
+
+    def visit_due_ms(self, at_ms: int) -> int | None:
+        """When a measurement order opened at `at_ms` is due: the city's limit for 测温."""
+        due = due_of("temperature", self.local(at_ms), self.limits, self.calendar,
+                     self.crew_limits)
+        return None if due is None else int(due.timestamp() * 1000)
 
     def account(self, account_id: str) -> Account:
         acc = self.records.accounts.get(account_id)
@@ -104,6 +112,9 @@ class Intake:
         if call.kind not in ("leak", *FAULT_KINDS):
             return
         if call.kind == "temperature":  # taken all the same; the data is written beside it
+            visit = open_visit(u, acc.account_id, "call", call.call_id, call.received_ms,
+                               call.taken_by, call.due_ms)
+            taken.notes.append(f"测温工单 {visit.order_id}")
             taken.data_note = heated_note(latest_of(self.store, self.records, acc.account_id),
                                           self.rooms.min_c, self.limits)
             if taken.data_note:

@@ -1,5 +1,6 @@
 """The calls' limits as figures: per kind, how many calls, how many answered in time, how many
-late or overdue, and the residents' satisfaction (the seed's feedback)."""
+late or overdue, and the residents' satisfaction (the seed's feedback); and the measurers'
+reports, how many filed later than the city's limit (issue 22)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 
 from policy.calls import CALL_KINDS, SATISFACTION
 from workflow.calls import Call
+from workflow.measurements import Record
 
 
 @dataclass(slots=True)
@@ -49,3 +51,34 @@ def call_figures(calls: Sequence[Call], as_of_ms: int, since_ms: int = 0) -> lis
     for k, f in out.items():
         f.satisfaction = {s: sat[k][s] for s in SATISFACTION}
     return [f for f in out.values() if f.calls]
+
+
+@dataclass(slots=True)
+class MeasurerFigures:
+    """A measurer's reports (issue 22): how many records, how many reported later than the
+    city's limit (the record's `late` flag), how many measured outside the windows."""
+
+    measurer: str
+    records: int = 0
+    late: int = 0
+    outside_window: int = 0
+
+    @property
+    def on_time_pct(self) -> float | None:
+        return None if not self.records else round(100 * (self.records - self.late)
+                                                   / self.records, 1)
+
+
+def measurer_figures(records: Sequence[Record], as_of_ms: int, since_ms: int = 0
+                     ) -> list[MeasurerFigures]:
+    """Per measurer, the visits reported in [since, as_of]. A correction is not a report of
+    its own (it is made later by design): only the records a measurer first filed count."""
+    out: dict[str, MeasurerFigures] = {}
+    for r in records:
+        if r.corrects or not since_ms <= r.reported_ms <= as_of_ms:
+            continue
+        f = out.setdefault(r.measurer, MeasurerFigures(r.measurer))
+        f.records += 1
+        f.late += int(r.late)
+        f.outside_window += int(r.outside_window)
+    return [out[k] for k in sorted(out)]

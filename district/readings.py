@@ -18,7 +18,7 @@ class FieldType(Enum):
 
 @dataclass(frozen=True, slots=True)
 class KindSchema:
-    """The fields one device kind reports (CONTRACT.md, devices over MQTT)."""
+    """The fields one device kind reports (docs/devices.md, devices over MQTT)."""
 
     kind: str
     required: dict[str, FieldType]

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from district import device_options as options
+
 SUBSTATION_COLUMNS = ("substation_id", "name", "design_outdoor_c")
 BUILDING_COLUMNS = ("building_id", "substation_id", "address")
 # a household's (or a whole building's) heated area; beyond this a row is a typo
@@ -207,9 +209,15 @@ def _id(row: dict[str, str], key: str, where: str, seen: Mapping[str, object], k
     return value
 
 
+RECORD_FILES = ("substations", "buildings", "accounts", "devices")
+
+
 def load_records(folder: Path | str) -> Records:
     """Load and check the four CSV files; raise RecordsError listing every bad row."""
     root = Path(folder)
+    if not any((root / f"{name}.csv").is_file() for name in RECORD_FILES):  # never mounted
+        raise RecordsError([f"{root}: no records here (no {'/'.join(RECORD_FILES)}.csv); "
+                            "[site] records_dir names the heating company's records folder"])
     problems: list[str] = []
     rec = Records()
     _load_substations(root / "substations.csv", rec, problems)
@@ -311,12 +319,12 @@ def _device(row: dict[str, str], where: str, rec: Records, problems: list[str]) 
     if kind != "room" and room_type:
         problems.append(f"{where}: room_type applies only to room devices")
     protocol, port, unit = _device_link(row, kind, where, problems)
-    commissioned = _commissioned(row, where, problems)
-    res = [_resolution(row, col, kind, where, problems) for col in RESOLUTION_COLUMNS]
+    since = options.commissioned(row, where, problems)
+    res = [options.resolution(row, col, kind, where, problems) for col in RESOLUTION_COLUMNS]
     if did is None or len(problems) > before:
         return None
     return Device(did, kind, account_id, building_id, substation_id, room_type, protocol,
-                  row["host"], port, unit, row["profile"], commissioned, res[0], res[1])
+                  row["host"], port, unit, row["profile"], since, res[0], res[1])
 
 
 def _device_place(row: dict[str, str], kind: str, where: str, rec: Records,
@@ -372,28 +380,3 @@ def _device_link(row: dict[str, str], kind: str, where: str, problems: list[str]
         problems.append(f"{where}: host/port/unit apply only to modbus devices")
     return protocol, port, unit
 
-
-def _commissioned(row: dict[str, str], where: str, problems: list[str]) -> dt.date | None:
-    """The optional commissioned date: from when the device is expected to report."""
-    text = row.get("commissioned", "")
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        problems.append(f"{where}: commissioned {text!r} is not a date YYYY-MM-DD")
-        return None
-
-
-def _resolution(row: dict[str, str], column: str, kind: str, where: str,
-                problems: list[str]) -> float | None:
-    """An optional register resolution of a meter: a positive number, or empty."""
-    text = row.get(column, "")
-    try:
-        value = float(text) if text else None
-    except ValueError:
-        value = math.nan
-    if value is not None and (kind != "meter" or not math.isfinite(value) or value <= 0):
-        problems.append(f"{where}: {column} {text!r}: a meter's resolution, a positive number")
-        return None
-    return value

@@ -51,7 +51,7 @@ class SubstationDay:
 
     @property
     def cold_day_excluded(self) -> bool:
-        """A day colder than design: its rooms are recorded but not counted (DOMAIN)."""
+        """A day colder than design: its rooms are recorded but not counted (docs/rules.md)."""
         return (self.outdoor_c is not None and self.design_outdoor_c is not None
                 and self.outdoor_c < self.design_outdoor_c)
 

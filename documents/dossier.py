@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from documents import browser, charts, pages
+from documents.measurement import ROOM_ZH, VERDICT_ZH
 from policy.causes import cause_text, num
 from policy.rules import DEFAULT_METERS
 from storage.base import Frame
@@ -38,7 +39,7 @@ BASIS = {
     "inspection": charts.Category("稽查 inspection", "#e45756"),
 }
 CLASS_ZH = {"human": "人为 human", "non_human": "非人为 non-human", "comm": "通讯 comm"}
-# DOMAIN: meter temperatures outside 2–150 °C are a fault sign (the policy's range)
+# docs/rules.md: meter temperatures outside 2–150 °C are a fault sign (the policy's range)
 LIMIT_LOW_C = DEFAULT_METERS.valid_min_c
 LIMIT_HIGH_C = DEFAULT_METERS.valid_max_c
 
@@ -197,6 +198,7 @@ def render_html(ev: Evidence) -> str:
     return pages.render(
         "dispute.html", doc=doc, h=doc["header"], charts=chart_svgs(ev), days=day_rows(doc),
         bills=bill_rows(doc), basis=BASIS, v=v, class_zh=CLASS_ZH, causes_zh=_causes_zh,
+        t=doc["temperature"], room_zh=ROOM_ZH, verdict_zh=VERDICT_ZH,
         no_readings=all(r["missing"] for r in doc["readings"]),
         error_signed=(None if v is None else _signed(v["error_pct"])), when=_when,
         one_plus=(None if v is None else

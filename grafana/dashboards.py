@@ -33,6 +33,7 @@ from grafana.panels import (
     target,
     value_map,
 )
+from grafana.service import service
 from policy.causes import rule_values
 from policy.rules import CityRules
 from policy.service import ServiceLimits
@@ -58,7 +59,7 @@ IN_SUBSTATION: Final = '"substation_id" =~ /^$substation$/'
 
 
 def valid_room(city: CityRules) -> str:
-    """DOMAIN: a reading outside the thermometers' range is a fault, not a cold room."""
+    """docs/rules.md: a reading outside the thermometers' range is a fault, not a cold room."""
     return f'"temp_c" >= {n(city.rooms.valid_min_c)} AND "temp_c" <= {n(city.rooms.valid_max_c)}'
 
 
@@ -81,7 +82,7 @@ RED_FROM_1: Final[Json] = {"mode": "absolute", "steps": [{"color": "green", "val
                                                          {"color": "red", "value": 1}]}
 SUB_FROM: Final = f'FROM "substation" WHERE {IN_SUBSTATION} AND $timeFilter'
 EVERY: Final = "GROUP BY time($__interval) fill(null)"
-# DOMAIN: substations report every 1–5 min; a finer bucket is mostly empty
+# docs/rules.md: substations report every 1–5 min; a finer bucket is mostly empty
 REPORT: Final = "5m"
 COLL_FROM: Final = 'FROM "heatwatch_collector" WHERE $timeFilter'
 MB_FROM: Final = 'FROM "heatwatch_modbus" WHERE $timeFilter'
@@ -110,7 +111,7 @@ COLLECTORS_LAST = last_by("heatwatch_collector", ["readings_per_s", "queue_depth
 
 
 def outage_hours_thresholds(city: CityRules) -> Json:
-    """DOMAIN: the outage escalation points (8 h, 12 h, 24 h by default), yellow to red."""
+    """docs/rules.md: the outage escalation points (8 h, 12 h, 24 h by default), yellow to red."""
     colors = ("orange", "dark-orange", "red")
     return steps("yellow", *((n(h), c) for h, c in zip(city.outages.escalation_h, colors,
                                                        strict=False)))
@@ -485,10 +486,10 @@ def ingest() -> Json:
 def build_all(city: CityRules | None = None, limits: ServiceLimits | None = None
               ) -> dict[str, Json]:
     """File name → dashboard JSON, for every provisioned dashboard; thresholds and texts
-    state the city's rules and the service limits (default: DOMAIN's and the seed's)."""
+    state the city's rules and the service limits (default: docs/rules.md's and the seed's)."""
     return {"control-room.json": control_room(city, limits),
             "substation.json": substation(city, limits), "ingest.json": ingest(),
-            "early.json": early()}
+            "service.json": service(), "early.json": early()}
 
 
 def render(dash: Json) -> str:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collector.modbus_poller import ModbusPoller, Sink
     from collector.mqtt_collector import MqttCollector
     from desk.intake import Intake
+    from desk.outdoor import Outdoor
     from documents.daily import DailyReport
     from workflow.unit import Repositories, WorkflowDb
 
@@ -249,7 +250,8 @@ def build_intake(cfg: Config, db: WorkflowDb, store: Store | None = None) -> Int
     routing = Routing(cfg.alerts.crews(resolve=False), cfg.site.timezone)
     return Intake(db, records(cfg), cfg.desk.limits, calendar,
                   cfg.analyzer.rules().season, routing, cfg.alerts.limits, cfg.site.timezone,
-                  store, cfg.analyzer.rules().rooms, desk_messenger(cfg, routing))
+                  store, cfg.analyzer.rules().rooms, desk_messenger(cfg, routing),
+                  cfg.analyzer.rules())
 
 
 def desk_messenger(cfg: Config, routing: Routing) -> Messenger:
@@ -277,3 +279,27 @@ def readings_or_none(cfg: Config) -> OpenedStore | None:
         return open_store(cfg, read_only=True)
     except (UserError, StoreError, OSError):  # noqa: B014 (StoreError may be an OSError)
         return None
+
+
+def measurement_outdoor(cfg: Config, account_id: str, at_ms: int) -> Outdoor:
+    """The outdoor temperature of a measurement visit (issue 22): its hour's and its day's
+    mean, from the stored weather or substation readings (none without a store)."""
+    from desk.outdoor import Outdoor, outdoor_at
+
+    opened = readings_or_none(cfg)
+    if opened is None:
+        return Outdoor(None, None, "")
+    try:
+        return outdoor_at(opened.store, records(cfg), account_id, at_ms, timezone(cfg))
+    finally:
+        opened.store.close()
+
+
+def measurement_outdoor_mean(cfg: Config) -> Callable[[str, dt.datetime], float | None]:
+    """The phone page's outdoor hook (desk.measure_page.OutdoorMean): a visit's day's outdoor
+    mean from the store, by `measurement_outdoor`."""
+
+    def mean(account_id: str, at: dt.datetime) -> float | None:
+        return measurement_outdoor(cfg, account_id, int(at.timestamp() * 1000)).day_mean_c
+
+    return mean

@@ -32,6 +32,7 @@ from analyzer.config import toml_shape as analyzer_shape
 from collector.config import CollectorConfig, ModbusConfig, MqttConfig
 from desk.config import DeskConfig
 from district.config import SiteConfig
+from district.secrets import is_placeholder
 from heatwatch.simulator_config import SimulatorConfig
 from storage.config import StoreConfig
 
@@ -208,6 +209,18 @@ def _one_line(e: ValidationError, source: str, origin: Mapping[tuple[str, ...], 
     return f"{source}: {head}"
 
 
+def _refuse_placeholders(data: Mapping[str, Any], path: tuple[str, ...], source: str,
+                        origin: Mapping[tuple[str, ...], str]) -> None:
+    """A password, user or URL still `change-me...` (.env.example) stops the start."""
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _refuse_placeholders(value, (*path, key), source, origin)
+        elif isinstance(value, str) and is_placeholder(value):
+            name = origin.get((*path, key), source)
+            raise ConfigError(f"{name}: [{'.'.join(path)}] {key} is still the change-me "
+                              "placeholder of .env.example: set a real secret")
+
+
 def _read(p: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(p.read_text(encoding="utf-8"))
@@ -230,6 +243,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     _unknown_keys(data, shape, "", source)
     origin: dict[tuple[str, ...], str] = {}
     _env_overrides(data, shape, (), os.environ if env is None else env, origin)
+    _refuse_placeholders(data, (), source, origin)
     for name, (_, reshape, _) in _CUSTOM.items():
         if name in data:
             try:

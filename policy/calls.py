@@ -12,7 +12,7 @@ from policy.calendar import ChinaCalendar
 from policy.rules import Season
 from policy.service import ServiceLimits
 
-# the kinds a clerk takes (CONTRACT: `heatwatch calls add --kind`)
+# the kinds a clerk takes (README: `heatwatch calls add --kind`)
 CALL_KINDS = ("leak", "repair", "temperature", "complaint", "report", "inquiry", "suspend",
               "resume", "connect")
 KIND_NAMES = {
@@ -92,8 +92,9 @@ class SuspensionDecision:
 
 def suspension_decision(applied: dt.date, season: Season,
                         limits: CallLimits) -> SuspensionDecision:
-    """DOMAIN example 8: a suspension is accepted only >= 30 days before the season it is for
-    (the next season to start); at 20 days it is refused, with the reason read to the resident."""
+    """docs/rules.md worked example 8: a suspension is accepted only >= 30 days before the
+    season it is for (the next season to start); at 20 days it is refused, with the reason
+    read to the resident."""
     year = season.year_of(applied) + 1
     start = season.start(year)
     days = (start - applied).days

@@ -347,5 +347,5 @@ def runs_at_least(mask: BoolGrid, n: int) -> BoolGrid:
 
 def comm_loss(missing: BoolGrid, rules: MeterRules = DEFAULT_METERS) -> BoolGrid:
     """The one comm-loss rule: no reading for >= `comm_loss_intervals` expected intervals
-    (DOMAIN), for a meter's slots or a gateway's."""
+    (docs/rules.md), for a meter's slots or a gateway's."""
     return runs_at_least(missing, rules.comm_loss_intervals)

@@ -25,5 +25,5 @@ def fen(value: float | int | Decimal) -> Decimal:
 
 def daily_fee_cny(season_fee_cny: Decimal, season_days: int) -> Decimal:
     """Season fee ÷ season days, unrounded (rounding happens once, on the final amount)."""
-    # DOMAIN: daily fee = season fee ÷ season days
+    # docs/rules.md: daily fee = season fee ÷ season days
     return season_fee_cny / Decimal(season_days)

@@ -33,7 +33,7 @@ def is_notice_due(duration_h: float, rules: OutageRules) -> bool:
 def outage_days(duration_h: npt.ArrayLike, comp: Compensation) -> npt.NDArray[np.intp]:
     """Days to compensate for each outage: part days round up, none below `counts_from_h`."""
     d = np.asarray(duration_h, dtype=np.float64)
-    # DOMAIN: part days round up (30 h -> 2 days); Luoyang counts from 12 h
+    # docs/rules.md: part days round up (30 h -> 2 days); Luoyang counts from 12 h
     days = np.ceil(d / HOURS_PER_DAY - _EPS) if comp.round_up_days \
         else np.floor(d / HOURS_PER_DAY + _EPS)
     counts = (d > 0) & (d >= comp.counts_from_h - _EPS)
@@ -47,7 +47,7 @@ def compensated_days(duration_h: float, comp: Compensation) -> int:
 
 
 def season_fee_cny(area_m2: float | Decimal, city: CityRules) -> Decimal:
-    """DOMAIN: the season fee at the area price (90 m² × 24 元/m² = 2,160 元)."""
+    """docs/rules.md: the season fee at the area price (90 m² × 24 元/m² = 2,160 元)."""
     return to_decimal(area_m2) * city.tariff.area_cny_m2_season
 
 
@@ -58,7 +58,7 @@ def uses_metered_rule(tariff: str, comp: Compensation) -> bool:
 
 def account_compensation_cny(tariff: str, area_m2: float | Decimal, duration_h: float,
                              season_days: int, city: CityRules) -> Decimal:
-    """What one account is owed for one outage, to the fen (DOMAIN worked examples 1 and 2).
+    """What one account is owed for one outage, to the fen (docs/rules.md worked examples 1 and 2).
 
     Area accounts, and metered ones where the city has no metered rule: daily fee × days ×
     multiplier, the daily fee the season fee ÷ season days. Metered accounts in a city with
@@ -67,8 +67,8 @@ def account_compensation_cny(tariff: str, area_m2: float | Decimal, duration_h: 
     days = compensated_days(duration_h, comp)
     if uses_metered_rule(tariff, comp):
         assert comp.metered_basic_cny_m2_day is not None
-        # DOMAIN: Luoyang metered rule, 0.054 元/(m²·day) basic fee back
+        # docs/rules.md: Luoyang metered rule, 0.054 元/(m²·day) basic fee back
         return fen(comp.metered_basic_cny_m2_day * to_decimal(area_m2) * days * comp.multiplier)
-    # DOMAIN: refund = daily fee × outage days, daily fee = season fee ÷ season days
+    # docs/rules.md: refund = daily fee × outage days, daily fee = season fee ÷ season days
     fee = season_fee_cny(area_m2, city)
     return fen(daily_fee_cny(fee, season_days) * days * comp.multiplier)

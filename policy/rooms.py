@@ -1,5 +1,5 @@
 """Rooms in the city's terms: what a room's day counts as, when a room is cold, and the
-under-temperature refund by band (DOMAIN worked example 3).
+under-temperature refund by band (docs/rules.md worked example 3).
 
 The analyzer's kernel (`analyzer/kernels/room_temps.py`) labels every room day with
 `room_day_state`; `heatwatch refunds` reads those labels, so a thermometer the analyzer calls
@@ -27,9 +27,9 @@ class RoomState(IntEnum):
     PASS = 0
     COLD = 1
     SENSOR_FAULT = 2
-    # DOMAIN: a day colder than design is recorded but excluded from compliance
+    # docs/rules.md: a day colder than design is recorded but excluded from compliance
     EXCLUDED = 3
-    # DOMAIN: only bedrooms and living rooms are held to the standard
+    # docs/rules.md: only bedrooms and living rooms are held to the standard
     NOT_COUNTED = 4
 
 
@@ -41,7 +41,7 @@ class SensorFault(IntEnum):
     OUT_OF_RANGE = 4
 
 
-# DOMAIN: bedrooms and living rooms are held to the standard; other rooms are recorded only
+# docs/rules.md: bedrooms and living rooms are held to the standard; other rooms are recorded only
 COUNTED_ROOM_TYPES = ("bedroom", "living")
 
 
@@ -58,7 +58,7 @@ def is_cold(mean_c: npt.ArrayLike, rules: RoomRules) -> BoolGrid:
 
 
 def in_valid_range(temp_c: npt.ArrayLike, rules: RoomRules) -> BoolGrid:
-    """DOMAIN: a thermometer reading outside -30…60 °C is a sensor fault."""
+    """docs/rules.md: a thermometer reading outside -30…60 °C is a sensor fault."""
     t = np.asarray(temp_c, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         out: BoolGrid = (t >= rules.valid_min_c) & (t <= rules.valid_max_c)
@@ -86,7 +86,7 @@ def room_day_state(cold: BoolGrid, fault: npt.NDArray[np.int8], excluded: BoolGr
 
 
 def meets_target(rate: npt.ArrayLike, rules: RoomRules) -> BoolGrid:
-    """DOMAIN: a compliance rate at or above the target (97 %)."""
+    """docs/rules.md: a compliance rate at or above the target (97 %)."""
     with np.errstate(invalid="ignore"):
         out: BoolGrid = np.asarray(rate, dtype=np.float64) >= rules.target_rate - 1e-12
     return out
@@ -109,7 +109,7 @@ def under_temperature_refunds_cny(area_m2: npt.ArrayLike, daily_mean_c: npt.Arra
     """Refund per account: daily fee × Σ band share over its days (NaN days refund nothing).
 
     `area_m2` is (accounts,), `daily_mean_c` (accounts, days) of its bedrooms/living rooms."""
-    # DOMAIN: daily fee = season fee ÷ season days; bands refund a share of it
+    # docs/rules.md: daily fee = season fee ÷ season days; bands refund a share of it
     shares = refund_share(np.atleast_2d(daily_mean_c), city.rooms, city.refund).sum(axis=1)
     area = np.atleast_1d(np.asarray(area_m2, dtype=np.float64))
     price = to_decimal(city.tariff.area_cny_m2_season)

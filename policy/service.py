@@ -53,7 +53,7 @@ class ServiceLimits:
     # seed: repair timeliness >= 99 %
     timeliness_target: float = 0.99
     # what a crew's limits run from: "start" (issue 5: the incident's start) or "detection"
-    # (when the analyzer saw it; DOMAIN: an outage's clock starts at detection). Hourly meter
+    # (when the analyzer saw it; docs/rules.md: an outage's clock starts at detection). Hourly meter
     # and room grids find a fault an hour or more after its start, past a 30 min limit.
     clock_from: Literal["start", "detection"] = "detection"
     # issue 20: after a crew resolves an order whose incident is still open, the data has

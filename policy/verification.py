@@ -1,5 +1,5 @@
 """The verification (校表) of a disputed heat meter: the EN 1434 class-2 limit, whether the
-meter passes, who pays, and the energy to bill (DOMAIN worked example 7)."""
+meter passes, who pays, and the energy to bill (docs/rules.md worked example 7)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def class2_limit_pct(
 ) -> FloatGrid:
     """EN 1434 class-2 maximum permissible error of the whole meter, in percent (the meter
     checks' one limit, policy/meters.py)."""
-    # DOMAIN: flow ±(2 + 0.02·qp/q) % (≤ 5 %) + temperature pair ±(0.5 + 3·Δθmin/Δθ) %
+    # docs/rules.md: flow ±(2 + 0.02·qp/q) % (≤ 5 %) + temperature pair ±(0.5 + 3·Δθmin/Δθ) %
     # + calculator ±(0.5 + Δθmin/Δθ) %
     return permitted_error_pct(q_m3h, dtheta_k, qp_m3h, dtheta_min_k, 2, flow_cap_pct)
 
@@ -48,7 +48,7 @@ def verification_limit_parts(
 ) -> tuple[Decimal, Decimal, Decimal]:
     """The class-2 limit's three parts: flow, temperature pair, calculator (2.2, 1.4, 0.8)."""
     ratio = to_decimal(dtheta_min_k) / to_decimal(dtheta_k)
-    # DOMAIN: EN 1434 class 2, flow ±(2 + 0.02·qp/q) % capped at 5 % (policy/meters.py)
+    # docs/rules.md: EN 1434 class 2, flow ±(2 + 0.02·qp/q) % capped at 5 % (policy/meters.py)
     flow, pair, calc = class_limit_parts(to_decimal(qp_over_q), ratio, 2,
                                          to_decimal(flow_cap_pct))
     return Decimal(flow), Decimal(pair), Decimal(calc)
@@ -72,7 +72,7 @@ def settle_verification(
     """Pass: resident pays the told fee, bill stands. Fail: company pays, energy ÷ (1 + error)."""
     err = to_decimal(error_pct)
     billed = to_decimal(billed_kwh)
-    # DOMAIN: verification fails when the error exceeds the class limit either way
+    # docs/rules.md: verification fails when the error exceeds the class limit either way
     passes = abs(err) <= limit_pct
     if passes:
         return Verification(limit_pct, err, True, "resident", billed, billed)

@@ -1,6 +1,6 @@
 """Make docs/dispute-example.html and .pdf: the dispute dossier of household B02-0103 in the
 sample district's two days with every fault once (its supply sensor open for 6 h), with
-DOMAIN worked example 7's verification (+6 %, 3,000 kWh in dispute).
+docs/rules.md worked example 7's verification (+6 %, 3,000 kWh in dispute).
 
 The readings come from the real simulator on the bundled sample district, as the analyzer
 scenario tests make them; the analyzer then finds the faults. Run from the repository root:
@@ -42,7 +42,7 @@ def main() -> int:
     for fmt in ("html", "pdf"):
         out = Path("docs") / f"dispute-example.{fmt}"
         dispute_command(cfg, ACCOUNT, 2024, str(out), False, 6.0, billed_kwh=3000.0,
-                        clock=lambda: CLOCK, format_=fmt)
+                        clock=lambda: CLOCK, format_=fmt, force=True)
     shutil.rmtree(data)
     return 0
 

@@ -18,7 +18,7 @@ HOST = "127.0.0.1"
 FIRST_PORT = 15021  # gateways listen on FIRST_PORT, FIRST_PORT + 1, ...; simulators may remap
 PROFILE = "generic-heat-meter"
 FLOORS, DOORS = 10, 5  # 50 households a building
-SUBSTATIONS = (  # id, name, design outdoor °C (DOMAIN: e.g. −7 °C)
+SUBSTATIONS = (  # id, name, design outdoor °C (docs/rules.md: e.g. −7 °C)
     ("S1", "东湖换热站", -7.0),
     ("S2", "西园换热站", -9.0),
 )

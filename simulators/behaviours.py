@@ -23,8 +23,8 @@ STATUS_BITS: dict[str, int] = {
     "tamper": 7,
     "cover_open": 8,
 }
-SENSOR_OPEN_C = 185.0  # DOMAIN: exactly 185.00 °C is an open sensor
-SENSOR_SHORT_C = 0.0  # DOMAIN: exactly 0.00 °C is a shorted sensor
+SENSOR_OPEN_C = 185.0  # docs/rules.md: exactly 185.00 °C is an open sensor
+SENSOR_SHORT_C = 0.0  # docs/rules.md: exactly 0.00 °C is a shorted sensor
 OFFLINE_MODES = ("timeout", "exception", "garbage")
 
 
@@ -256,8 +256,8 @@ class Leak(Behaviour):
 
     name: ClassVar[str] = "leak"
     targets: ClassVar[tuple[str, ...]] = ("site",)
-    makeup_pct: float = 4.0  # DOMAIN: above 2 % of circulating flow means a leak
-    holding_mpa: float = 0.25  # DOMAIN: the holding point sags 0.35 → 0.25 MPa
+    makeup_pct: float = 4.0  # docs/rules.md: above 2 % of circulating flow means a leak
+    holding_mpa: float = 0.25  # docs/rules.md: the holding point sags 0.35 → 0.25 MPa
 
     def shape(self, t_prev: float, t: float, ctl: Controls, lay: Layout) -> None:
         if self.active(t):

@@ -273,7 +273,7 @@ class DistrictSim:
         """What device i of a kind truly measures now, at its sensors' resolution."""
         noise = self._noise
         if kind == "room":
-            # DOMAIN: room sensors report at 0.1 °C resolution
+            # docs/rules.md: room sensors report at 0.1 °C resolution
             out: Fields = {"temp_c": round(float(s.room_c[i] + noise.normal(0, 0.05)), 1)}
             if extras:
                 out["rh_pct"] = round(float(35 + 5 * noise.random()), 1)

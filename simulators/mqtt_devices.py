@@ -1,4 +1,4 @@
-"""Simulated MQTT devices' wire side: payloads per CONTRACT.md and a QoS 1 publisher."""
+"""Simulated MQTT devices' wire side: payloads per docs/devices.md and a QoS 1 publisher."""
 
 from __future__ import annotations
 

@@ -14,15 +14,15 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
 Bools = npt.NDArray[np.bool_]
 
-# DOMAIN: k ≈ 1.15–1.16 kWh/(m³·K) for water at 40–60 °C; 1.16 is the usual round figure
+# docs/rules.md: k ≈ 1.15–1.16 kWh/(m³·K) for water at 40–60 °C; 1.16 is the usual round figure
 K_KWH_PER_M3K = 1.16
 # a household draws ~50 W/m² at a 10 K drop: 0.05 kW / (1.16 × 10) m³/h per m²
 FLOW_M3H_PER_M2 = 0.05 / (K_KWH_PER_M3K * 10.0)
 LOCAL_UTC_OFFSET_S = 8 * 3600  # the district lives at +08:00
 PLANT_ROOM_C = 20.0  # where still water in a stopped loop settles
-SUPPLY_MPA_ABOVE_RETURN = 0.10  # DOMAIN: supply ~0.45, holding/return ~0.35 MPa
+SUPPLY_MPA_ABOVE_RETURN = 0.10  # docs/rules.md: supply ~0.45, holding/return ~0.35 MPa
 HOLDING_MPA = 0.35
-NORMAL_MAKEUP_PCT = 0.5  # DOMAIN: a tight loop loses ~0.5 % of its flow
+NORMAL_MAKEUP_PCT = 0.5  # docs/rules.md: a tight loop loses ~0.5 % of its flow
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,11 +46,11 @@ class BehaviourSpec:
 class Intervals:
     """How often each kind of MQTT device reports, in district seconds."""
 
-    # DOMAIN: room sensors sample every 10–60 min; substations report every 1–5 min
+    # docs/rules.md: room sensors sample every 10–60 min; substations report every 1–5 min
     room_s: tuple[float, ...] = (600.0, 900.0, 1200.0, 1800.0, 3600.0)
     substation_s: float = 300.0
     weather_s: float = 600.0
-    meter_s: float = 3600.0  # DOMAIN: meters are read hourly
+    meter_s: float = 3600.0  # docs/rules.md: meters are read hourly
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ def test_deadline_heap_skips_done_steps() -> None:
 
 
 def test_seed_timeline(tmp_path: Path) -> None:
-    """DOMAIN example 5: opened 09:00, contacted 09:25, on site 11:20 -> breach of 11:00."""
+    """docs/rules.md worked example 5: opened 09:00, contacted 09:25, on site 11:20 -> breach
+    of 11:00."""
     clock = ManualClock(ms("2024-12-02 09:00"))
     svc = make_service(tmp_path, {"crew": [{"id": "north", "substations": ["S1"]}]}, clock)
     inc = raise_incident(svc.db, "room_cold", "R1", ms("2024-12-02 09:00"), clock.now_ms,
@@ -138,7 +139,8 @@ def test_meter_fault_billing_basis(tmp_path: Path) -> None:
     kinds = sorted((o.account_id, o.kind) for o in svc.db.orders.find())
     assert kinds == [("A1", "replacement"), ("A3", "inspection")]
     basis = {b["account_id"]: b["basis"] for b in svc.db.billing.find()}
-    assert basis == {"A1": "area", "A3": "inspection"}  # DOMAIN: human causes never area-billed
+    # docs/rules.md: human causes are never area-billed
+    assert basis == {"A1": "area", "A3": "inspection"}
 
 
 def test_compliance_breach_needs_station_opinion_within_1h(tmp_path: Path) -> None:
@@ -197,7 +199,8 @@ def _timings(n: int, late: int) -> list[OrderTiming]:
 
 
 def test_timeliness_1000_orders() -> None:
-    """DOMAIN example 6: 10 late of 1,000 -> 99.0 % (meets); 11 late -> 98.9 % (misses)."""
+    """docs/rules.md worked example 6: 10 late of 1,000 -> 99.0 % (meets); 11 late -> 98.9 %
+    (misses)."""
     (r,) = timeliness(_timings(1000, 10), as_of_ms=10 * HOUR_MS)
     assert (r.orders, r.late, str(r.rate_pct), r.meets) == (1000, 10, "99.0", True)
     (r,) = timeliness(_timings(1000, 11), as_of_ms=10 * HOUR_MS)

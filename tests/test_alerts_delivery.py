@@ -111,7 +111,8 @@ def test_robot_errcode_is_a_failure(receiver: Receiver) -> None:
 
 def test_outage_30h_notice_once_and_compensation(tmp_path: Path, receiver: Receiver,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    """DOMAIN example 1: 30 h outage -> notice at 24 h, once; 90 m² household gets 35.70 元."""
+    """docs/rules.md worked example 1: 30 h outage -> notice at 24 h, once; 90 m² household
+    gets 35.70 元."""
     caplog.set_level(logging.DEBUG)
     start = ms("2024-12-02 08:00")
     clock = ManualClock(start)

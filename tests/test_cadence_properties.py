@@ -146,7 +146,7 @@ def test_a_leak_is_one_incident_at_any_substation_cadence(
     start, end = T0 + int(start_h * HOUR_MS), T0 + int((start_h + hours) * HOUR_MS)
     leak = (ts >= start) & (ts < end)
     n = ts.size
-    # DOMAIN: make-up at 4 % of circulation, twice the 2 % a leak is called at
+    # docs/rules.md: make-up at 4 % of circulation, twice the 2 % a leak is called at
     fields = {"pump_on": np.ones(n), "supply_c": np.full(n, 55.0), "return_c": np.full(n, 45.0),
               "flow_m3h": np.full(n, 100.0), "makeup_m3h": np.where(leak, 4.0, 0.5),
               "return_mpa": np.full(n, 0.35)}

@@ -1,5 +1,5 @@
 """One source of city rules: the `[analyzer.*]` rules a city configures reach the compensation
-records the alerts service writes (DOMAIN example 1 and the cities it names)."""
+records the alerts service writes (docs/rules.md worked example 1 and the cities it names)."""
 
 from __future__ import annotations
 
@@ -37,16 +37,16 @@ def _compensation(tmp_path: Path, analyzer: str,
 
 
 @pytest.mark.parametrize(("analyzer", "amount", "days", "season_days"), [
-    # DOMAIN example 1: 90 m² × 24 元/m², 30 h -> 2 days -> 2 × 2,160 / 121
+    # docs/rules.md worked example 1: 90 m² × 24 元/m², 30 h -> 2 days -> 2 × 2,160 / 121
     ("", "35.70", 2, 121),
-    # DOMAIN: Dandong pays 2×
+    # docs/rules.md: Dandong pays 2×
     ("[analyzer.outages]\nmultiplier = 2\n", "71.40", 2, 121),
     # a city's own area tariff: 90 × 30 = 2,700 元 a season -> 2 × 2,700 / 121
     ("[analyzer.tariff]\narea_cny_m2_season = 30.0\n", "44.63", 2, 121),
     # a city's own season: 1 Nov to 31 Mar is 151 days -> 2 × 2,160 / 151
     ('[analyzer.season]\nstart = "11-01"\nend = "03-31"\n', "28.61", 2, 151),
-    # DOMAIN: Luoyang counts from 12 h; read as in policy.rules (shorter outages are not
-    # compensated), which keeps DOMAIN's 9.72 元 = 0.054 × 90 × 2 days for the 30 h outage
+    # docs/rules.md: Luoyang counts from 12 h; read as in policy.rules (shorter outages are not
+    # compensated), which keeps docs/rules.md's 9.72 元 = 0.054 × 90 × 2 days for the 30 h outage
     ("[analyzer.outages]\ncounts_from_h = 12.0\n", "35.70", 2, 121),
     # a threshold above the outage: the configured rule, not the default, decides
     ("[analyzer.outages]\ncounts_from_h = 36.0\n", None, 0, 121),
@@ -64,7 +64,7 @@ def test_configured_city_rules_reach_the_compensation_record(
 
 @pytest.mark.parametrize(("analyzer", "expected"), [
     ("", None),  # seed: restored within 24 h, nothing is owed
-    # DOMAIN: Luoyang counts from 12 h: a 14 h outage is one day, 2,160 / 121
+    # docs/rules.md: Luoyang counts from 12 h: a 14 h outage is one day, 2,160 / 121
     ("[analyzer.outages]\ncounts_from_h = 12.0\n", ("17.85", 1)),
 ])
 def test_a_city_that_counts_from_12h_compensates_a_14h_outage(

@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from heatwatch.config import ENV_PREFIX, env_names, load_config
-from tests.services import Influxd, Mosquitto, binary, have
+from tests.services import Influxd, Mosquitto, binary, free_port, have
 
 # every test here needs the Compose binary or mosquitto: under CI a skip is a failure
 pytestmark = pytest.mark.services
@@ -38,7 +38,11 @@ INFLUX_INIT = DEPLOY / "influxdb" / "10-heatwatch-retention.iql"
 DOCKERFILE = DEPLOY / "Dockerfile"
 GRAFANA = ROOT / "grafana"
 
-HEATWATCH_SERVICES = {"collector": "collect", "analyzer": "analyze", "alerts": "alerts"}
+HEATWATCH_SERVICES = {"collector": "collect", "analyzer": "analyze", "alerts": "alerts",
+                      "desk": "desk"}
+NGINX_CONF = DEPLOY / "nginx" / "nginx.conf"
+# what a test bench sets in .env; production names the company's own folders
+BENCH = {"RECORDS_DIR": "./district/sample", "TLS_DIR": "./deploy/tls"}
 # every value in .env that opens something; each must be required by ${VAR:?...}
 # the secrets only the alerts service reads (deploy/heatwatch.toml's crew and channel)
 ALERTS_SECRETS = ("ALERTS_LINK_SECRET", "WECOM_NORTH_KEY")
@@ -119,7 +123,7 @@ def example_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def unique_env(example_env: dict[str, str]) -> dict[str, str]:
     """.env.example with every secret replaced by a value no file could contain by chance."""
-    values = dict(example_env)
+    values = {**example_env, **BENCH}
     for key in SECRETS:
         values[key] = f"{key.lower().replace('_', '-')}-{secrets.token_hex(8)}"
     return values
@@ -132,11 +136,24 @@ def model(unique_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 
 # --- compose: the file is valid and every secret comes from .env -------------------------
 
-def test_compose_config_accepts_the_example_env(tmp_path: Path) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_bytes(ENV_EXAMPLE.read_bytes())
-    done = run_compose(env_file, "config", "-q")
+def test_compose_config_accepts_the_example_env_with_a_records_folder(
+    example_env: dict[str, str], tmp_path: Path
+) -> None:
+    done = run_compose(write_env_file(tmp_path / ".env", {**example_env, **BENCH}),
+                       "config", "-q")
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("key", sorted(BENCH))
+def test_no_records_or_tls_folder_stops_compose_in_one_line(key: str, example_env: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    """Production has no sample district and no certificate of its own: .env names both."""
+    done = run_compose(write_env_file(tmp_path / ".env", {**example_env, **BENCH, key: ""}),
+                       "config", "-q")
+    assert done.returncode != 0
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"{key} is missing a value: set {key} in .env" in done.stderr
+    assert example_env["RECORDS_DIR"] == "", ".env.example must not point at the sample district"
 
 
 def test_example_env_defines_every_secret(example_env: dict[str, str]) -> None:
@@ -147,14 +164,14 @@ def test_example_env_defines_every_secret(example_env: dict[str, str]) -> None:
 @pytest.mark.parametrize("key", SECRETS)
 def test_a_missing_secret_stops_compose(key: str, example_env: dict[str, str],
                                         tmp_path: Path) -> None:
-    values = {k: v for k, v in example_env.items() if k != key}
+    values = {k: v for k, v in {**example_env, **BENCH}.items() if k != key}
     done = run_compose(write_env_file(tmp_path / ".env", values), "config", "-q")
     assert done.returncode != 0
     assert key in done.stderr
 
 
 def test_an_empty_secret_stops_compose(example_env: dict[str, str], tmp_path: Path) -> None:
-    values = {**example_env, "MQTT_PASSWORD": ""}
+    values = {**example_env, **BENCH, "MQTT_PASSWORD": ""}
     done = run_compose(write_env_file(tmp_path / ".env", values), "config", "-q")
     assert done.returncode != 0
     assert "MQTT_PASSWORD" in done.stderr
@@ -217,7 +234,7 @@ def test_deploy_config_has_a_crew_channel_and_token_read_in_the_alerts_service_o
 
     for key in ALERTS_SECRETS:
         monkeypatch.delenv(key, raising=False)
-    for name in HEATWATCH_SERVICES:
+    for name in sorted(HEATWATCH_SERVICES, key=lambda n: n == "alerts"):  # alerts sets env
         env = {k: str(v) for k, v in model["services"][name]["environment"].items()}
         cfg = load_config(DEPLOY_TOML, env=env)  # every service starts on the same file
         if name != "alerts":
@@ -236,7 +253,9 @@ def test_deploy_config_has_a_crew_channel_and_token_read_in_the_alerts_service_o
         (channel,) = cfg.alerts.channels()
         assert (channel.kind, channel.key) == ("wecom", unique_env["WECOM_NORTH_KEY"])
         assert crew.channels == (channel.name,)
-        assert cfg.alerts.http.port in [p["target"] for p in model["services"][name]["ports"]]
+        # the endpoint is reached through the proxy only (tests/test_tls.py)
+        assert "ports" not in model["services"][name]
+        assert f"server alerts:{cfg.alerts.http.port};" in NGINX_CONF.read_text()
 
 
 def test_heatwatch_env_names_are_config_keys(model: dict[str, Any]) -> None:
@@ -263,7 +282,13 @@ def test_mosquitto_service(model: dict[str, Any], unique_env: dict[str, str]) ->
     assert data["type"] == "volume"
     assert svc["environment"]["MQTT_PASSWORD"] == unique_env["MQTT_PASSWORD"]
     assert "$$MQTT_PASSWORD" in " ".join(svc["healthcheck"]["test"])
-    assert [p["target"] for p in svc["ports"]] == [1883]
+    # plain MQTT on the plant-network address only; TLS on every address
+    assert [(p["target"], p.get("host_ip")) for p in svc["ports"]] == [(1883, "127.0.0.1"),
+                                                                        (8883, None)]
+    tls = mount(svc, "/mosquitto/config/tls")
+    assert tls["read_only"] and Path(tls["source"]) == ROOT / "deploy" / "tls"
+    for key in ("cafile", "certfile", "keyfile"):
+        assert options[key][0].startswith("/mosquitto/config/tls/")
 
 
 def test_influxdb_service_has_auth_on(model: dict[str, Any], unique_env: dict[str, str]) -> None:
@@ -343,7 +368,7 @@ def test_mosquitto_conf_requires_a_password() -> None:
     options = mosquitto_options(MOSQUITTO_CONF.read_text(encoding="utf-8"))
     assert options["allow_anonymous"] == ["false"]
     assert options["password_file"] == ["/mosquitto/config/passwd"]
-    assert options["listener"] == ["1883"]
+    assert options["listener"] == ["1883", "8883"]
     assert options["persistence"] == ["true"]
     assert options["max_inflight_messages"] == ["0"]
     assert options["max_queued_messages"] == ["0"]
@@ -395,15 +420,28 @@ def test_dockerfile_installs_with_constraints_as_non_root() -> None:
 class DeployMosquitto(Mosquitto):
     """deploy/mosquitto/mosquitto.conf as shipped, moved to loopback and a temporary dir."""
 
+    tls_dir: Path | None = None  # the 8883 listener's files; None: the TLS listener is left out
+
     def command(self) -> list[str]:
+        if not hasattr(self, "tls_port"):
+            self.tls_port = free_port()
         moved = {
-            "listener": f"listener {self.port} 127.0.0.1",
+            "listener 1883": f"listener {self.port} 127.0.0.1",
+            "listener 8883": f"listener {self.tls_port} 127.0.0.1",
             "password_file": f"password_file {self.password_file}",
             "persistence_location": f"persistence_location {self.workdir}/",
         }
         lines = []
+        tls = False
         for line in MOSQUITTO_CONF.read_text(encoding="utf-8").splitlines():
-            key = line.split(" ", 1)[0]
+            key = " ".join(line.split(" ", 2)[:2]) if line.startswith("listener") \
+                else line.split(" ", 1)[0]
+            # the TLS listener's block runs to the next blank line
+            tls = line == "listener 8883" or (tls and bool(line.strip()))
+            if tls and self.tls_dir is None:
+                continue
+            if tls and line.startswith(("cafile", "certfile", "keyfile")):
+                line = line.replace("/mosquitto/config/tls", str(self.tls_dir))
             lines.append(moved.get(key, line))
         if os.geteuid() == 0:
             # as root mosquitto drops to user mosquitto, who cannot read pytest's 0700 tmp dirs
@@ -413,15 +451,18 @@ class DeployMosquitto(Mosquitto):
         return [binary("mosquitto"), "-c", str(conf)]
 
 
-def connect_reason(port: int, username: str | None = None,
-                   password: str | None = None) -> ReasonCode:
-    """The broker's CONNACK reason for an MQTT 5 connect, as the collector connects."""
+def connect_reason(port: int, username: str | None = None, password: str | None = None,
+                   ca: Path | None = None) -> ReasonCode:
+    """The broker's CONNACK reason for an MQTT 5 connect, as the collector connects; with `ca`,
+    over TLS, the broker's certificate checked against that CA and the name localhost."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if ca is not None:
+        client.tls_set(ca_certs=str(ca))
     if username is not None:
         client.username_pw_set(username, password)
     reasons: list[ReasonCode] = []
     client.on_connect = lambda c, userdata, flags, reason, props: reasons.append(reason)
-    client.connect("127.0.0.1", port)
+    client.connect("127.0.0.1" if ca is None else "localhost", port)
     deadline = time.monotonic() + 10
     while not reasons and time.monotonic() < deadline:
         client.loop(0.05)
@@ -448,14 +489,20 @@ def broker_factory(tmp_path: Path):
         m.kill()
 
 
-@pytest.mark.services
-def test_broker_refuses_anonymous_and_accepts_the_password(broker_factory, tmp_path: Path) -> None:
+def make_passwd(folder: Path, user: str = "heatwatch") -> tuple[Path, str]:
+    """A real password file, as the README makes it: (its path, the user's password)."""
     if not have("mosquitto_passwd"):
         pytest.skip("mosquitto_passwd is not installed")
     password = secrets.token_hex(12)
-    passwd = tmp_path / "passwd"
-    subprocess.run([binary("mosquitto_passwd"), "-c", "-b", str(passwd), "heatwatch", password],
+    passwd = folder / "passwd"
+    subprocess.run([binary("mosquitto_passwd"), "-c", "-b", str(passwd), user, password],
                    check=True, capture_output=True)
+    return passwd, password
+
+
+@pytest.mark.services
+def test_broker_refuses_anonymous_and_accepts_the_password(broker_factory, tmp_path: Path) -> None:
+    passwd, password = make_passwd(tmp_path)
     broker = broker_factory(passwd)
     assert connect_reason(broker.port).is_failure
     assert connect_reason(broker.port, "heatwatch", password + "x").is_failure
@@ -502,8 +549,9 @@ def test_broker_sigkilled_with_the_shipped_config_loses_nothing(
     from heatwatch import bootstrap
     from tests.harness import Publisher, room_district, room_messages, wait_for, write_config
 
-    broker = broker_factory(PASSWD_EXAMPLE)
-    user, password = example_env["MQTT_USERNAME"], example_env["MQTT_PASSWORD"]
+    user = example_env["MQTT_USERNAME"]
+    passwd, password = make_passwd(tmp_path, user)  # heatwatch refuses the example password
+    broker = broker_factory(passwd)
     cfg = load_config(write_config(tmp_path / "h.toml",
                                    records=room_district(tmp_path / "records", 100),
                                    data_dir=tmp_path / "var", mqtt_port=broker.port),

@@ -103,3 +103,51 @@ def test_alerts_starts_once_its_secrets_are_set(tmp_path: Path) -> None:
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "0 open orders" in p.stdout
+
+
+# --- placeholders and missing folders: refused at start, in one line ------------------------
+
+DEPLOY_TOML = ROOT / "deploy" / "heatwatch.toml"
+
+
+def one_line_error(argv: list[str], env: dict[str, str], cwd: Path) -> str:
+    p = subprocess.run([sys.executable, "-m", "heatwatch.cli", *argv], capture_output=True,
+                       text=True, env={**ENV, **env}, cwd=cwd, timeout=60)
+    assert p.returncode == 2, p
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("var", ["HEATWATCH_MQTT_PASSWORD", "HEATWATCH_STORE_INFLUXDB_PASSWORD"])
+def test_a_change_me_password_is_refused_naming_the_setting(var: str, tmp_path: Path) -> None:
+    config = _config(tmp_path, 1883)
+    line = one_line_error(["collect", "--config", str(config)],
+                          {var: "change-me-from-the-example"}, tmp_path)
+    assert line.startswith(f"heatwatch: error: {var}: ["), line
+    assert "change-me placeholder" in line
+
+
+def test_a_change_me_password_file_is_refused_too(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt_password"
+    secret.write_text("change-me-mqtt-example\n")
+    line = one_line_error(["collect", "--config", str(_config(tmp_path, 1883))],
+                          {"HEATWATCH_MQTT_PASSWORD_FILE": str(secret)}, tmp_path)
+    assert "HEATWATCH_MQTT_PASSWORD_FILE: [mqtt] password is still the change-me" in line
+
+
+def test_alerts_refuses_a_change_me_secret(tmp_path: Path) -> None:
+    env = {"HW_TEST_UNSET_CREW_TOKEN": "t", "HW_TEST_UNSET_WECOM_KEY": "change-me-wecom-north-key",
+           "HW_TEST_UNSET_DINGTALK_TOKEN": "d"}
+    line = one_line_error(["alerts", "--once", "--config", str(_config(tmp_path, 1883))], env,
+                          tmp_path)
+    assert "channel 'east-wecom' key: environment variable HW_TEST_UNSET_WECOM_KEY is still " \
+           "the change-me placeholder" in line
+
+
+def test_the_deploy_config_without_its_records_folder_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "not-mounted"
+    line = one_line_error(["records", "--config", str(DEPLOY_TOML)],
+                          {"HEATWATCH_SITE_RECORDS_DIR": str(missing)}, tmp_path)
+    assert f"{missing}: no records here" in line and "[site] records_dir" in line
+    assert "sample" not in line

@@ -1,5 +1,5 @@
 """`heatwatch dispute`: the evidence file built from real scenario data (simulator → SQLite →
-Runner → incidents), checked against the store's raw readings and DOMAIN worked example 7."""
+Runner → incidents), checked against the store's raw readings and docs/rules.md worked example 7."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def test_out_file_and_json(sensor_open: Built, tmp_path: Path) -> None:
                         False, None, say=said.append)
 
 
-# -- DOMAIN worked example 7, through the command ----------------------------------------------
+# -- docs/rules.md worked example 7, through the command ---------------------------------
 
 def run_json(b: Built, **kw: Any) -> dict[str, Any]:
     said: list[str] = []

@@ -1,6 +1,6 @@
 """The printed dispute dossier, looked at as a person would: headless Chromium renders the
 HTML to a PNG and prints the PDF; pdftoppm turns its first pages into PNGs and pdftotext
-shows what it says (DOMAIN worked example 7 through `dispute --format pdf`)."""
+shows what it says (docs/rules.md worked example 7 through `dispute --format pdf`)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from district.readings import Reading
 from district.records import load_records
 from grafana import dashboards as gd
 from grafana import push
+from grafana import service as svc
 from heatwatch.bootstrap import registry
 from heatwatch.config import load_config
 from heatwatch.services import modbus_health
@@ -153,8 +154,11 @@ def test_dashboard_is_valid_for_file_provisioning(name: str) -> None:
                 for y in range(g["y"], g["y"] + g["h"])}
         assert not area & cells, f"panel {p['title']} overlaps another"
         cells |= area
-        assert p["datasource"] == {"type": "influxdb", "uid": ds_uid}, p["title"]
         assert p["targets"], p["title"]
+        if p["datasource"]["type"] != "influxdb":  # the service dashboard: test_grafana_service
+            assert p["datasource"] == svc.PG_DATASOURCE, p["title"]
+            continue
+        assert p["datasource"] == {"type": "influxdb", "uid": ds_uid}, p["title"]
         refs = [t["refId"] for t in p["targets"]]
         assert len(refs) == len(set(refs)), p["title"]
         for t in p["targets"]:
@@ -184,7 +188,8 @@ def test_dashboard_uids_are_stable_and_distinct() -> None:
     uids = {n: d["uid"] for n, d in gd.build_all().items()}
     assert uids == {"control-room.json": "heatwatch-control-room",
                     "substation.json": "heatwatch-substation",
-                    "ingest.json": "heatwatch-ingest", "early.json": "heatwatch-early"}
+                    "ingest.json": "heatwatch-ingest", "service.json": "heatwatch-service",
+                    "early.json": "heatwatch-early"}
 
 
 def test_the_provider_reads_the_folder_the_files_are_in() -> None:
@@ -387,7 +392,7 @@ def test_control_room_queries_run_and_show_the_faults(district: District) -> Non
     assert [(tags["substation_id"], h > 4) for tags, h in outages] == [("S2", True)]
     cold = {tags["device_id"]: t for tags, t in rows(found["冷房 Cold rooms"], "temp_c")}
     assert cold["T-B01-0101-liv"] == pytest.approx(15.0, abs=0.5)
-    # DOMAIN: a reading outside -30…60 °C is a sensor fault, never a cold room
+    # docs/rules.md: a reading outside -30…60 °C is a sensor fault, never a cold room
     assert FAULTY_SENSOR not in cold
     assert all(gd.SENSOR_LOW_C <= t < gd.ROOM_MIN_C for t in cold.values())
     # the stat, the building table and the room table count the same rooms

@@ -48,7 +48,7 @@ def test_runner_writes_leak_state_matching_the_leak_incident(tmp_path: Path) -> 
     assert (fr.ts_ms[s1].size == fr.ts_ms[~s1].size) and set(np.unique(fr.fields["leaking"])) \
         == {0.0, 1.0}
     share = fr.fields["makeup_share"]
-    # DOMAIN: make-up above 2 % of circulating flow (over the trailing hour) means a leak;
+    # docs/rules.md: make-up above 2 % of circulating flow (over the trailing hour) means a leak;
     # the leak is dated from its first sign, within one reporting interval of the injected
     # start (8 h), while the trailing hour only confirms it later
     injected_ms = int((sc.start_s + 8 * 3600) * 1000)

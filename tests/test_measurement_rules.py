@@ -1,5 +1,6 @@
 """The measurement visit's rules (issue 22): the instrument, the conditions, the window, what a
-record decides and the refund from a failing to a passing measurement (DOMAIN example 10)."""
+record decides and the refund from a failing to a passing measurement (docs/rules.md worked
+example 10)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,8 @@ def test_worked_example_10_through_measurements(cli: Cli) -> None:
     (refund,) = cli.json("measurements", "refund", "H40", "--season", "2026")
     assert refund == {"account_id": "H40", "from": DAY, "to": "2026-12-08", "days": 5,
                       "reading_c": 15.5, "refund_cny": "19.83",
-                      "basis": [cold["record_id"], warm["record_id"]]}
+                      "basis": [cold["record_id"], warm["record_id"]],
+                      "ended_by": "remeasured", "outage_days": 0}
     code, out, _ = cli("measurements", "refund", "H40", "--season", "2026")
     assert code == 0 and "19.83 元" in out and cold["record_id"] in out
 

@@ -22,8 +22,9 @@ from alerts.service import build_service
 from district.records import Records, load_records
 from heatwatch.bootstrap import alerts_service
 from heatwatch.commands.alerts import notices_command
-from heatwatch.commands.refunds import outage_refunds, season_of
+from heatwatch.commands.refunds import season_of
 from heatwatch.config import load_config
+from heatwatch.outage_days import outage_refunds
 from policy.rules import CityRules, Compensation, Season
 from policy.service import HOUR_MS
 from tests.test_alerts_support import raise_incident, reconcile
@@ -107,7 +108,7 @@ LUOYANG = "[analyzer.outages]\ncounts_from_h = 12.0\nmetered_basic_cny_m2_day = 
 
 def test_luoyang_metered_90_m2_after_30_h_is_9_72_everywhere(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """DOMAIN: 0.054 元/(m²·day) × 90 m² × 2 days: on the record, the notice and refunds."""
+    """docs/rules.md: 0.054 元/(m²·day) × 90 m² × 2 days: on the record, the notice and refunds."""
     cfg_path = tmp_path / "heatwatch.toml"
     cfg_path.write_text(f'[site]\nrecords_dir = "{write_small_district(tmp_path / "rec")}"\n'
                         f'data_dir = "{tmp_path / "var"}"\n{LUOYANG}', encoding="utf-8")

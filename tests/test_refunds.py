@@ -1,5 +1,5 @@
 """`heatwatch refunds`: outage compensation on the sample district with the demo's 30 h pump
-trip (simulator -> store -> analyzer -> alerts), DOMAIN worked example 1 (35.70 元 for a
+trip (simulator -> store -> analyzer -> alerts), docs/rules.md worked example 1 (35.70 元 for a
 90 m² household); under-temperature band refunds in a small test district, worked
 example 3 (19.83 元); totals that add up; the CSV a spreadsheet opens; notices' amounts."""
 
@@ -178,7 +178,7 @@ def bands(tmp_path_factory: pytest.TempPathFactory) -> Config:
         outdoor = -9.0 if d == 7 else -5.0  # day 7 is colder than design (-7): excluded
         readings.append(Reading("weather", {"device_id": "w1"}, {"outdoor_c": outdoor},
                                 ms(dt.datetime(day.year, day.month, day.day, 12, tzinfo=TZ))))
-        # DOMAIN example 3: A40's bedroom and living room at 15.5 °C for 5 days
+        # docs/rules.md worked example 3: A40's bedroom and living room at 15.5 °C for 5 days
         a40 = 15.5 if d < 5 else 20.0
         if d == 7:
             a40 = 12.0

@@ -169,7 +169,7 @@ def test_commands_analyze_incidents_and_billing(sample_db: tuple[Path, int, int]
     comp = store.read_window(COMPLIANCE, start, end, tags=("substation_id",))
     assert len(comp) == 4  # two substations, two complete days
     s2 = comp.tags["substation_id"] == "S2"
-    # DOMAIN: the S2 outage day is "system not normal": excluded, nothing measured
+    # docs/rules.md: the S2 outage day is "system not normal": excluded, nothing measured
     assert list(comp.fields["measured"][s2])[0] == 0
     assert (comp.fields["rate"][~s2] >= 0.97).all()
     out = store.read_window(OUTAGE_STATE, start, end, tags=("substation_id",))

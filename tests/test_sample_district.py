@@ -75,7 +75,7 @@ def test_gateways_number_units_from_one(rec):
     assert len(units) >= 12
     for gw, us in units.items():
         assert sorted(us) == list(range(1, len(us) + 1)), gw
-        assert len(us) <= 240  # DOMAIN: up to ~240 meters on one bus
+        assert len(us) <= 240  # docs/rules.md: up to ~240 meters on one bus
         assert len(buildings[gw]) == 1  # a gateway sits in one building
     per_building = Counter(next(iter(b)) for b in buildings.values())
     assert max(per_building.values()) == 2  # some buildings split their bus in two

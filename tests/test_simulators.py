@@ -156,7 +156,7 @@ def test_meter_totals_rise_and_match_volume_times_delta_t(lay):
     assert np.all(np.diff(hours, axis=0) == pytest.approx(1.0))
     d_e = np.diff(energy, axis=0)
     expected = K_KWH_PER_M3K * np.diff(volume, axis=0) * (dtheta[1:] + dtheta[:-1]) / 2
-    # DOMAIN: class 2 worked example allows 4.4 %; the simulator keeps well inside it
+    # docs/rules.md: class 2 worked example allows 4.4 %; the simulator keeps well inside it
     assert np.max(np.abs(d_e / expected - 1)) < 0.02
     s = states[-1]
     assert np.allclose(s["meter_power_kw"],
@@ -178,7 +178,7 @@ def test_pump_trip_stops_the_loop_and_cools_that_substations_rooms_and_meters(la
     s2 = lay.sub_index["S2"]
     during, after = trip[8], trip[11]  # 9 h in (7 h into the trip), 2 h after it ended
     assert not during["pump_on"][s2] and during["pump_on"][1 - s2]
-    # DOMAIN: out when supply < ~35 °C with supply − return < 2 K
+    # docs/rules.md: out when supply < ~35 °C with supply − return < 2 K
     assert during["sub_supply_c"][s2] < 35
     assert during["sub_supply_c"][s2] - during["sub_return_c"][s2] < 2
     assert during["sub_flow_m3h"][s2] == 0
@@ -198,7 +198,7 @@ def test_leak_raises_makeup_and_sags_holding_pressure(lay):
     leak = run_physics(lay, [beh("leak", "S1", 1, 5)], 8)
     s1 = lay.sub_index["S1"]
     during = leak[3]  # states[k] is the district at hour k + 1
-    # DOMAIN: make-up above 2 % of circulating flow, holding point 0.35 → 0.25 MPa
+    # docs/rules.md: make-up above 2 % of circulating flow, holding point 0.35 → 0.25 MPa
     assert during["sub_makeup_m3h"][s1] / during["sub_flow_m3h"][s1] > 0.02
     assert during["sub_return_mpa"][s1] < 0.28
     assert during["sub_supply_mpa"][s1] < 0.40
@@ -338,7 +338,7 @@ def test_payload_shapes_follow_the_contract(rec):
                                "makeup_m3h", "pump_on"}}[kind]
         assert need <= set(body)
         if kind == "room":
-            assert round(body["temp_c"], 1) == body["temp_c"]  # DOMAIN: 0.1 °C resolution
+            assert round(body["temp_c"], 1) == body["temp_c"]  # docs/rules.md: 0.1 °C resolution
         if kind == "substation":
             assert body["pump_on"] is True
     assert forms == {"int", "float", "str"}  # both ts forms the contract allows

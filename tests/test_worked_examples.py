@@ -1,4 +1,5 @@
-"""DOMAIN.md worked examples 1–4 and 7, built as arrays, exact to the fen / tenth of a percent."""
+"""docs/rules.md worked examples 1–4 and 7, built as arrays, exact to the fen / tenth of a
+percent."""
 
 from __future__ import annotations
 

@@ -72,6 +72,9 @@ class RoomColdDetails:
     trailing_h: float = 0.0
     ongoing: bool = False
     lowest_trailing_mean_c: float | None = None
+    # issue 22: a measurer's visit found it (its record and lowest reading); None otherwise
+    record_id: str | None = field(default=None, metadata={"omit_none": True})
+    measured_c: float | None = field(default=None, metadata={"omit_none": True})
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workflow.db import Conn, Row, WorkflowError
+from workflow.signatures import Signatures
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurement_instrument (
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS measurement_record (
     corrects TEXT NOT NULL DEFAULT '',
     reason TEXT NOT NULL DEFAULT '',
     approved_by TEXT NOT NULL DEFAULT '',
+    signatures TEXT NOT NULL DEFAULT '[]',
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
@@ -62,8 +64,8 @@ GENESIS = "0" * 64
 # the stored columns of a record, in order; all but `hash` are hashed
 _FIELDS = ("record_id", "account_id", "measured_ms", "reported_ms", "measurer", "instrument_id",
            "readings", "conditions", "outdoor_mean_c", "design_c", "outside_window", "late",
-           "problems", "corrects", "reason", "approved_by", "prev_hash", "hash")
-_JSON = ("readings", "conditions", "problems")
+           "problems", "corrects", "reason", "approved_by", "signatures", "prev_hash", "hash")
+_JSON = ("readings", "conditions", "problems", "signatures")
 
 
 class MeasurementConflict(WorkflowError):
@@ -100,13 +102,19 @@ class Record:
     corrects: str = ""
     reason: str = ""
     approved_by: str = ""
+    # the signatures (workflow.signatures.Signature.entry): who, when, refused, the drawing's
+    # sha256; the drawings themselves are kept beside the record
+    signatures: list[dict[str, Any]] = field(default_factory=list)
     prev_hash: str = ""
     hash: str = ""
 
     def content(self) -> dict[str, Any]:
-        """What the hash covers: every field but the hash itself."""
+        """What the hash covers: every field but the hash itself (no signatures: as the
+        records before signatures were hashed)."""
         d = asdict(self)
         d.pop("hash")
+        if not d["signatures"]:
+            d.pop("signatures")
         return d
 
     def as_dict(self) -> dict[str, Any]:
@@ -195,5 +203,8 @@ class Measurements:
                 return n, r.record_id, "it does not follow the previous record's hash"
             if digest(r) != r.hash:
                 return n, r.record_id, "its content does not match its hash"
+            why = Signatures(self._c).broken(r.record_id, r.signatures)
+            if why:
+                return n, r.record_id, why
             prev = r.hash
         return len(rows), None, ""

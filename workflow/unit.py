@@ -10,12 +10,15 @@ from workflow import (
     calls,
     estimates,
     incidents,
+    measurement_links,
     measurements,
     notices,
     orders,
     outbox,
     reports,
+    signatures,
     staff,
+    visits,
 )
 from workflow.db import Conn, Database
 
@@ -35,6 +38,9 @@ class Repositories:
         self.calls = calls.Calls(conn)
         self.staff = staff.Staff(conn)
         self.measurements = measurements.Measurements(conn)
+        self.signatures = signatures.Signatures(conn)
+        self.visits = visits.Visits(conn)
+        self.measurement_links = measurement_links.MeasurementLinks(conn)
         self.reports = reports.ReportSnapshots(conn)
         self.estimates = estimates.Estimates(conn)
 
@@ -52,7 +58,8 @@ class WorkflowDb(Repositories):
         self._db = Database(self.path, [incidents.SCHEMA, orders.SCHEMA, notices.SCHEMA,
                                         outbox.SCHEMA, calls.SCHEMA, staff.SCHEMA,
                                         measurements.SCHEMA, reports.SCHEMA,
-                                        estimates.SCHEMA],
+                                        estimates.SCHEMA, signatures.SCHEMA, visits.SCHEMA,
+                                        measurement_links.SCHEMA],
                                        busy_timeout_s)
         self.health = self._db.health  # why the store is degraded now (StoreBusy)
         super().__init__(self._db.reader)

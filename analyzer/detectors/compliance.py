@@ -27,7 +27,7 @@ def detect_compliance_breaches(ctx: Context, j: RoomJudgement | None) -> Found:
     rate = comp.rate
     for d in complete:
         for s, sid in enumerate(ix.substations):
-            # DOMAIN: a substation day below 97 % is an incident; nothing measured never is
+            # docs/rules.md: a substation day below 97 % is an incident; nothing measured never is
             if np.isfinite(rate[s, d]) and rate[s, d] < rr.target_rate:
                 found.incidents.append(incident(
                     "compliance_breach", sid, day_start[d], day_start[d] + DAY_MS, "",

@@ -95,7 +95,7 @@ def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid,
             sp.comm[m, s:e] = True  # incidents per gateway or meter, below
             continue
         if c == Cause.ENERGY_MISMATCH and not_normal[m, s:e].all():
-            # DOMAIN: a substation outage is not a meter fault; the loop restarting
+            # docs/rules.md: a substation outage is not a meter fault; the loop restarting
             # upsets ΔV·Δθ·k for an hour or two on every meter it feeds
             continue
         # a fault holds across hours without a reading: it ends on a reading that no longer
@@ -112,7 +112,7 @@ def _spans(ctx: Context, mw: MeterWindow, axis: TimeAxis, not_normal: BoolGrid,
 def _warn_misaligned(ctx: Context, energy: npt.NDArray[np.floating],
                      volume: npt.NDArray[np.floating]) -> None:
     """A reading that is not a whole multiple of its meter's declared resolution: a warning,
-    once per device and register, never a fault (CONTRACT.md, issue 25)."""
+    once per device and register, never a fault (docs/devices.md, issue 25)."""
     ix = ctx.index
     for values, declared, name in ((energy, ix.meter_energy_res, "energy_kwh"),
                                    (volume, ix.meter_volume_res, "volume_m3")):

@@ -25,7 +25,7 @@ from workflow.incidents import Incident
 
 @dataclass(frozen=True, slots=True, eq=False)
 class NotNormal:
-    """Hours a substation or a building is out, and the trailing window after (DOMAIN: rooms
+    """Hours a substation or a building is out, and the trailing window after (docs/rules.md: rooms
     are held to 18 °C only while the system is normal)."""
 
     substation: BoolGrid  # (substations, hours)
@@ -128,7 +128,7 @@ def detect_building_outages_in(ctx: Context, w: Window,
     if w.meters is None:
         return found, NotNormal(affected, building)
     found.examined("building_outage", set(ix.buildings))
-    # DOMAIN: a building is out when its meters show no flow / no ΔT while its substation
+    # docs/rules.md: a building is out when its meters show no flow / no ΔT while its substation
     # runs; a substation outage is its own incident (as building_out_slots)
     running = ~affected[ix.building_sub]
     reporting, n_dead = _building_counts(ctx, w)

@@ -99,7 +99,7 @@ def judge_rooms(ctx: Context, w: Window, affected: BoolGrid,
     low, high = np.where(oor, np.nan, lo), np.where(oor, np.nan, hi)
     n_days = state.shape[1]
     with np.errstate(invalid="ignore"):
-        # DOMAIN: a day colder than design is recorded but excluded
+        # docs/rules.md: a day colder than design is recorded but excluded
         design_day = (w.outdoor_daily_c[:, :n_days] < ix.design_outdoor_c[:, None])[ix.room_sub]
     # a day its system was out is the outage's: its cold rooms are listed there
     watched = (ix.room_counted[:, None] & ~design_day & ~not_normal

@@ -121,12 +121,12 @@ def held_leaks(
     make-up above its share, the slots' own share dates the leak's start and end; unknown slots
     keep the last known state and clearances up to the merge gap are one leak."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        # DOMAIN: make-up water above 2 % of circulating flow per hour means a leak
+        # docs/rules.md: make-up water above 2 % of circulating flow per hour means a leak
         share = np.round(np.where(flow_m3h > 0, makeup_m3h / flow_m3h, np.nan), 9)
         # a lost report leaves a slot unknown: half the hour's slots are enough to judge it
         confirm = makeup_share(flow_m3h, makeup_m3h, axis, rules, 0.5) > rules.makeup_share
         over = share > rules.makeup_share
-        # DOMAIN: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
+        # docs/rules.md: the pressure-holding point sags (e.g. 0.35 -> 0.25 MPa)
         sag = (holding_reference(hold_mpa)[:, None] - hold_mpa) >= rules.sag_mpa - 1e-9
     gap = int(signals.merge_gap_min * 60_000 // axis.step_ms)
     makeup = confirmed_runs(hold_state(over, ~np.isnan(share)), confirm)

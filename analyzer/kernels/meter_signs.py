@@ -201,7 +201,7 @@ def _temperature_masks(sup: FloatGrid, ret: FloatGrid, present: BoolGrid, rules:
     with np.errstate(invalid="ignore"):
         for temp in (sup[rows], ret[rows]):
             p = present[rows]
-            # DOMAIN: exactly 0.00 / 185.00 °C is a sensor short / open
+            # docs/rules.md: exactly 0.00 / 185.00 °C is a sensor short / open
             s = p & (np.abs(temp - rules.short_c) <= tol)
             o = p & (np.abs(temp - rules.open_c) <= tol)
             short[rows] |= s
@@ -256,7 +256,7 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
     d_e = g.energy_kwh[:, 1:] - g.energy_kwh[:, :-1]
     d_v = g.volume_m3[:, 1:] - g.volume_m3[:, :-1]
     v_valid = present & ~np.isnan(g.volume_m3)
-    # DOMAIN: cumulative energy or volume going down
+    # docs/rules.md: cumulative energy or volume going down
     out[Cause.ENERGY_DECREASED] = _decreased(g.energy_kwh, d_e, present)
     out[Cause.VOLUME_DECREASED] = _decreased(g.volume_m3, d_v, v_valid)
 
@@ -267,12 +267,12 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
     dt_k = sup - ret
     frozen_step, flowing = _frozen_steps(g, present, temps_ok, d_e, d_v, dt_k, specs, res_e,
                                          step_h, rules)
-    # DOMAIN: cumulative value frozen for >= 3 intervals while flow > 0
+    # docs/rules.md: cumulative value frozen for >= 3 intervals while flow > 0
     out[Cause.TOTAL_FROZEN] = runs_at_least(frozen_step, rules.frozen_intervals)
 
     with np.errstate(invalid="ignore"):
         swapped = temps_ok & flowing & (dt_k < 0)
-    # DOMAIN: ΔT < 0 with flow > 0 for more than 6 h (a run of k slots lasts k × step)
+    # docs/rules.md: ΔT < 0 with flow > 0 for more than 6 h (a run of k slots lasts k × step)
     need = int(np.floor(rules.swapped_h * 3_600_000 / axis.step_ms + 1e-9)) + 1
     out[Cause.SENSORS_SWAPPED] = runs_at_least(swapped, need)
 
@@ -283,7 +283,7 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
     dtheta *= 0.5
     checked = MeterSpecs(specs.qp_m3h, specs.qi_m3h, specs.qs_m3h, specs.dtheta_min_k, res_e,
                          res_v, specs.meter_class)
-    # DOMAIN: energy must match ΔV·Δθ·k within the class error (policy/meters.py)
+    # docs/rules.md: energy must match ΔV·Δθ·k within the class error (policy/meters.py)
     v = energy_verdicts(d_e, d_v, dtheta, valid, step_h, checked, rules)
     mismatch = np.zeros((n, t), dtype=bool)
     mismatch[:, 1:] = v.fault
@@ -295,7 +295,7 @@ def _masks(g: MeterGrid, axis: TimeAxis, rules: MeterRules,
     missing = ~present
     if g.due_from is not None:
         missing &= np.arange(t)[None, :] >= np.asarray(g.due_from)[:, None]
-    # DOMAIN: no reading for >= 2 expected intervals = communication loss
+    # docs/rules.md: no reading for >= 2 expected intervals = communication loss
     out[Cause.COMM_LOSS] = comm_loss(missing, rules)
     return out
 

@@ -80,7 +80,7 @@ class Outages:
 
 
 def outages_of(out_slots: BoolGrid, axis: TimeAxis, rules: OutageRules) -> Outages:
-    # DOMAIN: out for >= 30 min (a run of k slots lasts k × step)
+    # docs/rules.md: out for >= 30 min (a run of k slots lasts k × step)
     long = runs_at_least(out_slots, axis.slots_for(rules.min_duration_min))
     iv = intervals(long)
     return Outages(iv.row, iv.start, iv.end, axis, rules)
@@ -93,7 +93,7 @@ def held_outages(out_slots: BoolGrid, known: BoolGrid, axis: TimeAxis,
     open across a stretch without fresh readings, and one that clears for at most the merge
     gap and comes back is one outage."""
     state = hold_state(out_slots, known)
-    # DOMAIN: one physical event is one incident, whatever the reporting cadence
+    # docs/rules.md: one physical event is one incident, whatever the reporting cadence
     merged = close_gaps(state, int(signals.merge_gap_min * 60_000 // axis.step_ms))
     return outages_of(merged, axis, rules)
 
@@ -106,7 +106,7 @@ def substation_out_slots(
 ) -> BoolGrid:
     """Slots where a substation is out: pump off, or cold supply with almost no ΔT (NaN = not)."""
     with np.errstate(invalid="ignore"):
-        # DOMAIN: circulation pump stops, or supply < ~35 °C with supply−return < 2 K
+        # docs/rules.md: circulation pump stops, or supply < ~35 °C with supply−return < 2 K
         pump_off = pump_on == 0
         cold = (supply_c < rules.min_supply_c) & ((supply_c - return_c) < rules.min_dt_k)
     out: BoolGrid = pump_off | cold
@@ -143,7 +143,7 @@ def building_meter_counts(
     """Per building and slot: meters reporting, and those showing no flow or no ΔT."""
     present = ~np.isnan(flow_m3h)
     with np.errstate(invalid="ignore"):
-        # DOMAIN: a building is out when its heat meters show no flow / no ΔT
+        # docs/rules.md: a building is out when its heat meters show no flow / no ΔT
         dead = present & (
             (flow_m3h <= rules.no_flow_m3h) | ((supply_c - return_c) < rules.min_dt_k)
         )

@@ -128,7 +128,7 @@ def assess_rooms(
     out_of_range = present & ~in_range
     valid = np.where(in_range, temp_c, np.nan)
     mean, count = daily_mean(valid, spd)
-    # DOMAIN: 0.1 °C resolution; float noise far below it must not flip a day at 18.0
+    # docs/rules.md: 0.1 °C resolution; float noise far below it must not flip a day at 18.0
     mean = np.round(mean, NOISE_DECIMALS)
     n_days = mean.shape[1]
     slots_in_day = np.minimum(spd, axis.n_slots - np.arange(n_days) * spd)
@@ -142,7 +142,7 @@ def assess_rooms(
 
     sub = np.asarray(substation, dtype=np.intp)
     with np.errstate(invalid="ignore"):
-        # DOMAIN: outdoor daily mean below the design outdoor temperature -> excluded
+        # docs/rules.md: outdoor daily mean below the design outdoor temperature -> excluded
         cold_day = outdoor_daily_c[:, :n_days] < np.asarray(design_outdoor_c)[:, None]
     state = room_day_state(is_cold(mean, rules), fault, cold_day[sub],
                            np.asarray(counted, dtype=bool))
@@ -167,7 +167,7 @@ class Compliance:
 
 def compliance(state: npt.NDArray[np.int8], group: IntArray, n_groups: int) -> Compliance:
     """Compliance rate (室温合格率) of each group (substation, building…) per day."""
-    # DOMAIN: rate = rooms passing ÷ rooms measured
+    # docs/rules.md: rate = rooms passing ÷ rooms measured
     g = np.asarray(group, dtype=np.intp)
     passing = group_sum(state == RoomState.PASS, g, n_groups)
     measured = passing + group_sum(state == RoomState.COLD, g, n_groups)

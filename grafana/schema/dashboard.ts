@@ -62,12 +62,21 @@ type InfluxQuery = Json<common.DataQuery> & {
   alias?: string;
 };
 
+// The query model of Grafana's built-in PostgreSQL datasource (SQLQuery in its plugin's
+// types.ts; not part of @grafana/schema 11.6): raw SQL written in the code editor.
+type SQLQuery = Json<common.DataQuery> & {
+  rawSql: string;
+  rawQuery: true;
+  editorMode: "code";
+  format: "time_series" | "table";
+};
+
 // A panel of plugin P: its options and custom field config as the plugin publishes them.
 type PanelOf<P extends string, O, C = never> = Json<Omit<raw.Panel, "type" | "options" | "fieldConfig" | "targets">> & {
   type: P;
   options: Json<O>;
   fieldConfig: FieldConfigSource<C>;
-  targets?: InfluxQuery[];
+  targets?: InfluxQuery[] | SQLQuery[];
 };
 
 // Every panel plugin with a published schema in Grafana 11.6, by its plugin id; a type not

@@ -54,11 +54,12 @@ def desk_command(cfg: Config) -> int:
     import uvicorn
 
     from desk.app import build_app
-    from heatwatch.bootstrap import build_intake, readings_or_none
+    from heatwatch.bootstrap import build_intake, measurement_outdoor_mean, readings_or_none
 
     db = WorkflowDb(cfg.workflow_path())
     opened = readings_or_none(cfg)
-    app = build_app(cfg.desk, build_intake(cfg, db, opened.store if opened else None))
+    app = build_app(cfg.desk, build_intake(cfg, db, opened.store if opened else None),
+                    outdoor_mean=measurement_outdoor_mean(cfg))
     print(f"heatwatch desk on http://{cfg.desk.host}:{cfg.desk.port}/"
           f"{'' if opened else ' (no readings store: the cards show no sensor data)'}",
           flush=True)

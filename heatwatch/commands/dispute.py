@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from heatwatch.common import (
     write_output,
 )
 from heatwatch.config import Config
+from heatwatch.dispute_temperature import temperature_doc
 from heatwatch.season_bill import SeasonDays, daily_outdoor, season_bill, season_days
 from storage.base import Frame
 from workflow.incidents import Incident, IncidentStore
@@ -52,16 +52,10 @@ def mask_phone(phone: str) -> str:
 # -- the edges: records, store, incident store ------------------------------------------------
 
 def _store_source(cfg: Config) -> str:
-    if cfg.store.backend == "influxdb":
-        u = urlsplit(cfg.store.influxdb.url)
-        # never credentials in an evidence file
-        host = u.hostname or ""
-        netloc = host + (f":{u.port}" if u.port else "")
-        url = urlunsplit((u.scheme, netloc, u.path, "", ""))
-        return (f"readings: InfluxDB {url} database {cfg.store.influxdb.database} "
-                f"(measurements meter, {COMM_FAULT_MEASUREMENT}, weather)")
-    path = cfg.data_path(cfg.store.sqlite.path, "readings.sqlite")
-    return f"readings: SQLite {path} (measurements meter, {COMM_FAULT_MEASUREMENT}, weather)"
+    """The readings' source by name only: the dossier is the resident's, so it shows no
+    server address, file path or credentials."""
+    kind = "InfluxDB" if cfg.store.backend == "influxdb" else "SQLite"
+    return f"readings: 读数库 {kind} (measurements meter, {COMM_FAULT_MEASUREMENT}, weather)"
 
 
 def _meter_incidents(cfg: Config, device: Device, start_ms: int, end_ms: int
@@ -113,9 +107,7 @@ def _header(account: Account, address: str, device: Device, bill: dict[str, Any]
         "address": address, "unit": account.unit, "area_m2": account.area_m2,
         "tariff": account.tariff, "phone_masked": mask_phone(account.phone),
         "meter_id": device.device_id, "meter_profile": device.profile,
-        "meter_protocol": device.protocol,
-        "meter_gateway": f"{device.host}:{device.port}" if device.protocol == "modbus" else "",
-        "meter_unit": device.unit, "season": bill["season"],
+        "meter_protocol": device.protocol, "season": bill["season"],
         "season_start": start.isoformat(),
         "season_end": (start + dt.timedelta(days=bill["season_days"] - 1)).isoformat(),
         "season_days": bill["season_days"], "generated_at": generated_at,
@@ -169,10 +161,10 @@ def _verification(bill: dict[str, Any], verification: VerificationArgs | None,
 
 def _sources(cfg: Config, have_wf: bool) -> list[str]:
     return [
-        f"records: {cfg.records_path()} (accounts.csv, buildings.csv, devices.csv)",
+        "records: 用户档案 (accounts.csv, buildings.csv, devices.csv)",
         _store_source(cfg),
-        (f"incidents: {workflow_path(cfg)} (meter_fault, meter_comm)" if have_wf
-         else f"incidents: {workflow_path(cfg)} not found — no fault interval known"),
+        ("incidents: 故障记录 (meter_fault, meter_comm)" if have_wf
+         else "incidents: 无故障记录库 — no fault interval known"),
         "billing: heatwatch billing (same data; each day's basis and reason)",
     ]
 
@@ -222,6 +214,8 @@ def collect_evidence(cfg: Config, account_id: str, season: int,
                                          "difference_cny", "days_with_readings", "days")},
         "verification": ver,
         "verification_rule": RULE_TEXT,
+        "temperature": temperature_doc(cfg, records, account, days, cfg.analyzer.rules(),
+                                       {r["date"]: r["outdoor_mean_c"] for r in readings}),
         "signatures": [
             {"role": "测温员/客服 inspector / customer service", "name": None, "date": None},
             {"role": "用户 resident", "name": None, "date": None},

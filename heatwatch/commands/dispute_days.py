@@ -176,12 +176,17 @@ def billing_meaning(inc: Incident) -> str:
         return ("通讯中断 (comm loss): 表内累计值不丢失，期间热量计入下一次读数，仍按计量计费 "
                 "(metered, the heat is counted at the next reading)")
     if isinstance(inc.details, MeterFaultDetails) and inc.details.human:
-        # DOMAIN: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
+        # docs/rules.md: human causes (tamper, magnet, cover, seal) are not area-billed: inspection
         return ("人为原因 (human cause): 不按面积计费，按计量计费并转稽查 "
                 "(billed as metered, sent to inspection 稽查)")
-    # DOMAIN: a meter damaged by a non-human cause -> that period is billed by area
+    # docs/rules.md: a meter damaged by a non-human cause -> that period is billed by area
     return ("非人为损坏 (non-human): 故障日按面积计费 = 面积单价 × 面积 × 故障天数 ÷ 采暖天数 "
             "(billed by area for the fault days)")
+
+
+def _subject(subject: str) -> str:
+    """An incident's subject as the resident may read it: a gateway's address is internal."""
+    return "通讯网关 gateway" if subject.startswith("gateway ") else subject
 
 
 def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, Any]]:
@@ -196,7 +201,7 @@ def fault_rows(incidents: Sequence[Incident], tz: dt.tzinfo) -> list[dict[str, A
         end = i.closed_ms if i.closed_ms is not None else i.updated_ms
         cls = "comm" if i.kind == "meter_comm" else ("human" if fault.human else "non_human")
         out.append({
-            "kind": i.kind, "subject": i.subject, "start": iso(i.started_ms),
+            "kind": i.kind, "subject": _subject(i.subject), "start": iso(i.started_ms),
             "end": None if i.closed_ms is None else iso(i.closed_ms),
             "ongoing": i.closed_ms is None,
             "hours": round((end - i.started_ms) / 3_600_000, 2),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from documents.measurement import ROOM_ZH, VERDICT_ZH
 from heatwatch.commands.dispute_verification import RULE_TEXT
 from heatwatch.season_bill import BILL_KEYS
 
@@ -48,9 +49,7 @@ def _header(doc: Doc, add: Add) -> None:
         ("面积 area_m2", f"{h['area_m2']:g} m²"),
         ("计费方式 tariff", h["tariff"]),
         ("热量表 meter_id", h["meter_id"]),
-        ("表型 profile", f"{h['meter_profile'] or '—'} ({h['meter_protocol']}"
-                         + (f", gateway {h['meter_gateway']} unit {h['meter_unit']}"
-                            if h["meter_gateway"] else "") + ")"),
+        ("表型 profile", f"{h['meter_profile'] or '—'} ({h['meter_protocol']})"),
         ("采暖季 season", f"{h['season_start']} — {h['season_end']} ({h['season_days']} 天)"),
         ("生成时间 generated_at", h["generated_at"]),
     ):
@@ -189,11 +188,58 @@ def _verification(doc: Doc, add: Add) -> None:
     add("")
 
 
-def _signatures(doc: Doc, add: Add) -> None:
-    add("## 6. 签字 Signatures")
+
+
+def _temperature(doc: Doc, add: Add) -> None:
+    """The measurement records, the room sensors' daily means beside them, the settlement."""
+    t = doc["temperature"]
+    add("## 6. 室温与入户测温 Room temperature and measurement visits")
     add("")
-    add("双方确认以上读数、故障区间及计费依据 (both parties confirm the readings, fault "
-        "intervals and billing above):")
+    sensors = [s["device_id"] for s in t["sensors"]]
+    names = {s["device_id"]: ROOM_ZH.get(s["room_type"], s["room_type"]) for s in t["sensors"]}
+    if t["records"]:  # none: the settlement below says so
+        add("| 记录 record | 测温时间 measured | 读数 readings °C | 结论 verdict "
+            + "".join(f"| 传感器当日均温 {d} " for d in sensors) + "| 哈希 hash |")
+        add("| --- | --- | --- | --- " + "| ---: " * len(sensors) + "| --- |")
+        for r in t["records"]:
+            rooms = ", ".join(f"{ROOM_ZH.get(k, k)} {c:.1f}" for k, c in r["readings"])
+            marks = (["不在测温时段 outside window"] if r["outside_window"] else []) + (
+                [f"已被 {r['corrected_by']} 更正 corrected"] if r["corrected_by"] else []) + (
+                [f"更正 {r['corrects']}"] if r["corrects"] else [])
+            add(f"| {r['record_id']} | {r['measured']} | {rooms} | "
+                f"{VERDICT_ZH.get(r['verdict'], r['verdict'])}"
+                f"{' (' + '; '.join(marks) + ')' if marks else ''} "
+                + "".join(f"| {_cell(r['sensor_c'].get(d))} " for d in sensors)
+                + f"| {r['hash']} |")
+        add("")
+    if sensors:
+        add("室温传感器日均温 Room sensors' daily means (°C):")
+        add("")
+        add("| 日期 date | 室外 outdoor " + "".join(f"| {names[d]} {d} " for d in sensors)
+            + "| 测温 visit |")
+        add("| --- | ---: " + "| ---: " * len(sensors) + "| --- |")
+        for row in t["series"]:
+            visits = " ".join(r["record_id"] for r in t["records"]
+                              if r["measured"][:10] == row["date"])
+            add(f"| {row['date']} | {_cell(row['outdoor_mean_c'])} "
+                + "".join(f"| {_cell(row['rooms'][d])}{' ⚠' if d in row['cold'] else ''} "
+                          for d in sensors) + f"| {visits} |")
+        if not t["series"]:
+            add("| 本采暖季无传感器读数 no sensor reading | " + "| " * len(sensors) + "| |")
+        add("")
+    s = t["settlement"]
+    add(f"室温结论 settlement: **{s['text']}**")
+    for x in s["refunds"]:
+        add(f"- {x['from']} — {x['to'] or '待复测 open'}: {x['days']} 天 at "
+            f"{x['reading_c']:.1f} °C → {x['refund_cny']} 元 (basis {', '.join(x['basis'])})")
+    add("")
+
+
+def _signatures(doc: Doc, add: Add) -> None:
+    add("## 7. 签字 Signatures")
+    add("")
+    add("双方确认以上读数、故障区间、计费依据及室温结论 (both parties confirm the readings, "
+        "fault intervals, billing and the temperature settlement above):")
     add("")
     add("| 签字 role | 姓名 signature | 日期 date |")
     add("| --- | --- | --- |")
@@ -205,6 +251,7 @@ def _signatures(doc: Doc, add: Add) -> None:
 def render_markdown(doc: Doc) -> str:
     """The evidence file as Markdown (Chinese, with the English field names)."""
     lines: list[str] = []
-    for section in (_header, _readings, _faults, _billing, _verification, _signatures):
+    for section in (_header, _readings, _faults, _billing, _verification, _temperature,
+                    _signatures):
         section(doc, lines.append)
     return "\n".join(lines)

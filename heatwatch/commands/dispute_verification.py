@@ -1,5 +1,5 @@
 """The verification (校表) of a disputed meter: the EN 1434 class-2 limit, pass or fail, who
-pays, and the energy to bill (DOMAIN worked example 7)."""
+pays, and the energy to bill (docs/rules.md worked example 7)."""
 
 from __future__ import annotations
 

@@ -2,13 +2,14 @@
 
     heatwatch instruments add ID --accuracy K --certificate NO --expires YYYY-MM-DD
     heatwatch measurements [list] [--account A] [--json]
-    heatwatch measurements show ID [--json]
+    heatwatch measurements show ID [--json | --format pdf [--out FILE]]
     heatwatch measurements add ACCOUNT --reading bedroom=15.5 [--reading living=15.6 ...]
         --instrument ID --at T --by MEASURER --height M --closed-since T --outdoor-mean C
         [--hand-held] [--radiators-covered] [--direct-sun] [--reported-at T]
     heatwatch measurements correct ID --reason R --approved-by SUPERVISOR [--reading ...] [--at T]
     heatwatch measurements refund ACCOUNT --season YYYY [--json]
     heatwatch measurements verify
+    heatwatch measurements kpi [--at T] [--json]
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from desk.kpi import measurer_figures
+from desk.measured import decide, record_state
 from district.records import ROOM_TYPES, Records
+from heatwatch.bootstrap import measurement_outdoor, readings_or_none
 from heatwatch.bootstrap import records as load_records
 from heatwatch.common import analyzer_config, timezone
 from heatwatch.config import Config
 from heatwatch.errors import UserError
-from heatwatch.measurement_refunds import measured_refunds, record_state
-from policy.measurements import (
-    Conditions,
-    Instrument,
-    condition_problems,
-    in_window,
-    instrument_problem,
-    reported_late,
-)
+from heatwatch.measurement_refunds import account_measured
+from heatwatch.measurement_sheet import write_pdf
+from policy.measurements import Conditions
+from policy.season import season_days
+from workflow.measurement_links import Link
 from workflow.measurements import MeasurementConflict, Record, StoredInstrument
+from workflow.measuring import MeasurementRefused, Taken, judged_record
 from workflow.unit import Repositories, WorkflowDb
 
 Instant = Callable[[str], float]
@@ -59,13 +60,12 @@ def _readings(pairs: list[str]) -> list[list[Any]]:
     return out
 
 
-def _instrument(repos: Repositories, instrument_id: str) -> Instrument:
+def _instrument(repos: Repositories, instrument_id: str) -> StoredInstrument:
     got = repos.measurements.instrument(instrument_id)
     if got is None:
         raise UserError(f"instrument {instrument_id} is not in the register "
                         "(heatwatch instruments add)")
-    return Instrument(got.instrument_id, got.accuracy_k, got.certificate,
-                      dt.date.fromisoformat(got.expires))
+    return got
 
 
 def _design_c(recs: Records, account_id: str) -> float:
@@ -81,6 +81,21 @@ def _staff_role(repos: Repositories, name: str, role: str, flag: str) -> None:
         raise UserError(f"{flag} {name}: not an active {role} (heatwatch staff add)")
 
 
+def _outdoor(cfg: Config, a: argparse.Namespace, base: Record | None, account: str,
+             at: float) -> tuple[float, float | None]:
+    """The day's outdoor mean and the hour's outdoor temperature: as given, as the corrected
+    record had them, else from the weather station's (or substation's) stored readings."""
+    if a.outdoor_mean is not None:
+        return a.outdoor_mean, None
+    if base is not None and base.outdoor_mean_c is not None:
+        return base.outdoor_mean_c, base.conditions.get("outdoor_c")
+    got = measurement_outdoor(cfg, account, int(at * 1000))
+    if got.day_mean_c is None:
+        raise UserError("no outdoor reading stored for that day: give --outdoor-mean C "
+                        "(the day's outdoor mean)")
+    return got.day_mean_c, got.hour_c
+
+
 def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
                  base: Record | None = None) -> Record:
     """A record from the command's flags (over `base`, a record being corrected), judged by the
@@ -93,9 +108,6 @@ def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
         raise UserError("measurements add needs ACCOUNT --reading ROOM=°C --at T --by MEASURER")
     measured = _local(at, tz)
     inst = _instrument(repos, a.instrument or (base.instrument_id if base else ""))
-    refused = instrument_problem(inst, measured.date(), rules)
-    if refused:
-        raise UserError(f"测温被拒绝: {refused}")
     measurer = a.by or (base.measurer if base else "")
     _staff_role(repos, measurer, "measurer", "--by")
     old = base.conditions if base else {}
@@ -106,22 +118,18 @@ def build_record(cfg: Config, repos: Repositories, a: argparse.Namespace,
     cond = Conditions(height, _local(closed, tz), a.hand_held or old.get("hand_held", False),
                       a.radiators_covered or old.get("radiators_covered", False),
                       a.direct_sun or old.get("direct_sun", False))
-    outdoor = a.outdoor_mean if a.outdoor_mean is not None else (
-        base.outdoor_mean_c if base else None)
-    if outdoor is None:
-        raise UserError("measurements add needs --outdoor-mean C (the day's outdoor mean)")
+    outdoor, hour_c = _outdoor(cfg, a, base, account, at)
     reported = _local(a.reported_at if a.reported_at is not None else time.time(), tz)
+    readings = _readings(a.reading) if a.reading else base.readings if base else []
     try:
-        outside = not in_window(measured, rules)
+        taken = Taken(account, measured, measurer, inst, readings, cond,
+                      {"outdoor_c": hour_c})
+        return judged_record(taken, reported, outdoor, _design_c(load_records(cfg), account),
+                             rules)
+    except MeasurementRefused as e:
+        raise UserError(str(e)) from None
     except ValueError as e:
         raise UserError(f"[desk.measurements] {e}") from None
-    stored = dataclasses.asdict(cond) | {"closed_since": cond.closed_since.isoformat(),
-                                         "closed_since_s": closed}
-    return Record("", account, int(at * 1000), int(reported.timestamp() * 1000), measurer,
-                  inst.instrument_id, _readings(a.reading) if a.reading else base.readings
-                  if base else [], stored, outdoor, _design_c(load_records(cfg), account),
-                  outside, reported_late(measured, reported, rules),
-                  condition_problems(cond, measured, rules))
 
 
 def record_json(r: Record, cfg: Config, corrected_by: str = "") -> dict[str, Any]:
@@ -141,6 +149,9 @@ def _line(d: dict[str, Any]) -> str:
     extra = (f" corrects {d['corrects']} ({d['reason']}, approved by {d['approved_by']})"
              if d["corrects"] else "") + (f" corrected by {d['corrected_by']}"
                                           if d["corrected_by"] else "")
+    dec = d.get("decision") or {}
+    if dec.get("incident_key"):
+        extra += f" -> {'opened' if dec['opened'] else 'joined'} {dec['incident_key']}"
     return (f"{d['record_id']} {d['account_id']} {d['measured']} {rooms} {d['verdict']} "
             f"instrument {d['instrument_id']} by {d['measurer']}"
             f"{' [' + '; '.join(marks) + ']' if marks else ''}{extra}")
@@ -156,8 +167,21 @@ def _print(items: list[dict[str, Any]], as_json: bool, empty: str) -> None:
 def _add(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     with db.unit() as u:
         r = u.measurements.append(build_record(cfg, u, a))
-    _print([record_json(r, cfg)], a.json, "")
+        link = _decide(cfg, u, r)
+    _print([record_json(r, cfg) | {"decision": link}], a.json, "")
     return 0
+
+
+def _decide(cfg: Config, u: Repositories, r: Record) -> dict[str, Any] | None:
+    """What the record decides (desk.measured): the incident it opened or joined."""
+    return _link_json(decide(u, r, load_records(cfg), analyzer_config(cfg).rules(),
+                             timezone(cfg), int(time.time() * 1000)))
+
+
+def _link_json(link: Link | None) -> dict[str, Any] | None:
+    return None if link is None else {
+        "verdict": link.verdict, "incident_key": link.incident_key or None,
+        "opened": link.opened, "quote": link.quote}
 
 
 def _correct(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
@@ -174,11 +198,15 @@ def _correct(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
         new = build_record(cfg, u, a, base=old)
         new.corrects, new.reason, new.approved_by = old.record_id, a.reason, a.approved_by
         r = u.measurements.append(new)
-    _print([record_json(r, cfg)], a.json, "")
+        link = _decide(cfg, u, r)
+    _print([record_json(r, cfg) | {"decision": link}], a.json, "")
     return 0
 
 
 def _list(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
+    if a.verb == "show" and a.format == "pdf":
+        print(f"measurement record {a.target}: {write_pdf(cfg, db, a.target or '', a.out)}")
+        return 0
     if a.verb == "show":
         r = db.measurements.get(a.target or "")
         if r is None:
@@ -187,7 +215,9 @@ def _list(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     else:
         rows = db.measurements.find(a.account)
     by = db.measurements.corrected()
-    _print([record_json(r, cfg, by.get(r.record_id, "")) for r in rows], a.json,
+    links = db.measurement_links
+    _print([record_json(r, cfg, by.get(r.record_id, ""))
+            | {"decision": _link_json(links.get(r.record_id))} for r in rows], a.json,
            "no measurements")
     return 0
 
@@ -202,13 +232,22 @@ def _verify(db: WorkflowDb) -> int:
 
 
 def _refund(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
+    """The household's measured refund periods, as `heatwatch refunds` lists them."""
     if not a.target or a.season is None:
         raise UserError("measurements refund needs ACCOUNT --season YYYY")
-    acc = load_records(cfg).accounts.get(a.target)
-    if acc is None:
+    if not 1970 <= a.season <= 9998:
+        raise UserError(f"--season {a.season} is not a year")
+    records = load_records(cfg)
+    if a.target not in records.accounts:
         raise UserError(f"account {a.target} is not in the records")
-    got = measured_refunds(db, acc.account_id, acc.area_m2, a.season,
-                           analyzer_config(cfg).rules(), timezone(cfg))
+    rules, opened = analyzer_config(cfg).rules(), readings_or_none(cfg)
+    try:
+        got = account_measured(db, records, opened.store if opened else None, rules,
+                               season_days(rules.season, a.season, timezone(cfg)),
+                               cfg.desk.limits, a.target)
+    finally:
+        if opened is not None:
+            opened.store.close()
     items = [m.as_dict() for m in got]
     if a.json:
         print(json.dumps(items, ensure_ascii=False))
@@ -221,12 +260,30 @@ def _refund(cfg: Config, db: WorkflowDb, a: argparse.Namespace) -> int:
     return 0
 
 
+def _kpi(db: WorkflowDb, a: argparse.Namespace) -> int:
+    """Per measurer: records reported, late (past the city's limit), outside the windows."""
+    at_ms = int((time.time() if a.at is None else a.at) * 1000)
+    rows = measurer_figures(db.measurements.find(), at_ms)
+    if a.json:
+        print(json.dumps([dataclasses.asdict(f) | {"on_time_pct": f.on_time_pct} for f in rows],
+                         ensure_ascii=False))
+        return 0
+    for f in rows:
+        rate = "-" if f.on_time_pct is None else f"{f.on_time_pct:g} %"
+        print(f"{f.measurer:10} 测温记录 {f.records:4d}  按时上报 {rate:>7}  超时上报 {f.late:3d}"
+              f"  时段外 {f.outside_window:3d}")
+    if not rows:
+        print("no measurement reports")
+    return 0
+
+
 def measurements_command(cfg: Config, a: argparse.Namespace) -> int:
     db = WorkflowDb(cfg.workflow_path())
     try:
         verbs: dict[str, Callable[[], int]] = {
             "add": lambda: _add(cfg, db, a), "correct": lambda: _correct(cfg, db, a),
-            "verify": lambda: _verify(db), "refund": lambda: _refund(cfg, db, a)}
+            "verify": lambda: _verify(db), "refund": lambda: _refund(cfg, db, a),
+            "kpi": lambda: _kpi(db, a)}
         return verbs.get(a.verb, lambda: _list(cfg, db, a))()
     finally:
         db.close()
@@ -266,15 +323,16 @@ def add_measurement_parsers(command: Callable[..., argparse.ArgumentParser],
                             ) -> None:
     """`heatwatch measurements` and `heatwatch instruments` via the CLI's `command`."""
     p = command("measurements", lambda a: measurements_command(load(a), a),
-                "measurement visits (入户测温): list, show, add, correct, refund, verify")
+                "measurement visits (入户测温): list, show, add, correct, refund, verify, kpi")
     p.add_argument("verb", nargs="?", default="list",
-                   choices=["list", "show", "add", "correct", "refund", "verify"])
+                   choices=["list", "show", "add", "correct", "refund", "verify", "kpi"])
     p.add_argument("target", nargs="?", help="add / refund: the account; show / correct: the id")
     p.add_argument("--account", default=None, help="list: one household's records")
     p.add_argument("--reading", action="append", default=[], metavar="ROOM=°C",
                    help=f"a room's reading, ROOM one of {', '.join(ROOM_TYPES)} (repeat)")
     p.add_argument("--instrument", default="", help="the instrument's id in the register")
-    p.add_argument("--at", type=instant, default=None, help="when measured, RFC 3339")
+    p.add_argument("--at", type=instant, default=None,
+                   help="add: when measured; kpi: as of (RFC 3339)")
     p.add_argument("--by", default="", help="the measurer (a staff member, role measurer)")
     p.add_argument("--height", type=float, default=None, help="the sensor's height, m")
     p.add_argument("--closed-since", type=instant, default=None,
@@ -289,6 +347,9 @@ def add_measurement_parsers(command: Callable[..., argparse.ArgumentParser],
     p.add_argument("--approved-by", default="", help="correct: the approving supervisor")
     p.add_argument("--season", type=int, default=None, help="refund: the season's start year")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--format", default="text", choices=["text", "pdf"],
+                   help="show: pdf prints the record (测温记录单), A4")
+    p.add_argument("--out", default=None, help="show --format pdf: the file to write")
     p = command("instruments", lambda a: instruments_command(load(a), a),
                 "the thermometers' register: add, list")
     p.add_argument("verb", nargs="?", default="list", choices=["list", "add"])

@@ -1,6 +1,6 @@
 """`heatwatch refunds`: what each household is owed for the season, for finance: outage
 compensation (from the compensation records, by the analyzer's arithmetic) and
-under-temperature refunds by band (DOMAIN worked examples 1 and 3), with totals."""
+under-temperature refunds by band (docs/rules.md worked examples 1 and 3), with totals."""
 
 from __future__ import annotations
 
@@ -9,21 +9,13 @@ import datetime as dt
 import io
 import json
 import time
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.detectors.base import Context
-from analyzer.detectors.room_days import judge_rooms
-from analyzer.grid import DAY_MS, HOUR_MS, TimeAxis, index_ids
-from analyzer.index import DistrictIndex
-from analyzer.kernels.room_temps import assess_rooms
-from analyzer.window import Window, WindowReader
 from district.records import Account, Building, Records
 from heatwatch.common import (
     CommandError,
@@ -33,18 +25,14 @@ from heatwatch.common import (
     write_output,
 )
 from heatwatch.config import Config
+from heatwatch.measurement_refunds import MeasuredRefund, period_day_mask, season_measured
+from heatwatch.outage_days import outage_day_mask, outage_refunds
+from heatwatch.room_days import account_daily_means, meter_heated_days
 from policy.money import daily_fee_cny, fen
-from policy.outages import account_compensation_cny, compensated_days, season_fee_cny
-from policy.rooms import (
-    RoomState,
-    band_label,
-    is_counted,
-    refund_share,
-    under_temperature_refunds_cny,
-)
+from policy.outages import season_fee_cny
+from policy.rooms import band_label, refund_share, under_temperature_refunds_cny
 from policy.rules import CityRules
 from policy.season import SeasonDays, season_days
-from storage.base import Store
 from workflow.unit import WorkflowDb
 
 FloatGrid = npt.NDArray[np.float64]
@@ -57,116 +45,7 @@ def season_of(rules: CityRules, year: int, tz: dt.tzinfo) -> SeasonDays:
     return season_days(rules.season, year, tz)
 
 
-# -- outages: the compensation records, recomputed by the city's rules ----------------------
-
-def outage_refunds(rows: Sequence[dict[str, Any]], records: Records, rules: CityRules,
-                   season: SeasonDays, tz: dt.tzinfo) -> dict[str, list[dict[str, Any]]]:
-    """Per account, its compensated outages in the season with days and amount."""
-    comp = rules.compensation
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        if not season.start_ms <= int(r["started_ms"]) < season.end_ms:
-            continue
-        acc = records.accounts.get(str(r["account_id"]))
-        if acc is None:
-            continue  # an account since removed from the records: not ours to pay
-        duration_h = float(r["duration_h"])
-        amount = account_compensation_cny(acc.tariff, acc.area_m2, duration_h, season.n_days,
-                                          rules)
-        started = dt.datetime.fromtimestamp(int(r["started_ms"]) / 1000, tz)
-        out.setdefault(acc.account_id, []).append({
-            "incident_key": r["incident_key"],
-            "started": started.isoformat(timespec="minutes"),
-            "duration_h": round(duration_h, 2),
-            "days": compensated_days(duration_h, comp),
-            "amount_cny": str(amount),
-            "recorded_cny": str(r["amount_cny"]),
-            "closed": bool(r["final"]),
-        })
-    return out
-
-
-def outage_day_mask(outages: Sequence[dict[str, Any]], season: SeasonDays) -> npt.NDArray[np.bool_]:
-    """The season days an account's compensated outages touch (not refunded twice)."""
-    mask = np.zeros(season.n_days, dtype=bool)
-    for o in outages:
-        s = int(dt.datetime.fromisoformat(o["started"]).timestamp() * 1000)
-        e = s + int(o["duration_h"] * HOUR_MS)
-        d0 = max((s - season.start_ms) // DAY_MS, 0)
-        d1 = min((max(e - 1, s) - season.start_ms) // DAY_MS, season.n_days - 1)
-        if d1 >= d0:
-            mask[d0:d1 + 1] = True
-    return mask
-
-
-# -- under-temperature: room days by the analyzer's rules, refunded by band ------------------
-
-def _outdoor_daily(store: Store, subs: list[str], season: SeasonDays, offset_s: int) -> FloatGrid:
-    """(substations, days) outdoor daily mean: the station's own sensor, else the weather."""
-    out = np.full((len(subs), season.n_days), np.nan)
-    wx = store.read_aggregate("weather", season.start_ms, season.end_ms, 86400, ["outdoor_c"],
-                              "mean", tags=(), offset_s=offset_s)
-    if len(wx):
-        idx = (wx.ts_ms - season.start_ms) // DAY_MS
-        ok = (idx >= 0) & (idx < season.n_days)
-        out[:, idx[ok]] = wx.fields["outdoor_c"][ok]
-    own = store.read_aggregate("substation", season.start_ms, season.end_ms, 86400,
-                               ["outdoor_c"], "mean", tags=("substation_id",),
-                               offset_s=offset_s)
-    if len(own):
-        row = index_ids(own.tags["substation_id"], np.array(subs, dtype=np.str_))
-        idx = (own.ts_ms - season.start_ms) // DAY_MS
-        val = own.fields["outdoor_c"]
-        ok = (row >= 0) & (idx >= 0) & (idx < season.n_days) & np.isfinite(val)
-        out[row[ok], idx[ok]] = val[ok]
-    return out
-
-
-def judged_rooms(store: Store, records: Records, rules: CityRules, season: SeasonDays
-                 ) -> tuple[list[str], FloatGrid, npt.NDArray[np.int8]] | None:
-    """The season's room days judged as the analyzer judges them (`judge_rooms`: silence,
-    stuck thermometers in their building, out of range, days before a room's first reading,
-    days colder than design): the rooms, their daily means and each day's RoomState."""
-    ix = DistrictIndex.from_records(records)
-    axis = TimeAxis(season.start_ms, HOUR_MS, season.n_days * 24)
-    grids = WindowReader(store, ix).rooms(axis)
-    if not ix.rooms or grids is None:
-        return None
-    outdoor = _outdoor_daily(store, ix.substations, season, season.offset_s)
-    w = Window(season.end_ms, axis, axis, None, outdoor, grids, None)
-    w = replace(w, first_seen_ms=w.first_readings(ix))
-    ctx = Context(ix, records, rules, season.tz)
-    # outage days are the outage compensation's (outage_day_mask), not judged away here
-    judged = judge_rooms(ctx, w, np.zeros(grids["mean"].shape, dtype=bool))
-    assert judged is not None
-    means = assess_rooms(judged.valid, axis, ix.room_counted, ix.room_sub, outdoor,
-                         ix.design_outdoor_c, rules.rooms, judged.stuck).daily_mean_c
-    return ix.rooms, np.asarray(means, dtype=np.float64), judged.state
-
-
-def account_daily_means(store: Store, records: Records, rules: CityRules, season: SeasonDays
-                        ) -> dict[str, FloatGrid]:
-    """Per account with room sensors: its bedrooms' and living rooms' daily mean (°C) on days
-    that count (NaN on sensor-fault days, days colder than design, and days without data)."""
-    judged = judged_rooms(store, records, rules, season)
-    if judged is None:
-        return {}
-    rooms, means, state = judged
-    dev = records.devices
-    # DOMAIN: only a measured day of a working sensor on a normal day counts
-    ok = (state == RoomState.PASS) | (state == RoomState.COLD)
-    by_account: dict[str, list[int]] = {}
-    for i, r in enumerate(rooms):
-        if is_counted(dev[r].room_type) and dev[r].account_id:
-            by_account.setdefault(dev[r].account_id, []).append(i)
-    out: dict[str, FloatGrid] = {}
-    for aid, idx in by_account.items():
-        vals = np.where(ok[idx], means[idx], np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a day no room counts: NaN
-            out[aid] = np.asarray(np.nanmean(vals, axis=0), dtype=np.float64)
-    return out
-
+# -- under-temperature: refunded by band ----------------------------------------------------
 
 def band_refund(area_m2: float, daily_mean_c: FloatGrid, rules: CityRules, season: SeasonDays
                 ) -> dict[str, Any]:
@@ -204,18 +83,36 @@ def _compensation_rows(cfg: Config) -> list[dict[str, Any]]:
         wf.close()
 
 
+def _measured(cfg: Config, records: Records, rules: CityRules, season: SeasonDays,
+              means: dict[str, FloatGrid], outages: dict[str, list[dict[str, Any]]],
+              heated: dict[str, dict[dt.date, bool]]) -> dict[str, list[MeasuredRefund]]:
+    """The measurement visits' refund periods (issue 22; none without a workflow database);
+    outage days are the outage compensation's."""
+    path = cfg.workflow_path()
+    if not path.exists():
+        return {}
+    wf = WorkflowDb(path)
+    try:
+        paid = {aid: outage_day_mask(o, season) for aid, o in outages.items()}
+        return season_measured(wf, records, rules, season, means, paid, heated)
+    finally:
+        wf.close()
+
+
 def _account_row(acc: Account, b: Building, mine: list[dict[str, Any]],
-                 means: FloatGrid | None, rules: CityRules, season: SeasonDays
-                 ) -> dict[str, Any] | None:
-    """What one household is owed (None when nothing): outages and under-temperature bands."""
+                 means: FloatGrid | None, rules: CityRules, season: SeasonDays,
+                 measured: list[MeasuredRefund]) -> dict[str, Any] | None:
+    """What one household is owed (None when nothing): outages, under-temperature bands from
+    its sensors, and the periods its measurement records decide."""
     under = None
     if means is not None:
-        # outage days are paid by the outage compensation, not again by the band rule
-        daily = np.where(outage_day_mask(mine, season), np.nan, means)
-        under = band_refund(acc.area_m2, daily, rules, season)
+        # outage days are paid by the outage compensation, measured days by the measurement
+        skip = outage_day_mask(mine, season) | period_day_mask(measured, season)
+        under = band_refund(acc.area_m2, np.where(skip, np.nan, means), rules, season)
     outage_cny = sum((Decimal(o["amount_cny"]) for o in mine), Decimal("0.00"))
-    under_cny = Decimal(under["amount_cny"]) if under else Decimal("0.00")
-    if outage_cny + under_cny <= 0:
+    measured_cny = sum((m.refund_cny for m in measured), Decimal("0.00"))
+    under_cny = (Decimal(under["amount_cny"]) if under else Decimal("0.00")) + measured_cny
+    if outage_cny + under_cny <= 0 and not measured:
         return None
     return {
         "account_id": acc.account_id, "substation_id": b.substation_id,
@@ -226,6 +123,7 @@ def _account_row(acc: Account, b: Building, mine: list[dict[str, Any]],
         "outages": mine, "outage_days": sum(o["days"] for o in mine),
         "outage_cny": str(outage_cny),
         "under_temperature": under or {"days": 0, "bands": [], "amount_cny": "0.00"},
+        "measured": [m.as_dict() for m in measured], "measured_cny": str(measured_cny),
         "under_temperature_cny": str(under_cny),
         "total_cny": str(outage_cny + under_cny),
     }
@@ -243,15 +141,17 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
     opened = bootstrap.open_store(cfg, read_only=True)  # a report never creates a store
     try:
         means = account_daily_means(opened.store, records, rules, season)
+        heated = meter_heated_days(opened.store, records, season, cfg.desk.limits)
     finally:
         opened.store.close()
+    measured = _measured(cfg, records, rules, season, means, outages, heated)
     accounts = []
-    for aid in sorted(set(outages) | set(means)):
+    for aid in sorted(set(outages) | set(means) | set(measured)):
         acc = records.accounts.get(aid)
         if acc is None:
             continue
         row = _account_row(acc, records.buildings[acc.building_id], outages.get(aid, []),
-                           means.get(aid), rules, season)
+                           means.get(aid), rules, season, measured.get(aid, []))
         if row is not None:
             accounts.append(row)
     final = now_ms >= season.end_ms and all(o["closed"] for a in accounts for o in a["outages"])
@@ -260,7 +160,7 @@ def season_refunds(cfg: Config, year: int, now_ms: int) -> dict[str, Any]:
         "season_end": season.date(season.n_days - 1), "season_days": season.n_days,
         "as_of": dt.datetime.fromtimestamp(now_ms / 1000, tz).isoformat(timespec="seconds"),
         # issue 20: a season with no readings and no outage is not one where nobody is owed
-        "status": ("no_data" if not outages and not any(
+        "status": ("no_data" if not outages and not measured and not any(
                        bool(np.isfinite(m).any()) for m in means.values())
                    else "final" if final else "running"),
         "accounts": accounts,
@@ -306,8 +206,12 @@ CSV_COLUMNS = (
 )
 
 
-def _bands_text(under: dict[str, Any]) -> str:
-    return "; ".join(f"{b['band']} {b['share_pct']:g}% × {b['days']} 天" for b in under["bands"])
+def _bands_text(under: dict[str, Any], measured: Sequence[dict[str, Any]] = ()) -> str:
+    """The sensors' bands, then each measured period with its records as the basis."""
+    return "; ".join([f"{b['band']} {b['share_pct']:g}% × {b['days']} 天" for b in under["bands"]]
+                     + [f"测温 {m['reading_c']:.1f}℃ {m['from']}..{m['to'] or '未复测'} "
+                        f"{m['days']} 天 {m['refund_cny']} 元 (依据 {', '.join(m['basis'])})"
+                        for m in measured])
 
 
 def to_csv(doc: dict[str, Any]) -> str:
@@ -320,8 +224,10 @@ def to_csv(doc: dict[str, Any]) -> str:
         u = a["under_temperature"]
         w.writerow([a["account_id"], a["substation_id"], a["building_id"], a["address"],
                     a["unit"], f"{a['area_m2']:g}", a["tariff"], a["daily_fee_cny"],
-                    len(a["outages"]), a["outage_days"], a["outage_cny"], u["days"],
-                    _bands_text(u), a["under_temperature_cny"], a["total_cny"], doc["status"]])
+                    len(a["outages"]), a["outage_days"], a["outage_cny"],
+                    u["days"] + sum(m["days"] for m in a["measured"]),
+                    _bands_text(u, a["measured"]), a["under_temperature_cny"], a["total_cny"],
+                    doc["status"]])
     for s in doc["totals"]["by_substation"]:
         w.writerow([f"小计 {s['substation_id']}", s["substation_id"], "", s["name"], "", "", "",
                     "", "", "", s["outage_cny"], "", "", s["under_temperature_cny"],
@@ -347,8 +253,10 @@ def to_table(doc: dict[str, Any]) -> list[str]:
     for a in doc["accounts"]:
         u = a["under_temperature"]
         lines.append(f"{a['account_id']:<12}{a['substation_id']:<8}{a['area_m2']:>7g}  "
-                     f"{a['outage_days']:>8}{a['outage_cny']:>11}  {u['days']:>6}"
-                     f"{a['under_temperature_cny']:>10}{a['total_cny']:>11}  {_bands_text(u)}")
+                     f"{a['outage_days']:>8}{a['outage_cny']:>11}  "
+                     f"{u['days'] + sum(m['days'] for m in a['measured']):>6}"
+                     f"{a['under_temperature_cny']:>10}{a['total_cny']:>11}  "
+                     f"{_bands_text(u, a['measured'])}")
     lines.append("totals by substation:")
     for s in doc["totals"]["by_substation"]:
         lines.append(f"  {s['substation_id']:<6} {s['name']:<10} {s['accounts']:>5} households  "
