@@ -9,7 +9,7 @@ full wobble the detector is a statistical one, and `bench/early.py` measures its
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analyzer.early import STATION_CAUSES, templates
@@ -53,6 +53,9 @@ def test_each_fault_is_flagged_before_its_cold_day(kind: str, step: int, loss: f
                      seed=seed, faults=(fault,), life_noise=0.5)
     sl = draw_slice(spec)
     assert sl.cold_day[0] > onset  # the fault does make a room cold inside the slice
+    # a fault a cold snap turns into a cold room within days of its onset is not a slow one:
+    # the bench counts those too (as misses), the property is about the slow
+    assume(sl.cold_day[0] - onset >= 6)
     res = analyse_slice(sl)
     sc = score_slice(sl, res)
     assert sc.before == 1, sc.missed
