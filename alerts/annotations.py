@@ -36,6 +36,7 @@ KIND_TEXT: Final = {
     "outage": "停热 outage",
     "building_outage": "楼栋停热 building outage",
     "leak": "漏水 leak",
+    "early_warning": "早期预警 early warning",
     "room_cold": "室温低 cold room",
     "compliance_breach": "合格率低 compliance",
     "sensor_fault": "温度计故障 sensor fault",

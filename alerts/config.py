@@ -182,7 +182,7 @@ class AlertsConfig:
                                     f"\"detection\", not {lim.clock_from!r}")
         for name in ("leak_on_site_min", "contact_min", "on_site_min", "return_visit_h",
                      "station_opinion_min", "confirm_station_h", "confirm_device_h",
-                     "confirm_room_h"):
+                     "confirm_room_h", "maintenance_working_days"):
             if getattr(lim, name) <= 0:
                 raise AlertsConfigError(f"[alerts.limits] {name} must be positive")
         d = self.delivery

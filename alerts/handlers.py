@@ -10,6 +10,7 @@ from district.records import Records
 from policy.causes import reason_text
 from workflow.details import (
     BuildingOutageDetails,
+    EarlyWarningDetails,
     MeterCommDetails,
     MeterFaultDetails,
     OutageDetails,
@@ -30,6 +31,7 @@ WHAT = {
     "outage": "换热站停暖（循环泵停运或供水温度过低）",
     "building_outage": "楼栋停暖（热表无流量或无温差）",
     "compliance_breach": "换热站室温合格率低于{target_pct}%",
+    "early_warning": "早期预警（尚无室温偏低），请安排检修",
 }
 
 
@@ -125,6 +127,8 @@ def describe(inc: Incident, causes: Mapping[str, str] | None = None,
     elif isinstance(d, RoomColdDetails) and d.lowest_trailing_mean_c is not None:
         # the runner writes the lowest trailing mean (never a plain mean)
         what += f"（{d.trailing_h:g}小时滑动平均最低 {d.lowest_trailing_mean_c:.1f}℃）"
+    elif isinstance(d, EarlyWarningDetails) and d.cause:
+        what += f"：{cause_text(causes, d.cause)}"
     elif isinstance(d, OutageDetails) and d.reason:
         what += f"（{outage_reason(d.reason, causes)}）"
     if isinstance(d, OutageDetails | BuildingOutageDetails) and (
@@ -210,6 +214,8 @@ HANDLERS: dict[str, tuple[Handler, ...]] = {
     "outage": (dispatch_order("emergency", notice=True), compensate_residents),
     "building_outage": (dispatch_order("emergency", notice=True), compensate_residents),
     "compliance_breach": (dispatch_order("opinion"),),
+    # issue 24: a maintenance inspection within working days, not the repair path
+    "early_warning": (dispatch_order("maintenance"),),
 }
 
 

@@ -61,6 +61,8 @@ _REQUIRED = {
        for k in REPAIR_KINDS},
     "replacement": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),
     "inspection": ("dispatched", "accepted", "on_site", "resolved"),
+    # issue 24: an early warning's inspection within working days; the data closes it
+    "maintenance": ("dispatched", "accepted", "on_site", "resolved"),
     # seed: a leak is the 30 min on-site class; contacting is optional
     "urgent": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),
     "emergency": ("dispatched", "accepted", "on_site", "resolved", "return_visit_done"),

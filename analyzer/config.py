@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from annotated_types import Gt
 
+from policy.early import EarlyRules
 from policy.rules import (
     CityRules,
     Compensation,
@@ -32,7 +33,8 @@ from policy.rules import (
 
 # TOML table -> the rule type its keys fill (besides the keys mapped below)
 _TABLES: dict[str, type] = {"rooms": RoomRules, "meters": MeterRules, "outages": OutageRules,
-                            "leaks": LeakRules, "tariff": Tariff, "signals": SignalRules}
+                            "leaks": LeakRules, "tariff": Tariff, "signals": SignalRules,
+                            "early": EarlyRules}
 _REFUND_KEYS = ("refund_bands_k", "refund_shares")  # [analyzer.rooms] -> refund.bands
 _COMPENSATION_KEYS = tuple(f.name for f in dataclasses.fields(Compensation))  # [analyzer.outages]
 
@@ -220,6 +222,7 @@ def check_rules(c: CityRules) -> None:
     _check_meters(c.meters)
     _check_outages(c)
     _check_signals(c)
+    _check_early(c.early)
     lk = c.leaks
     _positive(lk.window_h, "[analyzer.leaks] window_h")
     _share(lk.makeup_share, "[analyzer.leaks] makeup_share")
@@ -228,6 +231,26 @@ def check_rules(c: CityRules) -> None:
         price = getattr(c.tariff, name)
         if not (price.is_finite() and price >= 0):
             raise ValueError(f"[analyzer.tariff] {name}: must be a price, not {price}")
+
+
+def _check_early(e: EarlyRules) -> None:
+    """The early-warning rules: counts at least one, shares in 0..1, levels positive."""
+    for name in ("baseline_days", "fit_passes", "close_days"):
+        if getattr(e, name) < 1:
+            raise ValueError(f"[analyzer.early] {name}: must be at least 1")
+    for name in ("min_day_coverage", "min_match"):
+        _share(getattr(e, name), f"[analyzer.early] {name}")
+    for name in ("huber_k", "cusum_k", "cusum_h", "cusum_cap", "meter_outlier_z",
+                 "sigma_prior_days"):
+        _positive(getattr(e, name), f"[analyzer.early] {name}")
+    if e.cusum_cap < e.cusum_h:
+        raise ValueError("[analyzer.early] cusum_cap: must be at least cusum_h")
+    if len(e.sigma_floor) != 6 or not all(math.isfinite(f) and f > 0 for f in e.sigma_floor):
+        raise ValueError("[analyzer.early] sigma_floor: six positive numbers (dt, return, "
+                         "supply, flow, supply_gap, makeup)")
+    _finite(e.balance_point_c, "[analyzer.early] balance_point_c")
+    if not 0 <= e.run_hour <= 23:
+        raise ValueError("[analyzer.early] run_hour: must be an hour, 0 to 23")
 
 
 def _check_rooms(c: CityRules) -> None:

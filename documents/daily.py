@@ -17,6 +17,7 @@ from alerts.kpi import Timeliness, timeliness
 from district.readings import KINDS
 from documents.as_of import incidents_as_of, order_timings, orders_as_of
 from documents.calls_day import CallsDay, calls_day
+from documents.early_day import EarlyDay, early_day
 from policy.causes import cause_texts, reason_text
 from policy.rooms import meets_target
 from policy.rules import CityRules, RoomRules
@@ -124,6 +125,7 @@ class DailyReport:
     def compliance_target(self) -> float:
         return self.city.rooms.target_rate
     calls: CallsDay = field(default_factory=CallsDay)  # residents' calls (the desk)
+    early: EarlyDay = field(default_factory=EarlyDay)  # early warnings and the ranking
 
     @property
     def excluded_substations(self) -> list[SubstationDay]:
@@ -162,6 +164,7 @@ class DailyReport:
             "kpi": None if self.kpi is None else kpi(self.kpi),
             "kpi_by_crew": [kpi(t) for t in self.kpi_by_crew],
             "calls": self.calls.as_dict(),
+            "early": self.early.as_dict(),
         }
 
 
@@ -324,4 +327,5 @@ def gather(db: Repositories, store: Store | None, day: dt.date, tz: dt.tzinfo,
     rep.crews = [CrewDay(k, v[0], v[1], late.get(k, 0)) for k, v in sorted(crews.items())
                  if v[0] or v[1] or late.get(k, 0)]
     rep.calls = calls_day(db, start_ms, end_ms, as_of)
+    rep.early = early_day(db, store, start_ms, end_ms, as_of)
     return rep

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from grafana.calls import control_room_calls
+from grafana.early import early
 from grafana.panels import (
     Json,
     annotations_of,
@@ -488,7 +489,7 @@ def build_all(city: CityRules | None = None, limits: ServiceLimits | None = None
     state the city's rules and the service limits (default: docs/rules.md's and the seed's)."""
     return {"control-room.json": control_room(city, limits),
             "substation.json": substation(city, limits), "ingest.json": ingest(),
-            "service.json": service()}
+            "service.json": service(), "early.json": early()}
 
 
 def render(dash: Json) -> str:

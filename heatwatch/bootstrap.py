@@ -185,6 +185,13 @@ def alerts_service(cfg: Config, store: Store | None = None, daily_jobs: bool = F
 
         svc.daily_jobs.append(MorningReportJob(
             cfg, svc, lambda db, day, as_of_ms: daily_report(cfg, db, day, as_of_ms)))
+    if daily_jobs:
+        # issue 24: yesterday's scorecards and early warnings, before the morning report
+        from heatwatch.early_job import EarlyWarningJob
+
+        svc.daily_jobs.insert(0, EarlyWarningJob(
+            cfg, records(cfg) if records_ is None else records_,
+            lambda: open_store(cfg, spool=False).store))
     return svc
 
 

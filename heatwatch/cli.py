@@ -20,6 +20,7 @@ from heatwatch.commands.alerts import AlertsCliError, add_alerts_parsers
 from heatwatch.commands.calls import add_calls_parsers
 from heatwatch.commands.desk import add_desk_parsers
 from heatwatch.commands.measurements import add_measurement_parsers
+from heatwatch.commands.scorecard import add_scorecard_parser
 from heatwatch.common import CommandError
 from heatwatch.config import Config, ConfigError, load_config
 from heatwatch.errors import UserError
@@ -241,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calls_parsers(command, _instant_arg, _config)
     add_desk_parsers(command, _config)
     add_measurement_parsers(command, _instant_arg, _config)
+    add_scorecard_parser(command, _config)
     return p
 
 

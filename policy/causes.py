@@ -101,6 +101,13 @@ CAUSES_ZH: Final[dict[str, str]] = {
     "weather_silent": "气象站无室外温度数据，影响合格率判定与计费",
     "pump_stopped": "循环泵停运",
     "low_supply": "二次供水温度低于{min_supply_c}℃且供回水温差小于{min_dt_k}℃",
+    # issue 24: an early warning's causes
+    "fouling": "换热器结垢（供回水温差逐日减小，供水达不到设定）",
+    "valve": "调节阀卡在开位（回水温度和流量逐日升高）",
+    "sensor_drift": "供水温度传感器漂移（读数高于各户热表供水）",
+    "supply_low": "供水温度逐日低于供热曲线",
+    "slow_leak": "缓慢泄漏（补水率逐日升高，尚未达到泄漏报警）",
+    "poor_cooling": "楼栋回水温度高于邻楼（疑似旁通或散热器不良）",
 }
 
 # The meter causes and outage reasons in English (the bill's day reasons, the analyzer's text).
@@ -125,6 +132,12 @@ CAUSES_EN: Final[dict[str, str]] = {
     "comm_loss": "no reading (communication loss)",
     "pump_stopped": "circulation pump stopped",
     "low_supply": "secondary supply below {min_supply_c} °C with supply−return under {min_dt_k} K",
+    "fouling": "exchanger fouling (ΔT shrinking day by day, supply short of its set-point)",
+    "valve": "control valve stuck open (return and flow rising day by day)",
+    "sensor_drift": "supply sensor drift (reads above the households' meters)",
+    "supply_low": "supply falling below the heating curve day by day",
+    "slow_leak": "slow leak (make-up rising, still below the leak alarm)",
+    "poor_cooling": "building return above its neighbours' (a bypass or poor radiators)",
 }
 
 

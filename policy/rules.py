@@ -9,6 +9,8 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Final
 
+from policy.early import EarlyRules
+
 
 @dataclass(frozen=True, slots=True)
 class Season:
@@ -269,6 +271,7 @@ class CityRules:
     leaks: LeakRules = field(default_factory=LeakRules)
     meters: MeterRules = field(default_factory=MeterRules)
     signals: SignalRules = field(default_factory=SignalRules)
+    early: EarlyRules = field(default_factory=EarlyRules)
 
 
 # Module-level defaults, so signatures can name them (the dataclasses are frozen).

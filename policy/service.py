@@ -8,6 +8,7 @@ The workflow stores the deadlines, `alerts` watches them; neither restates a lim
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
@@ -62,6 +63,9 @@ class ServiceLimits:
     confirm_station_h: float = 2.0
     confirm_device_h: float = 6.0
     confirm_room_h: float = 30.0
+    # issue 24: an early warning's maintenance inspection, on site within this many working
+    # days (China's calendar) after the day it was raised; not the 30 min repair path
+    maintenance_working_days: int = 3
 
 
 def step_limits_ms(order_kind: str, limits: ServiceLimits) -> dict[str, int]:
@@ -79,7 +83,21 @@ def step_limits_ms(order_kind: str, limits: ServiceLimits) -> dict[str, int]:
 
 def step_due_ms(order_kind: str, clock_ms: int, limits: ServiceLimits) -> dict[str, int]:
     """Each timed step's due instant for an order whose clock starts at `clock_ms`."""
+    if order_kind == "maintenance":
+        return {STEP_ON_SITE: working_days_due_ms(clock_ms, limits.maintenance_working_days)}
     return {step: clock_ms + lim for step, lim in step_limits_ms(order_kind, limits).items()}
+
+
+def working_days_due_ms(clock_ms: int, working_days: int) -> int:
+    """The end of the n-th working day after the day `clock_ms` falls on, in China (the
+    calendar of working days is China's, so is its day)."""
+    from policy.calendar import ChinaCalendar  # it builds on is_working_day below
+
+    tz = zoneinfo.ZoneInfo("Asia/Shanghai")
+    start = dt.datetime.fromtimestamp(clock_ms / 1000, tz).date()
+    last = ChinaCalendar().add_working_days(start, working_days)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
+    return int(end.timestamp() * 1000)
 
 
 def return_visit_due_ms(fixed_ms: int, limits: ServiceLimits) -> int:

@@ -188,7 +188,8 @@ def test_dashboard_uids_are_stable_and_distinct() -> None:
     uids = {n: d["uid"] for n, d in gd.build_all().items()}
     assert uids == {"control-room.json": "heatwatch-control-room",
                     "substation.json": "heatwatch-substation",
-                    "ingest.json": "heatwatch-ingest", "service.json": "heatwatch-service"}
+                    "ingest.json": "heatwatch-ingest", "service.json": "heatwatch-service",
+                    "early.json": "heatwatch-early"}
 
 
 def test_the_provider_reads_the_folder_the_files_are_in() -> None:

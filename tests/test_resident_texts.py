@@ -15,10 +15,12 @@ from alerts.handlers import WHAT, describe, outage_reason
 from alerts.templates import MESSAGE_KINDS, Templates, load_templates
 from collector.modbus_poller import CAUSE_CODES
 from policy.causes import LEGACY_REASONS, OUTAGE_REASONS
+from policy.early import CAUSES as EARLY_CAUSES
 from policy.rules import Cause
 from workflow.details import (
     BuildingOutageDetails,
     ComplianceDetails,
+    EarlyWarningDetails,
     LeakDetails,
     MeterCommDetails,
     MeterFaultDetails,
@@ -106,6 +108,9 @@ def incidents() -> list[Incident]:
                         details=RoomColdDetails(trailing_h=6.0, lowest_trailing_mean_c=15.5)))
     out.append(Incident("k-comp", "compliance_breach", "S1", 0,
                         details=ComplianceDetails(day="2024-12-02", rate=0.969)))
+    for cause in EARLY_CAUSES:
+        out.append(Incident(f"e-{cause}", "early_warning", "S1", 0, cause=cause,
+                            details=EarlyWarningDetails(cause=cause, target="station")))
     assert {i.kind for i in out} == set(WHAT)
     return out
 

@@ -146,9 +146,23 @@ class CallClusterDetails:
     households: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class EarlyWarningDetails:
+    """A slow fault found before a room went cold (issue 24): its cause code, whether a
+    station or a building, the day it was first flagged, and the evidence: each residual in
+    sigmas against the station's own normal, and how well they match the cause's pattern."""
+
+    cause: str = ""
+    target: str = ""  # "station" | "building"
+    since: str = ""  # YYYY-MM-DD
+    evidence: dict[str, float] = field(default_factory=dict)
+    match: float = 0.0
+
+
 IncidentDetails = (OutageDetails | BuildingOutageDetails | LeakDetails | RoomColdDetails
                    | SensorFaultDetails | ComplianceDetails | MeterFaultDetails
-                   | MeterCommDetails | StationCommDetails | CallClusterDetails)
+                   | MeterCommDetails | StationCommDetails | CallClusterDetails
+                   | EarlyWarningDetails)
 
 DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
     "room_cold": RoomColdDetails,
@@ -161,6 +175,7 @@ DETAILS_BY_KIND: dict[str, type[IncidentDetails]] = {
     "building_outage": BuildingOutageDetails,
     "leak": LeakDetails,
     "call_cluster": CallClusterDetails,
+    "early_warning": EarlyWarningDetails,
 }
 
 

@@ -29,6 +29,7 @@ INCIDENT_KINDS = (
     "outage",             # a substation out (pump off, or cold supply with no ΔT)
     "building_outage",    # a building without flow / ΔT while its substation runs
     "leak",               # make-up water above 2 % of circulation, or holding pressure sag
+    "early_warning",      # a slow fault drifting a station's or building's residuals (daily)
 )
 
 # its tables: workflow/migrations (the incidents tables)
