@@ -219,7 +219,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 # `command(name, fn, help)`: a subcommand with --config that runs fn(args)
-CommandAdder = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+Handler = Callable[[argparse.Namespace], int]
+CommandAdder = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,8 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DEBUG, INFO, WARNING or ERROR (default INFO; the demo: WARNING)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, fn: Callable[[argparse.Namespace], int], help_: str
-                ) -> argparse.ArgumentParser:
+    def command(name: str, fn: Handler, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.add_argument("--config", metavar="FILE.toml", help="config file (default: built-in)")
         sp.set_defaults(fn=fn)
@@ -373,12 +373,10 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
-    logging.basicConfig(
-        level=getattr(logging, str(level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        fn: Callable[[argparse.Namespace], int] = args.fn
+        fn: Handler = args.fn
         return fn(args)
     except RecordsError as e:
         for problem in e.problems[:50]:

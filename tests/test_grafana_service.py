@@ -51,8 +51,8 @@ def _reader(pg: Postgres, url: str) -> str:
     database = url.rsplit("/", 1)[1]
     role = f"{ROLE}_{database}".lower()
     with psycopg.connect(url, autocommit=True) as c:
-        c.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{ROLE_PASSWORD}'")  # type: ignore[arg-type]
-        c.execute(svc.grant_sql(role))  # type: ignore[arg-type]
+        c.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{ROLE_PASSWORD}'")
+        c.execute(svc.grant_sql(role))
     owner = url.split("//", 1)[1].split("@", 1)[0]
     return url.replace(owner, f"{role}:{ROLE_PASSWORD}", 1)
 
@@ -60,7 +60,7 @@ def _reader(pg: Postgres, url: str) -> str:
 def _run(reader_url: str, sql: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
     query = sql.replace("$__from", str(from_ms)).replace("$__to", str(to_ms))
     with psycopg.connect(reader_url) as c, c.cursor() as cur:
-        cur.execute(query)  # type: ignore[arg-type]  # the dashboard's SQL, as Grafana sends it
+        cur.execute(query)  # the dashboard's SQL, as Grafana sends it
         cols = [d.name for d in cur.description or ()]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
