@@ -90,6 +90,9 @@ class Config:
             if m.group(1) not in os.environ:
                 raise ConfigError(f"{self.source}: [site] workflow_url: environment variable "
                                   f"{m.group(1)} is not set")
+            if is_placeholder(os.environ[m.group(1)]):
+                raise ConfigError(f"{self.source}: [site] workflow_url: {m.group(1)} is still "
+                                  "the change-me placeholder of .env.example: set a real secret")
             return os.environ[m.group(1)]
 
         return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", look_up, url)

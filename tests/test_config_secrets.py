@@ -151,3 +151,17 @@ def test_the_deploy_config_without_its_records_folder_is_one_line(tmp_path: Path
                           {"HEATWATCH_SITE_RECORDS_DIR": str(missing)}, tmp_path)
     assert f"{missing}: no records here" in line and "[site] records_dir" in line
     assert "sample" not in line
+
+
+def test_the_deploy_configs_workflow_refuses_a_change_me_postgres_password(
+        tmp_path: Path) -> None:
+    """deploy/heatwatch.toml's workflow_url takes its password from the compose env: the
+    example's placeholder stops the service before it connects, in one line."""
+    records = write_records(tmp_path / "records")
+    env = {"HEATWATCH_SITE_RECORDS_DIR": str(records), "WORKFLOW_PG_USER": "heatwatch",
+           "WORKFLOW_PG_PASSWORD": "change-me-postgres", "HEATWATCH_SITE_DATA_DIR": str(tmp_path)}
+    line = one_line_error(["orders", "--config", str(DEPLOY_TOML)], env, tmp_path)
+    assert "[site] workflow_url: WORKFLOW_PG_PASSWORD is still the change-me" in line, line
+    del env["WORKFLOW_PG_PASSWORD"]
+    line = one_line_error(["orders", "--config", str(DEPLOY_TOML)], env, tmp_path)
+    assert "environment variable WORKFLOW_PG_PASSWORD is not set" in line, line
