@@ -2,9 +2,11 @@
 and 500,000 heat meters (20 per building, 25,000 buildings) over a season of daily aggregates
 (121 days). Times each step of the vectorised pipeline, and beside it the baseline: the same
 robust fits done station by station in a Python loop (numpy per row, the way one would write
-it first), measured on a sample and scaled to the city.
+it first), measured on a sample and scaled to the city; and the building kernel as it was
+before it was sped up (`bench/early_baseline.py`), run on the same chunks in the same process,
+with how far its results are from the current kernel's.
 
-    .venv/bin/python bench/early_city.py [--scale 1.0] [--chunk 50000] [--seed 7]
+    .venv/bin/python bench/early_city.py [--scale 1.0] [--chunk 50000] [--seed 7] [--no-baseline]
 
 Meters are scored in chunks of whole stations (`--chunk` meters at most), so the peak memory
 stays near one chunk's arrays; a building's neighbours are on its own station, so no chunk
@@ -17,7 +19,9 @@ import argparse
 import resource
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analyzer.early import templates  # noqa: E402
 from analyzer.kernels.early_drift import drift_warnings  # noqa: E402
 from analyzer.kernels.early_signs import (  # noqa: E402
+    BuildingScores,
     StationDays,
     baseline_mask,
     building_scores,
     robust_line,
     station_scores,
 )
+from bench.early_baseline import building_scores as baseline_building_scores  # noqa: E402
 from policy.early import DEFAULT_EARLY  # noqa: E402
 
 DAYS, STATIONS, METERS, PER_BUILDING = 121, 1_500, 500_000, 20
@@ -68,12 +74,20 @@ def city_days(n_st: int, n_m: int, rng: np.random.Generator) -> dict[str, Any]:
             "m_pow": 1.16 * m_flow * (m_sup - m_ret)}
 
 
-def score_meters(c: dict[str, Any], chunk: int, table: dict[str, float]) -> int:
-    """Buildings and their warnings, chunk by chunk of whole stations; returns warnings."""
+KERNELS: dict[str, Callable[..., BuildingScores]] = {
+    "buildings: scores": building_scores, "buildings: baseline": baseline_building_scores}
+
+
+def score_meters(c: dict[str, Any], chunk: int, table: dict[str, float],
+                 kernels: tuple[str, ...]) -> tuple[int, dict[str, float]]:
+    """Buildings and their warnings, chunk by chunk of whole stations, with each kernel in
+    turn on the same chunk (timed apart, its peak memory traced); returns the warnings and
+    how far the later kernels' results are from the first's."""
     b_station, m_building = c["b_station"], c["m_building"]
     free = (np.arange(DAYS) % 7 >= 5).astype(np.float64)
     first_m = np.searchsorted(m_building, np.arange(b_station.size + 1))
     n_warn, b0 = 0, 0
+    diff = {"max |Δz|": 0.0, "max |Δreturn excess| K": 0.0, "outlier flags that differ": 0.0}
     while b0 < b_station.size:
         b1 = int(np.searchsorted(first_m, first_m[b0] + chunk, side="right")) - 1
         b1 = max(b1, b0 + 1)
@@ -83,18 +97,34 @@ def score_meters(c: dict[str, Any], chunk: int, table: dict[str, float]) -> int:
         st_local = b_station[b0:b1] - b_station[b0]
         use = baseline_mask(b1 - b0, DAYS, DEFAULT_EARLY.baseline_days, 14)
         part = [c[k][m0:m1] for k in ("m_sup", "m_ret", "m_flow", "m_pow")]
-        t = time.perf_counter()
-        bs = building_scores(c["out"], part[0], part[1], part[2], part[3],
-                             m_building[m0:m1] - b0, st_local, use, free)
-        table["buildings: scores"] = table.get("buildings: scores", 0) + time.perf_counter() - t
-        z = bs.z.copy()
+        args = (c["out"], *part, m_building[m0:m1] - b0, st_local, use, free)
+        got: list[BuildingScores] = []
+        for name in kernels:
+            tracemalloc.reset_peak()
+            at = tracemalloc.get_traced_memory()[0]
+            got.append(timed(table, name, partial(KERNELS[name], *args)))
+            peak = (tracemalloc.get_traced_memory()[1] - at) / 2**20
+            table[f"{name} peak MB"] = max(table.get(f"{name} peak MB", 0.0), peak)
+        for other in got[1:]:
+            diff["max |Δz|"] = max(diff["max |Δz|"], _gap(got[0].z, other.z))
+            diff["max |Δreturn excess| K"] = max(diff["max |Δreturn excess| K"],
+                                                 _gap(got[0].return_excess_k,
+                                                      other.return_excess_k))
+            diff["outlier flags that differ"] += float(
+                (got[0].meter_outlier != other.meter_outlier).sum())
+        z = got[0].z.copy()
         z[:, :14] = np.nan
-        t = time.perf_counter()
-        w = drift_warnings(z, np.ones((1, 1)))
-        table["buildings: drift"] = table.get("buildings: drift", 0) + time.perf_counter() - t
+        w = timed(table, "buildings: drift", partial(drift_warnings, z, np.ones((1, 1))))
         n_warn += len(w)
         b0 = b1
-    return n_warn
+    return n_warn, diff
+
+
+def _gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest difference, infinite where one is NaN and the other is not."""
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return float("inf")
+    return float(np.nanmax(np.abs(a - b), initial=0.0))
 
 
 def loop_baseline(st: StationDays, rows: int) -> float:
@@ -113,6 +143,8 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--chunk", type=int, default=50_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the building kernel as it was before the speed-up")
     a = ap.parse_args()
     n_st, n_m = int(STATIONS * a.scale), int(METERS * a.scale) // PER_BUILDING * PER_BUILDING
     table: dict[str, float] = {}
@@ -123,13 +155,26 @@ def main() -> int:
     z = sc.z.copy()
     z[:, :14] = np.nan
     sw = timed(table, "stations: drift", lambda: drift_warnings(z, templates()))
-    bw = score_meters(c, a.chunk, table)
+    tracemalloc.start()
+    kernels = tuple(KERNELS)[: 1 if a.no_baseline else 2]
+    bw, diff = score_meters(c, a.chunk, table, kernels)
+    tracemalloc.stop()
     per_station = loop_baseline(c["st"], min(100, n_st))
-    work = sum(v for k, v in table.items() if k != "synthetic data")
-    print(f"{n_st:,} stations, {n_m:,} meters, {n_m // PER_BUILDING:,} buildings, {DAYS} days")
+    work = sum(v for k, v in table.items() if k not in ("synthetic data", kernels[-1])
+               and "peak" not in k) if len(kernels) > 1 else \
+        sum(v for k, v in table.items() if k != "synthetic data" and "peak" not in k)
+    print(f"{n_st:,} stations, {n_m:,} meters, {n_m // PER_BUILDING:,} buildings, {DAYS} days"
+          f" (meters in chunks of {a.chunk:,})")
     for k, v in table.items():
-        print(f"  {k:<22} {v:8.2f} s")
+        if "peak" not in k:
+            print(f"  {k:<22} {v:8.2f} s")
     print(f"  {'total (scorecards)':<22} {work:8.2f} s")
+    for name in kernels:
+        print(f"  {name}: {table[f'{name} peak MB']:,.0f} MB traced peak a chunk")
+    if len(kernels) > 1:
+        print(f"  building kernel {table[kernels[1]] / table[kernels[0]]:.1f}× faster than the "
+              "baseline; results against it: " + ", ".join(f"{k} {v:.3g}"
+                                                           for k, v in diff.items()))
     print(f"  baseline: station fits one station at a time ≈ {per_station * n_st:8.2f} s "
           f"(vectorised: {table['stations: scores']:.2f} s)")
     weeks = n_st * (DAYS - 14) / 7

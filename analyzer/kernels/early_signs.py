@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analyzer.kernels.segments import Segments, means
 from policy.early import DEFAULT_EARLY, EarlyRules
 
 Floats = npt.NDArray[np.float64]
@@ -22,6 +23,7 @@ Ints = npt.NDArray[np.intp]
 MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
 K_KWH_PER_M3K = 1.16  # DOMAIN: k ≈ 1.16 kWh/(m³·K) for water at 40–60 °C
 HOURS_A_DAY = 24  # not a rule: a day's hours turn mean kW into kWh
+SAMPLE_METERS = 20_000  # not a rule: how many meters pin the day's median and spread
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +58,12 @@ def nan_mean(a: Floats, axis: int) -> Floats:
 
 def row_nanmedian(a: Floats) -> Floats:
     """Median of each row, NaN-skipping (NaN for an empty row): one sort, where
-    `np.nanmedian` falls back to a Python loop over rows with any NaN."""
+    `np.nanmedian` falls back to a Python loop over rows with any NaN (a selection by
+    `np.partition` is no faster here: numpy's sort is vectorised, and NaNs need per-row
+    places)."""
     if a.shape[1] == 0:
         return np.full(a.shape[0], np.nan)
-    srt = np.sort(a, axis=1)  # NaNs sort last
+    srt = np.sort(np.ascontiguousarray(a), axis=1)  # NaNs sort last; rows in place sort faster
     n = (~np.isnan(a)).sum(axis=1)
     lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
     hi = np.take_along_axis(srt, np.minimum(n // 2, a.shape[1] - 1)[:, None], axis=1)[:, 0]
@@ -268,29 +272,12 @@ def heat_signature(outdoor_c: Floats, power_kw: Floats, use: npt.NDArray[np.bool
 
 def group_sums(values: Floats, group: Ints, n_groups: int) -> tuple[Floats, Floats]:
     """Sum and count of each group's known values per day (rows × days → groups × days)."""
-    ok = ~np.isnan(values)
-    if group.size and (np.diff(group) >= 0).all():
-        # rows already grouped (meters listed building by building): one pass of reduceat
-        present = np.nonzero(np.bincount(group, minlength=n_groups))[0]
-        at = np.searchsorted(group, present)
-        s = np.zeros((n_groups, values.shape[1]))
-        c = np.zeros((n_groups, values.shape[1]))
-        s[present] = np.add.reduceat(np.where(ok, values, 0.0), at, axis=0)
-        c[present] = np.add.reduceat(ok.astype(np.float64), at, axis=0)
-        return s, c
-    d = values.shape[1]
-    idx = (group[:, None] * d + np.arange(d)[None, :])[ok]
-    s = np.bincount(idx, weights=values[ok], minlength=n_groups * d).astype(np.float64)
-    c = np.bincount(idx, minlength=n_groups * d).astype(np.float64)
-    return s.reshape(n_groups, d), c.reshape(n_groups, d)
+    return Segments.of(group, n_groups).sums(values)[0]
 
 
 def group_mean(values: Floats, group: Ints, n_groups: int) -> Floats:
     """Mean of each group's rows per day, NaN-skipping."""
-    s, c = group_sums(values, group, n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out: Floats = np.where(c > 0, s / c, np.nan)
-    return out
+    return means(group_sums(values, group, n_groups))
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,18 +299,19 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
                     use: npt.NDArray[np.bool_], free: Floats | None = None,
                     rules: EarlyRules = DEFAULT_EARLY) -> BuildingScores:
     """Meters' daily means (meters × days) to building scores; `outdoor_c` is per day and
-    `use` marks each building's baseline days."""
+    `use` marks each building's baseline days. The meters are read in two walks of whole
+    blocks (`Segments`): one for the four building means, one for the returns' residuals and
+    outliers; no meters × days temporary is made but the outlier flags."""
     nb, ns = building_station.size, int(building_station.max(initial=-1)) + 1
-    sup, ret = (group_mean(x, meter_building, nb) for x in (supply_c, return_c))
-    flow, power = (group_mean(x, meter_building, nb) for x in (flow_m3h, power_kw))
+    seg = Segments.of(meter_building, nb)
+    sums = seg.sums(supply_c, return_c, flow_m3h, power_kw)
+    sup, ret, flow, power = (means(x) for x in sums)
     n_m = np.bincount(meter_building, minlength=nb)[:, None]
-    # each meter less its usual offset from its building (the baseline's median), so a meter
-    # missing a day does not move its building by its own offset
-    dev = return_c - ret[meter_building]
-    base = use[meter_building] & ~np.isnan(dev)
-    offset = np.nan_to_num(row_nanmedian(np.where(base, dev, np.nan)[:, use.any(axis=0)]))
-    m_res = return_c - offset[:, None]
-    b_res = group_mean(m_res, meter_building, nb)
+    offset = _meter_offsets(return_c, ret, meter_building, use)
+    mid, limit = _meter_spread(return_c, ret, meter_building)
+    res_sum, outlier = _walk_returns(seg, return_c, ret, offset, (mid, limit),
+                                     rules.meter_outlier_z)
+    b_res = means((res_sum, sums[1][1]))  # a meter's residual is known where its return is
     st_sum, st_n = group_sums(b_res, building_station, ns)
     with np.errstate(invalid="ignore", divide="ignore"):
         # the neighbours: the other buildings on the same station that day
@@ -332,12 +320,54 @@ def building_scores(outdoor_c: Floats, supply_c: Floats, return_c: Floats, flow_
         fpk = flow / power
     x = np.broadcast_to(outdoor_c, b_res.shape)
     r, z = _residual(x, b_res - neighbours, use, rules.sigma_floor[1], rules, True, free)
-    # the day's median and spread of meters against their buildings: an evenly spaced sample
-    # of 20,000 meters pins both as well as all of them, at a city's size for a fraction
-    sample = dev[:: max(1, dev.shape[0] // 20_000)]
-    mid = row_nanmedian(sample.T)
-    spread = MAD_TO_SIGMA * row_nanmedian(np.abs(sample - mid).T)
-    with np.errstate(invalid="ignore"):
-        outlier = (dev - mid) / np.maximum(spread, 0.1) > rules.meter_outlier_z
     energy = power * n_m * HOURS_A_DAY
     return BuildingScores(sup, ret, energy, fpk, r, z[..., None], outlier)
+
+
+def _meter_offsets(return_c: Floats, ret: Floats, meter_building: Ints,
+                   use: npt.NDArray[np.bool_]) -> Floats:
+    """Each meter's usual offset from its building (the baseline's median), so a meter
+    missing a day does not move its building by its own offset; only the baseline's days
+    are read."""
+    cols = use.any(axis=0)
+    dev = return_c[:, cols] - ret[:, cols][meter_building]
+    base = use[:, cols][meter_building] & ~np.isnan(dev)
+    out: Floats = np.nan_to_num(row_nanmedian(np.where(base, dev, np.nan)))
+    return out
+
+
+def _meter_spread(return_c: Floats, ret: Floats, meter_building: Ints) -> tuple[Floats, Floats]:
+    """The day's median of meters against their buildings, and the outlier's unit (a robust
+    spread, floored): an evenly spaced sample of 20,000 meters pins both as well as all of
+    them, at a city's size for a fraction."""
+    step = max(1, return_c.shape[0] // SAMPLE_METERS)
+    sample = np.ascontiguousarray((return_c[::step] - ret[meter_building[::step]]).T)
+    mid = row_nanmedian(sample)
+    sample -= mid[:, None]
+    spread = MAD_TO_SIGMA * row_nanmedian(np.abs(sample, out=sample))
+    return mid, np.maximum(spread, 0.1)
+
+
+def _walk_returns(seg: Segments, return_c: Floats, ret: Floats, offset: Floats,
+                  unit: tuple[Floats, Floats], z_limit: float
+                  ) -> tuple[Floats, npt.NDArray[np.bool_]]:
+    """One walk over the meters' returns: each building's sum of its meters' returns less
+    their usual offsets, and the meters that stand out from their building that day."""
+    mid, limit = unit
+    if not seg.walkable:
+        dev = return_c - ret[seg.group]
+        with np.errstate(invalid="ignore"):
+            flags = (dev - mid) / limit > z_limit
+        return seg.sums(return_c - offset[:, None])[0][0], flags
+    res = np.zeros(ret.shape)
+    outlier = np.zeros(return_c.shape, dtype=np.bool_)
+    ret_p = ret[seg.order]
+    with np.errstate(invalid="ignore"):
+        for n, rows in seg.steps():
+            block = return_c[rows]
+            np.add(res[:n], block - offset[rows][:, None], out=res[:n], where=~np.isnan(block))
+            dev = block - ret_p[:n]
+            dev -= mid
+            dev /= limit
+            outlier[rows] = dev > z_limit
+    return seg.unorder(res), outlier
