@@ -10,6 +10,7 @@ where the old kernel put it within 1e-6 of the limit."""
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,7 @@ Floats = npt.NDArray[np.float64]
 
 
 def city(seed: int, n_st: int, per_station: int, per_building: int, days: int, gaps: float,
-         shuffle: bool) -> tuple[tuple[object, ...], Floats]:
+         shuffle: bool) -> tuple[tuple[Any, ...], Floats]:
     """Random daily meter means (on a 0.1 grid, so ties happen) with NaN gaps, and the
     arguments of `building_scores`."""
     rng = np.random.default_rng(seed)
@@ -81,20 +82,20 @@ def test_building_scores_match_the_kernel_before_the_speed_up(
         seed: int, n_st: int, per_station: int, per_building: int, days: int, gaps: float,
         shuffle: bool) -> None:
     args, ret = city(seed, n_st, per_station, per_building, days, gaps, shuffle)
-    new, old = building_scores(*args), baseline_scores(*args)  # type: ignore[arg-type]
-    assert_same(new, old, ret, args[5])  # type: ignore[arg-type]
+    new, old = building_scores(*args), baseline_scores(*args)
+    assert_same(new, old, ret, args[5])
 
 
 def test_a_building_too_large_for_the_walk_scores_the_same() -> None:
     """300 flats in one building and a few small ones: `Segments` sums by one scatter."""
     args, ret = city(3, 2, 2, 4, 21, 0.05, True)
-    m_building = np.concatenate([args[5], np.full(FREE_STEPS + 44, 0)])  # type: ignore[list-item]
+    m_building = np.concatenate([args[5], np.full(FREE_STEPS + 44, 0)])
     rng = np.random.default_rng(4)
     extra = [np.round(rng.normal(40, 3, (FREE_STEPS + 44, 21)), 1) for _ in range(4)]
-    grids = [np.concatenate([g, e]) for g, e in zip(args[1:5], extra, strict=True)]  # type: ignore[list-item]
-    assert not Segments.of(m_building, len(args[6])).walkable  # type: ignore[arg-type]
+    grids = [np.concatenate([g, e]) for g, e in zip(args[1:5], extra, strict=True)]
+    assert not Segments.of(m_building, len(args[6])).walkable
     full = (args[0], *grids, m_building, *args[6:])
-    assert_same(building_scores(*full), baseline_scores(*full),  # type: ignore[arg-type]
+    assert_same(building_scores(*full), baseline_scores(*full),
                 grids[1], m_building)
 
 
