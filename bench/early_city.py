@@ -6,7 +6,7 @@ it first), measured on a sample and scaled to the city; and the building kernel 
 before it was sped up (`bench/early_baseline.py`), run on the same chunks in the same process,
 with how far its results are from the current kernel's.
 
-    .venv/bin/python bench/early_city.py [--scale 1.0] [--chunk 50000] [--seed 7] [--no-baseline]
+    .venv/bin/python bench/early_city.py [--scale 1.0] [--chunk 100000] [--seed 7] [--no-baseline]
 
 Meters are scored in chunks of whole stations (`--chunk` meters at most), so the peak memory
 stays near one chunk's arrays; a building's neighbours are on its own station, so no chunk
@@ -141,7 +141,7 @@ def loop_baseline(st: StationDays, rows: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--chunk", type=int, default=50_000)
+    ap.add_argument("--chunk", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the building kernel as it was before the speed-up")

@@ -363,10 +363,12 @@ def _walk_returns(seg: Segments, return_c: Floats, ret: Floats, offset: Floats,
     outlier = np.zeros(return_c.shape, dtype=np.bool_)
     ret_p = ret[seg.order]
     with np.errstate(invalid="ignore"):
-        for n, rows in seg.steps():
+        for at, rows in seg.steps():
             block = return_c[rows]
-            np.add(res[:n], block - offset[rows][:, None], out=res[:n], where=~np.isnan(block))
-            dev = block - ret_p[:n]
+            dev = block - offset[rows][:, None]
+            np.copyto(dev, 0.0, where=np.isnan(block))
+            res[at] += dev
+            dev = block - ret_p[at]
             dev -= mid
             dev /= limit
             outlier[rows] = dev > z_limit

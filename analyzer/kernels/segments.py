@@ -4,11 +4,11 @@
 per group and column (about 70 ms for 50,000 meters × 121 days), and a flat `np.bincount`
 scatters every cell. Here the groups are walked by member instead: step k gathers the k-th row
 of every group that has one (groups ordered by size, largest first, so those are a prefix) and
-adds it in. Each step is one groups × days block that stays in cache, every ufunc runs on long
-contiguous rows, and several arrays share the same gathers, so a block of meters is read once
-for all that is made of it. The Python loop runs as often as the largest group has members
-(about 20 flats a building), not once per group; where that would be long for the rows it
-covers (one group of everything), `sums` falls back to one `np.bincount`.
+adds it in, a tile of groups at a time. Each step is one groups × days block that stays in
+cache, every ufunc runs on long contiguous rows, and the arrays summed together share the row
+indices. The Python loop runs as often as the largest group has members (about 20 flats a
+building) a tile, not once per group; where that would be long for the rows it covers (one
+group of everything), `sums` falls back to one `np.bincount`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
 MIN_ROWS_A_STEP = 64  # fewer rows a step on average, and the loop's overhead would dominate
 FREE_STEPS = 256  # so many steps cost little whatever they cover
+TILE = 256  # groups a step: 256 buildings × a season of days stay in a core's cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +58,17 @@ class Segments:
         """Whether the member walk pays: enough rows a step on average."""
         return self.upto.size <= max(self.group.size // MIN_ROWS_A_STEP, FREE_STEPS)
 
-    def steps(self) -> Iterator[tuple[int, Ints]]:
-        """(n, rows): the k-th members of the first n groups in `order`, for k = 0, 1, …"""
-        for k, n in enumerate(self.upto):
-            yield int(n), self.rows[self.start[:n] + k]
+    def steps(self) -> Iterator[tuple[slice, Ints]]:
+        """(at, rows): the k-th members of the groups at positions `at` in `order`, tile by
+        tile of `TILE` groups (so a tile's sums stay in cache while its members are added
+        in), and k = 0, 1, … within a tile."""
+        for p0 in range(0, self.n_groups, TILE):
+            p1 = min(p0 + TILE, self.n_groups)
+            for k, n in enumerate(self.upto):
+                n = min(int(n), p1)
+                if n <= p0:
+                    break
+                yield slice(p0, n), self.rows[self.start[p0:n] + k]
 
     def unorder(self, per_position: Floats) -> Floats:
         """Rows in `order` back to group order."""
@@ -74,13 +82,16 @@ class Segments:
         if not self.walkable:
             return [_bincount_sums(v, self.group, self.n_groups) for v in values]
         shape = (self.n_groups, values[0].shape[1]) if values else (0, 0)
-        acc = [(np.zeros(shape), np.zeros(shape)) for _ in values]
-        for n, rows in self.steps():
-            for v, (s, c) in zip(values, acc, strict=True):
+        acc = [(np.zeros(shape), np.zeros(shape, dtype=np.int32)) for _ in values]
+        for at, rows in self.steps():
+            for v, (s, gaps) in zip(values, acc, strict=True):
                 block = v[rows]
-                ok = ~np.isnan(block)
-                np.add(s[:n], block, out=s[:n], where=ok)
-                c[:n] += ok
+                nan = np.isnan(block)
+                np.copyto(block, 0.0, where=nan)  # cheaper than a masked add
+                s[at] += block
+                gaps[at] += nan
+        size = np.bincount(self.group, minlength=self.n_groups)[self.order, None]
+        acc = [(s, (size - gaps).astype(np.float64)) for s, gaps in acc]
         return [(self.unorder(s), self.unorder(c)) for s, c in acc]
 
 
