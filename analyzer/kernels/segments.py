@@ -91,8 +91,8 @@ class Segments:
                 s[at] += block
                 gaps[at] += nan
         size = np.bincount(self.group, minlength=self.n_groups)[self.order, None]
-        acc = [(s, (size - gaps).astype(np.float64)) for s, gaps in acc]
-        return [(self.unorder(s), self.unorder(c)) for s, c in acc]
+        return [(self.unorder(s), self.unorder((size - gaps).astype(np.float64)))
+                for s, gaps in acc]
 
 
 def _bincount_sums(values: Floats, group: Ints, n_groups: int) -> tuple[Floats, Floats]:
