@@ -341,9 +341,8 @@ def _meter_spread(return_c: Floats, ret: Floats, meter_building: Ints) -> tuple[
     spread, floored): an evenly spaced sample of 20,000 meters pins both as well as all of
     them, at a city's size for a fraction."""
     step = max(1, return_c.shape[0] // SAMPLE_METERS)
-    rows = return_c[::step]
-    sample = np.empty((rows.shape[1], rows.shape[0]))  # days × sampled meters, rows in place
-    np.subtract(rows, ret[meter_building[::step]], out=sample.T)
+    # days × sampled meters, each day's row in place (a transposed write would be slower)
+    sample = np.ascontiguousarray((return_c[::step] - ret[meter_building[::step]]).T)
     mid = row_nanmedian(sample)
     sample -= mid[:, None]
     spread = MAD_TO_SIGMA * row_nanmedian(np.abs(sample, out=sample))
