@@ -23,7 +23,7 @@ from simulators.physics import K_KWH_PER_M3K, NORMAL_MAKEUP_PCT, PLANT_ROOM_C, H
 Floats = npt.NDArray[np.float64]
 DAY_S = 86_400.0
 
-# how fast each fault builds up (per day since onset); DOMAIN-like figures from issue 24
+# how fast each fault builds up (per day since onset); the figures issue 24 names
 FOULING_DT_K_PER_DAY = 0.2  # exchanger fouling: ΔT shrinks by about 0.2 K a day
 VALVE_RETURN_K_PER_DAY = 0.3  # a valve stuck open: the return rises
 VALVE_FLOW_PER_DAY = 0.03

@@ -17,11 +17,13 @@ import numpy.typing as npt
 
 from analyzer.kernels.segments import Segments, means
 from policy.early import DEFAULT_EARLY, EarlyRules
+from policy.rules import MeterRules
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
 MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
-K_KWH_PER_M3K = 1.16  # DOMAIN: k ≈ 1.16 kWh/(m³·K) for water at 40–60 °C
+# water's heat per m³ and K at 40–60 °C: the policy's k (docs/rules.md), one source
+K_KWH_PER_M3K = MeterRules().k_kwh_m3k
 HOURS_A_DAY = 24  # not a rule: a day's hours turn mean kW into kWh
 SAMPLE_METERS = 20_000  # not a rule: how many meters pin the day's median and spread
 
