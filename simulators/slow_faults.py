@@ -180,10 +180,13 @@ def _coldest_room_days(outdoor: Floats, water_c: Floats, gain: Floats, loss: Flo
     return out
 
 
-def _first_cold_day(room_days: Floats) -> Floats:
-    """First day index below the room minimum per row, -1 if none."""
-    cold = room_days < DEFAULT_ROOMS.min_c
-    return np.where(cold.any(axis=1), cold.argmax(axis=1), -1).astype(np.float64)
+def _first_cold_day(room_days: Floats, onset_day: float) -> int:
+    """The fault's cold day: the first day from its onset on that the coldest room's mean is
+    below the room minimum (a weak station cold in a snap before the fault is not the fault's
+    doing); -1 if none in the slice."""
+    days = np.flatnonzero((room_days < DEFAULT_ROOMS.min_c)
+                          & (np.arange(room_days.size) >= onset_day))
+    return int(days[0]) if days.size else -1
 
 
 def _curve(curve: HeatingCurve, outdoor: Floats) -> tuple[Floats, Floats]:
@@ -248,9 +251,8 @@ def draw_slice(spec: SliceSpec, curve: HeatingCurve | None = None) -> SeasonSlic
     rooms = _coldest_room_days(outdoor, set_c - drop / 2, gain, e.share_loss, spd)
     b_rooms = _coldest_room_days(outdoor, (set_c - drop / 2)[b_station], gain[b_station],
                                  e.share_loss[b_station] + e.b_share_loss, spd)
-    cold_s, cold_b = _first_cold_day(rooms), _first_cold_day(b_rooms)
-    cold = [int(cold_b[f.building]) if f.kind == "bypass" else int(cold_s[f.station])
-            for f in spec.faults]
+    cold = [_first_cold_day(b_rooms[f.building] if f.kind == "bypass" else rooms[f.station],
+                            f.onset_day) for f in spec.faults]
     meters = _meters(spec, rng, delivered, drop, e, b_station, spd)
     g = _observe(spec, rng, supply, ret, flow, e.makeup_pct, spd)
     return SeasonSlice(spec, outdoor, g[0], g[1], g[2], g[3], g[4], meters[0], meters[1],
