@@ -32,7 +32,7 @@ losses = st.floats(0.0, 0.2)
 seeds = st.integers(0, 2**31 - 1)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)  # why: see the fault property
 @given(cadences, losses, seeds, st.integers(0, 3), st.integers(0, 2))
 def test_a_healthy_station_never_warns(step: int, loss: float, seed: int, outages: int,
                                        snaps: int) -> None:
@@ -67,7 +67,7 @@ def test_each_fault_is_flagged_before_its_cold_day(kind: str, step: int, loss: f
     assert sc.true_warnings == sc.warnings
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)  # why: see the fault property
 @given(cadences, losses, seeds, st.integers(1, 4))
 def test_a_station_dark_for_hours_does_not_warn(step: int, loss: float, seed: int,
                                                 dark: int) -> None:
