@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import tempfile
 import urllib.parse
 import urllib.request
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from grafana.early import early
 from policy.rules import DEFAULT_TARIFF
 from simulators.slow_faults import SliceSpec, SlowFault, draw_slice
 from storage.influx import InfluxStore
+from tests.dashboard_preview import render
 
 FIRST = dt.date(2026, 12, 7)
 DAYS = 35
@@ -55,6 +59,13 @@ def test_every_early_panel_runs_and_ranks_the_faulty_station_first(influxd_share
                   if any(v is not None for row in s["values"] for v in row[1:])]
         assert series, f"{p['title']} is empty: {q}"
         found[p["title"]] = series
+    # what the wall would show, drawn from these results (looked at: $HEATWATCH_SHOTS)
+    shots = Path(os.environ.get("HEATWATCH_SHOTS") or Path(tempfile.gettempdir())
+                 / "heatwatch-shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    png = shots / "dashboard-early.png"
+    render(early(), found, png)
+    assert png.stat().st_size > 20_000
     ranking = found["能效排名 Ranking"]
     cols = ranking[0]["columns"]
     by_station = {s["tags"]["substation_id"]: dict(zip(cols, s["values"][0], strict=True))
