@@ -53,7 +53,7 @@ def _lines(ax: Any, series: Series) -> None:
                    if r[i] is not None]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=_label(s, column),
-                        linewidth=1)
+                        linewidth=1, marker="o", markersize=3)
     ax.legend(fontsize=6, loc="upper left")
     ax.tick_params(labelsize=6)
     ax.grid(alpha=0.3)

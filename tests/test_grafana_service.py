@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from alerts.lifecycle import FINAL
 from grafana import dashboards as gd
 from grafana import service as svc
+from tests.dashboard_preview import render
 from tests.services import Postgres
 from tests.test_alerts_support import raise_incident, write_records
 from tests.test_workflow_pg_processes import heatwatch, site_config
@@ -63,6 +66,20 @@ def _run(reader_url: str, sql: str, from_ms: int, to_ms: int) -> list[dict[str, 
         cur.execute(query)  # the dashboard's SQL, as Grafana sends it
         cols = [d.name for d in cur.description or ()]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _as_series(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SQL rows in the shape the preview draws (InfluxDB's series)."""
+    if kind == "timeseries":
+        metrics = sorted({r["metric"] for r in rows})
+        return [{"tags": {"kind": m}, "columns": ["time", "value"],
+                 "values": [[r["time"].timestamp() * 1000, r["value"]] for r in rows
+                            if r["metric"] == m]} for m in metrics]
+    if kind == "stat":
+        return [{"columns": ["time", *r], "values": [[0, *r.values()]]} for r in rows]
+    return [{"columns": ["time", *r],
+             "values": [[0, *(str(v)[:16] if isinstance(v, dt.datetime) else v
+                              for v in r.values())]]} for r in rows]
 
 
 @pytest.fixture
@@ -116,6 +133,13 @@ def test_every_panel_runs_as_grafanas_role_and_shows_the_workflow(
     assert [(r["call_id"], r["overdue"]) for r in complaints] == [("CL4", 1), ("CL3", 0)]
     per_hour = got["来电 Calls per hour"]
     assert sum(r["value"] for r in per_hour) == 5
+    # what the wall would show, drawn from these results (looked at: $HEATWATCH_SHOTS)
+    shots = Path(os.environ.get("HEATWATCH_SHOTS") or Path(tempfile.gettempdir())
+                 / "heatwatch-shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    render(dash, {p["title"]: _as_series(p["type"], got[p["title"]]) for p in dash["panels"]},
+           shots / "dashboard-service.png")
+    assert (shots / "dashboard-service.png").stat().st_size > 20_000
     # nothing was done in the range yet: the on-time share is empty, not an error
     assert list(got["按时完成率 Steps on time"][0]) == ["on_time"]
     # the range moves the counts: a week ago shows no calls taken
