@@ -13,77 +13,34 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from alerts.lifecycle import state_text
 from desk.actions import Act, ActionRefused, act
-from desk.auth import Auth, Signed, csrf_ok
+from desk.auth import Signed, csrf_ok
+from desk.base import DeskBase
 from desk.config import DeskConfig
 from desk.intake import DeskError, Intake
 from desk.measure_page import MeasurePage, OutdoorMean, no_outdoor_mean
 from desk.orders import RESTORE_UNKNOWN, cause_text
 from desk.readings import latest_of
-from desk.search import card, mask_phone, search
+from desk.search import card, search
 from desk.visits import VisitPages
-from desk.words import audit_verb, call_verb
-from policy.calls import CALL_KINDS, KIND_NAMES, SATISFACTION
 from policy.causes import num
 from workflow.incidents import Incident
 from workflow.visits import STATE_TEXT as VISIT_STATES
 
 COOKIE = "hw_desk"
 PRE_COOKIE = "hw_desk_pre"
-STATES = {"open": "处理中", "resolved": "待回访", "closed": "已办结", "refused": "不予受理"}
 Handler = Callable[[Request, Signed], Awaitable[Response]]
 
 
-class Desk:
+class Desk(DeskBase):
     """The desk's pages over one intake (records, rules, workflow file)."""
-
-    def __init__(self, cfg: DeskConfig, intake: Intake,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.cfg = cfg
-        self.intake = intake
-        self.db = intake.db
-        self.auth = Auth(intake.db, cfg)
-        self.clock = clock
-        self.tz = ZoneInfo(intake.tz)
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=True, undefined=jinja2.StrictUndefined)
-        self.env.globals.update(kinds=CALL_KINDS, kind_names=KIND_NAMES, states=STATES,
-                                satisfaction=SATISFACTION, t=self.t, mask=mask_phone,
-                                call_verb=call_verb, audit_verb=audit_verb)
-
-    def now_ms(self) -> int:
-        return int(self.clock() * 1000)
-
-    def local_now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.clock(), self.tz)
-
-    def t(self, ms: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return "-" if ms is None else dt.datetime.fromtimestamp(ms / 1000, self.tz).strftime(fmt)
-
-    def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        return HTMLResponse(self.env.get_template(name).render(**ctx), status_code=status)
-
-    def audit(self, who: str, action: str, subject: str = "", allowed: bool = True,
-              note: str = "") -> None:
-        with self.db.unit() as u:
-            u.staff.audit(self.now_ms(), who, action, subject, allowed, note)
-
-    def refuse(self, me: Signed, action: str, subject: str, why: str,
-               status: int = 403) -> HTMLResponse:
-        self.audit(me.name, action, subject, False, why)
-        return self.page("error.html", status, me=me, message=why)
 
     # -- sign-in -----------------------------------------------------------------------------
     async def signin_form(self, request: Request) -> Response:

@@ -18,7 +18,7 @@ from alerts.sla import Deadline, deadlines_for
 from desk.orders import attach_to, covering_incident, open_call_order, raise_cluster
 from desk.readings import heated_note, latest_of
 from desk.taken import Taken
-from desk.visits import open_visit
+from desk.visit_orders import open_visit
 from district.records import Account, Records
 from policy.calendar import CalendarError, ChinaCalendar
 from policy.calls import (

@@ -21,7 +21,7 @@ import hashlib
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -33,6 +33,7 @@ from alerts.crew_page import TEMPLATES as CREW_TEMPLATES
 from alerts.http import Refused, read_body
 from alerts.http_guard import FailedLookups
 from alerts.links import LinkError, LinkSigner
+from desk.base import DeskBase
 from desk.measure_form import ROOM_NAMES, ROOMS, Filled, FormError, parse_filled
 from desk.measured import decide
 from desk.visits import link_scope
@@ -40,9 +41,6 @@ from policy.measurements import in_window, instrument_problem
 from workflow.measurements import Record
 from workflow.measuring import MeasurementRefused, instrument_of, judged_record
 from workflow.visits import MeasureOrder, VisitConflict
-
-if TYPE_CHECKING:
-    from desk.app import Desk
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSS = CREW_CSS + (TEMPLATES / "measure.css").read_text(encoding="utf-8")
@@ -79,7 +77,7 @@ def no_outdoor_mean(account_id: str, at: dt.datetime) -> float | None:
 class MeasurePage:
     """GET and POST /m/{order_id}/{token}: the form, the submission, the result."""
 
-    def __init__(self, desk: Desk, signer: LinkSigner | None, max_failed: int,
+    def __init__(self, desk: DeskBase, signer: LinkSigner | None, max_failed: int,
                  outdoor_mean: OutdoorMean = no_outdoor_mean) -> None:
         self.d = desk
         self.signer = signer

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from alerts.links import LinkSigner
 from desk.auth import Signed
+from desk.base import DeskBase
+from desk.visit_orders import open_visit
 from workflow.unit import Repositories
 from workflow.visits import SOURCE_TEXT, STATE_TEXT, MeasureOrder, VisitConflict
-
-if TYPE_CHECKING:
-    from desk.app import Desk
 
 # the incidents that flag a cold room (analyzer/detectors/rooms.py)
 COLD_ROOM_KIND = "room_cold"
@@ -39,20 +37,10 @@ def measure_path(signer: LinkSigner, order_id: str, measurer: str, now_s: float)
     return f"/m/{urllib.parse.quote(order_id, safe='')}/{token}"
 
 
-def open_visit(u: Repositories, account_id: str, source: str, ref: str, at_ms: int, by: str,
-               due_ms: int | None, measurer: str = "") -> MeasureOrder:
-    """A new measurement order in this unit of work, audited with who opened it."""
-    o = u.visits.open(MeasureOrder(u.counters.next_id("visit", "TW"), account_id, source, ref,
-                                   at_ms, by, due_ms, measurer=measurer))
-    u.staff.audit(at_ms, by, "open_visit", o.order_id, True,
-                  f"{SOURCE_TEXT[source]} {ref} {account_id}".strip())
-    return o
-
-
 class VisitPages:
     """The desk's pages of measurement orders, over the desk (pages, audit, intake)."""
 
-    def __init__(self, desk: Desk, signer: LinkSigner | None) -> None:
+    def __init__(self, desk: DeskBase, signer: LinkSigner | None) -> None:
         self.d = desk
         self.signer = signer
 

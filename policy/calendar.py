@@ -8,12 +8,10 @@ covers is a loud `CalendarError`, never a silent weekends-only count.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from chinese_calendar import constants as _cc
-
-from policy.service import is_working_day
 
 LIBRARY_YEARS = range(2004, 2027)  # what chinese-calendar 1.11 knows
 
@@ -28,6 +26,14 @@ class YearSchedule:
 
     holidays: list[dt.date] = field(default_factory=list)
     workdays: list[dt.date] = field(default_factory=list)
+
+
+def is_working_day(day: dt.date, holidays: Collection[dt.date] = (),
+                   workdays: Collection[dt.date] = ()) -> bool:
+    """Monday–Friday unless a holiday; a make-up working day (调休) counts whatever its weekday."""
+    if day in workdays:
+        return True
+    return day.weekday() < 5 and day not in holidays
 
 
 @dataclass(slots=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
+
+from policy.calendar import ChinaCalendar
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -91,8 +92,6 @@ def step_due_ms(order_kind: str, clock_ms: int, limits: ServiceLimits) -> dict[s
 def working_days_due_ms(clock_ms: int, working_days: int) -> int:
     """The end of the n-th working day after the day `clock_ms` falls on, in China (the
     calendar of working days is China's, so is its day)."""
-    from policy.calendar import ChinaCalendar  # it builds on is_working_day below
-
     tz = zoneinfo.ZoneInfo("Asia/Shanghai")
     start = dt.datetime.fromtimestamp(clock_ms / 1000, tz).date()
     last = ChinaCalendar().add_working_days(start, working_days)
@@ -137,11 +136,3 @@ def is_late(due_ms: int, done_ms: int | None, as_of_ms: int) -> bool:
     if done_ms is not None:
         return done_ms > due_ms
     return as_of_ms > due_ms
-
-
-def is_working_day(day: dt.date, holidays: Collection[dt.date] = (),
-                   workdays: Collection[dt.date] = ()) -> bool:
-    """Monday–Friday unless a holiday; a make-up working day (调休) counts whatever its weekday."""
-    if day in workdays:
-        return True
-    return day.weekday() < 5 and day not in holidays

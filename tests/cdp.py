@@ -8,8 +8,11 @@ Only `websockets` (already a dependency, through amqtt) and Debian's chromium ar
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,12 +36,14 @@ class Browser:
         binary = find_browser()
         if binary is None:
             raise RuntimeError("no Chromium")
-        self._tmp = tempfile.TemporaryDirectory(prefix="heatwatch-cdp-")
+        # Chromium's helpers may still write to the profile a moment after the browser exits
+        self._tmp = tempfile.TemporaryDirectory(prefix="heatwatch-cdp-",
+                                                ignore_cleanup_errors=True)
         profile = Path(self._tmp.name)
         self.proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
              "about:blank"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL, start_new_session=True)
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + TIMEOUT_S
         while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
@@ -96,11 +101,14 @@ class Browser:
             if hasattr(self, "ws"):
                 self.ws.close()
         finally:
-            self.proc.terminate()
+            # the browser and its helpers (zygote, GPU, crashpad): the whole session
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
             self._tmp.cleanup()
 

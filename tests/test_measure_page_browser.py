@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from desk.auth import add_staff
-from desk.visits import open_visit
+from desk.visit_orders import open_visit
 from district.readings import Reading
 from heatwatch.config import load_config
 from storage.sqlite import SqliteStore

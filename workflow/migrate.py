@@ -25,13 +25,28 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from workflow.db import Conn, Database, WorkflowError
+from workflow.port import Conn, WorkflowError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class Migratable(Protocol):
+    """What a migration needs of the database it runs on (workflow.db.Database)."""
+
+    target: str
+
+    @property
+    def dialect(self) -> str: ...
+
+    def transaction(self, claim: bool = False) -> AbstractContextManager[Conn]: ...
+
+    def script(self, conn: Conn, sql: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +72,7 @@ def current_version(conn: Conn) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(db: Database) -> list[int]:
+def migrate(db: Migratable) -> list[int]:
     """Apply the pending migrations in one unit of work; the versions applied. A database at a
     version this heatwatch does not know is refused (WorkflowError, one line)."""
     known = migrations(db.dialect)

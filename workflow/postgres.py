@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from workflow.db import (
+from workflow.port import (
     Conn,
     Health,
     Row,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from workflow.db import Conn, Health, Row, StoreBusy, WorkflowError
+from workflow.port import Conn, Health, Row, StoreBusy, WorkflowError
 from workflow.private import private_file
 
 # SQLite's units hold the database's one write lock (BEGIN IMMEDIATE): a claim needs no row lock
