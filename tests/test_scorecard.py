@@ -146,6 +146,11 @@ def test_early_warnings_open_incidents_that_order_a_maintenance_inspection(
     fri = int(dt.datetime(2026, 12, 4, 9, 0, tzinfo=tz).timestamp() * 1000)
     due = step_due_ms("maintenance", fri, ServiceLimits())["on_site"]
     assert due == int(dt.datetime(2026, 12, 10, tzinfo=tz).timestamp() * 1000)
+    # past 2026 chinese-calendar has no schedule: Monday to Friday, not a failed order
+    # (Thursday 31 Dec: Friday 1 Jan, Monday 4, Tuesday 5; due at the end of the Tuesday)
+    thu = int(dt.datetime(2026, 12, 31, 9, 0, tzinfo=tz).timestamp() * 1000)
+    due = step_due_ms("maintenance", thu, ServiceLimits())["on_site"]
+    assert due == int(dt.datetime(2027, 1, 6, tzinfo=tz).timestamp() * 1000)
 
 
 def test_the_morning_report_has_the_early_page(cfg_path: Path, tmp_path: Path,
