@@ -19,9 +19,16 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
+from alerts.calls_series import DUE_DAY_KINDS
 from alerts.lifecycle import FINAL, STATE_TEXT
 from grafana.panels import Json, dashboard, series, stat, steps, table, value_map
 from policy.calls import KIND_NAMES, REPAIR_KINDS
+from workflow.calls import OPEN_STATES
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
 
 # grafana/provisioning/datasources/postgres.yml
 PG_DATASOURCE: Final[Json] = {"type": "grafana-postgresql-datasource", "uid": "heatwatch-postgres"}
@@ -32,15 +39,10 @@ GRANTS: Final = {
     "order_deadline": ("order_id", "step", "due_ms", "done_ms"),
     "desk_call": ("call_id", "kind", "substation_id", "received_ms", "due_ms", "state"),
 }
-# the calls' states a clerk still holds (workflow/calls.py OPEN_STATES)
-OPEN_CALL: Final = "state IN ('open', 'resolved')"
-OPEN_ORDER: Final = "state NOT IN (" + ", ".join(f"'{s}'" for s in FINAL) + ")"
-COMPLAINTS: Final = ("complaint", "report")
+OPEN_CALL: Final = f"state IN {_in(OPEN_STATES)}"  # a clerk still holds the call
+OPEN_ORDER: Final = f"state NOT IN {_in(FINAL)}"
+COMPLAINTS: Final = DUE_DAY_KINDS  # answered by a working day: the control room's list too
 RED_FROM_1: Final[Json] = steps("green", (1, "red"))
-
-
-def _in(values: Sequence[str]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 def sql(ref_id: str, query: str, time_series: bool = False) -> Json:

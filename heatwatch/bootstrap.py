@@ -326,11 +326,17 @@ def measurement_outdoor(cfg: Config, account_id: str, at_ms: int) -> Outdoor:
         opened.store.close()
 
 
-def measurement_outdoor_mean(cfg: Config) -> Callable[[str, dt.datetime], float | None]:
-    """The phone page's outdoor hook (desk.measure_page.OutdoorMean): a visit's day's outdoor
-    mean from the store, by `measurement_outdoor`."""
+def measurement_outdoor_mean(cfg: Config, store: Store | None, recs: Records
+                             ) -> Callable[[str, dt.datetime], float | None]:
+    """The phone page's outdoor hook (desk.measure_page.OutdoorMean) over the desk's own open
+    store and records: a visit's day's outdoor mean, nothing reopened or reloaded per visit."""
+    from desk.outdoor import outdoor_at
+
+    tz = timezone(cfg)
 
     def mean(account_id: str, at: dt.datetime) -> float | None:
-        return measurement_outdoor(cfg, account_id, int(at.timestamp() * 1000)).day_mean_c
+        if store is None:
+            return None
+        return outdoor_at(store, recs, account_id, int(at.timestamp() * 1000), tz).day_mean_c
 
     return mean

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from district.readings import Reading
-from heatwatch.bootstrap import measurement_outdoor_mean
+from heatwatch.bootstrap import measurement_outdoor_mean, readings_or_none, records
 from heatwatch.config import load_config
 from storage.sqlite import SqliteStore
 from tests.test_measurements_cli import DAY, MORNING, Cli
@@ -191,9 +191,15 @@ def test_outdoor_comes_from_the_weather_station(town: District) -> None:
     assert rec["outdoor_mean_c"] == round((23 * -4.0 - 2.0) / 24, 1)
     assert rec["conditions"]["outdoor_c"] == -2.0
     # the phone page's hook reads the same store
-    hook = measurement_outdoor_mean(load_config(str(town.cfg)))
-    assert hook("H40", dt.datetime(2026, 12, 3, 8, 30, tzinfo=TZ)) == rec["outdoor_mean_c"]
-    assert hook("H40", dt.datetime(2026, 12, 20, 8, 30, tzinfo=TZ)) is None
+    cfg = load_config(str(town.cfg))
+    opened = readings_or_none(cfg)
+    assert opened is not None
+    try:
+        hook = measurement_outdoor_mean(cfg, opened.store, records(cfg))
+        assert hook("H40", dt.datetime(2026, 12, 3, 8, 30, tzinfo=TZ)) == rec["outdoor_mean_c"]
+        assert hook("H40", dt.datetime(2026, 12, 20, 8, 30, tzinfo=TZ)) is None
+    finally:
+        opened.store.close()
     # a day the store has no outdoor reading: the clerk is asked for the day's mean
     code, _, err = town(*town.auto_args("H40", "bedroom=18", at="2026-12-20T08:30:00+08:00"))
     assert code == 2 and "--outdoor-mean" in err and len(err.strip().splitlines()) == 1

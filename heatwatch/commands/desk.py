@@ -58,8 +58,10 @@ def desk_command(cfg: Config) -> int:
 
     db = open_workflow(cfg)
     opened = readings_or_none(cfg)
-    app = build_app(cfg.desk, build_intake(cfg, db, opened.store if opened else None),
-                    outdoor_mean=measurement_outdoor_mean(cfg))
+    store = opened.store if opened else None
+    intake = build_intake(cfg, db, store)
+    app = build_app(cfg.desk, intake,
+                    outdoor_mean=measurement_outdoor_mean(cfg, store, intake.records))
     print(f"heatwatch desk on http://{cfg.desk.host}:{cfg.desk.port}/"
           f"{'' if opened else ' (no readings store: the cards show no sensor data)'}",
           flush=True)
